@@ -1,0 +1,27 @@
+# Thin wrapper over CMake for the README's two commands: `make run`, `make test`.
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+WERROR ?= OFF
+JOBS ?= $(shell nproc)
+
+.PHONY: deps build run test bench clean
+
+deps:
+	@.ci/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCKPTWATCH_WERROR=$(WERROR) >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@bench/make_sample.sh $(BUILD_DIR)/sample
+	$(BUILD_DIR)/ckptwatch verify --level full $(BUILD_DIR)/sample
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j 2
+
+bench: build
+	bench/verify.sh $(BUILD_DIR)
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,47 @@
+// Structure- and full-level verification of an HDF5 file through libhdf5.
+//
+// libhdf5 is not hardened against malformed files and its error paths can
+// crash or hang: call this only inside the isolated verifier child.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "verdict.h"
+#include "verify_result.h"
+
+namespace ckptwatch {
+
+/// What walking an HDF5 file found.
+struct Hdf5Inspection {
+  Verdict verdict = Verdict::kOk;
+  std::string reason;
+  std::uint64_t datasets = 0;
+  std::uint64_t parameters = 0;
+  std::optional<std::uint64_t> nonfinite;  ///< Set when level is kFull.
+  KerasInfo keras;
+};
+
+/// Where the bytes are: a file on disk, or an in-memory image (a .keras zip's
+/// model.weights.h5). `file_size` and `base_address` bound every raw-data
+/// address: storage past the end means the file was cut short.
+struct Hdf5Source {
+  std::string path;                     ///< Used when `image` is empty.
+  std::span<const std::uint8_t> image;  ///< Opened without copying when non-empty.
+  std::uint64_t file_size = 0;
+  std::uint64_t base_address = 0;       ///< Superblock base (user block size).
+};
+
+/// Opens `source` read-only with HDF5 file locking off (a reader's lock makes
+/// the trainer's next h5py.File(path, "w") fail), walks every group, dataset
+/// and attribute, checks raw storage lies inside the file and the Keras layout
+/// is consistent; at kFull also reads every dataset byte (filters, fletcher32)
+/// in bounded memory and counts NaN/Inf.
+Hdf5Inspection InspectHdf5(const Hdf5Source& source, Level level);
+
+/// The HDF5 library version, e.g. "1.10.8".
+std::string Hdf5LibraryVersion();
+
+}  // namespace ckptwatch

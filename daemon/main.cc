@@ -1,0 +1,45 @@
+// ckptwatch: verifies checkpoint weight files and watches checkpoint directories.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "hdf5_inspector.h"
+#include "verifier_child.h"
+#include "verify_command.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: ckptwatch COMMAND [ARGS...]\n"
+    "\n"
+    "Commands:\n"
+    "  verify PATH...   verify weight files now and exit (ckptwatch verify --help)\n"
+    "\n"
+    "Options:\n"
+    "  --help, -h       show this help\n"
+    "  --version        show the version and the HDF5 library version\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ckptwatch;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string command = args.front();
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (command == "--version" || command == "version") {
+    std::cout << "ckptwatch " << CKPTWATCH_VERSION << " (HDF5 " << Hdf5LibraryVersion() << ")\n";
+    return 0;
+  }
+  if (command == "verify") return RunVerifyCommand(rest, std::cout, std::cerr);
+  if (command == kVerifierChildCommand) return VerifierChildMain(rest);
+  std::cerr << "ckptwatch: unknown command '" << command << "'\n\n" << kUsage;
+  return 2;
+}

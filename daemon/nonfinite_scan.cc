@@ -1,0 +1,48 @@
+#include "nonfinite_scan.h"
+
+#include <cstring>
+
+namespace ckptwatch {
+namespace {
+
+template <typename Word>
+std::uint64_t CountExponentAllOnes(const std::uint8_t* data, std::size_t count, Word mask) {
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    Word w;
+    std::memcpy(&w, data + i * sizeof(Word), sizeof(Word));
+    n += (w & mask) == mask;
+  }
+  return n;
+}
+
+bool BitSet(const std::uint8_t* element, std::size_t bit) {
+  return (element[bit / 8] >> (bit % 8)) & 1u;
+}
+
+}  // namespace
+
+std::uint64_t CountNonfinite(const FloatLayout& layout, const std::uint8_t* data, std::size_t count) {
+  const std::size_t end_bit = layout.exponent_pos + layout.exponent_bits;
+  if (layout.exponent_bits == 0 || layout.exponent_bits > 64 || end_bit > layout.size * 8) return 0;
+  if (end_bit <= 64 && (layout.size == 2 || layout.size == 4 || layout.size == 8)) {
+    const std::uint64_t mask = ((layout.exponent_bits == 64 ? 0 : (std::uint64_t{1} << layout.exponent_bits)) - 1)
+                               << layout.exponent_pos;
+    switch (layout.size) {
+      case 2: return CountExponentAllOnes<std::uint16_t>(data, count, static_cast<std::uint16_t>(mask));
+      case 4: return CountExponentAllOnes<std::uint32_t>(data, count, static_cast<std::uint32_t>(mask));
+      case 8: return CountExponentAllOnes<std::uint64_t>(data, count, mask);
+    }
+  }
+  // Other sizes (x87 long double, odd custom floats): bit by bit.
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint8_t* element = data + i * layout.size;
+    bool all_ones = true;
+    for (std::size_t b = layout.exponent_pos; b < end_bit && all_ones; ++b) all_ones = BitSet(element, b);
+    n += all_ones;
+  }
+  return n;
+}
+
+}  // namespace ckptwatch

@@ -1,0 +1,21 @@
+// Counting NaN and Inf in raw floating-point data of any IEEE-like layout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ckptwatch {
+
+/// Where the exponent sits in a little-endian floating-point element
+/// (HDF5's H5Tget_fields, plus the type's bit offset).
+struct FloatLayout {
+  std::size_t size = 4;           ///< Bytes per element.
+  std::size_t exponent_pos = 23;  ///< First exponent bit, counted from bit 0.
+  std::size_t exponent_bits = 8;
+};
+
+/// How many of the `count` elements at `data` are NaN or ±Inf (exponent
+/// bits all ones). float16/bfloat16/float32/float64 take vectorisable paths.
+std::uint64_t CountNonfinite(const FloatLayout& layout, const std::uint8_t* data, std::size_t count);
+
+}  // namespace ckptwatch

@@ -1,0 +1,38 @@
+// Verdicts and verification levels: the stable strings of ckptwatch's interface.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace ckptwatch {
+
+/// What ckptwatch concluded about one weight file. The names returned by
+/// VerdictName() are part of the interface (CLI, JSON, logs, metrics).
+enum class Verdict {
+  kOk,
+  kNotFound,          ///< ENOENT: the classic `OSError [Errno 2]`.
+  kPermissionDenied,  ///< EACCES/EPERM opening or reading the file.
+  kEmpty,             ///< 0 bytes.
+  kNotHdf5,           ///< No HDF5 signature (or, for .keras, not a zip).
+  kTruncated,         ///< Shorter than its own metadata says.
+  kInProgress,        ///< A writer has it open, or it changed while verified.
+  kCorrupt,           ///< Metadata or data cannot be read back.
+  kNonfinite,         ///< NaN or Inf in floating-point weights.
+  kTimeout,           ///< The verifier exceeded its time limit.
+  kVerifierCrashed,   ///< The isolated verifier died (signal) or misbehaved.
+};
+
+/// How deep verification goes; each level includes the ones before it.
+enum class Level { kHeader, kStructure, kFull };
+
+/// The stable lower_snake_case name of `verdict`, e.g. "permission_denied".
+std::string_view VerdictName(Verdict verdict);
+/// Inverse of VerdictName(); nullopt for an unknown name.
+std::optional<Verdict> ParseVerdict(std::string_view name);
+
+/// "header", "structure" or "full".
+std::string_view LevelName(Level level);
+/// Inverse of LevelName(); nullopt for an unknown name.
+std::optional<Level> ParseLevel(std::string_view name);
+
+}  // namespace ckptwatch

@@ -1,0 +1,54 @@
+// The isolated verifier: libhdf5 is not hardened against malformed files, so
+// every parse runs in a child process with CPU, memory and wall-clock limits.
+// A crash or hang costs one verdict, never the caller.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "verifier.h"
+
+namespace ckptwatch {
+
+struct ChildLimits {
+  double timeout_seconds = 300;                          ///< Wall clock; also bounds CPU time.
+  std::uint64_t memory_bytes = std::uint64_t{2} << 30;  ///< RLIMIT_AS of the child.
+};
+
+/// The hidden subcommand that runs VerifyFile() in the child.
+inline constexpr std::string_view kVerifierChildCommand = "__verify-child";
+
+/// argv (argv[0] = `self_exe`) that makes the child verify `path`.
+std::vector<std::string> VerifierChildArgv(const std::string& self_exe, const std::string& path,
+                                           const VerifyOptions& options, const ChildLimits& limits);
+
+/// Entry point of `ckptwatch __verify-child …` (argv after the subcommand):
+/// applies the limits, verifies, writes one JSON line to stdout. Returns the
+/// process exit status.
+int VerifierChildMain(const std::vector<std::string>& args);
+
+/// How a child ended, as the parent saw it.
+struct ChildOutcome {
+  int exit_code = 0;       ///< When it exited.
+  int term_signal = 0;     ///< When a signal ended it.
+  bool timed_out = false;  ///< The parent killed it at the deadline.
+  std::string stdout_text;
+  std::string stderr_text;
+  double elapsed_ms = 0;
+};
+
+/// The verdict for `path` from a finished child: its JSON line when it wrote
+/// one, otherwise `timeout` or `verifier_crashed` with the signal named.
+VerifyResult ResultFromChild(const std::string& path, Level level, const ChildOutcome& outcome,
+                             const ChildLimits& limits);
+
+/// Runs the child for `path` and waits for it (blocking; for the one-shot CLI).
+VerifyResult VerifyInChild(const std::string& self_exe, const std::string& path,
+                           const VerifyOptions& options, const ChildLimits& limits);
+
+/// This executable's path (/proc/self/exe), for spawning the child.
+std::string SelfExecutable();
+
+}  // namespace ckptwatch

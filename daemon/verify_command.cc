@@ -1,0 +1,189 @@
+#include "verify_command.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+
+#include "verifier_child.h"
+
+namespace ckptwatch {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: ckptwatch verify [--level header|structure|full] [--json] [--recursive]\n"
+    "                        [--timeout SECONDS] PATH...\n"
+    "\n"
+    "Verifies HDF5 (.h5, .hdf5, .weights.h5) and Keras 3 (.keras) weight files.\n"
+    "A directory PATH verifies the *.h5, *.hdf5 and *.keras files in it.\n"
+    "\n"
+    "  --level LEVEL    header: superblock only (reads a few KiB);\n"
+    "                   structure (default): every group, dataset, attribute and\n"
+    "                   the Keras layout, through libhdf5;\n"
+    "                   full: also reads every byte of every dataset (checksums,\n"
+    "                   filters) and counts NaN/Inf.\n"
+    "  --json           one JSON object per line per file\n"
+    "  --recursive, -r  descend into subdirectories of directory PATHs\n"
+    "  --timeout SECS   wall-clock limit per file (default 300)\n"
+    "\n"
+    "Exit status: 0 every file ok, 1 at least one file not ok, 2 usage error.\n"
+    "Verdicts: ok not_found permission_denied empty not_hdf5 truncated in_progress\n"
+    "          corrupt nonfinite timeout verifier_crashed (see docs/verify.md)\n";
+
+struct Options {
+  VerifyOptions verify;
+  ChildLimits limits;
+  bool json = false;
+  bool recursive = false;
+  bool help = false;
+  std::vector<std::string> paths;
+};
+
+// Parses `args`; on error returns nullopt with *error set.
+std::optional<Options> ParseOptions(const std::vector<std::string>& args, std::string* error) {
+  Options options;
+  bool only_paths = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (only_paths || arg.empty() || arg[0] != '-' || arg == "-") {
+      options.paths.push_back(arg);
+      continue;
+    }
+    std::optional<std::string> inline_value;
+    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      inline_value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    }
+    auto value = [&]() -> std::optional<std::string> {
+      if (inline_value) return inline_value;
+      if (i + 1 < args.size()) return args[++i];
+      *error = arg + " needs a value";
+      return std::nullopt;
+    };
+    if (arg == "--") {
+      only_paths = true;
+    } else if (arg == "--help" || arg == "-h") {
+      options.help = true;
+    } else if (arg == "--json") {
+      options.json = true;
+    } else if (arg == "--recursive" || arg == "-r") {
+      options.recursive = true;
+    } else if (arg == "--level") {
+      auto text = value();
+      if (!text) return std::nullopt;
+      auto level = ParseLevel(*text);
+      if (!level) {
+        *error = "unknown level '" + *text + "' (header, structure or full)";
+        return std::nullopt;
+      }
+      options.verify.level = *level;
+    } else if (arg == "--timeout") {
+      auto text = value();
+      if (!text) return std::nullopt;
+      std::size_t used = 0;
+      double seconds = 0;
+      try {
+        seconds = std::stod(*text, &used);
+      } catch (const std::exception&) {
+      }
+      if (used != text->size() || !(seconds > 0) || seconds > 86400) {
+        *error = "--timeout takes seconds between 0 and 86400, not '" + *text + "'";
+        return std::nullopt;
+      }
+      options.limits.timeout_seconds = seconds;
+    } else {
+      *error = "unknown option " + arg;
+      return std::nullopt;
+    }
+  }
+  options.verify.memory_budget = options.limits.memory_bytes / 2;
+  return options;
+}
+
+VerifyResult Verify(const std::string& self, const std::string& path, const Options& options) {
+  // The header level of an HDF5 file uses only our own bounds-checked parser:
+  // no child needed, so a header check costs one process, not two.
+  if (options.verify.level == Level::kHeader && !LooksLikeKerasArchive(path))
+    return VerifyFile(path, options.verify);
+  return VerifyInChild(self, path, options.verify, options.limits);
+}
+
+}  // namespace
+
+bool IsWeightFileName(const std::string& name) {
+  for (const char* suffix : {".h5", ".hdf5", ".keras"}) {
+    std::size_t n = std::char_traits<char>::length(suffix);
+    if (name.size() > n && name.compare(name.size() - n, n, suffix) == 0) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> CollectWeightFiles(const std::string& path, bool recursive,
+                                            std::string* error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return {path};
+  std::vector<std::string> files;
+  auto consider = [&](const fs::directory_entry& entry) {
+    std::error_code type_ec;
+    if (entry.is_regular_file(type_ec) && IsWeightFileName(entry.path().filename().string()))
+      files.push_back(entry.path().string());
+  };
+  if (recursive) {
+    fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec);
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) consider(*it);
+  } else {
+    fs::directory_iterator it(path, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) consider(*it);
+  }
+  if (ec) *error = "cannot list " + path + ": " + ec.message();
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::string error;
+  std::optional<Options> options = ParseOptions(args, &error);
+  if (!options) {
+    err << "ckptwatch verify: " << error << "\n\n" << kUsage;
+    return 2;
+  }
+  if (options->help) {
+    out << kUsage;
+    return 0;
+  }
+  if (options->paths.empty()) {
+    err << "ckptwatch verify: no PATH given\n\n" << kUsage;
+    return 2;
+  }
+
+  const std::string self = SelfExecutable();
+  bool all_ok = true;
+  std::size_t verified = 0;
+  for (const std::string& path : options->paths) {
+    std::string list_error;
+    std::vector<std::string> files = CollectWeightFiles(path, options->recursive, &list_error);
+    if (!list_error.empty()) {
+      err << "ckptwatch verify: " << list_error << "\n";
+      all_ok = false;
+    }
+    if (files.empty() && list_error.empty())
+      err << "ckptwatch verify: no weight files (*.h5, *.hdf5, *.keras) in " << path << "\n";
+    for (const std::string& file : files) {
+      VerifyResult result = Verify(self, file, *options);
+      all_ok = all_ok && result.ok();
+      ++verified;
+      if (options->json)
+        out << ToJson(result).dump() << "\n";
+      else
+        out << FormatTextLine(result) << "\n";
+      out.flush();
+    }
+  }
+  return all_ok && verified > 0 ? 0 : 1;
+}
+
+}  // namespace ckptwatch

@@ -1,0 +1,24 @@
+// `ckptwatch verify`: the one-shot command for scripts and people.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace ckptwatch {
+
+/// Runs `ckptwatch verify ARGS…` (args after "verify"). Writes one line per
+/// file to `out` and diagnostics to `err`. Returns 0 when every file is ok,
+/// 1 when any is not (or nothing was found to verify), 2 on a usage error.
+int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+/// The weight files `path` names: itself when it is not a directory, else the
+/// *.h5, *.hdf5 and *.keras files in it (below it too when `recursive`),
+/// sorted. Symlinked directories are not descended.
+std::vector<std::string> CollectWeightFiles(const std::string& path, bool recursive,
+                                            std::string* error);
+
+/// True for names ckptwatch verifies: *.h5, *.hdf5, *.keras.
+bool IsWeightFileName(const std::string& name);
+
+}  // namespace ckptwatch
