@@ -1,19 +1,30 @@
 #include "nonfinite_scan.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace ckptwatch {
 namespace {
 
+// Counts in lanes as wide as the data (a 32-bit counter for 32-bit floats)
+// so the compiler vectorises the loop; the outer loop keeps each lane count
+// far from overflow. Cloned for AVX2, which doubles throughput where present.
 template <typename Word>
-std::uint64_t CountExponentAllOnes(const std::uint8_t* data, std::size_t count, Word mask) {
-  std::uint64_t n = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    Word w;
-    std::memcpy(&w, data + i * sizeof(Word), sizeof(Word));
-    n += (w & mask) == mask;
+__attribute__((target_clones("avx2", "default"))) std::uint64_t CountExponentAllOnes(
+    const std::uint8_t* data, std::size_t count, Word mask) {
+  constexpr std::size_t kBlock = std::size_t{1} << (sizeof(Word) >= 4 ? 24 : 15);
+  std::uint64_t total = 0;
+  for (std::size_t start = 0; start < count; start += kBlock) {
+    const std::size_t end = std::min(count, start + kBlock);
+    Word lanes = 0;
+    for (std::size_t i = start; i < end; ++i) {
+      Word w;
+      std::memcpy(&w, data + i * sizeof(Word), sizeof(Word));
+      lanes += static_cast<Word>((w & mask) == mask);
+    }
+    total += lanes;
   }
-  return n;
+  return total;
 }
 
 bool BitSet(const std::uint8_t* element, std::size_t bit) {

@@ -26,8 +26,12 @@ sys.path.insert(0, HERE)
 
 import writers  # noqa: E402  (needs HERE on sys.path)
 
-BIN = os.path.abspath(os.environ.get("CKPTWATCH_BIN") or os.path.join(HERE, "..", "build", "ckptwatch"))
-CORPUS = os.path.abspath(os.environ.get("CKPTWATCH_CORPUS") or os.path.join(HERE, "..", "..", "shared", "corpus"))
+BIN = os.path.abspath(
+    os.environ.get("CKPTWATCH_BIN") or os.path.join(HERE, "..", "build", "ckptwatch")
+)
+CORPUS = os.path.abspath(
+    os.environ.get("CKPTWATCH_CORPUS") or os.path.join(HERE, "..", "..", "shared", "corpus")
+)
 
 JSON_KEYS = {
     "path", "verdict", "ok", "reason", "level", "format", "bytes", "expected_bytes",
@@ -62,7 +66,10 @@ def run(args, timeout=60, prefix=()):
 
 
 def describe(proc):
-    return f"command: {' '.join(proc.args)}\nexit: {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+    return (
+        f"command: {' '.join(proc.args)}\nexit: {proc.returncode}\n"
+        f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
+    )
 
 
 def parse_json_lines(proc):
@@ -82,7 +89,7 @@ def project_version():
 
 
 class LineReader:
-    """Lines from a child's stdout, read on a thread, so the test can wait for one with a deadline."""
+    """Lines of a child's stdout, read on a thread, so a test can wait for one with a deadline."""
 
     def __init__(self, stream):
         self._lines = queue.Queue()
@@ -340,9 +347,11 @@ class InProgressTest(VerifyCase):
                         if verifier.poll() is None and tree_has_open(verifier.pid, path):
                             overlapped += 1
                         break
-                reply = self.save(saver, replies)
-                for pid in stopped:
-                    os.kill(pid, signal.SIGCONT)
+                try:
+                    reply = self.save(saver, replies)
+                finally:
+                    if stopped:
+                        signal_tree(verifier.pid, signal.SIGCONT)
                 out, err = verifier.communicate(timeout=60)
                 if reply != "saved":
                     failures.append(f"round {i}: save failed: {reply}")
@@ -370,7 +379,7 @@ class InProgressTest(VerifyCase):
 
 class DamageTest(VerifyCase):
     def cut_points(self, path):
-        """Named cut sizes: inside the superblock, just after it, mid-metadata, mid-data, -1 byte."""
+        """Named cuts: inside the superblock, just after it, mid-metadata, mid-data, -1 byte."""
         size = os.path.getsize(path)
         sb_end = writers.superblock_end(path)
         extents = writers.data_extents(path)
@@ -492,7 +501,9 @@ class PermissionTest(VerifyCase):
         os.chmod(private, 0o600)
         self.assertEqual(os.stat(private).st_uid, 0)
         probe = run(["--version"], prefix=NOBODY)
-        self.assertEqual(probe.returncode, 0, f"binary not runnable as uid 65534\n{describe(probe)}")
+        self.assertEqual(
+            probe.returncode, 0, f"binary not runnable as uid 65534\n{describe(probe)}"
+        )
         self.assertVerdict(self.verify(readable, prefix=NOBODY), "ok")
         self.assertVerdict(self.verify(private, prefix=NOBODY), "permission_denied")
 
@@ -521,7 +532,9 @@ class DirectoryTest(VerifyCase):
         self.assertEqual(self.reported_paths(), ["a.h5", "b.hdf5", "c.keras"])
 
     def test_recursive_descends_into_subdirectories(self):
-        self.assertEqual(self.reported_paths("--recursive"), ["a.h5", "b.hdf5", "c.keras", "sub/d.h5"])
+        self.assertEqual(
+            self.reported_paths("--recursive"), ["a.h5", "b.hdf5", "c.keras", "sub/d.h5"]
+        )
 
 
 class CliTest(VerifyCase):
@@ -589,7 +602,8 @@ class CorpusTest(unittest.TestCase):
         self.assertTrue(rows, "empty MANIFEST.tsv")
 
         def check(row):
-            args = ["verify", "--json", "--level", "full", "--timeout", "20", os.path.join(CORPUS, row["file"])]
+            path = os.path.join(CORPUS, row["file"])
+            args = ["verify", "--json", "--level", "full", "--timeout", "20", path]
             try:
                 return run(args, timeout=90)
             except subprocess.TimeoutExpired as e:
@@ -614,7 +628,9 @@ class CorpusTest(unittest.TestCase):
                 expected_classes = {c for c in row["expected_custom_classes"].split(",") if c}
                 if expected_classes:
                     self.assertIsNotNone(r["keras"], describe(proc))
-                    self.assertLessEqual(expected_classes, set(r["keras"]["custom_classes"]), describe(proc))
+                    self.assertLessEqual(
+                        expected_classes, set(r["keras"]["custom_classes"]), describe(proc)
+                    )
 
 
 if __name__ == "__main__":

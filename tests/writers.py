@@ -9,7 +9,7 @@ never closed the file.
 Also a small CLI, used by the tests (writer processes) and by bench/:
   writers.py sample DIR             a small full-model .h5 and a .keras in DIR
   writers.py sized PATH BYTES       a Keras-layout checkpoint of about BYTES bytes
-  writers.py hold-open PATH         libver='latest' file, prints "opened", stays open until stdin closes
+  writers.py hold-open PATH         libver='latest' file, prints "opened", closes it at stdin EOF
   writers.py abandon PATH           libver='latest' file, flushed, then os._exit without closing
   writers.py saver PATH BYTES       per stdin line "save": Keras-style save over PATH; replies
                                     "saved" or "error <exception>"
@@ -72,7 +72,7 @@ def dense_stack(units=(16, 32, 32, 10), seed=0, custom_class=None):
                     Layer(
                         "my_custom_layer",
                         custom_class,
-                        [("my_custom_layer/scale:0", rng.standard_normal((width,), dtype=np.float32))],
+                        [("my_custom_layer/scale:0", rng.standard_normal(width, dtype=np.float32))],
                         {"scale_init": 1.0},
                     )
                 )
@@ -135,7 +135,10 @@ def keras2_model_config(layers):
     }
     return {
         "class_name": "Sequential",
-        "config": {"name": "sequential", "layers": [input_layer] + [_keras2_layer_config(l) for l in layers]},
+        "config": {
+            "name": "sequential",
+            "layers": [input_layer] + [_keras2_layer_config(layer) for layer in layers],
+        },
     }
 
 
@@ -146,7 +149,9 @@ TRAINING_CONFIG = {
     "loss_weights": None,
     "optimizer_config": {
         "class_name": "Adam",
-        "config": {"name": "Adam", "learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07},
+        "config": {
+            "name": "Adam", "learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07
+        },
     },
 }
 
@@ -173,7 +178,7 @@ def _inject_nonfinite(array, values):
 
 def _write_layer_groups(parent, layers, as_str, dataset_options, nonfinite):
     """Keras 2 `save_weights_to_hdf5_group`: layer_names, one group per layer with weight_names."""
-    parent.attrs["layer_names"] = _string_list_attr([l.name for l in layers], as_str)
+    parent.attrs["layer_names"] = _string_list_attr([layer.name for layer in layers], as_str)
     parent.attrs["backend"] = _string_attr(BACKEND, as_str)
     parent.attrs["keras_version"] = _string_attr(KERAS2_VERSION, as_str)
     for layer in layers:
@@ -218,7 +223,8 @@ def write_full_model(
     str_attrs=False,
     optimizer=True,
 ):
-    """Keras 2 `model.save("*.h5")`: model_config, training_config, model_weights, optimizer_weights.
+    """Keras 2 `model.save("*.h5")`: model_config, training_config, model_weights and
+    optimizer_weights.
 
     `nonfinite` maps weight names ("dense_2/kernel:0") to values (NaN/Inf) written at the start of
     that dataset. `str_attrs` writes string attributes as variable-length str (Keras 3's legacy
@@ -226,7 +232,9 @@ def write_full_model(
     """
     layers = dense_stack() if layers is None else layers
     with _open_for_write(path, libver, userblock_size) as f:
-        _write_full_model_into(f, layers, dataset_options or {}, nonfinite or {}, str_attrs, optimizer)
+        _write_full_model_into(
+            f, layers, dataset_options or {}, nonfinite or {}, str_attrs, optimizer
+        )
     if userblock_size:
         _fill_user_block(path, userblock_size)
 
@@ -236,7 +244,8 @@ def _write_full_model_into(f, layers, dataset_options, nonfinite, str_attrs, opt
     f.attrs["backend"] = _string_attr(BACKEND, str_attrs)
     f.attrs["model_config"] = _string_attr(json.dumps(keras2_model_config(layers)), str_attrs)
     f.attrs["training_config"] = _string_attr(json.dumps(TRAINING_CONFIG), str_attrs)
-    _write_layer_groups(f.create_group("model_weights"), layers, str_attrs, dataset_options, nonfinite)
+    weights = f.create_group("model_weights")
+    _write_layer_groups(weights, layers, str_attrs, dataset_options, nonfinite)
     if optimizer:
         _write_optimizer_weights(f, layers, str_attrs, dataset_options)
 
@@ -312,7 +321,12 @@ def _keras3_layer_config(layer):
                 "registered_name": None,
             },
         )
-    return {"module": "keras.layers", "class_name": layer.class_name, "config": config, "registered_name": None}
+    return {
+        "module": "keras.layers",
+        "class_name": layer.class_name,
+        "config": config,
+        "registered_name": None,
+    }
 
 
 def keras3_config(layers):
@@ -322,7 +336,9 @@ def keras3_config(layers):
     input_layer = {
         "module": "keras.layers",
         "class_name": "InputLayer",
-        "config": {"batch_shape": input_shape, "dtype": "float32", "sparse": False, "name": "input_layer"},
+        "config": {
+            "batch_shape": input_shape, "dtype": "float32", "sparse": False, "name": "input_layer"
+        },
         "registered_name": None,
     }
     return {
@@ -331,7 +347,7 @@ def keras3_config(layers):
         "config": {
             "name": "sequential",
             "trainable": True,
-            "layers": [input_layer] + [_keras3_layer_config(l) for l in layers],
+            "layers": [input_layer] + [_keras3_layer_config(layer) for layer in layers],
         },
         "registered_name": None,
         "build_config": {"input_shape": input_shape},
@@ -406,7 +422,7 @@ def superblock_end(path):
 
 
 def data_extents(path):
-    """(file offset, stored size) of every piece of raw data (contiguous datasets, chunks), sorted."""
+    """(file offset, stored size) of all raw data (contiguous datasets, chunks), sorted."""
     extents = []
 
     def visit(_, obj):
@@ -442,7 +458,9 @@ def dataset_names(path):
     """Every dataset path of `path`, in h5py's visit order."""
     names = []
     with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        f.visititems(
+            lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None
+        )
     return names
 
 
@@ -480,7 +498,10 @@ def _saver(path, total_bytes):
 
 
 def main(argv):
-    usage = "usage: writers.py sample DIR | sized PATH BYTES | hold-open PATH | abandon PATH | saver PATH BYTES"
+    usage = (
+        "usage: writers.py sample DIR | sized PATH BYTES | hold-open PATH | abandon PATH"
+        " | saver PATH BYTES"
+    )
     if len(argv) < 3:
         sys.exit(usage)
     command, path = argv[1], argv[2]
