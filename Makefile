@@ -13,9 +13,10 @@ build: deps
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCKPTWATCH_WERROR=$(WERROR) >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The daemon in the foreground on the embedded default config: watches
+# ./checkpoints (created if missing), metrics on 127.0.0.1:19842, log to stderr.
 run: build
-	@bench/make_sample.sh $(BUILD_DIR)/sample
-	$(BUILD_DIR)/ckptwatch verify --level full $(BUILD_DIR)/sample
+	$(BUILD_DIR)/ckptwatch run
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j 2

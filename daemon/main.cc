@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "hdf5_inspector.h"
+#include "run_command.h"
 #include "verifier_child.h"
 #include "verify_command.h"
 
@@ -13,11 +14,13 @@ constexpr char kUsage[] =
     "usage: ckptwatch COMMAND [ARGS...]\n"
     "\n"
     "Commands:\n"
-    "  verify PATH...   verify weight files now and exit (ckptwatch verify --help)\n"
+    "  run [--config FILE]   watch checkpoint directories (the daemon; foreground)\n"
+    "  verify PATH...        verify weight files now and exit (ckptwatch verify --help)\n"
+    "  check-config FILE     validate a config file and print the effective config\n"
     "\n"
     "Options:\n"
-    "  --help, -h       show this help\n"
-    "  --version        show the version and the HDF5 library version\n";
+    "  --help, -h            show this help\n"
+    "  --version             show the version and the HDF5 library version\n";
 
 }  // namespace
 
@@ -39,6 +42,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "verify") return RunVerifyCommand(rest, std::cout, std::cerr);
+  if (command == "run") return RunRunCommand(rest, std::cout, std::cerr);
+  if (command == "check-config") return RunCheckConfigCommand(rest, std::cout, std::cerr);
   if (command == kVerifierChildCommand) return VerifierChildMain(rest);
   std::cerr << "ckptwatch: unknown command '" << command << "'\n\n" << kUsage;
   return 2;

@@ -478,6 +478,9 @@ TEST(Superblock, SurvivesTruncatedAndMutatedInput) {
 // Header-level verdicts on the shared corpus of real files (set CKPTWATCH_CORPUS).
 TEST(SuperblockCorpus, GivesTheExpectedHeaderVerdicts) {
   const char* corpus = std::getenv("CKPTWATCH_CORPUS");
+#ifdef CKPTWATCH_TEST_CORPUS
+  if (corpus == nullptr) corpus = CKPTWATCH_TEST_CORPUS;  // the build's corpus (CMake)
+#endif
   if (corpus == nullptr) GTEST_SKIP() << "CKPTWATCH_CORPUS is not set";
   std::ifstream manifest(std::string(corpus) + "/MANIFEST.tsv");
   ASSERT_TRUE(manifest) << "no MANIFEST.tsv in " << corpus;

@@ -137,6 +137,8 @@ void VerifyKerasArchive(const std::string& path, Level level, const VerifyOption
       },
       image.size());
   ApplyHeader(header, result);
+  // expected_bytes describes the file on disk; the inner image's does not.
+  result->expected_bytes.reset();
   auto inside = [&] {
     if (!result->reason.empty()) result->reason = "model.weights.h5 inside the archive: " + result->reason;
   };

@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,7 +54,14 @@ std::string Seconds(double seconds) {
 
 void ApplyLimits(const ChildLimits& limits) {
   // Die with the parent, so a killed daemon leaves no verifier behind.
+  const pid_t parent = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(kExitUsage);  // the parent died before prctl
+  // The daemon's control signals are the daemon's: a Ctrl-C, a reload or a
+  // logrotate SIGUSR1 sent to the process group must not turn an in-flight
+  // verification into a false "verifier_crashed". The parent stops us with
+  // SIGKILL when it must.
+  for (int signum : {SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGPIPE}) signal(signum, SIG_IGN);
   rlimit no_core{0, 0};
   setrlimit(RLIMIT_CORE, &no_core);  // a crash on a hostile file must not litter cores
   rlimit memory{limits.memory_bytes, limits.memory_bytes};
@@ -148,6 +156,8 @@ VerifyResult ResultFromChild(const std::string& path, Level level, const ChildOu
   result.path = path;
   result.level = level;
   result.elapsed_ms = outcome.elapsed_ms;
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) result.bytes = static_cast<std::uint64_t>(st.st_size);
   std::string detail = LastLine(outcome.stderr_text);
   if (!detail.empty()) detail = " (its last words: \"" + detail + "\")";
   if (outcome.timed_out || outcome.term_signal == SIGXCPU) {

@@ -1,0 +1,114 @@
+// The daemon's configuration: the structs the rest of the daemon reads, and the YAML loader.
+// Every key is declared once, in the key table in config.cc (name, type, default, bounds,
+// reloadable, meaning); loading, validation errors, DescribeEffectiveConfig(),
+// ReloadBlockers() and docs/config.md all follow from that table.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "units.h"
+#include "verdict.h"
+
+namespace ckptwatch {
+
+/// The metrics port when metrics.listen is not set. Outside Prometheus's exporter range
+/// 9100-9999, which has no free ports left to claim; see docs/config.md.
+inline constexpr int kDefaultMetricsPort = 19842;
+
+enum class LogFormat { kText, kJson };
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+enum class WatchBackend { kAuto, kInotify, kPoll };
+
+struct LogConfig {
+  std::string file;  ///< Absolute path; empty means stderr.
+  LogFormat format = LogFormat::kText;
+  LogLevel level = LogLevel::kInfo;
+  std::chrono::milliseconds summary_every{0};
+  bool operator==(const LogConfig&) const = default;
+};
+
+struct MetricsConfig {
+  std::string listen;                    ///< "host:port" or "[v6addr]:port", validated.
+  std::string basic_auth_username;       ///< Empty: no basic auth.
+  std::string basic_auth_password_file;  ///< Absolute path; set iff the username is.
+  bool operator==(const MetricsConfig&) const = default;
+};
+
+struct VerifyConfig {
+  Level level = Level::kStructure;
+  std::uint64_t full_max_bytes = 0;
+  int max_parallel = 0;
+  std::chrono::milliseconds timeout{0};
+  std::uint64_t memory_limit = 0;
+  int queue_limit = 0;
+  bool operator==(const VerifyConfig&) const = default;
+};
+
+/// A user or group that writer/readers name, resolved when the config loads.
+struct Principal {
+  enum class Kind { kUser, kGroup };
+  Kind kind = Kind::kUser;
+  std::uint32_t id = 0;  ///< uid or gid.
+  std::string name;      ///< As written, without a "user:"/"group:" prefix.
+  bool operator==(const Principal&) const = default;
+};
+
+struct WatchConfig {
+  std::string name;  ///< Unique; a metric label.
+  std::string path;  ///< Absolute and lexically normal; need not exist.
+  bool recursive = false;
+  std::vector<std::string> patterns;  ///< fnmatch() globs on the file name.
+  WatchBackend backend = WatchBackend::kAuto;
+  std::chrono::milliseconds poll_interval{0};
+  std::chrono::milliseconds settle{0};
+  Level level = Level::kStructure;  ///< Effective: verify.level unless the watch overrides it.
+  std::optional<std::chrono::milliseconds> expect_every;
+  std::optional<SpaceThreshold> min_free;
+  std::optional<Principal> writer;  ///< Always a user.
+  std::vector<Principal> readers;
+  bool operator==(const WatchConfig&) const = default;
+};
+
+/// Defaults come from the key table, not from these member initializers: build a Config with
+/// LoadConfigFile(), LoadConfigString() or DefaultConfig().
+struct Config {
+  std::string source;  ///< The file (or name) it was loaded from.
+  LogConfig log;
+  MetricsConfig metrics;
+  VerifyConfig verify;
+  std::vector<WatchConfig> watches;
+  bool operator==(const Config&) const = default;
+};
+
+/// Loads and validates the YAML file at `path`. Relative paths in it resolve against the
+/// file's directory. On failure returns false, leaves *out alone and sets *err to every
+/// problem found (up to 20), one per line, each "file:line:column: key: what is wrong".
+bool LoadConfigFile(const std::string& path, Config* out, std::string* err);
+/// As LoadConfigFile() for YAML text; `source_name` names it in messages, and relative paths
+/// resolve against its directory when it contains a '/', else against the working directory.
+bool LoadConfigString(std::string_view yaml, const std::string& source_name, Config* out,
+                      std::string* err);
+/// The embedded default: one watch on ./checkpoints (resolved against the working directory),
+/// metrics on 127.0.0.1:kDefaultMetricsPort, text log to stderr.
+Config DefaultConfig();
+
+/// YAML for `check-config`: every key with its effective value, unset optional keys as
+/// comments. Loading it again yields an equal Config.
+std::string DescribeEffectiveConfig(const Config& config);
+/// The key reference table (Markdown) that docs/config.md embeds.
+std::string ConfigReferenceMarkdown();
+/// Keys whose value differs between `old` and `next` but cannot change without a restart,
+/// e.g. "metrics.listen"; empty when `next` can be applied by a reload.
+std::vector<std::string> ReloadBlockers(const Config& old, const Config& next);
+
+/// The config spelling of each value, e.g. "json", "warn", "inotify".
+std::string_view LogFormatName(LogFormat format);
+std::string_view LogLevelName(LogLevel level);
+std::string_view WatchBackendName(WatchBackend backend);
+
+}  // namespace ckptwatch

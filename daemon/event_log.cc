@@ -1,0 +1,105 @@
+#include "event_log.h"
+
+#include <spdlog/details/file_helper.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+
+namespace ckptwatch {
+namespace {
+
+// spdlog's basic_file_sink cannot reopen its file; logrotate's
+// "create" mode needs exactly that.
+class ReopenableFileSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit ReopenableFileSink(const std::string& path) { file_.open(path, false); }
+  void Reopen() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    file_.reopen(false);
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    line.append(msg.payload.begin(), msg.payload.end());
+    line.push_back('\n');
+    file_.write(line);
+  }
+  // Each event is flushed: a person tailing the log during a run must see it now.
+  void flush_() override { file_.flush(); }
+
+ private:
+  spdlog::details::file_helper file_;
+};
+
+spdlog::level::level_enum SpdlogLevel(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace:
+      return spdlog::level::trace;
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarn:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+}  // namespace
+
+EventLog::EventLog(std::string file, LogFormat format, LogLevel level)
+    : file_(std::move(file)), format_(format), level_(level) {}
+
+EventLog::~EventLog() {
+  if (logger_) logger_->flush();
+}
+
+std::unique_ptr<EventLog> EventLog::Open(const std::string& file, LogFormat format, LogLevel level,
+                                         std::string* err) {
+  std::unique_ptr<EventLog> log(new EventLog(file, format, level));
+  spdlog::sink_ptr sink;
+  try {
+    if (file.empty()) {
+      sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    } else {
+      auto file_sink = std::make_shared<ReopenableFileSink>(file);
+      log->reopen_sink_ = file_sink;
+      sink = file_sink;
+    }
+  } catch (const spdlog::spdlog_ex& e) {
+    *err = "cannot open log file " + file + ": " + e.what();
+    return nullptr;
+  }
+  log->logger_ = std::make_shared<spdlog::logger>("ckptwatch", sink);
+  log->logger_->set_pattern("%v");  // lines are formatted by FormatLogfmt/FormatJson
+  log->logger_->set_level(spdlog::level::trace);
+  log->logger_->flush_on(spdlog::level::trace);
+  return log;
+}
+
+void EventLog::Write(LogLevel level, std::string_view event, std::vector<LogField> fields,
+                     std::string message) {
+  if (!Enabled(level)) return;
+  LogRecord record{std::chrono::system_clock::now(), LogLevelName(level), event, std::move(fields),
+                   std::move(message)};
+  const std::string line = format_ == LogFormat::kJson ? FormatJson(record) : FormatLogfmt(record);
+  logger_->log(SpdlogLevel(level), "{}", line);
+}
+
+bool EventLog::Reopen(std::string* err) {
+  if (!reopen_sink_) return true;
+  try {
+    std::static_pointer_cast<ReopenableFileSink>(reopen_sink_)->Reopen();
+    return true;
+  } catch (const spdlog::spdlog_ex& e) {
+    *err = e.what();
+    return false;
+  }
+}
+
+}  // namespace ckptwatch

@@ -1,0 +1,55 @@
+#include "logfmt.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace ckptwatch {
+namespace {
+
+LogRecord Sample() {
+  LogRecord r;
+  r.time = std::chrono::system_clock::time_point(std::chrono::microseconds(1795462201123456));
+  r.level = "error";
+  r.event = "verify";
+  r.fields = {
+      {"watch", "run42"}, {"path", "/data/ckpt/run 42/epoch_042.h5"}, {"verdict", "truncated"}};
+  r.message = "file ends at 100 MiB";
+  return r;
+}
+
+TEST(Logfmt, LeavesPlainValuesBare) { EXPECT_EQ(LogfmtValue("run42"), "run42"); }
+
+TEST(Logfmt, QuotesAndEscapesValuesThatWouldBreakTheLine) {
+  EXPECT_EQ(LogfmtValue(""), "\"\"");
+  EXPECT_EQ(LogfmtValue("a b"), "\"a b\"");
+  EXPECT_EQ(LogfmtValue("k=v"), "\"k=v\"");
+  EXPECT_EQ(LogfmtValue("say \"hi\"\\"), "\"say \\\"hi\\\"\\\\\"");
+  EXPECT_EQ(LogfmtValue("two\nlines"), "\"two\\nlines\"");
+  EXPECT_EQ(LogfmtValue(std::string("bell\x07", 5)), "\"bell\\u0007\"");
+}
+
+TEST(Logfmt, FormatsOneGreppableLine) {
+  EXPECT_EQ(
+      FormatLogfmt(Sample()),
+      "2026-11-23T19:30:01.123456Z level=error event=verify watch=run42 "
+      "path=\"/data/ckpt/run 42/epoch_042.h5\" verdict=truncated msg=\"file ends at 100 MiB\"");
+}
+
+TEST(Logfmt, JsonHasTheSameKeys) {
+  auto json = nlohmann::json::parse(FormatJson(Sample()));
+  EXPECT_EQ(json["ts"], "2026-11-23T19:30:01.123456Z");
+  EXPECT_EQ(json["level"], "error");
+  EXPECT_EQ(json["event"], "verify");
+  EXPECT_EQ(json["path"], "/data/ckpt/run 42/epoch_042.h5");
+  EXPECT_EQ(json["msg"], "file ends at 100 MiB");
+}
+
+TEST(Logfmt, JsonSurvivesInvalidUtf8InFileNames) {
+  LogRecord r = Sample();
+  r.fields = {{"path", std::string("bad\xff\xfe.h5")}};
+  EXPECT_NO_THROW(nlohmann::json::parse(FormatJson(r)));
+}
+
+}  // namespace
+}  // namespace ckptwatch

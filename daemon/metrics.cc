@@ -1,0 +1,251 @@
+#include "metrics.h"
+
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace ckptwatch {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+namespace {
+
+constexpr Verdict kAllVerdicts[] = {
+    Verdict::kOk,        Verdict::kNotFound,   Verdict::kPermissionDenied, Verdict::kEmpty,
+    Verdict::kNotHdf5,   Verdict::kTruncated,  Verdict::kInProgress,       Verdict::kCorrupt,
+    Verdict::kNonfinite, Verdict::kTimeout,    Verdict::kVerifierCrashed};
+constexpr std::string_view kCauses[] = {"disk_full", "permission_denied", "truncated",
+                                        "corrupt",   "empty",             "in_progress",
+                                        "nonfinite", "timeout",           "verifier_crashed",
+                                        "not_hdf5",  "not_found"};
+
+}  // namespace
+
+struct Metrics::Impl {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::mutex mutex;  // guards the per-watch maps; the series themselves are atomic
+
+  Family<Counter>& verified = prometheus::BuildCounter()
+      .Name("ckptwatch_checkpoints_verified_total")
+      .Help("Checkpoints verified, by watch and verdict.")
+      .Register(*registry);
+  Family<Counter>& failures = prometheus::BuildCounter()
+      .Name("ckptwatch_save_failures_total")
+      .Help("Broken checkpoints, by watch and the cause of the failed save.")
+      .Register(*registry);
+  Family<Gauge>& problem = prometheus::BuildGauge()
+      .Name("ckptwatch_watch_problem")
+      .Help("1 while a watch has the problem (missing_directory, not_writable, low_space, stale, unreadable).")
+      .Register(*registry);
+  Family<Gauge>& last_good_time = prometheus::BuildGauge()
+      .Name("ckptwatch_last_good_checkpoint_timestamp_seconds")
+      .Help("Unix time the last checkpoint verified ok was verified.")
+      .Register(*registry);
+  Family<Gauge>& last_good_bytes = prometheus::BuildGauge()
+      .Name("ckptwatch_last_good_checkpoint_bytes")
+      .Help("Size of the last checkpoint verified ok.")
+      .Register(*registry);
+  Family<Gauge>& last_ok = prometheus::BuildGauge()
+      .Name("ckptwatch_last_checkpoint_ok")
+      .Help("1 when the most recent verdict of the watch was ok, else 0.")
+      .Register(*registry);
+  Family<Gauge>& fs_avail = prometheus::BuildGauge()
+      .Name("ckptwatch_filesystem_avail_bytes")
+      .Help("Space available to unprivileged writers on the watch's filesystem.")
+      .Register(*registry);
+  Family<Gauge>& fs_size = prometheus::BuildGauge()
+      .Name("ckptwatch_filesystem_size_bytes")
+      .Help("Size of the watch's filesystem.")
+      .Register(*registry);
+  Family<Histogram>& duration = prometheus::BuildHistogram()
+      .Name("ckptwatch_verify_duration_seconds")
+      .Help("Wall time of one verification, isolated child included, by level.")
+      .Register(*registry);
+  Family<Counter>& verified_bytes = prometheus::BuildCounter()
+      .Name("ckptwatch_verified_bytes_total")
+      .Help("Bytes of checkpoints verified.")
+      .Register(*registry);
+  Family<Gauge>& queue_length = prometheus::BuildGauge()
+      .Name("ckptwatch_verify_queue_length")
+      .Help("Checkpoints waiting for a verifier.")
+      .Register(*registry);
+  Family<Counter>& rescans = prometheus::BuildCounter()
+      .Name("ckptwatch_rescans_total")
+      .Help("Directory rescans, by watch and reason (overflow, queue_full, recovered, ...).")
+      .Register(*registry);
+  Family<Gauge>& watch_info = prometheus::BuildGauge()
+      .Name("ckptwatch_watch_info")
+      .Help("1 per watch; the path and the backend in use as labels.")
+      .Register(*registry);
+  Family<Gauge>& build_info = prometheus::BuildGauge()
+      .Name("ckptwatch_build_info")
+      .Help("1; the ckptwatch and HDF5 library versions as labels.")
+      .Register(*registry);
+  Family<Gauge>& reload_ok = prometheus::BuildGauge()
+      .Name("ckptwatch_config_last_reload_successful")
+      .Help("1 when the last configuration (re)load succeeded.")
+      .Register(*registry);
+  Family<Gauge>& reload_time = prometheus::BuildGauge()
+      .Name("ckptwatch_config_last_reload_success_timestamp_seconds")
+      .Help("Unix time of the last successful configuration (re)load.")
+      .Register(*registry);
+
+  std::map<std::string, Gauge*> watch_info_series;
+};
+
+Metrics::Metrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Metrics::~Metrics() = default;
+
+bool ParseListenAddress(const std::string& listen, std::string* address, std::string* err) {
+  std::size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size()) {
+    *err = "metrics.listen '" + listen + "' is not host:port";
+    return false;
+  }
+  std::string host = listen.substr(0, colon);
+  std::string port = listen.substr(colon + 1);
+  for (char c : port)
+    if (c < '0' || c > '9') {
+      *err = "metrics.listen '" + listen + "': port is not a number";
+      return false;
+    }
+  if (port.size() > 5 || std::stoi(port) > 65535) {
+    *err = "metrics.listen '" + listen + "': port out of range";
+    return false;
+  }
+  // civetweb: "127.0.0.1:9842", "[::1]:9842"; a bare port listens everywhere.
+  *address = host == "*" || host == "0.0.0.0" ? "0.0.0.0:" + port : host + ":" + port;
+  return true;
+}
+
+std::unique_ptr<Metrics> Metrics::Start(const MetricsConfig& config, std::string* err) {
+  std::string address;
+  if (!ParseListenAddress(config.listen, &address, err)) return nullptr;
+  auto impl = std::make_unique<Impl>();
+  try {
+    impl->exposer = std::make_unique<prometheus::Exposer>(address, 2);
+  } catch (const std::exception& e) {
+    *err = "cannot listen on " + config.listen + " for metrics (" + e.what() +
+           "): the address is invalid or another process holds the port; set metrics.listen";
+    return nullptr;
+  }
+  if (!config.basic_auth_username.empty()) {
+    std::ifstream file(config.basic_auth_password_file);
+    std::string password;
+    if (!file || !std::getline(file, password)) {
+      *err = "cannot read metrics.basic_auth.password_file " + config.basic_auth_password_file;
+      return nullptr;
+    }
+    impl->exposer->RegisterAuth(
+        [user = config.basic_auth_username, password](const std::string& u, const std::string& p) {
+          return u == user && p == password;
+        },
+        "ckptwatch");
+  }
+  impl->exposer->RegisterCollectable(impl->registry);
+  impl->queue_length.Add({}).Set(0);
+  return std::unique_ptr<Metrics>(new Metrics(std::move(impl)));
+}
+
+int Metrics::port() const {
+  auto ports = impl_->exposer->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void Metrics::SetBuildInfo(const std::string& version, const std::string& hdf5_version) {
+  impl_->build_info.Add({{"version", version}, {"hdf5_version", hdf5_version}}).Set(1);
+}
+
+void Metrics::AddWatch(const std::string& watch, const std::string& path, std::string_view backend) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (auto it = impl_->watch_info_series.find(watch); it != impl_->watch_info_series.end())
+    impl_->watch_info.Remove(it->second);
+  impl_->watch_info_series[watch] =
+      &impl_->watch_info.Add({{"watch", watch}, {"path", path}, {"backend", std::string(backend)}});
+  impl_->watch_info_series[watch]->Set(1);
+  // Series exist from the start so increase() and absent() behave.
+  for (Verdict v : kAllVerdicts)
+    impl_->verified.Add({{"watch", watch}, {"verdict", std::string(VerdictName(v))}});
+  for (std::string_view cause : kCauses)
+    impl_->failures.Add({{"watch", watch}, {"cause", std::string(cause)}});
+  for (std::string_view p : kWatchProblems)
+    impl_->problem.Add({{"watch", watch}, {"problem", std::string(p)}});
+  impl_->verified_bytes.Add({{"watch", watch}});
+}
+
+void Metrics::RemoveWatch(const std::string& watch) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (auto it = impl_->watch_info_series.find(watch); it != impl_->watch_info_series.end()) {
+    impl_->watch_info.Remove(it->second);
+    impl_->watch_info_series.erase(it);
+  }
+  for (Verdict v : kAllVerdicts)
+    impl_->verified.Remove(&impl_->verified.Add({{"watch", watch}, {"verdict", std::string(VerdictName(v))}}));
+  for (std::string_view cause : kCauses)
+    impl_->failures.Remove(&impl_->failures.Add({{"watch", watch}, {"cause", std::string(cause)}}));
+  for (std::string_view p : kWatchProblems)
+    impl_->problem.Remove(&impl_->problem.Add({{"watch", watch}, {"problem", std::string(p)}}));
+  for (Family<Gauge>* family : {&impl_->last_good_time, &impl_->last_good_bytes, &impl_->last_ok,
+                                &impl_->fs_avail, &impl_->fs_size})
+    family->Remove(&family->Add({{"watch", watch}}));
+  impl_->verified_bytes.Remove(&impl_->verified_bytes.Add({{"watch", watch}}));
+}
+
+void Metrics::Verified(const std::string& watch, Verdict verdict, Level level, double seconds,
+                       std::uint64_t bytes) {
+  impl_->verified.Add({{"watch", watch}, {"verdict", std::string(VerdictName(verdict))}}).Increment();
+  static const Histogram::BucketBoundaries kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                       0.1,   0.25,   0.5,   1,    2.5,   5,
+                                                       10,    30,     60,    120,  300,   600};
+  impl_->duration.Add({{"level", std::string(LevelName(level))}}, kBuckets).Observe(seconds);
+  impl_->verified_bytes.Add({{"watch", watch}}).Increment(static_cast<double>(bytes));
+}
+
+void Metrics::SaveFailed(const std::string& watch, std::string_view cause) {
+  impl_->failures.Add({{"watch", watch}, {"cause", std::string(cause)}}).Increment();
+}
+
+void Metrics::SetLastGood(const std::string& watch, double unix_seconds, std::uint64_t bytes) {
+  impl_->last_good_time.Add({{"watch", watch}}).Set(unix_seconds);
+  impl_->last_good_bytes.Add({{"watch", watch}}).Set(static_cast<double>(bytes));
+}
+
+void Metrics::SetLastCheckpointOk(const std::string& watch, bool ok) {
+  impl_->last_ok.Add({{"watch", watch}}).Set(ok ? 1 : 0);
+}
+
+void Metrics::SetProblem(const std::string& watch, std::string_view problem, bool active) {
+  impl_->problem.Add({{"watch", watch}, {"problem", std::string(problem)}}).Set(active ? 1 : 0);
+}
+
+void Metrics::SetFilesystem(const std::string& watch, std::uint64_t avail, std::uint64_t size) {
+  impl_->fs_avail.Add({{"watch", watch}}).Set(static_cast<double>(avail));
+  impl_->fs_size.Add({{"watch", watch}}).Set(static_cast<double>(size));
+}
+
+void Metrics::Rescanned(const std::string& watch, std::string_view reason) {
+  impl_->rescans.Add({{"watch", watch}, {"reason", std::string(reason)}}).Increment();
+}
+
+void Metrics::SetQueueLength(std::size_t length) {
+  impl_->queue_length.Add({}).Set(static_cast<double>(length));
+}
+
+void Metrics::ConfigReloaded(bool ok, double unix_seconds) {
+  impl_->reload_ok.Add({}).Set(ok ? 1 : 0);
+  if (ok) impl_->reload_time.Add({}).Set(unix_seconds);
+}
+
+}  // namespace ckptwatch

@@ -1,0 +1,59 @@
+// The daemon's Prometheus metrics, declared in one place (docs/metrics.md),
+// served by prometheus-cpp's Exposer on metrics.listen at /metrics.
+// Labels are bounded: a watch name and small enums, never a file path.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "config.h"
+#include "verdict.h"
+
+namespace ckptwatch {
+
+/// The problems a watch can be in (ckptwatch_watch_problem{problem=…}).
+inline constexpr std::string_view kWatchProblems[] = {"missing_directory", "not_writable",
+                                                       "low_space", "stale", "unreadable"};
+
+class Metrics {
+ public:
+  /// Serves /metrics on `config.listen` (with basic auth when configured).
+  /// nullptr with `*err` set when the address is invalid or taken.
+  static std::unique_ptr<Metrics> Start(const MetricsConfig& config, std::string* err);
+  ~Metrics();
+
+  /// The port actually bound (useful with port 0 in tests).
+  int port() const;
+
+  void SetBuildInfo(const std::string& version, const std::string& hdf5_version);
+  /// A watch exists (ckptwatch_watch_info); creates its per-watch series at 0.
+  void AddWatch(const std::string& watch, const std::string& path, std::string_view backend);
+  /// A watch was removed by a reload: its series go away.
+  void RemoveWatch(const std::string& watch);
+
+  /// One verdict (not a superseded one).
+  void Verified(const std::string& watch, Verdict verdict, Level level, double seconds,
+                std::uint64_t bytes);
+  /// One broken checkpoint, by its cause.
+  void SaveFailed(const std::string& watch, std::string_view cause);
+  void SetLastGood(const std::string& watch, double unix_seconds, std::uint64_t bytes);
+  void SetLastCheckpointOk(const std::string& watch, bool ok);
+  void SetProblem(const std::string& watch, std::string_view problem, bool active);
+  void SetFilesystem(const std::string& watch, std::uint64_t avail_bytes, std::uint64_t size_bytes);
+  void Rescanned(const std::string& watch, std::string_view reason);
+  void SetQueueLength(std::size_t length);
+  void ConfigReloaded(bool ok, double unix_seconds);
+
+ private:
+  struct Impl;
+  explicit Metrics(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Parses "host:port" / "[v6]:port" into what civetweb's listening_ports
+/// wants; false with `*err` when malformed.
+bool ParseListenAddress(const std::string& listen, std::string* civetweb_address, std::string* err);
+
+}  // namespace ckptwatch

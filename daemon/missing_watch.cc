@@ -1,0 +1,72 @@
+#include "missing_watch.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <system_error>
+
+namespace ckptwatch {
+namespace {
+
+// Absolute and lexically normal, without a trailing slash, so that paths
+// from watch events compare equal to the ones computed here.
+std::string Normalize(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  std::string normal = (ec ? std::filesystem::path(path) : absolute).lexically_normal().string();
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  return normal;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// True when `path` is `dir` or below it.
+bool IsWithin(const std::string& path, const std::string& dir) {
+  if (path == dir) return true;
+  if (dir == "/") return path.size() > 1 && path[0] == '/';
+  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+         path[dir.size()] == '/';
+}
+
+}  // namespace
+
+std::string NearestExistingAncestor(const std::string& path) {
+  std::filesystem::path candidate = Normalize(path);
+  // Any error (ENOENT, ENOTDIR from a file in the way, EACCES) means "not
+  // here yet"; "/" always exists and ends the walk.
+  while (candidate.has_relative_path() && !IsDirectory(candidate.string())) {
+    candidate = candidate.parent_path();
+  }
+  return candidate.string();
+}
+
+MissingWatch::MissingWatch(const std::string& root)
+    : root_(Normalize(root)), ancestor_(NearestExistingAncestor(root_)) {}
+
+MissingWatch::Step MissingWatch::OnEntry(const std::string& path) {
+  const std::string entry = Normalize(path);
+  // Only an entry below the watched ancestor and on the way to the root
+  // matters; siblings (other runs, stray files) are noise.
+  if (entry == ancestor_ || !IsWithin(entry, ancestor_) || !IsWithin(root_, entry)) {
+    return Step::kWait;
+  }
+  return Refresh();
+}
+
+MissingWatch::Step MissingWatch::Refresh() {
+  // Look from the root down rather than one level below the ancestor: `mkdir
+  // -p` creates several levels before the daemon sees the first event.
+  std::string nearest = NearestExistingAncestor(root_);
+  if (nearest == root_) {
+    ancestor_ = std::move(nearest);
+    return Step::kExists;
+  }
+  if (nearest == ancestor_) return Step::kWait;
+  ancestor_ = std::move(nearest);
+  return Step::kMoveWatch;
+}
+
+}  // namespace ckptwatch

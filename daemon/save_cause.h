@@ -1,0 +1,42 @@
+// Why a save failed, and whether the next one will fit: turning a verdict and
+// the filesystem's free space into the cause a person acts on.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "units.h"
+#include "verify_result.h"
+
+namespace ckptwatch {
+
+/// Space on a filesystem as an unprivileged writer sees it (statvfs f_bavail).
+struct FsSpace {
+  std::uint64_t avail = 0;
+  std::uint64_t size = 0;
+};
+/// statvfs(`path`); false when it fails.
+bool StatSpace(const std::string& path, FsSpace* out);
+
+/// The cause of a broken checkpoint and a sentence about it.
+struct SaveCause {
+  std::string name;         ///< "disk_full", or the verdict's name.
+  std::string explanation;  ///< Empty unless the cause adds to the verdict's reason.
+};
+
+/// `disk_full` when a `truncated`, `empty` or `corrupt` file sits on a
+/// filesystem whose free space at detection is below the bytes the file is
+/// missing, below `min_free`, or near zero; otherwise the verdict itself.
+SaveCause ClassifyFailure(const VerifyResult& result, const FsSpace& space,
+                          const std::optional<SpaceThreshold>& min_free);
+
+/// Non-empty (the reason) when free space is below `min_free` or below 1.5×
+/// the last good checkpoint's size: the next save will not fit.
+std::string LowSpaceReason(const FsSpace& space, const std::optional<SpaceThreshold>& min_free,
+                           std::uint64_t last_good_bytes);
+
+/// "12.3 GiB" for logs.
+std::string HumanBytes(std::uint64_t bytes);
+
+}  // namespace ckptwatch

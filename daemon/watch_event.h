@@ -1,0 +1,47 @@
+// What a watch backend reports: something happened at a path. Nothing about
+// what the file contains, whether it settled or what to do with it.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace ckptwatch {
+
+/// One notification from a watch backend. Events are hints, not facts: the
+/// file may be gone or rewritten again by the time the daemon looks.
+struct WatchEvent {
+  enum class Kind {
+    kFileWritten,        ///< A file was closed after writing, or renamed into place.
+    kDirectoryCreated,   ///< A directory appeared (mkdir or renamed in); scan it.
+    kDirectoryGone,      ///< A watched directory was deleted, moved away or unmounted.
+    kAttributesChanged,  ///< Mode, owner or times changed (a permission fix, say).
+    kOverflow,           ///< Events were lost; rescan the watch.
+    kWatchFailed,        ///< A directory could not be watched; see `reason`.
+  };
+
+  Kind kind = Kind::kFileWritten;
+  int watch_id = -1;   ///< The id AddWatch() returned for the watch this belongs to.
+  std::string path;    ///< The file or directory; for kOverflow, the watch root.
+  std::string reason;  ///< Cause and remedy, for kOverflow and kWatchFailed only.
+};
+
+/// A stable lower_snake_case name of `kind` for logs, e.g. "directory_gone".
+constexpr std::string_view WatchEventKindName(WatchEvent::Kind kind) {
+  switch (kind) {
+    case WatchEvent::Kind::kFileWritten:
+      return "file_written";
+    case WatchEvent::Kind::kDirectoryCreated:
+      return "directory_created";
+    case WatchEvent::Kind::kDirectoryGone:
+      return "directory_gone";
+    case WatchEvent::Kind::kAttributesChanged:
+      return "attributes_changed";
+    case WatchEvent::Kind::kOverflow:
+      return "overflow";
+    case WatchEvent::Kind::kWatchFailed:
+      return "watch_failed";
+  }
+  return "unknown";
+}
+
+}  // namespace ckptwatch

@@ -1,0 +1,90 @@
+// Test helpers for the watch layer: temporary directories, real writes, and
+// waiting for inotify events with poll() and a deadline (never a fixed sleep).
+#pragma once
+
+#include <poll.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "inotify_watcher.h"
+
+namespace ckptwatch::testing {
+
+/// A mkdtemp() directory, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/ckptwatch_watch_XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+/// Creates or truncates `path` with `content`, closing it (IN_CLOSE_WRITE).
+inline void WriteFile(const std::string& path, const std::string& content = "x") {
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+/// Reads events from `watcher` until `done(events so far)` holds or
+/// `timeout` passes; returns everything read.
+inline std::vector<WatchEvent> WaitForEvents(
+    InotifyWatcher& watcher, const std::function<bool(const std::vector<WatchEvent>&)>& done,
+    std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  std::vector<WatchEvent> events;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done(events)) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    struct pollfd pfd = {watcher.fd(), POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(left.count())) > 0) watcher.ReadEvents(&events);
+  }
+  return events;
+}
+
+/// Whether `events` holds one of `kind` at `path`.
+inline bool Has(const std::vector<WatchEvent>& events, WatchEvent::Kind kind,
+                const std::string& path) {
+  for (const WatchEvent& e : events) {
+    if (e.kind == kind && e.path == path) return true;
+  }
+  return false;
+}
+
+/// How many of `events` are of `kind` at `path`.
+inline int Count(const std::vector<WatchEvent>& events, WatchEvent::Kind kind,
+                 const std::string& path) {
+  int n = 0;
+  for (const WatchEvent& e : events) n += e.kind == kind && e.path == path;
+  return n;
+}
+
+/// Writes `marker` and reads until its event arrives. inotify keeps events in
+/// order, so everything caused before the marker has been read by then: the
+/// way to show an event did not happen without waiting for a timeout.
+inline std::vector<WatchEvent> ReadThroughMarker(InotifyWatcher& watcher,
+                                                 const std::string& marker) {
+  WriteFile(marker);
+  return WaitForEvents(watcher, [&](const std::vector<WatchEvent>& events) {
+    return Has(events, WatchEvent::Kind::kFileWritten, marker);
+  });
+}
+
+}  // namespace ckptwatch::testing
