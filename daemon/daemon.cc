@@ -39,8 +39,24 @@ using std::chrono::milliseconds;
 constexpr milliseconds kTick{1000};
 // How long SIGTERM waits for running verifications before killing them.
 constexpr std::uint64_t kStopGraceMs = 5000;
+// How long an empty file gets to start growing before it is a failed save.
+constexpr milliseconds kEmptyRecheck{2000};
 // Pending + in-flight paths per watch before a burst turns into a rescan.
 constexpr std::size_t kMaxPendingPerWatch = 100000;
+
+std::int64_t RealtimeNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::optional<FileStat> StatFile(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileStat{static_cast<std::uint64_t>(st.st_size),
+                  st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+                  static_cast<std::uint64_t>(st.st_ino)};
+}
 
 double UnixNow() {
   return duration_cast<std::chrono::duration<double>>(
@@ -99,6 +115,18 @@ class Daemon {
     ProblemSet problems;
     std::optional<StaleClock> stale;
     std::map<std::string, int> in_progress_seen;  // path -> consecutive in_progress verdicts
+    // What a file looked like when its verification was dispatched, and when
+    // the write event that triggered it arrived (CLOCK_REALTIME ns).
+    struct Dispatched {
+      std::optional<FileStat> stat;
+      std::int64_t event_ns = 0;
+    };
+    std::map<std::string, Dispatched> dispatched;
+    std::map<std::string, std::int64_t> last_event_ns;
+    // The version each path had when its last verdict was reported: a
+    // close-write with no write in between (HDF5 opens O_RDWR and closes a file
+    // before truncating it) is not a new checkpoint.
+    std::map<std::string, FileStat> reported;
     Clock::time_point next_writable_check;
   };
   struct ScanWork;
@@ -405,6 +433,10 @@ void Daemon::HandleMissingEvent(Watch& w, const WatchEvent& event) {
 }
 
 void Daemon::Touch(Watch& w, const std::string& path, Clock::time_point now) {
+  // A new write means the writer made progress: an earlier in_progress was
+  // that save under way, not a save stuck open.
+  w.in_progress_seen.erase(path);
+  w.last_event_ns[path] = RealtimeNs();
   if (!w.settle->Touch(path, now) && w.settle->TakeOverflow())
     ScheduleScan(w, "queue_full");
 }
@@ -539,14 +571,21 @@ void Daemon::OnSettleTimer() {
 }
 
 void Daemon::Dispatch(Watch& w, const std::string& path) {
+  std::optional<FileStat> stat = StatFile(path);
+  auto reported = w.reported.find(path);
+  if (stat && reported != w.reported.end() && reported->second == *stat) {
+    w.last_event_ns.erase(path);
+    Log(LogLevel::kDebug, "verify_skipped", {{"watch", w.config.name}, {"path", path}},
+        "unchanged since its last verdict");
+    return;
+  }
   w.settle->MarkInFlight(path);
   // Remember the version dispatched, so a later overflow rescan does not
   // verify the same write twice.
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0)
-    w.known.files[path] = FileStat{static_cast<std::uint64_t>(st.st_size),
-                                   st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
-                                   static_cast<std::uint64_t>(st.st_ino)};
+  if (stat) w.known.files[path] = *stat;
+  auto event = w.last_event_ns.find(path);
+  w.dispatched[path] = {stat, event == w.last_event_ns.end() ? RealtimeNs() : event->second};
+  if (event != w.last_event_ns.end()) w.last_event_ns.erase(event);
   VerifyJob job;
   job.watch = w.config.name;
   job.path = path;
@@ -573,23 +612,53 @@ void Daemon::OnVerified(const VerifyJob& job, const VerifyResult& result) {
     return;
   }
   const Clock::time_point now = Clock::now();
-  // A writer that still has the file open gets one more look after
-  // verify.timeout; only an in_progress that outlives it is a failed save.
-  if (result.verdict == Verdict::kInProgress && w->in_progress_seen[job.path]++ == 0) {
+  Watch::Dispatched dispatched = w->dispatched[job.path];
+  w->dispatched.erase(job.path);
+  // A broken verdict on a file that has changed since its write event — the
+  // trainer's next save already truncating and rewriting it — describes a
+  // save under way, not the one that completed: its own close will bring a
+  // verdict. (The child catches changes during its read; this catches a
+  // verification that ran entirely inside the next save's quiet moments.)
+  if (!result.ok()) {
+    std::optional<FileStat> current = StatFile(job.path);
+    const bool changed = current && (!dispatched.stat || !(*current == *dispatched.stat) ||
+                                     current->mtime_ns > dispatched.event_ns);
+    if (changed) {
+      Log(LogLevel::kDebug, "verify_superseded",
+          {{"watch", job.watch}, {"path", job.path}, {"verdict", std::string(VerdictName(result.verdict))}},
+          "file changed after its write event (the next save is under way); waiting for that save");
+      w->last_event_ns[job.path] = RealtimeNs();
+      w->settle->Touch(job.path, now + config_.verify.timeout - w->config.settle);
+      ArmSettleTimer();
+      return;
+    }
+  }
+  // A writer that still has the file open gets one more look: after
+  // verify.timeout for in_progress; after a moment for an empty file, which
+  // is also what a save looks like between its O_TRUNC and its first write.
+  // Only a state that outlives the second look is a failed save.
+  if ((result.verdict == Verdict::kInProgress || result.verdict == Verdict::kEmpty) &&
+      w->in_progress_seen[job.path]++ == 0) {
+    const milliseconds delay = result.verdict == Verdict::kEmpty
+                                   ? std::min<milliseconds>(config_.verify.timeout, kEmptyRecheck)
+                                   : config_.verify.timeout;
     Log(LogLevel::kWarn, "verify_deferred",
-        {{"watch", job.watch}, {"path", job.path}, {"verdict", "in_progress"}},
-        result.reason + "; checking again in " + FormatDuration(config_.verify.timeout));
-    w->settle->Touch(job.path, now + config_.verify.timeout - w->config.settle);
+        {{"watch", job.watch}, {"path", job.path}, {"verdict", std::string(VerdictName(result.verdict))}},
+        result.reason + "; checking again in " + FormatDuration(delay));
+    w->settle->Touch(job.path, now + delay - w->config.settle);
     ArmSettleTimer();
     return;
   }
   w->in_progress_seen.erase(job.path);
+  if (dispatched.stat) w->reported[job.path] = *dispatched.stat;
 
   bool ok = result.ok();
   std::string message = result.reason;
   std::string cause;
+  // The file's own filesystem: under a recursive watch it may be another mount.
   FsSpace space;
-  const bool have_space = StatSpace(w->config.path, &space);
+  const std::string parent = job.path.substr(0, job.path.rfind('/'));
+  const bool have_space = StatSpace(parent.empty() ? "/" : parent, &space);
   if (!ok) {
     SaveCause c = ClassifyFailure(result, space, w->config.min_free);
     cause = c.name;
