@@ -649,11 +649,15 @@ void Daemon::OnVerified(const VerifyJob& job, const VerifyResult& result) {
     ArmSettleTimer();
     return;
   }
-  w->in_progress_seen.erase(job.path);
+  const bool stuck = w->in_progress_seen.erase(job.path) > 0 &&
+                     (result.verdict == Verdict::kInProgress || result.verdict == Verdict::kEmpty);
   if (dispatched.stat) w->reported[job.path] = *dispatched.stat;
 
   bool ok = result.ok();
   std::string message = result.reason;
+  if (stuck)
+    message += "; unchanged since the last look: the writer most likely died or hung mid-save "
+               "(killed, out of memory, preempted)";
   std::string cause;
   // The file's own filesystem: under a recursive watch it may be another mount.
   FsSpace space;

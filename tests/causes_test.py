@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -148,6 +149,29 @@ class ProblemsTest(CausesTestCase):
         offenders = [l for l in text.splitlines()
                      if "epoch_001" in l or (self.ckpt in l and not l.startswith("ckptwatch_watch_info"))]
         self.assertEqual(offenders, [])
+
+    def test_basic_auth_refuses_a_scrape_without_the_password(self):
+        password_file = os.path.join(self.dir, "metrics.pass")
+        with open(password_file, "w") as f:
+            f.write("s3cret\n")
+        auth = (f"metrics: {{listen: \"127.0.0.1:{{port}}\", basic_auth: "
+                f"{{username: prom, password_file: {json.dumps(password_file)}}}}}\n")
+        d = Daemon(self.dir, yaml_watch("run", self.ckpt))
+        with open(d.config_path) as f:
+            text = "\n".join(l for l in f.read().splitlines() if not l.startswith("metrics:"))
+        with open(d.config_path, "w") as f:
+            f.write(auth.replace("{port}", str(d.port)) + text + "\n")
+        self.addCleanup(d.stop)
+        d.start()
+        url = f"http://127.0.0.1:{d.port}/metrics"
+        with self.assertRaises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=5)
+        self.assertEqual(refused.exception.code, 401)
+        manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        manager.add_password(None, url, "prom", "s3cret")
+        opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(manager))
+        with opener.open(url, timeout=5) as r:
+            self.assertIn("ckptwatch_build_info", r.read().decode())
 
     def test_a_metrics_port_that_is_taken_is_a_startup_error(self):
         with socket.socket() as busy:

@@ -75,9 +75,17 @@ class KilledWriterTest(FaultTestCase):
             if not os.path.exists(path):  # killed before it created the file: nothing to judge
                 paths.pop()
         self.assertGreaterEqual(len(paths), 15)
+        with open(reference, "rb") as f:
+            complete = f.read()  # h5py writes the same bytes for the same model every time
+        seen = {}
         for path in paths:
             v = d.wait_verdict(path, deadline=30)
-            self.assertNotEqual(v["verdict"], "ok", f"{path} ({os.path.getsize(path)} bytes): {v}")
+            with open(path, "rb") as f:
+                finished = f.read() == complete  # the kill landed after the save had closed
+            if not finished:
+                self.assertNotEqual(v["verdict"], "ok", f"{path} ({os.path.getsize(path)} bytes): {v}")
+            seen[v["verdict"]] = seen.get(v["verdict"], 0) + 1
+        print(f"\nkilled writers: {len(paths)} files, verdicts {seen}", file=sys.stderr)
         self.assert_alive(d)
 
 
@@ -101,6 +109,7 @@ class DiskFullAtRandomOffsetsTest(FaultTestCase):
             v = d.wait_verdict(path)
             self.assertNotEqual(v["verdict"], "ok", v)
             self.assertEqual(v.get("cause"), "disk_full", v)
+            print(f"\nENOSPC at {size}: {v['verdict']}, cause {v.get('cause')}", file=sys.stderr)
         self.assert_alive(d)
 
 
@@ -183,6 +192,8 @@ class BitFlipTest(FaultTestCase):
         writers.write_latest(path)
         _, positions = self.metadata_positions(path, 250, seed=3)
         detected, harmless, missed = self.flip_and_verify(path, positions, strict=set(positions))
+        print(f"\nv3 metadata flips: {len(positions)} positions, {detected} detected, "
+              f"{harmless} harmless, {len(missed)} undetected content changes", file=sys.stderr)
         self.assertEqual(missed, [])
         self.assertGreater(detected, harmless)
 
@@ -235,6 +246,10 @@ class CorpusIntoWatchTest(FaultTestCase):
         self.assert_alive(d)
         # Crashes of the isolated verifier are reported as such, not as something else.
         self.assertIn("verifier_crashed", verdicts.values())
+        tally = {}
+        for verdict in verdicts.values():
+            tally[verdict] = tally.get(verdict, 0) + 1
+        print(f"\nmalformed corpus into a watch: {len(verdicts)} files, verdicts {tally}", file=sys.stderr)
         crashed = [e for e in d.verdicts() if e["verdict"] == "verifier_crashed"]
         self.assertTrue(all("killed by SIG" in e["msg"] for e in crashed))
         # Exactly one verdict each: a sentinel written last is verified after all of them.
@@ -278,6 +293,8 @@ class RacingTrainerTest(FaultTestCase):
         superseded = [e for e in d.events() if e.get("event") in ("verify_superseded", "verify_deferred")]
         self.assertGreater(len(superseded), 0, "verification never overlapped a save")
         self.assertGreaterEqual(saves, 5)
+        print(f"\nracing trainer: {saves} saves in {self.SECONDS:g}s, {len(superseded)} verdicts "
+              f"superseded or deferred, {len(d.verdicts(path))} reported, all ok", file=sys.stderr)
         self.assert_alive(d)
 
 
