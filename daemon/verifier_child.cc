@@ -144,6 +144,13 @@ int VerifierChildMain(const std::vector<std::string>& args) {
   }
 }
 
+std::vector<std::string> VerifierChildEnvironment() {
+  std::vector<std::string> env{"LIBC_FATAL_STDERR_=1"};
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "LIBC_FATAL_STDERR_=", 19) != 0) env.emplace_back(*e);
+  return env;
+}
+
 VerifyResult ResultFromChild(const std::string& path, Level level, const ChildOutcome& outcome,
                              const ChildLimits& limits) {
   VerifyResult result;
@@ -213,13 +220,9 @@ VerifyResult VerifyInChild(const std::string& self_exe, const std::string& path,
   std::vector<char*> argv;
   for (std::string& s : argv_strings) argv.push_back(s.data());
   argv.push_back(nullptr);
-  // glibc writes fatal errors ("free(): invalid pointer") to the tty unless
-  // told otherwise; we want them in the verdict's reason.
+  std::vector<std::string> env_strings = VerifierChildEnvironment();
   std::vector<char*> envp;
-  std::string fatal_to_stderr = "LIBC_FATAL_STDERR_=1";
-  envp.push_back(fatal_to_stderr.data());
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "LIBC_FATAL_STDERR_=", 19) != 0) envp.push_back(*e);
+  for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
 
   pid_t pid = -1;

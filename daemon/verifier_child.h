@@ -24,6 +24,11 @@ inline constexpr std::string_view kVerifierChildCommand = "__verify-child";
 std::vector<std::string> VerifierChildArgv(const std::string& self_exe, const std::string& path,
                                            const VerifyOptions& options, const ChildLimits& limits);
 
+/// The child's environment: this process's, plus LIBC_FATAL_STDERR_=1 so
+/// glibc's fatal messages ("free(): invalid pointer") reach stderr, and from
+/// there the verdict's reason, instead of the tty.
+std::vector<std::string> VerifierChildEnvironment();
+
 /// Entry point of `ckptwatch __verify-child …` (argv after the subcommand):
 /// applies the limits, verifies, writes one JSON line to stdout. Returns the
 /// process exit status.

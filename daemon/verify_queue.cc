@@ -4,9 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
-
-extern char** environ;
 
 namespace ckptwatch {
 
@@ -102,12 +99,9 @@ void VerifyQueue::Start(VerifyJob job) {
   std::vector<char*> argv;
   for (std::string& s : argv_strings) argv.push_back(s.data());
   argv.push_back(nullptr);
-  // glibc's fatal messages ("free(): invalid pointer") go to the tty unless
-  // asked otherwise; in stderr they end up in the verdict's reason.
-  std::string fatal_to_stderr = "LIBC_FATAL_STDERR_=1";
-  std::vector<char*> env{fatal_to_stderr.data()};
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "LIBC_FATAL_STDERR_=", 19) != 0) env.push_back(*e);
+  std::vector<std::string> env_strings = VerifierChildEnvironment();
+  std::vector<char*> env;
+  for (std::string& s : env_strings) env.push_back(s.data());
   env.push_back(nullptr);
 
   uv_pipe_init(loop_, &child->out, 0);
