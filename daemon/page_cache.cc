@@ -15,7 +15,7 @@ std::uint64_t PageSize() { return static_cast<std::uint64_t>(sysconf(_SC_PAGESIZ
 
 }  // namespace
 
-PageCacheGuard::PageCacheGuard(int fd, std::uint64_t file_size) : fd_(fd), file_size_(file_size) {
+PageCacheGuard::PageCacheGuard(int fd, std::uint64_t file_size) : fd_(fd) {
   const std::uint64_t page = PageSize();
   const std::uint64_t pages = (file_size + page - 1) / page;
   std::vector<unsigned char> resident(pages);

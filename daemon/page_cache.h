@@ -22,7 +22,6 @@ class PageCacheGuard {
 
  private:
   int fd_;
-  std::uint64_t file_size_;
   std::vector<unsigned char> resident_;  // one byte per page, bit 0 = resident
 };
 

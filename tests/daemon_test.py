@@ -141,7 +141,9 @@ class WatchingTest(DaemonTestCase):
         self.assertEqual(d.wait_verdict(path)["verdict"], "ok")
 
     def test_polling_backend_sees_writes_once_size_and_mtime_settle(self):
-        d = self.start(yaml_watch("nfs", self.ckpt, backend="poll", poll_interval="200ms", settle="300ms"))
+        # settle spans several polls: a writer paused longer than settle on a loaded machine would
+        # look finished to any poller (that is what settle is for).
+        d = self.start(yaml_watch("nfs", self.ckpt, backend="poll", poll_interval="200ms", settle="1s"))
         started = d.wait_event(lambda e: e.get("event") == "watch_started")
         self.assertEqual(started["backend"], "poll")
         path = os.path.join(self.ckpt, "epoch_003.h5")
