@@ -75,15 +75,16 @@ class KilledWriterTest(FaultTestCase):
             if not os.path.exists(path):  # killed before it created the file: nothing to judge
                 paths.pop()
         self.assertGreaterEqual(len(paths), 15)
-        with open(reference, "rb") as f:
-            complete = f.read()  # h5py writes the same bytes for the same model every time
+        complete = content(reference)
         seen = {}
         for path in paths:
             v = d.wait_verdict(path, deadline=30)
-            with open(path, "rb") as f:
-                finished = f.read() == complete  # the kill landed after the save had closed
-            if not finished:
-                self.assertNotEqual(v["verdict"], "ok", f"{path} ({os.path.getsize(path)} bytes): {v}")
+            # A kill that lands after the last metadata flush of the close (before HDF5 clears
+            # the superblock's status flag) leaves a complete file: ok is right for it, and only
+            # for it — its whole logical content must be the complete save's.
+            if v["verdict"] == "ok":
+                self.assertEqual(content(path), complete,
+                                 f"{path} ({os.path.getsize(path)} bytes) verified ok but is incomplete: {v}")
             seen[v["verdict"]] = seen.get(v["verdict"], 0) + 1
         print(f"\nkilled writers: {len(paths)} files, verdicts {seen}", file=sys.stderr)
         self.assert_alive(d)
