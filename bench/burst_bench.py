@@ -20,7 +20,7 @@ import time
 
 import benchlib
 from benchlib import fmt, median, verdict
-from latency_bench import CONSUMER, go, read_times
+from latency_bench import CONSUMER, go, read_times, start_writer
 
 
 def make_tree(root, dirs):
@@ -38,19 +38,8 @@ def start_writers(dirs, args, times_dir):
             continue
         per_dir = args.files // len(dirs)
         times.append(os.path.join(times_dir, f"closes-{k}.tsv"))
-        procs.append(start_writer_many(mine, per_dir, args.bytes, times[-1]))
+        procs.append(start_writer(mine, per_dir, args.bytes, 0, times[-1]))
     return procs, times
-
-
-def start_writer_many(dirs, per_dir, size, times_path):
-    # start_writer takes one directory; the writer itself takes several.
-    proc = subprocess.Popen(
-        [benchlib.PYTHON, os.path.join(benchlib.HERE, "ckpt_writer.py"), "--bytes", str(size),
-         "--count", str(per_dir), "--times", times_path, *dirs],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    if proc.stdout.readline().strip() != "ready":
-        raise SystemExit("writer did not start")
-    return proc
 
 
 def metric_sum(text, name):

@@ -25,10 +25,12 @@ CONSUMER = os.path.join(benchlib.HERE, "h5py_watch_verify.py")
 TARGET_P99_MS = 20.0
 
 
-def start_writer(directory, files, size, interval_ms, times_path, prefix="ckpt"):
+def start_writer(dirs, files, size, interval_ms, times_path):
+    """A bench/ckpt_writer.py writing `files` files per directory of `dirs`, started and waiting
+    for go()."""
     proc = subprocess.Popen(
         [benchlib.PYTHON, WRITER, "--bytes", str(size), "--count", str(files), "--interval-ms",
-         str(interval_ms), "--times", times_path, "--prefix", prefix, directory],
+         str(interval_ms), "--times", times_path, *dirs],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     if proc.stdout.readline().strip() != "ready":
         raise SystemExit("writer did not start")
@@ -77,7 +79,7 @@ def run_ckptwatch(binary, work, files, size, interval_ms, level):
     daemon.start()
     try:
         times_path = os.path.join(work, "closes.tsv")
-        go([start_writer(directory, files, size, interval_ms, times_path)])
+        go([start_writer([directory], files, size, interval_ms, times_path)])
         events = daemon.wait_verdicts(files, deadline=60 + files * 0.2, quiet=1.0)
     finally:
         daemon.stop()
@@ -115,7 +117,7 @@ def run_baseline(work, files, size, interval_ms):
         if not probe_seen:
             raise SystemExit("inotifywait | h5py_watch_verify.py did not start")
         times_path = os.path.join(work, "closes.tsv")
-        go([start_writer(directory, files, size, interval_ms, times_path)])
+        go([start_writer([directory], files, size, interval_ms, times_path)])
         deadline = time.monotonic() + 60 + files * 0.2
         done = 0
         while time.monotonic() < deadline:

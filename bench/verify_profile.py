@@ -66,7 +66,7 @@ def classify(frames):
         return "fadvise"
     if re.search(r"__x64_sys_munmap|__x64_sys_mmap|vm_mmap|vm_munmap", text):
         return "mmap"
-    if re.search(r"CountExponent|CountNonfinite|Nonfinite", leaf_sym):
+    if re.search(r"CountExponent|CountNonfinite|Nonfinite|::Count(16|32|64)\b", leaf_sym):
         return "nan"
     if leaf_sym.startswith(("H5", "H5_")) or "hdf5" in leaf_dso:
         return "hdf5"
