@@ -545,28 +545,30 @@ class SymlinkTest(SecurityTestCase):
 
     def test_hugging_face_snapshot_symlinks_into_blobs_are_quiet(self):
         """Guards the legitimate Hugging Face cache layout under a recursive watch:
-        snapshots/<rev>/model.h5 -> ../../blobs/<sha>; the blob is verified, the link is not."""
-        repo = os.path.join(self.watch, "models--org--net")
-        sha = secrets.token_hex(32)
-        # Blobs are named by their sha256 alone; the .incomplete download is not a checkpoint.
-        self.start_daemons(yaml_watch("hf", self.watch, recursive=True, settle="100ms",
-                                      patterns=["*.h5", "?" * 64]))
-        blob = os.path.join(repo, "blobs", sha)
-        link = os.path.join(repo, "snapshots", "0123abcd", "model.h5")
-
-        def download():
+        snapshots/<rev>/model.h5 -> ../../blobs/<sha>; the blob is verified, the link is not.
+        One repo is in place at start (the initial scan), one is downloaded while watched."""
+        def download(repo):
+            sha = secrets.token_hex(32)
+            blob = os.path.join(repo, "blobs", sha)
+            link = os.path.join(repo, "snapshots", secrets.token_hex(20), "model.h5")
             os.makedirs(os.path.dirname(blob))
             os.makedirs(os.path.dirname(link))
             writers.write_full_model(blob + ".incomplete")
             os.rename(blob + ".incomplete", blob)
             os.symlink(f"../../blobs/{sha}", link)
+            return blob, link
 
-        adversary(download)
+        # Only the newest file present at start is verified; the links there must not be.
+        before = adversary(download, os.path.join(self.watch, "models--org--before"))
+        # Blobs are named by their sha256 alone; the .incomplete download is not a checkpoint.
+        self.start_daemons(yaml_watch("hf", self.watch, recursive=True, settle="100ms",
+                                      patterns=["*.h5", "?" * 64]))
+        blob, link = adversary(download, os.path.join(self.watch, "models--org--after"))
         for d in self.daemons:
             self.assertEqual(d.wait_verdict(blob)["verdict"], "ok")
         self.barrier()
         for d in self.daemons:
-            self.assertEqual(d.verdicts(link), [])
+            self.assertEqual(d.verdicts(link) + d.verdicts(before[1]), [])
             self.assertEqual([e for e in d.events() if e.get("level") in ("warn", "error")
                               and e.get("event") != "problem"], [])
 
@@ -655,35 +657,41 @@ class NonRegularFileTest(SecurityTestCase):
     """Names that match *.h5 but are FIFOs, sockets or directories: opening a FIFO blocks, so a
     verifier that opens first and looks second holds a slot until verify.timeout (5m)."""
 
-    def test_fifos_sockets_and_directories_are_not_regular_and_stall_nothing(self):
-        """Attacks the verifier slots: a socket and a directory present at start, then two FIFOs
-        (one opened for writing and closed, so IN_CLOSE_WRITE fires) with max_parallel 2."""
-        sock_path = os.path.join(self.watch, "s.h5")
-
-        def before(watch, sock_path):
-            os.mkdir(os.path.join(watch, "d.h5"))
-            s = socket.socket(socket.AF_UNIX)
-            s.bind(sock_path)  # the socket file outlives the socket
-            s.close()
-
-        adversary(before, self.watch, sock_path)
-        self.start_daemons(yaml_watch("adv", self.watch, settle="100ms"))
-        for name in ("s.h5", "d.h5"):
-            for d in self.daemons:
-                v = d.wait_verdict(os.path.join(self.watch, name), deadline=PROMPT)
-                self.assertEqual(v["verdict"], NOT_REGULAR, v)
-
-        def fifos(watch):
-            for name in ("x.h5", "y.h5"):
-                os.mkfifo(os.path.join(watch, name))
-                os.close(os.open(os.path.join(watch, name), os.O_RDWR))  # IN_CLOSE_WRITE
-
-        adversary(fifos, self.watch)
-        for name in ("x.h5", "y.h5"):
+    def expect_not_regular(self, names):
+        for name in names:
             for d in self.daemons:
                 v = d.wait_verdict(os.path.join(self.watch, name), deadline=PROMPT)
                 self.assertEqual(v["verdict"], NOT_REGULAR, v)
         self.barrier(deadline=PROMPT)
+
+    def test_fifos_and_sockets_are_not_regular_and_stall_nothing(self):
+        """Attacks the verifier slots (max_parallel 2, verify.timeout 5m): two FIFOs, each
+        opened for writing and closed so IN_CLOSE_WRITE fires, and a socket renamed into place
+        (IN_MOVED_TO); a checkpoint written next still gets ok promptly."""
+        self.start_daemons(yaml_watch("adv", self.watch, settle="100ms"))
+
+        def attack(watch):
+            for name in ("x.h5", "y.h5"):
+                os.mkfifo(os.path.join(watch, name))
+                os.close(os.open(os.path.join(watch, name), os.O_RDWR))
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(os.path.join(watch, ".s.tmp"))  # the socket file outlives the socket
+            s.close()
+            os.rename(os.path.join(watch, ".s.tmp"), os.path.join(watch, "s.h5"))
+
+        adversary(attack, self.watch)
+        self.expect_not_regular(["x.h5", "y.h5", "s.h5"])
+
+    def test_directory_named_like_a_checkpoint_is_not_regular(self):
+        """Attacks a non-recursive watch with a directory d.h5 renamed into place."""
+        self.start_daemons(yaml_watch("adv", self.watch, settle="100ms"))
+
+        def attack(watch):
+            os.mkdir(os.path.join(watch, ".d.tmp"))
+            os.rename(os.path.join(watch, ".d.tmp"), os.path.join(watch, "d.h5"))
+
+        adversary(attack, self.watch)
+        self.expect_not_regular(["d.h5"])
 
     def test_cli_on_a_fifo_returns_not_regular_at_once(self):
         """Attacks `ckptwatch verify`: a FIFO without a writer blocks open(2) forever."""
