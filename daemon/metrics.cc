@@ -21,14 +21,11 @@ using prometheus::Histogram;
 
 namespace {
 
-constexpr Verdict kAllVerdicts[] = {
-    Verdict::kOk,        Verdict::kNotFound,   Verdict::kPermissionDenied, Verdict::kEmpty,
-    Verdict::kNotHdf5,   Verdict::kTruncated,  Verdict::kInProgress,       Verdict::kCorrupt,
-    Verdict::kNonfinite, Verdict::kTimeout,    Verdict::kVerifierCrashed};
 constexpr std::string_view kCauses[] = {"disk_full", "permission_denied", "truncated",
                                         "corrupt",   "empty",             "in_progress",
                                         "nonfinite", "timeout",           "verifier_crashed",
-                                        "not_hdf5",  "not_found"};
+                                        "not_hdf5",  "not_found",         "not_regular",
+                                        "external_data"};
 
 }  // namespace
 
