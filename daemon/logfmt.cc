@@ -28,7 +28,7 @@ std::string EscapeUnsafeCodePoints(const std::string& text) {
   for (std::size_t i = 0; i < text.size();) {
     std::size_t len = DecodeUtf8(text, i, &cp);
     if (len == 0) len = 1;
-    if (len > 1 && IsUnsafeCodePoint(cp)) {
+    if (IsUnsafeCodePoint(cp)) {  // C0 never gets here raw, DEL does
       char escape[8];
       std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned>(cp));
       out += escape;
@@ -87,7 +87,7 @@ std::string FormatJson(const LogRecord& record) {
   nlohmann::ordered_json object;
   object["ts"] = FormatTimestamp(record.time);
   object["level"] = record.level;
-  object["event"] = record.event;
+  object["event"] = EscapeBytes(record.event);
   // File names and attribute strings are bytes: invalid UTF-8 becomes \xNN, as in ToJson().
   for (const auto& [key, value] : record.fields) object[EscapeBytes(key)] = EscapeBytes(value);
   if (!record.message.empty()) object["msg"] = EscapeBytes(record.message);

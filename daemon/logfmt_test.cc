@@ -60,6 +60,8 @@ TEST(Logfmt, JsonLineEscapesBidiAndSeparators) {
   const std::string line = FormatJson(r);
   EXPECT_NE(line.find(R"("path":"evil_\u202egpj.h5\u2028\u0085")"), std::string::npos) << line;
   EXPECT_EQ(nlohmann::json::parse(line)["path"], "evil_\u202egpj.h5\u2028\u0085");
+  r.fields = {{"path", "del\x7f"}};
+  EXPECT_NE(FormatJson(r).find(R"("path":"del\u007f")"), std::string::npos) << FormatJson(r);
 }
 
 TEST(Logfmt, EscapesInvalidUtf8AndBidiSoLinesCannotBeForgedOrReordered) {
