@@ -25,7 +25,10 @@
 #include "save_cause.h"
 #include "settle_queue.h"
 #include "systemd_notify.h"
+#include "open_beneath.h"
+#include "unique_fd.h"
 #include "verify_queue.h"
+#include "watch_root.h"
 
 namespace ckptwatch {
 namespace {
@@ -50,9 +53,7 @@ std::int64_t RealtimeNs() {
       .count();
 }
 
-std::optional<FileStat> StatFile(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return std::nullopt;
+FileStat ToFileStat(const struct stat& st) {
   return FileStat{static_cast<std::uint64_t>(st.st_size),
                   st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
                   static_cast<std::uint64_t>(st.st_ino)};
@@ -94,6 +95,12 @@ class Daemon {
  private:
   struct Watch {
     WatchConfig config;
+    // The root directory as found at start (watch_root.h): every file is
+    // opened and stat'ed beneath it, never by its path, so a directory on the
+    // way swapped for a symlink leads nowhere. Shared with running scans.
+    std::shared_ptr<UniqueFd> root;
+    // Symlinks already reported (path -> target), so each is said once.
+    std::map<std::string, std::string> links_reported;
     enum class State { kActive, kMissing } state = State::kActive;
     bool polling = false;
     std::string fs_name;
@@ -135,7 +142,7 @@ class Daemon {
   bool Setup();
   void StartWatch(Watch& w);
   void StopWatch(Watch& w);
-  void GoMissing(Watch& w, const std::string& why);
+  void GoMissing(Watch& w, const std::string& why, bool untrusted = false);
   void WatchAncestor(Watch& w);
   void Recovered(Watch& w);
   void Stop(const char* signal_name);
@@ -148,6 +155,9 @@ class Daemon {
   void HandleEvent(const WatchEvent& event);
   void HandleMissingEvent(Watch& w, const WatchEvent& event);
   void Touch(Watch& w, const std::string& path, Clock::time_point now);
+  void OnFileEvent(Watch& w, const std::string& path, Clock::time_point now);
+  void ReportSymlink(Watch& w, const std::string& path, const std::string& relative);
+  std::optional<FileStat> StatBeneath(const Watch& w, const std::string& path) const;
   void ScheduleScan(Watch& w, std::string reason);
   void OnScanDone(ScanWork* work);
   void ArmSettleTimer();
@@ -191,6 +201,8 @@ struct Daemon::ScanWork {
   Daemon* daemon = nullptr;
   std::string watch;
   std::string root;
+  std::shared_ptr<UniqueFd> root_fd;  // the watch root, kept open while this runs
+  std::string watch_path;
   bool recursive = true;
   std::vector<std::string> patterns;
   std::string reason;
@@ -284,11 +296,14 @@ void Daemon::StartWatch(Watch& w) {
   if (!c.expect_every) w.stale.reset();
   else if (!w.stale) w.stale.emplace(*c.expect_every, Clock::now());
   else w.stale->set_expect_every(*c.expect_every);
-  struct stat st;
-  if (stat(c.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    GoMissing(w, stat(c.path.c_str(), &st) != 0 ? std::strerror(errno) : "not a directory");
+  UniqueFd root;
+  std::string root_error;
+  int root_errno = 0;
+  if (!OpenWatchRoot(c.path, &root, &root_error, &root_errno)) {
+    GoMissing(w, root_error, root_errno == ELOOP);
     return;
   }
+  w.root = std::make_shared<UniqueFd>(std::move(root));
   w.state = Watch::State::kActive;
   std::string fs_name;
   bool network = IsNetworkFilesystem(c.path, &fs_name);
@@ -335,17 +350,22 @@ void Daemon::StopWatch(Watch& w) {
   }
   w.inotify_id = w.missing_id = -1;
   w.poller.reset();
+  w.root.reset();  // a running scan keeps its own reference
 }
 
-void Daemon::GoMissing(Watch& w, const std::string& why) {
+void Daemon::GoMissing(Watch& w, const std::string& why, bool untrusted) {
   StopWatch(w);
   w.state = Watch::State::kMissing;
   w.missing.emplace(w.config.path);
   metrics_->AddWatch(w.config.name, w.config.path, "none");
-  SetProblem(w, "missing_directory", true, w.config.path + " does not exist (" + why + ")");
+  // A symlink someone other than root put where the root should be is not
+  // followed (watch_root.h): the watch waits, as for a missing directory,
+  // until a real directory is there.
+  const std::string what = untrusted ? "is not a directory ckptwatch follows" : "does not exist";
+  SetProblem(w, "missing_directory", true, w.config.path + " " + what + " (" + why + ")");
   Log(LogLevel::kWarn, "watch_missing",
       {{"watch", w.config.name}, {"path", w.config.path}, {"waiting_on", w.missing->ancestor()}},
-      "checkpoint directory does not exist (" + why +
+      "checkpoint directory " + what + " (" + why +
           "): a save into it fails with OSError [Errno 2]; watching " + w.missing->ancestor() +
           " until it appears");
   WatchAncestor(w);
@@ -395,7 +415,7 @@ void Daemon::HandleEvent(const WatchEvent& event) {
   const Clock::time_point now = Clock::now();
   switch (event.kind) {
     case WatchEvent::Kind::kFileWritten:
-      if (MatchesPatterns(w->config.patterns, event.path)) Touch(*w, event.path, now);
+      if (MatchesPatterns(w->config.patterns, event.path)) OnFileEvent(*w, event.path, now);
       break;
     case WatchEvent::Kind::kDirectoryCreated:
       // Files written before the new directory's watch existed made no event.
@@ -432,6 +452,71 @@ void Daemon::HandleMissingEvent(Watch& w, const WatchEvent& event) {
     WatchAncestor(w);
 }
 
+namespace {
+// `path` relative to the watch root, or "" when it is not below it.
+std::string RelativeTo(const std::string& root, const std::string& path) {
+  if (path.size() <= root.size() + 1 || path.compare(0, root.size(), root) != 0 ||
+      path[root.size()] != '/')
+    return "";
+  return path.substr(root.size() + 1);
+}
+}  // namespace
+
+std::optional<FileStat> Daemon::StatBeneath(const Watch& w, const std::string& path) const {
+  if (!w.root) return std::nullopt;
+  OpenedEntry entry = ProbeBeneath(w.root->get(), RelativeTo(w.config.path, path));
+  if (entry.kind == EntryKind::kRegular || entry.kind == EntryKind::kNotRegular)
+    return ToFileStat(entry.st);
+  return std::nullopt;
+}
+
+// An event names a path; what is there now decides what happens. A name
+// reached through a symlinked directory (an inotify watch that was swapped
+// into a private directory, say) is dropped without a word: its name may be
+// someone else's secret. A symlink named like a checkpoint is reported as a
+// symlink, never followed.
+void Daemon::OnFileEvent(Watch& w, const std::string& path, Clock::time_point now) {
+  const std::string relative = RelativeTo(w.config.path, path);
+  if (relative.empty() || !w.root) return;
+  OpenedEntry entry = ProbeBeneath(w.root->get(), relative);
+  switch (entry.kind) {
+    case EntryKind::kRegular:
+    case EntryKind::kNotRegular:
+    case EntryKind::kDenied:
+    case EntryKind::kError:
+      return Touch(w, path, now);
+    case EntryKind::kSymlink:
+      return ReportSymlink(w, path, relative);
+    case EntryKind::kMissing:        // gone already (a temporary name)
+    case EntryKind::kSymlinkInPath:  // not beneath the root any more
+      return;
+  }
+}
+
+void Daemon::ReportSymlink(Watch& w, const std::string& path, const std::string& relative) {
+  std::string target;
+  const LinkTarget where = ResolveLink(w.root->get(), relative, &target);
+  auto said = w.links_reported.find(path);
+  if (said != w.links_reported.end() && said->second == target) return;
+  w.links_reported[path] = target;
+  switch (where) {
+    case LinkTarget::kInside:
+      // Lightning's last.ckpt, a Hugging Face snapshot: the target is a file
+      // of this watch and gets its own verdict.
+      Log(LogLevel::kDebug, "symlink_skipped", {{"watch", w.config.name}, {"path", path}, {"target", target}},
+          "symlink to a file inside the watch; that file gets its own verdict");
+      break;
+    case LinkTarget::kDangling:
+      Log(LogLevel::kWarn, "symlink_dangling", {{"watch", w.config.name}, {"path", path}, {"target", target}},
+          "symlink to a checkpoint that does not exist: the save it points to failed or was deleted");
+      break;
+    case LinkTarget::kOutside:
+      Log(LogLevel::kWarn, "symlink_outside", {{"watch", w.config.name}, {"path", path}, {"target", target}},
+          "symlink leads outside the watched directory: not followed, not verified");
+      break;
+  }
+}
+
 void Daemon::Touch(Watch& w, const std::string& path, Clock::time_point now) {
   // A new write means the writer made progress: an earlier in_progress was
   // that save under way, not a save stuck open.
@@ -454,11 +539,14 @@ void Daemon::ScheduleScan(Watch& w, std::string reason) {
     recursive = true;
     reason = "new_directory";
   }
+  if (!w.root) return;
   auto* work = new ScanWork;
   work->request.data = work;
   work->daemon = this;
   work->watch = w.config.name;
   work->root = root;
+  work->root_fd = w.root;
+  work->watch_path = w.config.path;
   work->recursive = recursive;
   work->patterns = w.config.patterns;
   work->reason = reason;
@@ -474,7 +562,11 @@ void Daemon::ScheduleScan(Watch& w, std::string reason) {
         options.recursive = work->recursive;
         auto patterns = work->patterns;
         options.filter = [patterns](const std::string& path) { return MatchesPatterns(patterns, path); };
-        work->ok = ScanDirectory(work->root, options, &work->snapshot, &work->error);
+        // By descriptor from the watch root: a new directory swapped for a
+        // symlink before this runs is refused, not listed.
+        work->ok = ScanDirectory(work->root_fd->get(), work->watch_path,
+                                 RelativeTo(work->watch_path, work->root), options, &work->snapshot,
+                                 &work->error);
       },
       [](uv_work_t* request, int) {
         auto* work = static_cast<ScanWork*>(request->data);
@@ -492,9 +584,8 @@ void Daemon::OnScanDone(ScanWork* work) {
   if (w->state != Watch::State::kActive) return;
   const Clock::time_point now = Clock::now();
   if (!work->ok) {
-    struct stat st;
-    if (whole_watch && stat(w->config.path.c_str(), &st) != 0)
-      return GoMissing(*w, std::strerror(errno));
+    if (whole_watch && !IsTrustedDirectory(w->config.path))
+      return GoMissing(*w, work->error);
     Log(LogLevel::kError, "scan_failed", {{"watch", w->config.name}, {"path", work->root}},
         work->error);
     return;
@@ -571,7 +662,14 @@ void Daemon::OnSettleTimer() {
 }
 
 void Daemon::Dispatch(Watch& w, const std::string& path) {
-  std::optional<FileStat> stat = StatFile(path);
+  const std::string relative = RelativeTo(w.config.path, path);
+  if (relative.empty() || !w.root) return;
+  OpenedEntry entry = ProbeBeneath(w.root->get(), relative);
+  if (entry.kind == EntryKind::kSymlink) return ReportSymlink(w, path, relative);
+  if (entry.kind == EntryKind::kSymlinkInPath) return;  // see OnFileEvent()
+  std::optional<FileStat> stat;
+  if (entry.kind == EntryKind::kRegular || entry.kind == EntryKind::kNotRegular)
+    stat = ToFileStat(entry.st);
   auto reported = w.reported.find(path);
   if (stat && reported != w.reported.end() && reported->second == *stat) {
     w.last_event_ns.erase(path);
@@ -589,9 +687,17 @@ void Daemon::Dispatch(Watch& w, const std::string& path) {
   VerifyJob job;
   job.watch = w.config.name;
   job.path = path;
+  job.root = w.root;
+  job.relative = relative;
   job.options.level = w.config.level;
   job.options.full_max_bytes = config_.verify.full_max_bytes;
   job.options.memory_budget = config_.verify.memory_limit / 2;
+  if (entry.kind == EntryKind::kNotRegular) {
+    // A FIFO, socket, device or directory named like a checkpoint: its
+    // verdict needs no child and no queue slot (opening a FIFO would block).
+    OnVerified(job, UnopenedResult(path, entry, job.options.level));
+    return;
+  }
   if (!queue_->Enqueue(std::move(job))) {
     w.settle->Finish(path);
     Log(LogLevel::kWarn, "queue_full", {{"watch", w.config.name}, {"path", path}},
@@ -620,7 +726,7 @@ void Daemon::OnVerified(const VerifyJob& job, const VerifyResult& result) {
   // verdict. (The child catches changes during its read; this catches a
   // verification that ran entirely inside the next save's quiet moments.)
   if (!result.ok()) {
-    std::optional<FileStat> current = StatFile(job.path);
+    std::optional<FileStat> current = StatBeneath(*w, job.path);
     const bool changed = current && (!dispatched.stat || !(*current == *dispatched.stat) ||
                                      current->mtime_ns > dispatched.event_ns);
     if (changed) {
@@ -766,6 +872,13 @@ void Daemon::OnTick() {
     if (w->state == Watch::State::kMissing) {
       // Belt and braces for missed events (a watch that could not be added).
       if (w->missing && w->missing->Refresh() == MissingWatch::Step::kExists) Recovered(*w);
+      continue;
+    }
+    // The root's descriptor keeps a deleted root's inode alive, and inotify
+    // says IN_DELETE_SELF only when the inode goes: notice the deletion here.
+    struct stat root_stat;
+    if (w->root && fstat(w->root->get(), &root_stat) == 0 && root_stat.st_nlink == 0) {
+      GoMissing(*w, "it was deleted");
       continue;
     }
     if (w->polling && w->baseline_done && !w->scan_running && now >= w->next_poll) {

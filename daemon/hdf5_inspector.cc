@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hdf5_fd_driver.h"
 #include "hdf5_handle.h"
 #include "keras_classes.h"
 #include "nonfinite_scan.h"
@@ -118,7 +119,6 @@ herr_t VisitAttribute(hid_t location, const char* name, const H5A_info_t*, void*
 // missing tail when a read reaches it, which `structure` never does.
 bool CheckStorageInsideFile(Walk& walk, hid_t dataset, hid_t dcpl, const std::string& path) {
   const std::uint64_t file_size = walk.source->file_size;
-  if (H5Pget_external_count(dcpl) > 0) return true;  // stored in other files
   auto outside = [&](std::uint64_t end) {
     Fail(walk, Verdict::kTruncated,
          "dataset " + Quote(path) + " has data up to byte " + std::to_string(end) +
@@ -161,6 +161,23 @@ bool CheckStorageInsideFile(Walk& walk, hid_t dataset, hid_t dcpl, const std::st
     default:
       return true;  // compact: the data lives in the object header
   }
+}
+
+// The raw data of a dataset with an external file list or a virtual layout
+// lives in other files, named by the file's author. A privileged reader that
+// followed them would read — and through the NaN count and the verdict,
+// disclose — files the author could never read. Neither Keras nor
+// torch/h5py checkpoints use them, so they are refused, never opened.
+bool RefuseExternalStorage(Walk& walk, hid_t dcpl, const std::string& path) {
+  const int external = H5Pget_external_count(dcpl);
+  const bool is_virtual = H5Pget_layout(dcpl) == H5D_VIRTUAL;
+  if (external == 0 && !is_virtual) return false;
+  Fail(walk, Verdict::kExternalData,
+       "dataset " + Quote(path) + " stores its data in another file (" +
+           (is_virtual ? std::string("a virtual dataset") : "an external file list") +
+           "): not followed; a checkpoint must hold its own weights, and reading another file "
+           "would let the file's author read through ckptwatch what they cannot read themselves");
+  return true;
 }
 
 // Reads every element of `dataset` block by block and counts non-finite floats.
@@ -268,6 +285,12 @@ bool CheckDataspace(Walk& walk, hid_t space, const std::string& path) {
 herr_t VisitLink(hid_t group, const char* name, const H5L_info_t* info, void* data) {
   Walk& walk = *static_cast<Walk*>(data);
   if (info->type != H5L_TYPE_SOFT && info->type != H5L_TYPE_EXTERNAL) return 0;
+  if (info->type == H5L_TYPE_EXTERNAL) {
+    Fail(walk, Verdict::kExternalData,
+         "link " + Quote(name) + " is an external link: it stores its data in another file; not "
+         "followed (a checkpoint must hold its own weights)");
+    return 1;
+  }
   if (info->u.val_size == 0 || info->u.val_size > (1u << 16)) {
     Fail(walk, Verdict::kCorrupt, "link " + Quote(name) + " has an invalid target: the group's link "
                                   "metadata is corrupt");
@@ -316,6 +339,7 @@ herr_t VisitObject(hid_t root, const char* name, const H5O_info_t* info, void* d
   hssize_t points = H5Sget_simple_extent_npoints(space.get());
   if (points < 0) return Stop(walk);
   walk.out->parameters += static_cast<std::uint64_t>(points);
+  if (RefuseExternalStorage(walk, dcpl.get(), path)) return 1;
   if (!CheckStorageInsideFile(walk, object.get(), dcpl.get(), path)) return 1;
   if (walk.level == Level::kFull && !ReadAllData(walk, object.get(), path)) return Stop(walk);
   return 0;
@@ -500,7 +524,8 @@ Hid OpenFile(const Hdf5Source& source) {
                                    H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE),
                H5Fclose);
   }
-  return Hid(H5Fopen(source.path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
+  if (!SetFdDriver(fapl.get(), source.fd)) return Hid();
+  return Hid(H5Fopen(source.name.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
 }
 
 }  // namespace

@@ -28,17 +28,21 @@ struct Hdf5Inspection {
 /// model.weights.h5). `file_size` and `base_address` bound every raw-data
 /// address: storage past the end means the file was cut short.
 struct Hdf5Source {
-  std::string path;                     ///< Used when `image` is empty.
+  int fd = -1;                          ///< Read through when `image` is empty (borrowed).
+  std::string name;                     ///< For messages only; never opened.
   std::span<const std::uint8_t> image;  ///< Opened without copying when non-empty.
   std::uint64_t file_size = 0;
   std::uint64_t base_address = 0;       ///< Superblock base (user block size).
 };
 
 /// Opens `source` read-only with HDF5 file locking off (a reader's lock makes
-/// the trainer's next h5py.File(path, "w") fail), walks every group, dataset
+/// the trainer's next h5py.File(path, "w") fail) through the descriptor or the
+/// image only — libhdf5 is never given a path to open — walks every group, dataset
 /// and attribute, checks raw storage lies inside the file and the Keras layout
 /// is consistent; at kFull also reads every dataset byte (filters, fletcher32)
-/// in bounded memory and counts NaN/Inf.
+/// in bounded memory and counts NaN/Inf. A dataset stored in other files
+/// (external storage, a virtual dataset) or an external link is kExternalData:
+/// following it would read a file nobody asked about.
 Hdf5Inspection InspectHdf5(const Hdf5Source& source, Level level);
 
 /// The HDF5 library version, e.g. "1.10.8".

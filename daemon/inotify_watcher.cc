@@ -15,6 +15,13 @@
 namespace ckptwatch {
 namespace {
 
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  // Gone already: nothing to report either way.
+  return lstat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode);
+}
+
+
 // IN_MODIFY is left out on purpose: a checkpoint is only worth a look once
 // its writer closes it or renames it into place. IN_EXCL_UNLINK keeps a file
 // that was deleted while still open from reporting its final close.
@@ -291,6 +298,11 @@ void InotifyWatcher::Handle(const struct inotify_event& event, std::vector<Watch
     }
     emit(Kind::kDirectoryCreated, path);
   } else if (event.mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+    emit(Kind::kFileWritten, path);
+  } else if ((event.mask & IN_CREATE) && !(event.mask & IN_ISDIR) && !IsRegularFile(path)) {
+    // A regular file is worth a look once written; a symlink, FIFO, socket or
+    // device named like a checkpoint is complete when it appears, and gets
+    // its verdict (or its symlink line) now, not never.
     emit(Kind::kFileWritten, path);
   } else if (event.mask & IN_ATTRIB) {
     emit(Kind::kAttributesChanged, path);

@@ -1,6 +1,10 @@
 #include "keras_zip.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <zip.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <cstring>
@@ -35,10 +39,9 @@ std::string ZipErrorText(int code) {
 // A zip is written front to back and its central directory comes last: a
 // local-header signature with no end-of-central-directory record is a save
 // that stopped part-way.
-bool StartsLikeZip(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
+bool StartsLikeZip(int fd) {
   unsigned char magic[4] = {};
-  return file && std::fread(magic, 1, 4, file.get()) == 4 && std::memcmp(magic, "PK\x03\x04", 4) == 0;
+  return pread(fd, magic, 4, 0) == 4 && std::memcmp(magic, "PK\x03\x04", 4) == 0;
 }
 
 // Reads entry `index` through libzip, which verifies its CRC at the end.
@@ -72,7 +75,7 @@ bool ReadEntry(zip_t* archive, zip_uint64_t index, std::uint64_t keep, std::vect
 
 }  // namespace
 
-KerasArchive ReadKerasArchive(const std::string& path, Level level, std::uint64_t memory_budget) {
+KerasArchive ReadKerasArchive(int fd, Level level, std::uint64_t memory_budget) {
   KerasArchive result;
   auto fail = [&](Verdict verdict, std::string reason) {
     result.verdict = verdict;
@@ -80,10 +83,15 @@ KerasArchive ReadKerasArchive(const std::string& path, Level level, std::uint64_
     return std::move(result);
   };
 
+  // libzip reads through its own copy of the descriptor (zip_fdopen closes
+  // it with the archive); no path is ever opened.
   int code = 0;
-  ZipPtr archive(zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code));
+  int own_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own_fd < 0) return fail(Verdict::kCorrupt, std::string("cannot read the archive: ") + std::strerror(errno));
+  ZipPtr archive(zip_fdopen(own_fd, ZIP_CHECKCONS, &code));
+  if (!archive) close(own_fd);
   if (!archive) {
-    if (code == ZIP_ER_NOZIP && StartsLikeZip(path))
+    if (code == ZIP_ER_NOZIP && StartsLikeZip(fd))
       return fail(Verdict::kTruncated,
                   "zip archive has no central directory: the .keras save was cut short "
                   "(disk full or writer killed during save?)");

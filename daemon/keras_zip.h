@@ -20,11 +20,11 @@ struct KerasArchive {
   std::vector<std::string> custom_classes;  ///< From config.json.
 };
 
-/// Opens `path` read-only and checks the zip is complete (central directory
+/// Reads the archive open at `fd` (borrowed; read with pread) and checks the zip is complete (central directory
 /// present, entries consistent with their local headers). Reads config.json,
 /// metadata.json and model.weights.h5 (up to `memory_budget` bytes; larger
 /// weights are streamed for their CRC only); at kFull also reads every other
 /// entry so each CRC is checked.
-KerasArchive ReadKerasArchive(const std::string& path, Level level, std::uint64_t memory_budget);
+KerasArchive ReadKerasArchive(int fd, Level level, std::uint64_t memory_budget);
 
 }  // namespace ckptwatch

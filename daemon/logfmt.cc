@@ -3,44 +3,54 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "text_escape.h"
+
 namespace ckptwatch {
 
 std::string LogfmtValue(std::string_view value) {
-  bool bare = !value.empty();
-  for (unsigned char c : value)
-    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f) bare = false;
-  if (bare) return std::string(value);
-  std::string out = "\"";
-  for (unsigned char c : value) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          // Control characters would let a hostile file name forge log lines.
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
+  // Control and bidi characters would let a hostile file name forge or reorder log lines;
+  // invalid UTF-8 is escaped so two different names never print the same.
+  std::string escaped = EscapeForDisplay(value, true);
+  const bool bare = !value.empty() && escaped.size() == value.size() &&
+                    value.find_first_of(" =\"") == std::string_view::npos;
+  if (bare) return escaped;
+  return "\"" + escaped + "\"";
+}
+
+namespace {
+
+std::string EscapeUnsafeCodePoints(const std::string& text) {
+  // Unsafe code points can only sit inside strings (JSON's own syntax is ASCII), where \uXXXX
+  // means the same: a reader gets the same value, a terminal cannot be reordered.
+  std::string out;
+  out.reserve(text.size());
+  char32_t cp;
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t len = DecodeUtf8(text, i, &cp);
+    if (len == 0) len = 1;
+    if (IsUnsafeCodePoint(cp)) {  // C0 never gets here raw, DEL does
+      char escape[8];
+      std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned>(cp));
+      out += escape;
+    } else {
+      out.append(text, i, len);
     }
+    i += len;
   }
-  return out + "\"";
+  return out;
+}
+
+}  // namespace
+
+// The replace handler is only a backstop: callers escape invalid UTF-8 before.
+std::string DumpJsonLine(const nlohmann::ordered_json& json) {
+  return EscapeUnsafeCodePoints(
+      json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::string DumpJsonLine(const nlohmann::json& json) {
+  return EscapeUnsafeCodePoints(
+      json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 std::string FormatTimestamp(std::chrono::system_clock::time_point time) {
@@ -77,11 +87,11 @@ std::string FormatJson(const LogRecord& record) {
   nlohmann::ordered_json object;
   object["ts"] = FormatTimestamp(record.time);
   object["level"] = record.level;
-  object["event"] = record.event;
-  for (const auto& [key, value] : record.fields) object[key] = value;
-  if (!record.message.empty()) object["msg"] = record.message;
-  // Replace invalid UTF-8 (file names are bytes) rather than throw.
-  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  object["event"] = EscapeBytes(record.event);
+  // File names and attribute strings are bytes: invalid UTF-8 becomes \xNN, as in ToJson().
+  for (const auto& [key, value] : record.fields) object[EscapeBytes(key)] = EscapeBytes(value);
+  if (!record.message.empty()) object["msg"] = EscapeBytes(record.message);
+  return DumpJsonLine(object);
 }
 
 }  // namespace ckptwatch

@@ -47,8 +47,30 @@ TEST(Logfmt, JsonHasTheSameKeys) {
 
 TEST(Logfmt, JsonSurvivesInvalidUtf8InFileNames) {
   LogRecord r = Sample();
-  r.fields = {{"path", std::string("bad\xff\xfe.h5")}};
-  EXPECT_NO_THROW(nlohmann::json::parse(FormatJson(r)));
+  r.fields = {{"path", std::string("bad\xff\xfe.h5")}, {"other", R"(bad\xff.h5)"}};
+  nlohmann::json json;
+  ASSERT_NO_THROW(json = nlohmann::json::parse(FormatJson(r)));
+  EXPECT_EQ(json["path"], R"(bad\xff\xfe.h5)");
+  EXPECT_EQ(json["other"], R"(bad\x5cxff.h5)");
+}
+
+TEST(Logfmt, JsonLineEscapesBidiAndSeparators) {
+  LogRecord r = Sample();
+  r.fields = {{"path", "evil_\u202egpj.h5\u2028\u0085"}};
+  const std::string line = FormatJson(r);
+  EXPECT_NE(line.find(R"("path":"evil_\u202egpj.h5\u2028\u0085")"), std::string::npos) << line;
+  EXPECT_EQ(nlohmann::json::parse(line)["path"], "evil_\u202egpj.h5\u2028\u0085");
+  r.fields = {{"path", "del\x7f"}};
+  EXPECT_NE(FormatJson(r).find(R"("path":"del\u007f")"), std::string::npos) << FormatJson(r);
+}
+
+TEST(Logfmt, EscapesInvalidUtf8AndBidiSoLinesCannotBeForgedOrReordered) {
+  EXPECT_EQ(LogfmtValue("ckpt_\xff\xfe.h5"), R"("ckpt_\xff\xfe.h5")");
+  EXPECT_EQ(LogfmtValue(R"(ckpt_\xff.h5)"), R"("ckpt_\\xff.h5")");
+  EXPECT_EQ(LogfmtValue("evil_\u202egpj.h5"), R"("evil_\u202egpj.h5")");
+  EXPECT_EQ(LogfmtValue("a\u2028b\u0085c\u2066"), R"("a\u2028b\u0085c\u2066")");
+  EXPECT_EQ(LogfmtValue("a\rverdict=ok"), R"("a\rverdict=ok")");
+  EXPECT_EQ(LogfmtValue("épоch_☃.h5"), "épоch_☃.h5");
 }
 
 }  // namespace

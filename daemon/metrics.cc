@@ -7,10 +7,13 @@
 #include <stdexcept>
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include "metrics_server.h"
+#include "text_escape.h"
 
 namespace ckptwatch {
 
@@ -21,20 +24,17 @@ using prometheus::Histogram;
 
 namespace {
 
-constexpr Verdict kAllVerdicts[] = {
-    Verdict::kOk,        Verdict::kNotFound,   Verdict::kPermissionDenied, Verdict::kEmpty,
-    Verdict::kNotHdf5,   Verdict::kTruncated,  Verdict::kInProgress,       Verdict::kCorrupt,
-    Verdict::kNonfinite, Verdict::kTimeout,    Verdict::kVerifierCrashed};
 constexpr std::string_view kCauses[] = {"disk_full", "permission_denied", "truncated",
                                         "corrupt",   "empty",             "in_progress",
                                         "nonfinite", "timeout",           "verifier_crashed",
-                                        "not_hdf5",  "not_found"};
+                                        "not_hdf5",  "not_found",         "not_regular",
+                                        "external_data"};
 
 }  // namespace
 
 struct Metrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<MetricsServer> server;
   std::mutex mutex;  // guards the per-watch maps; the series themselves are atomic
 
   Family<Counter>& verified = prometheus::BuildCounter()
@@ -125,7 +125,7 @@ bool ParseListenAddress(const std::string& listen, std::string* address, std::st
     *err = "metrics.listen '" + listen + "': port out of range";
     return false;
   }
-  // civetweb: "127.0.0.1:9842", "[::1]:9842"; a bare port listens everywhere.
+  // "127.0.0.1:9842", "[::1]:9842"; "*" listens everywhere.
   *address = host == "*" || host == "0.0.0.0" ? "0.0.0.0:" + port : host + ":" + port;
   return true;
 }
@@ -133,36 +133,37 @@ bool ParseListenAddress(const std::string& listen, std::string* address, std::st
 std::unique_ptr<Metrics> Metrics::Start(const MetricsConfig& config, std::string* err) {
   std::string address;
   if (!ParseListenAddress(config.listen, &address, err)) return nullptr;
-  auto impl = std::make_unique<Impl>();
-  try {
-    impl->exposer = std::make_unique<prometheus::Exposer>(address, 2);
-  } catch (const std::exception& e) {
-    *err = "cannot listen on " + config.listen + " for metrics (" + e.what() +
-           "): the address is invalid or another process holds the port; set metrics.listen";
-    return nullptr;
-  }
+  const std::size_t colon = address.rfind(':');
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  const int port = std::stoi(address.substr(colon + 1));
+  std::string password;
   if (!config.basic_auth_username.empty()) {
     std::ifstream file(config.basic_auth_password_file);
-    std::string password;
     if (!file || !std::getline(file, password)) {
       *err = "cannot read metrics.basic_auth.password_file " + config.basic_auth_password_file;
       return nullptr;
     }
-    impl->exposer->RegisterAuth(
-        [user = config.basic_auth_username, password](const std::string& u, const std::string& p) {
-          return u == user && p == password;
-        },
-        "ckptwatch");
   }
-  impl->exposer->RegisterCollectable(impl->registry);
+  auto impl = std::make_unique<Impl>();
+  // Our own server rather than prometheus-cpp's Exposer: civetweb gives each connection a
+  // worker thread, so a few idle clients stall every scrape (metrics_server.h).
+  impl->server = MetricsServer::Start(
+      host, port, MetricsServerLimits{},
+      [registry = impl->registry] {
+        return prometheus::TextSerializer().Serialize(registry->Collect());
+      },
+      config.basic_auth_username, password, err);
+  if (!impl->server) {
+    *err = "cannot listen on " + config.listen + " for metrics (" + *err +
+           "): the address is invalid or another process holds the port; set metrics.listen";
+    return nullptr;
+  }
   impl->queue_length.Add({}).Set(0);
   return std::unique_ptr<Metrics>(new Metrics(std::move(impl)));
 }
 
-int Metrics::port() const {
-  auto ports = impl_->exposer->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
-}
+int Metrics::port() const { return impl_->server->port(); }
 
 void Metrics::SetBuildInfo(const std::string& version, const std::string& hdf5_version) {
   impl_->build_info.Add({{"version", version}, {"hdf5_version", hdf5_version}}).Set(1);
@@ -173,7 +174,7 @@ void Metrics::AddWatch(const std::string& watch, const std::string& path, std::s
   if (auto it = impl_->watch_info_series.find(watch); it != impl_->watch_info_series.end())
     impl_->watch_info.Remove(it->second);
   impl_->watch_info_series[watch] =
-      &impl_->watch_info.Add({{"watch", watch}, {"path", path}, {"backend", std::string(backend)}});
+      &impl_->watch_info.Add({{"watch", watch}, {"path", EscapeBytes(path)}, {"backend", std::string(backend)}});
   impl_->watch_info_series[watch]->Set(1);
   // Series exist from the start so increase() and absent() behave.
   for (Verdict v : kAllVerdicts)

@@ -1,5 +1,5 @@
 // The daemon's Prometheus metrics, declared in one place (docs/metrics.md),
-// served by prometheus-cpp's Exposer on metrics.listen at /metrics.
+// served on metrics.listen at /metrics by MetricsServer (metrics_server.h).
 // Labels are bounded: a watch name and small enums, never a file path.
 #pragma once
 
@@ -52,8 +52,8 @@ class Metrics {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Parses "host:port" / "[v6]:port" into what civetweb's listening_ports
-/// wants; false with `*err` when malformed.
-bool ParseListenAddress(const std::string& listen, std::string* civetweb_address, std::string* err);
+/// Parses "host:port" / "[v6]:port" into the address to bind ("*" becomes 0.0.0.0);
+/// false with `*err` when malformed.
+bool ParseListenAddress(const std::string& listen, std::string* address, std::string* err);
 
 }  // namespace ckptwatch

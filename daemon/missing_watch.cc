@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "watch_root.h"
+
 namespace ckptwatch {
 namespace {
 
@@ -18,10 +20,10 @@ std::string Normalize(const std::string& path) {
   return normal;
 }
 
-bool IsDirectory(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
+// A directory the daemon would watch: a symlink on the way counts only when
+// root owns it (watch_root.h), so a user's symlink where the root will
+// appear does not end the wait.
+bool IsDirectory(const std::string& path) { return IsTrustedDirectory(path); }
 
 // True when `path` is `dir` or below it.
 bool IsWithin(const std::string& path, const std::string& dir) {

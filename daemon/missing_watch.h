@@ -9,7 +9,8 @@
 namespace ckptwatch {
 
 /// The deepest directory among `path` and its ancestors; `path` itself when it
-/// is a directory. Follows symlinks like open() would; "/" at worst.
+/// is a directory. Follows only symlinks owned by root (see watch_root.h);
+/// "/" at worst.
 std::string NearestExistingAncestor(const std::string& path);
 
 /// Where the daemon is on the way to a missing watch root. It keeps a

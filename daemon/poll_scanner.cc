@@ -11,6 +11,10 @@
 #include <cstdio>
 #include <cstring>
 #include <iterator>
+#include <memory>
+
+#include "open_beneath.h"
+#include "unique_fd.h"
 
 namespace ckptwatch {
 namespace {
@@ -51,31 +55,33 @@ constexpr FsType kFsTypes[] = {
 
 }  // namespace
 
-bool ScanDirectory(const std::string& root, const ScanOptions& options, Snapshot* out,
-                   std::string* err) {
-  std::vector<std::string> stack = {root};
-  for (bool is_root = true; !stack.empty(); is_root = false) {
-    std::string dir_path = std::move(stack.back());
-    stack.pop_back();
-    // The root may be a symlink the user named; nothing below it is followed.
-    int dfd =
-        open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (is_root ? 0 : O_NOFOLLOW));
-    if (dfd < 0) {
-      if (is_root) {
-        *err = "cannot scan " + root + ": " + std::strerror(errno);
-        return false;
-      }
-      // Deleted or replaced by a symlink since it was listed: nothing to scan.
-      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue;
-      out->unreadable.push_back(dir_path + ": " + std::strerror(errno));
-      continue;
-    }
-    DIR* dir = fdopendir(dfd);
+bool ScanDirectory(int root_fd, const std::string& root_path, const std::string& start,
+                   const ScanOptions& options, Snapshot* out, std::string* err) {
+  const std::string start_path = start.empty() ? root_path : Join(root_path, start.c_str());
+  UniqueFd top(OpenDirectoryBeneath(root_fd, start));
+  if (!top.valid()) {
+    *err = "cannot scan " + start_path + ": " + std::strerror(errno);
+    return false;
+  }
+  // Each pending directory is opened relative to its parent's descriptor
+  // with O_NOFOLLOW: a directory renamed or swapped for a symlink after it
+  // was listed is skipped, never followed. A parent's descriptor lives as
+  // long as a child of it is pending: one per level, not one per directory.
+  struct Pending {
+    std::shared_ptr<UniqueFd> parent;
+    std::string name;
+    std::string path;
+  };
+  std::vector<Pending> stack;
+  auto scan_one = [&](int dfd, const std::string& dir_path) {
+    int listing_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+    DIR* dir = listing_fd < 0 ? nullptr : fdopendir(listing_fd);
     if (dir == nullptr) {
+      if (listing_fd >= 0) close(listing_fd);
       out->unreadable.push_back(dir_path + ": " + std::strerror(errno));
-      close(dfd);
-      continue;
+      return;
     }
+    std::shared_ptr<UniqueFd> self;
     while (struct dirent* entry = readdir(dir)) {
       const char* name = entry->d_name;
       if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) continue;
@@ -88,7 +94,9 @@ bool ScanDirectory(const std::string& root, const ScanOptions& options, Snapshot
       struct stat st;
       if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone since listed
       if (S_ISDIR(st.st_mode)) {
-        if (options.recursive) stack.push_back(std::move(path));
+        if (!options.recursive) continue;
+        if (!self) self = std::make_shared<UniqueFd>(fcntl(dfd, F_DUPFD_CLOEXEC, 0));
+        stack.push_back({self, name, std::move(path)});
       } else if (S_ISREG(st.st_mode)) {
         if (type != DT_REG && options.filter && !options.filter(path)) continue;
         out->files[std::move(path)] = FileStat{
@@ -98,8 +106,34 @@ bool ScanDirectory(const std::string& root, const ScanOptions& options, Snapshot
       }
     }
     closedir(dir);
+  };
+  scan_one(top.get(), start_path);
+  top.reset();
+  while (!stack.empty()) {
+    Pending next = std::move(stack.back());
+    stack.pop_back();
+    UniqueFd dfd(openat(next.parent->get(), next.name.c_str(),
+                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    next.parent.reset();
+    if (!dfd.valid()) {
+      // Deleted or replaced by a symlink since it was listed: nothing to scan.
+      if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+        out->unreadable.push_back(next.path + ": " + std::strerror(errno));
+      continue;
+    }
+    scan_one(dfd.get(), next.path);
   }
   return true;
+}
+
+bool ScanDirectory(const std::string& root, const ScanOptions& options, Snapshot* out,
+                   std::string* err) {
+  UniqueFd fd(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) {
+    *err = "cannot scan " + root + ": " + std::strerror(errno);
+    return false;
+  }
+  return ScanDirectory(fd.get(), root, "", options, out, err);
 }
 
 std::vector<std::string> DiffSnapshots(const Snapshot& before, const Snapshot& after) {

@@ -6,7 +6,7 @@
 namespace ckptwatch {
 namespace {
 
-constexpr std::array<std::pair<Verdict, std::string_view>, 11> kVerdictNames{{
+constexpr std::array<std::pair<Verdict, std::string_view>, 13> kVerdictNames{{
     {Verdict::kOk, "ok"},
     {Verdict::kNotFound, "not_found"},
     {Verdict::kPermissionDenied, "permission_denied"},
@@ -18,6 +18,8 @@ constexpr std::array<std::pair<Verdict, std::string_view>, 11> kVerdictNames{{
     {Verdict::kNonfinite, "nonfinite"},
     {Verdict::kTimeout, "timeout"},
     {Verdict::kVerifierCrashed, "verifier_crashed"},
+    {Verdict::kNotRegular, "not_regular"},
+    {Verdict::kExternalData, "external_data"},
 }};
 
 constexpr std::array<std::pair<Level, std::string_view>, 3> kLevelNames{{

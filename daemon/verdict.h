@@ -20,7 +20,16 @@ enum class Verdict {
   kNonfinite,         ///< NaN or Inf in floating-point weights.
   kTimeout,           ///< The verifier exceeded its time limit.
   kVerifierCrashed,   ///< The isolated verifier died (signal) or misbehaved.
+  kNotRegular,        ///< A FIFO, socket, device or directory: never opened for reading.
+  kExternalData,      ///< Data stored in another file (external storage, VDS, external link): not followed.
 };
+
+/// Every verdict, in declaration order (for metrics that pre-create label sets).
+inline constexpr Verdict kAllVerdicts[] = {
+    Verdict::kOk,        Verdict::kNotFound,   Verdict::kPermissionDenied, Verdict::kEmpty,
+    Verdict::kNotHdf5,   Verdict::kTruncated,  Verdict::kInProgress,       Verdict::kCorrupt,
+    Verdict::kNonfinite, Verdict::kTimeout,    Verdict::kVerifierCrashed,  Verdict::kNotRegular,
+    Verdict::kExternalData};
 
 /// How deep verification goes; each level includes the ones before it.
 enum class Level { kHeader, kStructure, kFull };

@@ -6,51 +6,18 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 
 #include "hdf5_inspector.h"
 #include "keras_zip.h"
+#include "open_beneath.h"
 #include "page_cache.h"
 #include "superblock.h"
 
 namespace ckptwatch {
 namespace {
-
-// A read-only descriptor that is always closed.
-class ReadOnlyFile {
- public:
-  explicit ReadOnlyFile(const std::string& path) {
-    // O_NOATIME keeps a verification from dirtying the inode; it needs
-    // ownership (or CAP_FOWNER), so fall back without it.
-    fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-    if (fd_ < 0 && errno == EPERM) fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  }
-  ~ReadOnlyFile() {
-    if (fd_ >= 0) close(fd_);
-  }
-  ReadOnlyFile(const ReadOnlyFile&) = delete;
-  ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
-
-std::string OctalMode(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
-
-std::string OpenFailureReason(const std::string& path, int error) {
-  struct stat st;
-  std::string who;
-  if (stat(path.c_str(), &st) == 0)
-    who = " (mode " + OctalMode(st.st_mode) + ", owner uid " + std::to_string(st.st_uid) + " gid " +
-          std::to_string(st.st_gid) + ", reading as uid " + std::to_string(geteuid()) + ")";
-  return std::string("cannot open for reading: ") + std::strerror(error) + who;
-}
 
 bool SameFileState(const struct stat& a, const struct stat& b) {
   return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
@@ -103,21 +70,21 @@ void ApplyInspection(const Hdf5Inspection& inspection, VerifyResult* result) {
   result->keras = inspection.keras;
 }
 
-void VerifyHdf5(const std::string& path, int fd, Level level, VerifyResult* result) {
+void VerifyHdf5(const std::string& name, int fd, Level level, VerifyResult* result) {
   result->format = "hdf5";
   HeaderCheck header = CheckHeaderOfFd(fd, result->bytes);
   ApplyHeader(header, result);
   if (header.verdict != Verdict::kOk || level == Level::kHeader) return;
-  Hdf5Source source{path, {}, result->bytes, header.superblock->base_address};
+  Hdf5Source source{fd, name, {}, result->bytes, header.superblock->base_address};
   std::optional<PageCacheGuard> cache_guard;
   if (level == Level::kFull) cache_guard.emplace(fd, result->bytes);
   ApplyInspection(InspectHdf5(source, level), result);
 }
 
-void VerifyKerasArchive(const std::string& path, Level level, const VerifyOptions& options,
+void VerifyKerasArchive(const std::string& name, int fd, Level level, const VerifyOptions& options,
                         VerifyResult* result) {
   result->format = "keras_zip";
-  KerasArchive archive = ReadKerasArchive(path, level, options.memory_budget);
+  KerasArchive archive = ReadKerasArchive(fd, level, options.memory_budget);
   result->verdict = archive.verdict;
   result->reason = archive.reason;
   if (archive.verdict != Verdict::kOk) return;
@@ -144,7 +111,7 @@ void VerifyKerasArchive(const std::string& path, Level level, const VerifyOption
   };
   if (header.verdict != Verdict::kOk) return inside();
   if (level == Level::kHeader) return;
-  Hdf5Source source{path + "/model.weights.h5", image, image.size(), header.superblock->base_address};
+  Hdf5Source source{-1, name + "/model.weights.h5", image, image.size(), header.superblock->base_address};
   KerasInfo keras = result->keras;
   ApplyInspection(InspectHdf5(source, level), result);
   result->keras = keras;  // the archive's metadata.json and config.json speak for it
@@ -153,17 +120,59 @@ void VerifyKerasArchive(const std::string& path, Level level, const VerifyOption
 
 }  // namespace
 
-bool LooksLikeKerasArchive(const std::string& path) {
-  if (path.size() >= 6 && path.compare(path.size() - 6, 6, ".keras") == 0) return true;
-  ReadOnlyFile file(path);
+bool LooksLikeKerasArchive(const std::string& name, int fd) {
+  if (name.size() >= 6 && name.compare(name.size() - 6, 6, ".keras") == 0) return true;
   unsigned char magic[4] = {};
-  return file.fd() >= 0 && pread(file.fd(), magic, 4, 0) == 4 && std::memcmp(magic, "PK\x03\x04", 4) == 0;
+  return pread(fd, magic, 4, 0) == 4 && std::memcmp(magic, "PK\x03\x04", 4) == 0;
 }
 
-VerifyResult VerifyFile(const std::string& path, const VerifyOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
+VerifyResult UnopenedResult(const std::string& path, const OpenedEntry& entry, Level level) {
   VerifyResult result;
   result.path = path;
+  result.level = level;
+  switch (entry.kind) {
+    case EntryKind::kRegular:
+      break;
+    case EntryKind::kNotRegular:
+    case EntryKind::kSymlink:
+      result.verdict = Verdict::kNotRegular;
+      result.reason = std::string("not a regular file but a ") + FileTypeName(entry.st.st_mode) +
+                      ": not opened (a checkpoint is a regular file)";
+      break;
+    case EntryKind::kMissing:
+      result.verdict = Verdict::kNotFound;
+      result.reason = "no such file or directory (the OSError [Errno 2] of a save into a missing "
+                      "directory, or the file was moved or deleted)";
+      break;
+    case EntryKind::kDenied:
+      result.verdict = Verdict::kPermissionDenied;
+      result.reason = std::string("cannot open for reading: ") + std::strerror(entry.error);
+      if (entry.st.st_ino != 0) {
+        char who[128];
+        std::snprintf(who, sizeof who, " (mode %04o, owner uid %u gid %u, reading as uid %u)",
+                      static_cast<unsigned>(entry.st.st_mode & 07777), static_cast<unsigned>(entry.st.st_uid),
+                      static_cast<unsigned>(entry.st.st_gid), static_cast<unsigned>(geteuid()));
+        result.reason += who;
+      } else {
+        result.reason += " (reading as uid " + std::to_string(geteuid()) + ")";
+      }
+      break;
+    case EntryKind::kSymlinkInPath:
+      result.verdict = Verdict::kNotRegular;
+      result.reason = "a directory on the way is a symlink: not followed";
+      break;
+    case EntryKind::kError:
+      result.verdict = Verdict::kCorrupt;
+      result.reason = std::string("cannot open for reading: ") + std::strerror(entry.error);
+      break;
+  }
+  return result;
+}
+
+VerifyResult VerifyOpenFile(int fd, const std::string& name, const VerifyOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  VerifyResult result;
+  result.path = name;
   result.level = options.level;
   auto finish = [&]() -> VerifyResult {
     result.elapsed_ms =
@@ -173,30 +182,15 @@ VerifyResult VerifyFile(const std::string& path, const VerifyOptions& options) {
     return std::move(result);
   };
 
-  ReadOnlyFile file(path);
-  if (file.fd() < 0) {
-    int error = errno;
-    if (error == ENOENT || error == ENOTDIR) {
-      result.verdict = Verdict::kNotFound;
-      result.reason = "no such file or directory (the OSError [Errno 2] of a save into a missing "
-                      "directory, or the file was moved or deleted)";
-    } else if (error == EACCES || error == EPERM) {
-      result.verdict = Verdict::kPermissionDenied;
-      result.reason = OpenFailureReason(path, error);
-    } else {
-      result.verdict = Verdict::kCorrupt;
-      result.reason = OpenFailureReason(path, error);
-    }
-    return finish();
-  }
   struct stat before;
-  if (fstat(file.fd(), &before) != 0) {
+  if (fstat(fd, &before) != 0) {
     result.reason = std::string("fstat failed: ") + std::strerror(errno);
     return finish();
   }
   if (!S_ISREG(before.st_mode)) {
-    result.verdict = Verdict::kNotHdf5;
-    result.reason = "not a regular file";
+    result.verdict = Verdict::kNotRegular;
+    result.reason = std::string("not a regular file but a ") + FileTypeName(before.st_mode) +
+                    ": not read (a checkpoint is a regular file)";
     return finish();
   }
   result.bytes = static_cast<std::uint64_t>(before.st_size);
@@ -209,23 +203,33 @@ VerifyResult VerifyFile(const std::string& path, const VerifyOptions& options) {
   if (options.level == Level::kFull && result.bytes > options.full_max_bytes)
     result.level = Level::kStructure;
 
-  if (LooksLikeKerasArchive(path))
-    VerifyKerasArchive(path, result.level, options, &result);
+  if (LooksLikeKerasArchive(name, fd))
+    VerifyKerasArchive(name, fd, result.level, options, &result);
   else
-    VerifyHdf5(path, file.fd(), result.level, &result);
+    VerifyHdf5(name, fd, result.level, &result);
 
-  // A trainer overwriting best.h5 while we read it produces a mix of two
-  // saves: say so instead of reporting the mix as truncated or corrupt.
-  struct stat after_fd, after_path;
-  if (fstat(file.fd(), &after_fd) != 0 || stat(path.c_str(), &after_path) != 0 ||
-      !SameFileState(before, after_fd) || !SameFileState(before, after_path)) {
-    result.verdict = Verdict::kInProgress;
-    result.reason = "file changed while it was being verified (rewritten, replaced or deleted by "
-                    "the writer); verify it again once the save has finished";
-  }
+  // A trainer overwriting best.h5 in place while we read it produces a mix
+  // of two saves: say so instead of reporting the mix as truncated or corrupt.
+  // (A replacement by rename leaves this inode whole; the new file gets its
+  // own verdict.)
+  MarkIfChanged(fd, before, &result);
   if (result.level != options.level && result.ok())
     result.reason = "verified at structure, not full: the file is larger than full_max_bytes";
   return finish();
+}
+
+void MarkIfChanged(int fd, const struct stat& before, VerifyResult* result) {
+  struct stat after;
+  if (fstat(fd, &after) == 0 && SameFileState(before, after)) return;
+  result->verdict = Verdict::kInProgress;
+  result->reason = "file changed while it was being verified (rewritten, replaced or deleted by "
+                   "the writer); verify it again once the save has finished";
+}
+
+VerifyResult VerifyFile(const std::string& path, const VerifyOptions& options) {
+  OpenedEntry entry = OpenRegularFile(path);
+  if (entry.kind != EntryKind::kRegular) return UnopenedResult(path, entry, options.level);
+  return VerifyOpenFile(entry.fd.get(), path, options);
 }
 
 }  // namespace ckptwatch

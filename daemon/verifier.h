@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "open_beneath.h"
 #include "verify_result.h"
 
 namespace ckptwatch {
@@ -18,12 +19,27 @@ struct VerifyOptions {
   std::uint64_t memory_budget = std::uint64_t{1} << 30;
 };
 
-/// Verifies `path` and never modifies, locks or renames it. Beyond `header`
-/// this runs libhdf5/libzip on untrusted bytes: call it inside the isolated
+/// Verifies the file open at `fd` (read-only; borrowed) through that
+/// descriptor alone — nothing is opened by name — and never modifies, locks
+/// or renames it. `name` labels the result and messages. Beyond `header` this
+/// runs libhdf5/libzip on untrusted bytes: call it inside the confined
 /// verifier child (see verifier_child.h), except for header-only HDF5 checks.
+VerifyResult VerifyOpenFile(int fd, const std::string& name, const VerifyOptions& options);
+
+/// Makes `*result` in_progress when the file open at `fd` no longer has the
+/// size, times and inode it had in `before`: a writer rewrote it during the
+/// verification, so the verdict describes a mix of two saves.
+void MarkIfChanged(int fd, const struct stat& before, VerifyResult* result);
+
+/// Opens `path` with OpenRegularFile() (a FIFO or device is never opened)
+/// and verifies it with VerifyOpenFile().
 VerifyResult VerifyFile(const std::string& path, const VerifyOptions& options);
 
-/// True when `path` should be verified as a zip (.keras) rather than HDF5.
-bool LooksLikeKerasArchive(const std::string& path);
+/// The verdict for a file that OpenBeneath()/OpenRegularFile() did not open
+/// (`entry.kind` is not kRegular): not_regular, not_found, permission_denied.
+VerifyResult UnopenedResult(const std::string& path, const OpenedEntry& entry, Level level);
+
+/// True when the file open at `fd`, named `name`, is a zip (.keras) rather than HDF5.
+bool LooksLikeKerasArchive(const std::string& name, int fd);
 
 }  // namespace ckptwatch

@@ -21,6 +21,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "confinement.h"
+#include "hdf5_handle.h"
+#include "unique_fd.h"
+
 extern char** environ;
 
 namespace ckptwatch {
@@ -131,12 +135,20 @@ int VerifierChildMain(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   if (path.empty()) {
-    std::cerr << "ckptwatch " << kVerifierChildCommand << ": no path\n";
+    std::cerr << "ckptwatch " << kVerifierChildCommand << ": no file name\n";
     return kExitUsage;
   }
   ApplyLimits(limits);
+  // Everything that may open a file (libhdf5's start-up) happens before the
+  // filter; after it only kVerifierChildFd can be read.
+  InitHdf5ErrorHandling();
+  std::string confine_error;
+  if (!ConfineVerifier(kVerifierChildFd, &confine_error)) {
+    std::cerr << "cannot confine the verifier: " << confine_error << "\n";
+    return kExitUsage;
+  }
   try {
-    VerifyResult result = VerifyFile(path, options);
+    VerifyResult result = VerifyOpenFile(kVerifierChildFd, path, options);
     std::cout << ToJson(result).dump() << std::endl;
     // The verdict is out. libhdf5's exit-time teardown can still crash on a
     // malformed file (cve-2024-32609 does), which would turn a precise verdict
@@ -149,9 +161,13 @@ int VerifierChildMain(const std::vector<std::string>& args) {
 }
 
 std::vector<std::string> VerifierChildEnvironment() {
+  // Nothing of the daemon's environment reaches the child but the sanitizer
+  // settings of a sanitizer build: HDF5_* variables would change how libhdf5
+  // opens files (plugin paths, drivers), and the rest is none of its business.
   std::vector<std::string> env{"LIBC_FATAL_STDERR_=1"};
   for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "LIBC_FATAL_STDERR_=", 19) != 0) env.emplace_back(*e);
+    for (const char* keep : {"ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS="})
+      if (std::strncmp(*e, keep, std::strlen(keep)) == 0) env.emplace_back(*e);
   return env;
 }
 
@@ -171,8 +187,7 @@ VerifyResult ResultFromChild(const std::string& path, Level level, const ChildOu
   result.path = path;
   result.level = level;
   result.elapsed_ms = outcome.elapsed_ms;
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0) result.bytes = static_cast<std::uint64_t>(st.st_size);
+  result.bytes = outcome.file_bytes;
   std::string detail = LastLine(outcome.stderr_text);
   if (!detail.empty()) detail = " (its last words: \"" + detail + "\")";
   if (outcome.timed_out || outcome.term_signal == SIGXCPU) {
@@ -198,10 +213,12 @@ VerifyResult ResultFromChild(const std::string& path, Level level, const ChildOu
   return result;
 }
 
-VerifyResult VerifyInChild(const std::string& self_exe, const std::string& path,
+VerifyResult VerifyInChild(const std::string& self_exe, int fd, const std::string& path,
                            const VerifyOptions& options, const ChildLimits& limits) {
   const auto started = std::chrono::steady_clock::now();
   ChildOutcome outcome;
+  struct stat st;
+  if (fstat(fd, &st) == 0) outcome.file_bytes = static_cast<std::uint64_t>(st.st_size);
   auto crashed = [&](const std::string& what) {
     outcome.exit_code = 127;
     outcome.stderr_text = what + ": " + std::strerror(errno);
@@ -215,10 +232,19 @@ VerifyResult VerifyInChild(const std::string& self_exe, const std::string& path,
     close(out_pipe[1]);
     return crashed("pipe");
   }
+  // The child gets the file as descriptor kVerifierChildFd; dup2 onto itself
+  // would keep close-on-exec, so a file already there moves first.
+  UniqueFd moved;
+  if (fd == kVerifierChildFd) {
+    moved.reset(fcntl(fd, F_DUPFD_CLOEXEC, kVerifierChildFd + 1));
+    fd = moved.get();
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, fd, kVerifierChildFd);
 
   std::vector<std::string> argv_strings = VerifierChildArgv(self_exe, path, options, limits);
   std::vector<char*> argv;

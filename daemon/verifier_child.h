@@ -17,21 +17,26 @@ struct ChildLimits {
   std::uint64_t memory_bytes = std::uint64_t{2} << 30;  ///< RLIMIT_AS of the child.
 };
 
-/// The hidden subcommand that runs VerifyFile() in the child.
+/// The hidden subcommand that runs VerifyOpenFile() in the child.
 inline constexpr std::string_view kVerifierChildCommand = "__verify-child";
+/// The descriptor the child verifies: the parent opens the checkpoint and
+/// passes it here; the child never opens anything (see confinement.h).
+inline constexpr int kVerifierChildFd = 3;
 
-/// argv (argv[0] = `self_exe`) that makes the child verify `path`.
+/// argv (argv[0] = `self_exe`) that makes the child verify descriptor
+/// kVerifierChildFd, calling it `path` in its messages.
 std::vector<std::string> VerifierChildArgv(const std::string& self_exe, const std::string& path,
                                            const VerifyOptions& options, const ChildLimits& limits);
 
-/// The child's environment: this process's, plus LIBC_FATAL_STDERR_=1 so
-/// glibc's fatal messages ("free(): invalid pointer") reach stderr, and from
-/// there the verdict's reason, instead of the tty.
+/// The child's environment: LIBC_FATAL_STDERR_=1, so glibc's fatal messages
+/// ("free(): invalid pointer") reach stderr, and from there the verdict's
+/// reason, instead of the tty; and nothing of this process's but sanitizer
+/// options.
 std::vector<std::string> VerifierChildEnvironment();
 
 /// Entry point of `ckptwatch __verify-child …` (argv after the subcommand):
-/// applies the limits, verifies, writes one JSON line to stdout. Returns the
-/// process exit status.
+/// applies the limits, confines itself (ConfineVerifier), verifies descriptor
+/// kVerifierChildFd, writes one JSON line to stdout. Returns the exit status.
 int VerifierChildMain(const std::vector<std::string>& args);
 
 /// How a child ended, as the parent saw it.
@@ -42,6 +47,7 @@ struct ChildOutcome {
   std::string stdout_text;
   std::string stderr_text;
   double elapsed_ms = 0;
+  std::uint64_t file_bytes = 0;  ///< The file's size as the parent saw it.
 };
 
 /// The verdict for `path` from a finished child: its JSON line when it wrote
@@ -49,8 +55,9 @@ struct ChildOutcome {
 VerifyResult ResultFromChild(const std::string& path, Level level, const ChildOutcome& outcome,
                              const ChildLimits& limits);
 
-/// Runs the child for `path` and waits for it (blocking; for the one-shot CLI).
-VerifyResult VerifyInChild(const std::string& self_exe, const std::string& path,
+/// Runs the child on the file open at `fd` (named `path`) and waits for it
+/// (blocking; for the one-shot CLI).
+VerifyResult VerifyInChild(const std::string& self_exe, int fd, const std::string& path,
                            const VerifyOptions& options, const ChildLimits& limits);
 
 /// This executable's path (/proc/self/exe), for spawning the child.

@@ -1,6 +1,12 @@
 #include "verify_command.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <thread>
 #include <filesystem>
 #include <optional>
 #include <ostream>
@@ -8,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "confinement.h"
+#include "open_beneath.h"
 #include "verifier_child.h"
 
 namespace ckptwatch {
@@ -31,7 +39,8 @@ constexpr char kUsage[] =
     "\n"
     "Exit status: 0 every file ok, 1 at least one file not ok, 2 usage error.\n"
     "Verdicts: ok not_found permission_denied empty not_hdf5 truncated in_progress\n"
-    "          corrupt nonfinite timeout verifier_crashed (see docs/verify.md)\n";
+    "          corrupt nonfinite timeout verifier_crashed not_regular external_data\n"
+    "          (see docs/verify.md)\n";
 
 struct Options {
   VerifyOptions verify;
@@ -103,12 +112,38 @@ std::optional<Options> ParseOptions(const std::vector<std::string>& args, std::s
   return options;
 }
 
+// The header level of an HDF5 file uses only our own bounds-checked parser:
+// no child is needed, so a header check costs one process, not two. It still
+// honours --timeout (a hung network filesystem can block a read): the check
+// runs on a thread that is left behind, descriptor and all, if it overstays.
+VerifyResult VerifyHeaderHere(std::shared_ptr<UniqueFd> fd, const std::string& path,
+                              const Options& options) {
+  auto promise = std::make_shared<std::promise<VerifyResult>>();
+  std::future<VerifyResult> future = promise->get_future();
+  std::thread([fd, path, verify = options.verify, promise] {
+    promise->set_value(VerifyOpenFile(fd->get(), path, verify));
+  }).detach();
+  if (future.wait_for(std::chrono::duration<double>(options.limits.timeout_seconds)) ==
+      std::future_status::ready)
+    return future.get();
+  ChildOutcome outcome;
+  outcome.timed_out = true;
+  outcome.elapsed_ms = options.limits.timeout_seconds * 1000;
+  return ResultFromChild(path, Level::kHeader, outcome, options.limits);
+}
+
 VerifyResult Verify(const std::string& self, const std::string& path, const Options& options) {
-  // The header level of an HDF5 file uses only our own bounds-checked parser:
-  // no child needed, so a header check costs one process, not two.
-  if (options.verify.level == Level::kHeader && !LooksLikeKerasArchive(path))
-    return VerifyFile(path, options.verify);
-  return VerifyInChild(self, path, options.verify, options.limits);
+  // Opened here, as the invoking user: a FIFO or device is never opened, and
+  // the child gets only this descriptor.
+  OpenedEntry file = OpenRegularFile(path);
+  if (file.kind != EntryKind::kRegular) return UnopenedResult(path, file, options.verify.level);
+  if (options.verify.level == Level::kHeader && !LooksLikeKerasArchive(path, file.fd.get()))
+    return VerifyHeaderHere(std::make_shared<UniqueFd>(std::move(file.fd)), path, options);
+  VerifyResult result = VerifyInChild(self, file.fd.get(), path, options.verify, options.limits);
+  // The child sees the file a moment after it was opened here: a save that
+  // truncated it in between makes a broken verdict about a save under way.
+  if (!result.ok() && result.verdict != Verdict::kInProgress) MarkIfChanged(file.fd.get(), file.st, &result);
+  return result;
 }
 
 }  // namespace
@@ -160,6 +195,16 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
     return 2;
   }
 
+  // Capabilities (an ambient CAP_DAC_READ_SEARCH, a file capability) would
+  // let this command describe files its user cannot read: it reads with the
+  // user's own permissions. Root may read everything anyway.
+  if (getuid() != 0) {
+    std::string cap_error;
+    if (!DropCapabilities(&cap_error)) {
+      err << "ckptwatch verify: cannot drop capabilities: " << cap_error << "\n";
+      return 2;
+    }
+  }
   const std::string self = SelfExecutable();
   bool all_ok = true;
   std::size_t verified = 0;

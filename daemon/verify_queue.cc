@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
+
+#include "open_beneath.h"
 
 namespace ckptwatch {
 
@@ -15,6 +18,7 @@ struct VerifyQueue::Child {
   uv_pipe_t err{};
   uv_timer_t timer{};
   ChildOutcome outcome;
+  std::optional<VerifyResult> unopened;  // the file was not opened: no child ran
   std::chrono::steady_clock::time_point started;
   int open_handles = 0;
   bool exited = false;
@@ -94,6 +98,19 @@ void VerifyQueue::Start(VerifyJob job) {
   child->job = std::move(job);
   child->started = std::chrono::steady_clock::now();
 
+  // Opened now, by the daemon, beneath the watch root: the child gets this
+  // one descriptor and could not open anything itself.
+  OpenedEntry file = child->job.root ? OpenBeneath(child->job.root->get(), child->job.relative)
+                                     : OpenRegularFile(child->job.path);
+  if (file.kind != EntryKind::kRegular) {
+    running_.emplace(child, std::move(owned));
+    child->unopened = UnopenedResult(child->job.path, file, child->job.options.level);
+    child->exited = child->out_done = child->err_done = true;
+    MaybeFinish(child);
+    return;
+  }
+  child->outcome.file_bytes = static_cast<std::uint64_t>(file.st.st_size);
+
   std::vector<std::string> argv_strings =
       VerifierChildArgv(self_exe_, child->job.path, child->job.options, limits_);
   std::vector<char*> argv;
@@ -110,22 +127,26 @@ void VerifyQueue::Start(VerifyJob job) {
   child->out.data = child->err.data = child->timer.data = child->process.data = child;
   child->open_handles = 3;
 
-  uv_stdio_container_t stdio[3];
+  uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&child->out);
   stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&child->err);
+  static_assert(kVerifierChildFd == 3, "the checkpoint is the child's fourth descriptor");
+  stdio[3].flags = UV_INHERIT_FD;
+  stdio[3].data.fd = file.fd.get();
   uv_process_options_t options{};
   options.exit_cb = OnExit;
   options.file = self_exe_.c_str();
   options.args = argv.data();
   options.env = env.data();
-  options.stdio_count = 3;
+  options.stdio_count = 4;
   options.stdio = stdio;
 
   running_.emplace(child, std::move(owned));
   int rc = uv_spawn(loop_, &child->process, &options);
+  file.fd.reset();  // the child has its own copy now
   ++child->open_handles;  // the process handle must be closed even when spawn failed
   if (rc != 0) {
     child->exited = child->out_done = child->err_done = true;
@@ -172,14 +193,21 @@ void VerifyQueue::OnTimeout(uv_timer_t* timer) {
 void VerifyQueue::MaybeFinish(Child* child) {
   if (child->finished || !child->exited || !child->out_done || !child->err_done) return;
   child->finished = true;
-  uv_timer_stop(&child->timer);
+  if (!child->unopened) uv_timer_stop(&child->timer);
   child->outcome.elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - child->started)
           .count();
   if (!child->abandoned) {
     VerifyResult result =
-        ResultFromChild(child->job.path, child->job.options.level, child->outcome, limits_);
+        child->unopened ? *child->unopened
+                        : ResultFromChild(child->job.path, child->job.options.level, child->outcome, limits_);
     done_(child->job, result);
+  }
+  if (child->unopened) {
+    // No handle was initialised: nothing to close. (Start() runs inside
+    // StartMore()'s loop, which goes on to the next job.)
+    running_.erase(child);
+    return;
   }
   auto on_close = [](uv_handle_t* handle) {
     Child* c = static_cast<Child*>(handle->data);

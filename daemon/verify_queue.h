@@ -12,14 +12,20 @@
 #include <memory>
 #include <string>
 
+#include "unique_fd.h"
 #include "verifier_child.h"
 
 namespace ckptwatch {
 
-/// One file to verify.
+/// One file to verify. The queue opens it only when its child starts, so a
+/// long queue holds no descriptors.
 struct VerifyJob {
   std::string watch;  ///< Watch name, for the caller.
-  std::string path;
+  std::string path;   ///< For the caller and the child's messages.
+  /// The watch root's directory; the file is opened as `relative` beneath it
+  /// (OpenBeneath: no symlink followed). Null: `path` is opened as given.
+  std::shared_ptr<UniqueFd> root;
+  std::string relative;
   VerifyOptions options;
 };
 
@@ -27,7 +33,10 @@ class VerifyQueue {
  public:
   using Done = std::function<void(const VerifyJob& job, const VerifyResult& result)>;
 
-  /// `self_exe` is spawned as `self_exe __verify-child …` for each job.
+  /// `self_exe` is spawned as `self_exe __verify-child …` for each job, with
+  /// the opened file as its descriptor kVerifierChildFd and nothing else. A
+  /// name that is not a regular file (a FIFO, a symlink, gone) gets its
+  /// verdict without a child.
   VerifyQueue(uv_loop_t* loop, std::string self_exe, std::size_t max_parallel, ChildLimits limits,
               std::size_t max_queued, Done done);
   ~VerifyQueue();

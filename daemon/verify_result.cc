@@ -1,29 +1,59 @@
 #include "verify_result.h"
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
+
+#include "text_escape.h"
 
 namespace ckptwatch {
 
 using nlohmann::json;
 
-json ToJson(const VerifyResult& r) {
+namespace {
+
+constexpr std::string_view kEllipsis = "\u2026";  // "…"
+
+// Cuts `s` to at most `max` bytes, the marker included, on a UTF-8 boundary.
+void Truncate(std::string* s, std::size_t max) {
+  if (s->size() <= max) return;
+  const std::string marker = std::string(kEllipsis) + " [" + std::to_string(s->size()) + " bytes]";
+  *s = std::string(Utf8Prefix(*s, max - marker.size())) + marker;
+}
+
+bool IsMoreMarker(const std::string& s) {
+  return s.rfind(std::string(kEllipsis) + " and ", 0) == 0;
+}
+
+std::size_t MoreCount(const std::string& s) {
+  return static_cast<std::size_t>(std::strtoull(s.c_str() + kEllipsis.size() + 5, nullptr, 10));
+}
+
+std::string MoreMarker(std::size_t n) {
+  return std::string(kEllipsis) + " and " + std::to_string(n) + " more";
+}
+
+json Escaped(const std::string& s) { return EscapeBytes(s); }
+
+json ToJsonUnbounded(const VerifyResult& r) {
   json keras = nullptr;
   if (!r.keras.kind.empty()) {
-    keras = {{"version", r.keras.version},
-             {"backend", r.keras.backend},
-             {"kind", r.keras.kind},
-             {"custom_classes", r.keras.custom_classes}};
+    json classes = json::array();
+    for (const std::string& c : r.keras.custom_classes) classes.push_back(Escaped(c));
+    keras = {{"version", Escaped(r.keras.version)},
+             {"backend", Escaped(r.keras.backend)},
+             {"kind", Escaped(r.keras.kind)},
+             {"custom_classes", std::move(classes)}};
   }
   auto optional = [](const auto& value) -> json {
     if (value) return *value;
     return nullptr;
   };
-  return json{{"path", r.path},
+  return json{{"path", Escaped(r.path)},
               {"verdict", VerdictName(r.verdict)},
               {"ok", r.ok()},
-              {"reason", r.reason},
+              {"reason", Escaped(r.reason)},
               {"level", LevelName(r.level)},
-              {"format", r.format.empty() ? json(nullptr) : json(r.format)},
+              {"format", r.format.empty() ? json(nullptr) : Escaped(r.format)},
               {"bytes", r.bytes},
               {"expected_bytes", optional(r.expected_bytes)},
               {"superblock_version", optional(r.superblock_version)},
@@ -32,6 +62,56 @@ json ToJson(const VerifyResult& r) {
               {"nonfinite", optional(r.nonfinite)},
               {"keras", keras},
               {"elapsed_ms", r.elapsed_ms}};
+}
+
+std::string Unescaped(const json& j) { return UnescapeBytes(j.get<std::string>()); }
+
+}  // namespace
+
+void BoundResult(VerifyResult* r) {
+  Truncate(&r->path, kMaxPathBytes);
+  Truncate(&r->reason, kMaxReasonBytes);
+  Truncate(&r->format, kMaxNameBytes);
+  KerasInfo& k = r->keras;
+  Truncate(&k.version, kMaxNameBytes);
+  Truncate(&k.backend, kMaxNameBytes);
+  Truncate(&k.kind, kMaxNameBytes);
+  std::vector<std::string>& classes = k.custom_classes;
+  std::size_t more = 0;
+  if (!classes.empty() && IsMoreMarker(classes.back())) {
+    more = MoreCount(classes.back());
+    classes.pop_back();
+  }
+  for (std::string& c : classes) Truncate(&c, kMaxNameBytes);
+  // The rest of the line is bounded by the limits above (2 × 4 KiB, even with every byte
+  // escaped six times over as \u00XX, stays under 64 KiB - 8 KiB); the class list gets the rest.
+  std::vector<std::string> all = std::move(classes);
+  classes.clear();
+  auto cost = [](const std::string& c) { return Escaped(c).dump().size() + 1; };
+  std::size_t used = ToJsonUnbounded(*r).dump().size();
+  std::size_t kept = 0;
+  for (; kept < all.size() && kept < kMaxCustomClasses; ++kept) {
+    if (used + cost(all[kept]) > kMaxJsonBytes) break;
+    used += cost(all[kept]);
+  }
+  if (kept < all.size() || more > 0) {
+    // The marker takes a place in the list and in the line: give up names until it fits.
+    auto marker = [&] { return cost(MoreMarker(all.size() - kept + more)); };
+    while (kept > 0 && (kept + 1 > kMaxCustomClasses || used + marker() > kMaxJsonBytes)) {
+      --kept;
+      used -= cost(all[kept]);
+    }
+    more += all.size() - kept;
+  }
+  all.resize(kept);
+  classes = std::move(all);
+  if (more > 0) classes.push_back(MoreMarker(more));
+}
+
+json ToJson(const VerifyResult& result) {
+  VerifyResult bounded = result;
+  BoundResult(&bounded);
+  return ToJsonUnbounded(bounded);
 }
 
 bool FromJson(const json& j, VerifyResult* r, std::string* err) {
@@ -46,14 +126,15 @@ bool FromJson(const json& j, VerifyResult* r, std::string* err) {
       *err = "unknown verdict or level";
       return false;
     }
-    r->path = j.at("path").get<std::string>();
+    r->path = Unescaped(j.at("path"));
     r->verdict = *verdict;
     r->level = *level;
-    r->reason = j.at("reason").get<std::string>();
-    r->format = j.at("format").is_null() ? "" : j.at("format").get<std::string>();
+    r->reason = Unescaped(j.at("reason"));
+    r->format = j.at("format").is_null() ? "" : Unescaped(j.at("format"));
     r->bytes = j.at("bytes").get<std::uint64_t>();
     r->expected_bytes.reset();
-    if (!j.at("expected_bytes").is_null()) r->expected_bytes = j["expected_bytes"].get<std::uint64_t>();
+    if (!j.at("expected_bytes").is_null())
+      r->expected_bytes = j["expected_bytes"].get<std::uint64_t>();
     r->superblock_version.reset();
     if (!j.at("superblock_version").is_null())
       r->superblock_version = j["superblock_version"].get<int>();
@@ -63,12 +144,14 @@ bool FromJson(const json& j, VerifyResult* r, std::string* err) {
     if (!j.at("nonfinite").is_null()) r->nonfinite = j["nonfinite"].get<std::uint64_t>();
     r->keras = KerasInfo{};
     if (const json& k = j.at("keras"); !k.is_null()) {
-      r->keras.version = k.at("version").get<std::string>();
-      r->keras.backend = k.at("backend").get<std::string>();
-      r->keras.kind = k.at("kind").get<std::string>();
-      r->keras.custom_classes = k.at("custom_classes").get<std::vector<std::string>>();
+      r->keras.version = Unescaped(k.at("version"));
+      r->keras.backend = Unescaped(k.at("backend"));
+      r->keras.kind = Unescaped(k.at("kind"));
+      for (const json& c : k.at("custom_classes")) r->keras.custom_classes.push_back(Unescaped(c));
     }
     r->elapsed_ms = j.at("elapsed_ms").get<double>();
+    // The parent trusts nothing the child printed to be small.
+    BoundResult(r);
     return true;
   } catch (const json::exception& e) {
     *err = e.what();
@@ -76,9 +159,11 @@ bool FromJson(const json& j, VerifyResult* r, std::string* err) {
   }
 }
 
-std::string FormatTextLine(const VerifyResult& r) {
-  std::string line = r.path + ": " + std::string(VerdictName(r.verdict));
-  if (!r.reason.empty()) line += ": " + r.reason;
+std::string FormatTextLine(const VerifyResult& result) {
+  VerifyResult r = result;
+  BoundResult(&r);
+  std::string line = EscapeForDisplay(r.path, false) + ": " + std::string(VerdictName(r.verdict));
+  if (!r.reason.empty()) line += ": " + EscapeForDisplay(r.reason, false);
   return line;
 }
 

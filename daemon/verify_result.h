@@ -2,11 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "verdict.h"
 
@@ -14,9 +13,9 @@ namespace ckptwatch {
 
 /// What the Keras metadata of a file says, when it has any.
 struct KerasInfo {
-  std::string version;   ///< `keras_version` attribute / metadata.json; empty if absent.
-  std::string backend;   ///< `backend` attribute; empty if absent.
-  std::string kind;      ///< "full_model", "weights_only", "keras3"; empty: not Keras.
+  std::string version;  ///< `keras_version` attribute / metadata.json; empty if absent.
+  std::string backend;  ///< `backend` attribute; empty if absent.
+  std::string kind;     ///< "full_model", "weights_only", "keras3"; empty: not Keras.
   std::vector<std::string> custom_classes;  ///< Sorted; loading needs custom_objects.
 };
 
@@ -40,11 +39,27 @@ struct VerifyResult {
   bool ok() const { return verdict == Verdict::kOk; }
 };
 
-/// One JSON object with every field of `result` (the `--json` line format).
+/// Limits on what a hostile file can make a verdict carry (docs/verify.md).
+inline constexpr std::size_t kMaxReasonBytes = 4096;
+inline constexpr std::size_t kMaxPathBytes = 4096;       ///< PATH_MAX: longer cannot be opened.
+inline constexpr std::size_t kMaxNameBytes = 256;        ///< A class name, Keras version, backend.
+inline constexpr std::size_t kMaxCustomClasses = 100;    ///< Entries, "… and N more" included.
+inline constexpr std::size_t kMaxJsonBytes = 64 * 1024;  ///< One ToJson() line.
+
+/// Truncates over-long strings (on UTF-8 boundaries, with a marker) and the custom class list
+/// ("… and N more") so that ToJson(*result) dumps to at most kMaxJsonBytes. Idempotent.
+/// ToJson(), FromJson() and FormatTextLine() apply it, so every consumer sees bounded results.
+void BoundResult(VerifyResult* result);
+
+/// One JSON object with every field of the bounded `result` (the `--json` line format). Strings
+/// are EscapeBytes()-escaped (text_escape.h), so dump() with the default strict handler cannot
+/// throw and two different paths never print the same.
 nlohmann::json ToJson(const VerifyResult& result);
-/// Parses what ToJson() wrote; false with `*err` set on a malformed object.
+/// Parses what ToJson() wrote (unescaping strings) and bounds it; false with `*err` set on a
+/// malformed object.
 bool FromJson(const nlohmann::json& json, VerifyResult* result, std::string* err);
-/// "PATH: VERDICT: reason", the text line of `ckptwatch verify`.
+/// "PATH: VERDICT: reason", the text line of `ckptwatch verify`; path and reason are
+/// EscapeForDisplay()-escaped so no control or bidi character reaches the terminal.
 std::string FormatTextLine(const VerifyResult& result);
 
 }  // namespace ckptwatch

@@ -64,9 +64,11 @@ METRICS = {
 TARGET_LABELS = {"job", "instance"}
 # The values of the enumerated labels.
 VERDICTS = {"ok", "not_found", "permission_denied", "empty", "not_hdf5", "truncated",
-            "in_progress", "corrupt", "nonfinite", "timeout", "verifier_crashed"}
+            "in_progress", "corrupt", "nonfinite", "timeout", "verifier_crashed", "not_regular",
+            "external_data"}
 CAUSES = {"disk_full", "permission_denied", "truncated", "corrupt", "empty", "in_progress",
-          "nonfinite", "timeout", "verifier_crashed", "not_hdf5", "not_found"}
+          "nonfinite", "timeout", "verifier_crashed", "not_hdf5", "not_found", "not_regular",
+          "external_data"}
 PROBLEMS = {"missing_directory", "not_writable", "low_space", "stale", "unreadable"}
 LEVELS = {"header", "structure", "full"}
 ENUMS = {"verdict": VERDICTS, "cause": CAUSES, "problem": PROBLEMS, "level": LEVELS,

@@ -40,7 +40,7 @@ JSON_KEYS = {
 KERAS_KEYS = {"version", "backend", "kind", "custom_classes"}
 VERDICTS = {
     "ok", "not_found", "permission_denied", "empty", "not_hdf5", "truncated", "in_progress",
-    "corrupt", "nonfinite", "timeout", "verifier_crashed",
+    "corrupt", "nonfinite", "timeout", "verifier_crashed", "not_regular", "external_data",
 }
 LEVELS = ("header", "structure", "full")
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]

@@ -1,7 +1,7 @@
 // libFuzzer target: ReadKerasArchive() (daemon/keras_zip.h) on arbitrary bytes as a .keras file.
 //
-// ReadKerasArchive() takes a path, so the input goes into a memfd that is opened again through
-// /proc/self/fd/N: no temporary files, nothing left behind. It is read at kFull (every entry's
+// ReadKerasArchive() reads a descriptor, so the input goes into a memfd: no temporary files,
+// nothing left behind. It is read at kFull (every entry's
 // CRC) with a budget that holds small weights, and at kStructure with a tiny budget so the
 // streamed over-budget path runs too. libzip is not instrumented for coverage but is linked as
 // the daemon links it: what is fuzzed is our use of it.
@@ -58,7 +58,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     return fd;
   }();
-  static const std::string path = "/proc/self/fd/" + std::to_string(fd);
 
   if (ftruncate(fd, 0) != 0) std::abort();
   for (std::size_t done = 0; done < size;) {
@@ -68,8 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   constexpr std::uint64_t kBudget = 1 << 20;
-  CheckArchive(ckptwatch::ReadKerasArchive(path, Level::kFull, kBudget), kBudget);
+  CheckArchive(ckptwatch::ReadKerasArchive(fd, Level::kFull, kBudget), kBudget);
   constexpr std::uint64_t kTinyBudget = 16;
-  CheckArchive(ckptwatch::ReadKerasArchive(path, Level::kStructure, kTinyBudget), kTinyBudget);
+  CheckArchive(ckptwatch::ReadKerasArchive(fd, Level::kStructure, kTinyBudget), kTinyBudget);
   return 0;
 }

@@ -4,7 +4,7 @@
 usage: make_seeds.py OUT_DIR [CORPUS_DIR]
 
 OUT_DIR/<target>/ gets one file per seed, for the targets superblock, keras_zip, config, units,
-logfmt and keras_classes. Seeds come from the shared corpus (read in place, never copied into the
+logfmt, keras_classes and text_escape. Seeds come from the shared corpus (read in place, never copied into the
 repository), from files the real h5py writes through tests/writers.py, from config/*.yaml and from
 a few strings. Needs Debian's /usr/bin/python3 (h5py, numpy). Takes a few seconds.
 """
@@ -222,6 +222,11 @@ def main(argv):
     for text in LOGFMT:
         seeds.add("logfmt", text.encode("utf-8", "surrogateescape"))
     seeds.add("logfmt", b"\xff\xfe\xc3(")
+    # text_escape: the first byte picks where the input splits in two strings.
+    for text in (b"\x06ckpt_\xff\xfe.h5", b"\x05ckpt_\\xffckpt_\xff", b"\x04evil\xe2\x80\xaegpj.h5",
+                 b"\x03a\xc2\x85\xe2\x80\xa8\xe2\x81\xa6b", b"\x02\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80",
+                 b"\x07\x1b[31m\r\n\x7fdone"):
+        seeds.add("text_escape", text)
 
     print("make_seeds: " + ", ".join(f"{t} {n}" for t, n in sorted(seeds.counts.items())))
     return 0

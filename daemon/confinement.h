@@ -1,0 +1,32 @@
+// Confining the verifier child. libhdf5 parses hostile bytes and has had
+// memory-safety bugs; if one is exploited, the process it runs in must be
+// unable to do anything but read the one file it was handed and write its
+// verdict: no capability (the daemon's CAP_DAC_READ_SEARCH reads every file),
+// no open, no socket, no exec.
+#pragma once
+
+#include <string>
+
+namespace ckptwatch {
+
+/// Drops every capability of this process: effective, permitted and
+/// inheritable sets, the ambient set, and the bounding set where allowed.
+/// False with `*err` when the kernel refused.
+bool DropCapabilities(std::string* err);
+
+/// Confines the calling process for verifying the file open at `keep_fd`:
+/// closes every descriptor but 0, 1, 2 and `keep_fd`; drops every capability;
+/// sets no_new_privs; forbids creating files (RLIMIT_FSIZE 0); and installs a
+/// seccomp filter under which reading descriptors, writing stdout/stderr,
+/// memory management and exiting work, and everything else — open, socket,
+/// exec, ptrace, kill of another process, ... — fails with EPERM.
+/// Call after libraries are initialised and before any untrusted byte is
+/// parsed. False with `*err` if any step failed: the caller must not go on.
+bool ConfineVerifier(int keep_fd, std::string* err);
+
+/// True when ConfineVerifier() installs the syscall filter in this build
+/// (sanitizer builds skip it: their runtime opens log files and forks a
+/// symbolizer at report time).
+bool SyscallFilterEnabled();
+
+}  // namespace ckptwatch

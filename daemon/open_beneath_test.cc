@@ -1,0 +1,134 @@
+#include "open_beneath.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "watch_test_util.h"
+
+namespace ckptwatch {
+namespace {
+
+using testing::TempDir;
+using testing::WriteFile;
+
+class OpenBeneathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(root_ / "sub");
+    WriteFile(root_ / "sub/epoch=3.h5", "inside");
+    WriteFile(outside_ / "private.h5", "secret");
+    fd_.reset(open(root_.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(fd_.valid());
+  }
+  TempDir root_, outside_;
+  UniqueFd fd_;
+};
+
+std::string ReadAll(int fd) {
+  char buffer[64];
+  ssize_t n = pread(fd, buffer, sizeof buffer, 0);
+  return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : "";
+}
+
+TEST_F(OpenBeneathTest, OpensARegularFileForReading) {
+  OpenedEntry entry = OpenBeneath(fd_.get(), "sub/epoch=3.h5");
+  ASSERT_EQ(entry.kind, EntryKind::kRegular);
+  EXPECT_EQ(ReadAll(entry.fd.get()), "inside");
+  EXPECT_EQ(fcntl(entry.fd.get(), F_GETFL) & O_ACCMODE, O_RDONLY);
+  EXPECT_EQ(entry.st.st_size, 6);
+}
+
+TEST_F(OpenBeneathTest, NeverFollowsASymlinkNamedLikeACheckpoint) {
+  ASSERT_EQ(symlink((outside_ / "private.h5").c_str(), (root_ / "ckpt.h5").c_str()), 0);
+  OpenedEntry entry = OpenBeneath(fd_.get(), "ckpt.h5");
+  EXPECT_EQ(entry.kind, EntryKind::kSymlink);
+  EXPECT_FALSE(entry.fd.valid());
+  // Even a link to a file inside the root is not followed: the target gets its own verdict.
+  ASSERT_EQ(symlink("sub/epoch=3.h5", (root_ / "last.h5").c_str()), 0);
+  EXPECT_EQ(OpenBeneath(fd_.get(), "last.h5").kind, EntryKind::kSymlink);
+}
+
+TEST_F(OpenBeneathTest, ASymlinkedDirectoryOnTheWayIsRefused) {
+  ASSERT_EQ(symlink(outside_.path().c_str(), (root_ / "evil").c_str()), 0);
+  OpenedEntry entry = OpenBeneath(fd_.get(), "evil/private.h5");
+  EXPECT_EQ(entry.kind, EntryKind::kSymlinkInPath);
+  EXPECT_FALSE(entry.fd.valid());
+  EXPECT_EQ(OpenBeneath(fd_.get(), "../" + outside_.path().substr(5) + "/private.h5").kind,
+            EntryKind::kSymlinkInPath);
+}
+
+TEST_F(OpenBeneathTest, FifoSocketAndDirectoryAreStatedNeverOpened) {
+  ASSERT_EQ(mkfifo((root_ / "x.h5").c_str(), 0600), 0);
+  // Opening a FIFO for reading without O_NONBLOCK would block here forever.
+  OpenedEntry fifo = OpenBeneath(fd_.get(), "x.h5");
+  EXPECT_EQ(fifo.kind, EntryKind::kNotRegular);
+  EXPECT_TRUE(S_ISFIFO(fifo.st.st_mode));
+  EXPECT_FALSE(fifo.fd.valid());
+  EXPECT_STREQ(FileTypeName(fifo.st.st_mode), "FIFO");
+
+  int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::string socket_path = root_ / "s.h5";
+  ASSERT_LT(socket_path.size(), sizeof address.sun_path);
+  std::strcpy(address.sun_path, socket_path.c_str());
+  ASSERT_EQ(bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  EXPECT_EQ(OpenBeneath(fd_.get(), "s.h5").kind, EntryKind::kNotRegular);
+  close(sock);
+
+  std::filesystem::create_directory(root_ / "d.h5");
+  OpenedEntry dir = OpenBeneath(fd_.get(), "d.h5");
+  EXPECT_EQ(dir.kind, EntryKind::kNotRegular);
+  EXPECT_STREQ(FileTypeName(dir.st.st_mode), "directory");
+}
+
+TEST_F(OpenBeneathTest, MissingIsMissing) {
+  EXPECT_EQ(OpenBeneath(fd_.get(), "nope.h5").kind, EntryKind::kMissing);
+  EXPECT_EQ(OpenBeneath(fd_.get(), "sub/epoch=3.h5/x").kind, EntryKind::kMissing);
+}
+
+TEST_F(OpenBeneathTest, ProbeDoesNotOpenForReading) {
+  OpenedEntry entry = ProbeBeneath(fd_.get(), "sub/epoch=3.h5");
+  EXPECT_EQ(entry.kind, EntryKind::kRegular);
+  // An O_PATH descriptor cannot be read.
+  char c;
+  EXPECT_EQ(read(entry.fd.get(), &c, 1), -1);
+}
+
+TEST_F(OpenBeneathTest, LinksAreClassifiedWithoutLookingOutside) {
+  ASSERT_EQ(symlink("sub/epoch=3.h5", (root_ / "last.h5").c_str()), 0);
+  ASSERT_EQ(symlink("../sub/epoch=3.h5", (root_ / "sub/rel.h5").c_str()), 0);
+  ASSERT_EQ(symlink("sub/epoch=9.h5", (root_ / "dangling.h5").c_str()), 0);
+  ASSERT_EQ(symlink((outside_ / "private.h5").c_str(), (root_ / "abs.h5").c_str()), 0);
+  ASSERT_EQ(symlink("../../../../../../../../etc/passwd", (root_ / "up.h5").c_str()), 0);
+  std::string text;
+  EXPECT_EQ(ResolveLink(fd_.get(), "last.h5", &text), LinkTarget::kInside);
+  EXPECT_EQ(text, "sub/epoch=3.h5");
+  EXPECT_EQ(ResolveLink(fd_.get(), "sub/rel.h5", &text), LinkTarget::kInside);
+  EXPECT_EQ(ResolveLink(fd_.get(), "dangling.h5", &text), LinkTarget::kDangling);
+  EXPECT_EQ(ResolveLink(fd_.get(), "abs.h5", &text), LinkTarget::kOutside);
+  EXPECT_EQ(ResolveLink(fd_.get(), "up.h5", &text), LinkTarget::kOutside);
+}
+
+TEST(OpenRegularFile, FollowsSymlinksButOpensOnlyRegularFiles) {
+  TempDir dir;
+  WriteFile(dir / "a.h5", "data");
+  ASSERT_EQ(symlink((dir / "a.h5").c_str(), (dir / "link.h5").c_str()), 0);
+  ASSERT_EQ(mkfifo((dir / "fifo.h5").c_str(), 0600), 0);
+  OpenedEntry linked = OpenRegularFile(dir / "link.h5");
+  ASSERT_EQ(linked.kind, EntryKind::kRegular);
+  EXPECT_EQ(ReadAll(linked.fd.get()), "data");
+  EXPECT_EQ(OpenRegularFile(dir / "fifo.h5").kind, EntryKind::kNotRegular);
+  EXPECT_EQ(OpenRegularFile("/dev/null").kind, EntryKind::kNotRegular);
+  EXPECT_EQ(OpenRegularFile(dir / "none.h5").kind, EntryKind::kMissing);
+}
+
+}  // namespace
+}  // namespace ckptwatch
