@@ -258,7 +258,8 @@ class ConfinedDaemon(Daemon):
         return out
 
     def verdict_matching(self, predicate, deadline=DEADLINE, what="verdict"):
-        return self.wait_event(lambda e: e.get("event") == "verify" and predicate(e), deadline, what)
+        return self.wait_event(lambda e: e.get("event") == "verify" and predicate(e),
+                               deadline, what)
 
     def scrape(self, timeout=5):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=timeout) as r:
@@ -367,7 +368,8 @@ class SecurityTestCase(unittest.TestCase):
         for s in self.secrets:
             for where, text in outputs.items():
                 leaked = s.leaks(text)
-                self.assertEqual(leaked, [], f"{where} discloses {s.path}: {leaked}\n{text[-4000:]}")
+                self.assertEqual(leaked, [],
+                                 f"{where} discloses {s.path}: {leaked}\n{text[-4000:]}")
             self.assertEqual(os.stat(s.path).st_atime, OLD_ATIME, f"{s.path} was read")
 
     def events(self, d, event, **fields):
