@@ -706,7 +706,10 @@ void Daemon::Dispatch(Watch& w, const std::string& path) {
   }
 }
 
-void Daemon::OnVerified(const VerifyJob& job, const VerifyResult& result) {
+void Daemon::OnVerified(const VerifyJob& job, const VerifyResult& unbounded) {
+  // Verdicts made here (not_regular, not_found) are bounded like the child's.
+  VerifyResult result = unbounded;
+  BoundResult(&result);
   Watch* w = FindWatch(job.watch);
   metrics_->SetQueueLength(queue_->waiting());
   if (!w) return;
