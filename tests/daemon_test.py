@@ -17,6 +17,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import writers  # noqa: E402
+from evidence import requires  # noqa: E402
 from daemon_harness import BIN, Daemon, parse_logfmt, tempdir, yaml_watch  # noqa: E402
 
 
@@ -271,7 +272,7 @@ class ControlTest(DaemonTestCase):
         self.assertIn("settle", r.stdout)
         self.assertIn(self.ckpt, r.stdout)
 
-    @unittest.skipIf(os.path.exists("/etc/ckptwatch/ckptwatch.yaml"), "a system config would be used")
+    @requires(not os.path.exists("/etc/ckptwatch/ckptwatch.yaml"), "a system config would be used")
     def test_without_config_watches_a_created_checkpoints_folder(self):
         lines = []
         proc = subprocess.Popen([BIN, "run"], cwd=self.dir, stderr=subprocess.PIPE, text=True)

@@ -16,6 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import writers  # noqa: E402
+from evidence import requires  # noqa: E402
 from daemon_harness import BIN, Daemon, tempdir, yaml_watch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -90,7 +91,7 @@ class KilledWriterTest(FaultTestCase):
         self.assert_alive(d)
 
 
-@unittest.skipUnless(ROOT, "mounting tmpfs needs root")
+@requires(ROOT, "mounting tmpfs needs root")
 class DiskFullAtRandomOffsetsTest(FaultTestCase):
     def test_enospc_at_different_offsets_is_never_ok_and_always_disk_full(self):
         sizes = ["256k", "512k", "1m", "2m", "3m", "4m", "5m", "6m"]
@@ -223,7 +224,7 @@ class BitFlipTest(FaultTestCase):
 
 
 class CorpusIntoWatchTest(FaultTestCase):
-    @unittest.skipUnless(os.path.isdir(os.path.join(CORPUS, "malformed")), "no shared corpus")
+    @requires(os.path.isdir(os.path.join(CORPUS, "malformed")), "no shared corpus")
     def test_every_malformed_corpus_file_gets_exactly_one_verdict_and_the_daemon_survives(self):
         d = self.start(yaml_watch("corpus", self.ckpt, settle="100ms", level="full"))
         malformed = sorted(os.listdir(os.path.join(CORPUS, "malformed")))
@@ -261,7 +262,7 @@ class CorpusIntoWatchTest(FaultTestCase):
             self.assertEqual(len(d.verdicts(os.path.join(self.ckpt, name))), 1, name)
 
 
-@unittest.skipUnless(ROOT, "a tmpfs keeps a minute of back-to-back saves off the disk")
+@requires(ROOT, "a tmpfs keeps a minute of back-to-back saves off the disk")
 class RacingTrainerTest(FaultTestCase):
     SECONDS = float(os.environ.get("CKPTWATCH_RACE_SECONDS", "60"))
 

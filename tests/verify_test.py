@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import writers  # noqa: E402  (needs HERE on sys.path)
+from evidence import requires  # noqa: E402
 
 BIN = os.path.abspath(
     os.environ.get("CKPTWATCH_BIN") or os.path.join(HERE, "..", "build", "ckptwatch")
@@ -490,7 +491,7 @@ class KerasZipTest(VerifyCase):
                     self.assertVerdict(r, "truncated")
 
 
-@unittest.skipUnless(os.geteuid() == 0, "needs root to verify as another user")
+@requires(os.geteuid() == 0, "needs root to verify as another user")
 class PermissionTest(VerifyCase):
     def test_root_only_file_is_permission_denied_for_unprivileged_user(self):
         os.chmod(self.dir, 0o755)
@@ -594,7 +595,7 @@ class CliTest(VerifyCase):
         self.assertEqual([r["path"] for r in results], paths)
 
 
-@unittest.skipUnless(os.path.isfile(os.path.join(CORPUS, "MANIFEST.tsv")), f"no corpus at {CORPUS}")
+@requires(os.path.isfile(os.path.join(CORPUS, "MANIFEST.tsv")), f"no corpus at {CORPUS}")
 class CorpusTest(unittest.TestCase):
     def test_every_corpus_file_gets_its_expected_verdict(self):
         with open(os.path.join(CORPUS, "MANIFEST.tsv"), newline="") as f:
