@@ -34,7 +34,9 @@ for part in "${parts[@]}"; do
       soak=${SOAK_MINUTES:-1}
       (cd tests && CKPTWATCH_FIGURES="$tmp/figures.jsonl" CKPTWATCH_BIN="$bin" \
         CKPTWATCH_RACE_SECONDS="$race" "$python" run_e2e.py fault_injection_test)
-      "$python" bench/soak.py --minutes "$soak" --bin "$bin" | tee "$tmp/soak.md"
+      # The reload and rotation periods of soak_test, so a short soak still does both.
+      "$python" bench/soak.py --minutes "$soak" --reload-every 20 --rotate-every 40 --bin "$bin" |
+        tee "$tmp/soak.md"
       "$python" bench/docs_tables.py reliability "$tmp/figures.jsonl" "$tmp/soak.md" "$tmp/rel"
       for name in killed_writers disk_full bit_flips corpus_into_watch racing_trainer soak; do
         "$python" bench/docs_tables.py splice docs/reliability.md "$name" "$tmp/rel/$name.md" \
