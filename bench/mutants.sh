@@ -26,9 +26,15 @@ src=$work/src
 build=$work/build
 started=$SECONDS
 
-# The copy. tar keeps modification times, so files unchanged since the last run do not rebuild.
+# The copy. Only files whose content differs from the copy's are written (with a fresh
+# modification time), so the next build is incremental and never trusts a stale object.
 mkdir -p "$src"
-git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$src"
+git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do
+  if ! cmp -s "$f" "$src/$f"; then
+    mkdir -p "$src/$(dirname "$f")"
+    cp "$f" "$src/$f"
+  fi
+done
 
 echo "mutants: building the unit tests in $build" >&2
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCKPTWATCH_TESTS=ON \
@@ -49,7 +55,7 @@ if [[ ${#rows[@]} -eq 0 ]]; then
   exit 2
 fi
 
-# Swaps `find` for `replace` (exactly one occurrence) in a file, or back with --restore.
+# Swaps `find` for `replace` in a file; `find` must occur exactly once.
 mutate() {
   /usr/bin/python3 - "$@" <<'PY'
 import sys
@@ -76,6 +82,7 @@ killed=0
 for row in "${rows[@]}"; do
   IFS=$'\t' read -r name file find replace tests <<<"$row"
   t0=$SECONDS
+  cp "$src/$file" "$work/original"
   if ! err=$(mutate "$src/$file" "$find" "$replace" 2>&1); then
     result="STALE (text $err)"
   else
@@ -84,14 +91,14 @@ for row in "${rows[@]}"; do
     elif run_tests "$tests"; then
       result="**SURVIVED**"
     else
-      failed=$(grep -c 'Failed\|\*\*\*Timeout\|\*\*\*Exception' "$work/ctest.log" || true)
+      failed=$(grep -c '\*\*\*Failed\|\*\*\*Timeout\|\*\*\*Exception' "$work/ctest.log" || true)
       result="killed ($failed failing)"
       killed=$((killed + 1))
     fi
-    mutate "$src/$file" "$replace" "$find"
+    cp "$work/original" "$src/$file"  # a fresh mtime: the next build recompiles it
   fi
   echo "mutants: $name: $result ($((SECONDS - t0)) s)" >&2
-  results+=("| \`$name\` | \`$file\` | \`$tests\` | $result |")
+  results+=("| \`$name\` | \`$file\` | \`${tests//|/\\|}\` | $result |")
 done
 build_tests  # leave the copy built unmutated for the next run
 
