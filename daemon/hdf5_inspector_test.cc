@@ -1,5 +1,7 @@
 #include "hdf5_inspector.h"
 
+#include "hdf5_handle.h"
+
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
@@ -271,6 +273,51 @@ TEST(Hdf5InspectorTruncation, HeaderCheckSaysTruncatedForACutAtEveryStructuralBo
       EXPECT_EQ(cut.verdict, Verdict::kTruncated) << "cut at " << size << ": " << cut.reason;
     }
     EXPECT_EQ(check(0).verdict, Verdict::kEmpty);
+  }
+}
+
+// An HDF5 file whose dataset names another file for its raw data. libhdf5
+// only opens that file when the data is read: `full` would read it.
+std::vector<std::uint8_t> WriteExternalImage(const std::string& other_file, bool virtual_layout) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_fapl_core(fapl, 1 << 20, /*backing_store=*/false);
+  hid_t file = H5Fcreate("inspector_external.h5", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  const hsize_t dims[1] = {16};
+  hid_t space = H5Screate_simple(1, dims, nullptr);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (virtual_layout) {
+    hid_t source_space = H5Screate_simple(1, dims, nullptr);
+    H5Pset_virtual(dcpl, space, other_file.c_str(), "/w", source_space);
+    H5Sclose(source_space);
+  } else {
+    H5Pset_external(dcpl, other_file.c_str(), 0, 16 * sizeof(float));
+  }
+  hid_t dataset = H5Dcreate2(file, "leak", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Dclose(dataset);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Fflush(file, H5F_SCOPE_GLOBAL);
+  const ssize_t size = H5Fget_file_image(file, nullptr, 0);
+  std::vector<std::uint8_t> image(size > 0 ? static_cast<std::size_t>(size) : 0);
+  H5Fget_file_image(file, image.data(), image.size());
+  H5Fclose(file);
+  H5Pclose(fapl);
+  return image;
+}
+
+TEST(Hdf5InspectorExternalData, ExternalStorageAndVirtualDatasetsAreRefusedAtEveryLevel) {
+  InitHdf5ErrorHandling();
+  for (bool virtual_layout : {false, true}) {
+    const std::vector<std::uint8_t> image = WriteExternalImage("/etc/hostname", virtual_layout);
+    ASSERT_FALSE(image.empty());
+    for (Level level : {Level::kStructure, Level::kFull}) {
+      const Hdf5Inspection result = Inspect(image, level);
+      EXPECT_EQ(result.verdict, Verdict::kExternalData)
+          << (virtual_layout ? "virtual" : "external") << " at " << LevelName(level) << ": " << result.reason;
+      EXPECT_NE(result.reason.find("stores its data in another file"), std::string::npos) << result.reason;
+      EXPECT_NE(result.reason.find("'/leak'"), std::string::npos) << result.reason;
+      EXPECT_FALSE(result.nonfinite.value_or(0) > 0);
+    }
   }
 }
 
