@@ -418,6 +418,8 @@ void Daemon::HandleEvent(const WatchEvent& event) {
       if (MatchesPatterns(w->config.patterns, event.path)) OnFileEvent(*w, event.path, now);
       break;
     case WatchEvent::Kind::kDirectoryCreated:
+      // A directory named like a checkpoint is a failed or foreign save: say so.
+      if (MatchesPatterns(w->config.patterns, event.path)) OnFileEvent(*w, event.path, now);
       // Files written before the new directory's watch existed made no event.
       ScheduleScan(*w, "new_directory:" + event.path);
       break;
