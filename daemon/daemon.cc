@@ -418,6 +418,8 @@ void Daemon::HandleEvent(const WatchEvent& event) {
       if (MatchesPatterns(w->config.patterns, event.path)) OnFileEvent(*w, event.path, now);
       break;
     case WatchEvent::Kind::kDirectoryCreated:
+      // A directory named like a checkpoint is a failed or foreign save: say so.
+      if (MatchesPatterns(w->config.patterns, event.path)) OnFileEvent(*w, event.path, now);
       // Files written before the new directory's watch existed made no event.
       ScheduleScan(*w, "new_directory:" + event.path);
       break;
@@ -706,7 +708,10 @@ void Daemon::Dispatch(Watch& w, const std::string& path) {
   }
 }
 
-void Daemon::OnVerified(const VerifyJob& job, const VerifyResult& result) {
+void Daemon::OnVerified(const VerifyJob& job, const VerifyResult& unbounded) {
+  // Verdicts made here (not_regular, not_found) are bounded like the child's.
+  VerifyResult result = unbounded;
+  BoundResult(&result);
   Watch* w = FindWatch(job.watch);
   metrics_->SetQueueLength(queue_->waiting());
   if (!w) return;

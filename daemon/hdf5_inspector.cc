@@ -286,9 +286,13 @@ herr_t VisitLink(hid_t group, const char* name, const H5L_info_t* info, void* da
   Walk& walk = *static_cast<Walk*>(data);
   if (info->type != H5L_TYPE_SOFT && info->type != H5L_TYPE_EXTERNAL) return 0;
   if (info->type == H5L_TYPE_EXTERNAL) {
+    char group_name[1024] = "";
+    H5Iget_name(group, group_name, sizeof group_name);
+    std::string where = group_name;
+    if (where.empty() || where.back() != '/') where += '/';
     Fail(walk, Verdict::kExternalData,
-         "link " + Quote(name) + " is an external link: it stores its data in another file; not "
-         "followed (a checkpoint must hold its own weights)");
+         "link " + Quote(where + name) + " is an external link: it stores its data in another "
+         "file; not followed (a checkpoint must hold its own weights)");
     return 1;
   }
   if (info->u.val_size == 0 || info->u.val_size > (1u << 16)) {

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <random>
+#include <string>
 #include <vector>
 
 namespace ckptwatch {
@@ -47,6 +49,124 @@ TEST(NonfiniteScan, GenericPathHandlesExtendedPrecision) {
 TEST(NonfiniteScan, NonsenseLayoutCountsNothing) {
   std::vector<std::uint8_t> data(8, 0xff);
   EXPECT_EQ(CountNonfinite({4, 30, 8}, data.data(), 2), 0u);
+}
+
+
+// ---- Properties over every layout and sizes that cross the kernels' blocks ----
+
+// The vectorised kernels count in blocks: 2^15 elements for 16-bit floats (so a 16-bit lane
+// count cannot wrap), 2^24 for 32- and 64-bit ones. A scan that stops at, restarts in or
+// overflows on a block boundary is what these properties are for.
+constexpr std::size_t kBlock16 = std::size_t{1} << 15;
+constexpr std::size_t kBlockWide = std::size_t{1} << 24;
+
+struct NamedLayout {
+  const char* name;
+  FloatLayout layout;
+  std::vector<std::size_t> sizes;
+};
+
+std::vector<NamedLayout> Layouts() {
+  const std::vector<std::size_t> small = {1, 2, 7, 8, 9, 31, 32, 33, 1000};
+  auto with = [&](std::vector<std::size_t> more) {
+    std::vector<std::size_t> all = small;
+    all.insert(all.end(), more.begin(), more.end());
+    return all;
+  };
+  return {
+      {"float16", {2, 10, 5}, with({kBlock16 - 1, kBlock16, kBlock16 + 1, 100000, 3 * kBlock16 + 5})},
+      {"bfloat16", {2, 7, 8}, with({kBlock16 - 1, kBlock16, kBlock16 + 1, 100000, 3 * kBlock16 + 5})},
+      {"float32", {4, 23, 8}, with({100000, kBlockWide + 1})},
+      {"float64", {8, 52, 11}, with({100000, kBlockWide + 3})},
+      // x87 extended precision in 16 bytes: the generic bit-by-bit path.
+      {"x87 long double", {16, 64, 15}, small},
+  };
+}
+
+// One element's exponent bits set to all ones (NaN or ±Inf, by `rng`) or made finite.
+class Elements {
+ public:
+  Elements(const FloatLayout& layout, std::size_t count, std::mt19937_64& rng)
+      : layout_(layout), bytes_(layout.size * count), rng_(rng) {
+    for (std::size_t i = 0; i < bytes_.size(); i += 8) {
+      const std::uint64_t r = rng_();
+      std::memcpy(bytes_.data() + i, &r, std::min<std::size_t>(8, bytes_.size() - i));
+    }
+    for (std::size_t i = 0; i < count; ++i) MakeFinite(i);
+  }
+  const std::uint8_t* data() const { return bytes_.data(); }
+
+  void MakeFinite(std::size_t i) {
+    // Random bits unless the exponent is all ones: then one random exponent bit is cleared.
+    if (ExponentAllOnes(i)) SetBit(i, layout_.exponent_pos + rng_() % layout_.exponent_bits, false);
+  }
+  void MakeNonfinite(std::size_t i) {
+    for (std::size_t b = 0; b < layout_.exponent_bits; ++b) SetBit(i, layout_.exponent_pos + b, true);
+  }
+
+ private:
+  bool ExponentAllOnes(std::size_t i) const {
+    for (std::size_t b = 0; b < layout_.exponent_bits; ++b) {
+      const std::size_t bit = layout_.exponent_pos + b;
+      if (!((bytes_[i * layout_.size + bit / 8] >> (bit % 8)) & 1u)) return false;
+    }
+    return true;
+  }
+  void SetBit(std::size_t i, std::size_t bit, bool on) {
+    std::uint8_t& byte = bytes_[i * layout_.size + bit / 8];
+    byte = on ? (byte | (1u << (bit % 8))) : (byte & ~(1u << (bit % 8)));
+  }
+
+  FloatLayout layout_;
+  std::vector<std::uint8_t> bytes_;
+  std::mt19937_64& rng_;
+};
+
+TEST(NonfiniteScan, FindsOneNonfiniteAtTheFirstLastAndARandomElementOfEverySize) {
+  std::mt19937_64 rng(20240607);
+  for (const NamedLayout& l : Layouts()) {
+    for (std::size_t count : l.sizes) {
+      SCOPED_TRACE(testing::Message() << l.name << ", " << count << " elements");
+      Elements elements(l.layout, count, rng);
+      ASSERT_EQ(CountNonfinite(l.layout, elements.data(), count), 0u);
+      for (std::size_t at : {std::size_t{0}, count - 1, static_cast<std::size_t>(rng() % count)}) {
+        SCOPED_TRACE(testing::Message() << "nonfinite at element " << at);
+        elements.MakeNonfinite(at);
+        EXPECT_EQ(CountNonfinite(l.layout, elements.data(), count), 1u);
+        // Only `count` elements are looked at: one past the end is not counted.
+        if (at == count - 1) {
+          EXPECT_EQ(CountNonfinite(l.layout, elements.data(), count - 1), 0u);
+        }
+        elements.MakeFinite(at);
+      }
+    }
+  }
+}
+
+TEST(NonfiniteScan, CountsEveryElementWhenAllAreNonfiniteAcrossBlocks) {
+  // 16-bit lanes count at most one block: an all-NaN array longer than a block must not wrap.
+  std::mt19937_64 rng(7);
+  for (const NamedLayout& l : Layouts()) {
+    const std::size_t count = l.layout.size == 2 ? 3 * kBlock16 + 5 : 100000;
+    SCOPED_TRACE(testing::Message() << l.name << ", " << count << " elements");
+    Elements elements(l.layout, count, rng);
+    for (std::size_t i = 0; i < count; ++i) elements.MakeNonfinite(i);
+    EXPECT_EQ(CountNonfinite(l.layout, elements.data(), count), count);
+  }
+}
+
+TEST(NonfiniteScan, CountsNonfiniteAtEveryBlockBoundary) {
+  std::mt19937_64 rng(11);
+  const NamedLayout f16 = Layouts()[0];
+  const std::size_t count = 3 * kBlock16 + 5;
+  Elements elements(f16.layout, count, rng);
+  std::size_t placed = 0;
+  for (std::size_t block = 1; block * kBlock16 <= count; ++block) {
+    elements.MakeNonfinite(block * kBlock16 - 1);
+    elements.MakeNonfinite(block * kBlock16);
+    placed += 2;
+  }
+  EXPECT_EQ(CountNonfinite(f16.layout, elements.data(), count), placed);
 }
 
 }  // namespace

@@ -13,6 +13,8 @@ namespace ckptwatch {
 namespace {
 
 constexpr int kReadFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+// Nothing outside the root, no symlink anywhere on the way.
+constexpr std::uint64_t kBeneathNoSymlinks = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 
 int OpenAt2(int dir_fd, const std::string& path, std::uint64_t flags, std::uint64_t resolve) {
   open_how how{};
@@ -68,7 +70,7 @@ int WalkNoFollow(int root_fd, const std::string& relative) {
 // component is not followed (a symlink comes back as itself).
 int OpenPathBeneath(int root_fd, const std::string& relative) {
   int fd = OpenAt2(root_fd, relative, O_PATH | O_NOFOLLOW | O_CLOEXEC,
-                   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+                   kBeneathNoSymlinks);
   if (fd < 0 && (errno == ENOSYS || errno == E2BIG)) fd = WalkNoFollow(root_fd, relative);
   return fd;
 }
@@ -115,7 +117,7 @@ void Reopen(OpenedEntry* entry, int root_fd, const std::string& relative, bool b
   if (fd < 0 && errno == ENOENT) {
     if (beneath) {
       fd = OpenAt2(root_fd, relative, kReadFlags | O_NOFOLLOW,
-                   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+                   kBeneathNoSymlinks);
     } else {
       fd = open(relative.c_str(), kReadFlags);
     }
@@ -162,7 +164,7 @@ OpenedEntry OpenBeneath(int root_fd, const std::string& relative) {
 int OpenDirectoryBeneath(int root_fd, const std::string& relative) {
   if (relative.empty()) return openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int fd = OpenAt2(root_fd, relative, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
-                   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+                   kBeneathNoSymlinks);
   if (fd >= 0 || (errno != ENOSYS && errno != E2BIG)) return fd;
   UniqueFd path_fd(WalkNoFollow(root_fd, relative));
   if (!path_fd.valid()) return -1;

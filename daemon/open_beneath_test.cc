@@ -62,6 +62,9 @@ TEST_F(OpenBeneathTest, ASymlinkedDirectoryOnTheWayIsRefused) {
   EXPECT_FALSE(entry.fd.valid());
   EXPECT_EQ(OpenBeneath(fd_.get(), "../" + outside_.path().substr(5) + "/private.h5").kind,
             EntryKind::kSymlinkInPath);
+  // Not even a symlinked directory that stays inside the root.
+  ASSERT_EQ(symlink("sub", (root_ / "alias").c_str()), 0);
+  EXPECT_EQ(OpenBeneath(fd_.get(), "alias/epoch=3.h5").kind, EntryKind::kSymlinkInPath);
 }
 
 TEST_F(OpenBeneathTest, FifoSocketAndDirectoryAreStatedNeverOpened) {

@@ -466,10 +466,32 @@ TEST(Superblock, SurvivesTruncatedAndMutatedInput) {
         mutated.resize(rng() % (mutated.size() + 1));
         Superblock sb;
         std::string err;
-        if (!ParseSuperblock(mutated, 0, &sb, &err)) {
+        const bool parsed = ParseSuperblock(mutated, 0, &sb, &err);
+        if (!parsed) {
           EXPECT_FALSE(err.empty());
         }
-        (void)Check(mutated);
+        // Whatever the damage, the header check answers with a header-level verdict, says why
+        // unless ok, and says ok only for a superblock that parses and matches the file's size.
+        const HeaderCheck check = Check(mutated);
+        SCOPED_TRACE(check.reason);
+        EXPECT_TRUE(check.verdict == Verdict::kOk || check.verdict == Verdict::kEmpty ||
+                    check.verdict == Verdict::kNotHdf5 || check.verdict == Verdict::kTruncated ||
+                    check.verdict == Verdict::kCorrupt || check.verdict == Verdict::kInProgress)
+            << VerdictName(check.verdict);
+        if (check.verdict == Verdict::kOk) {
+          EXPECT_TRUE(parsed);
+          EXPECT_TRUE(check.reason.empty());
+          EXPECT_EQ(check.expected_bytes, mutated.size());
+        } else {
+          EXPECT_FALSE(check.reason.empty());
+        }
+        if (mutated.size() < 8) {
+          EXPECT_EQ(check.verdict, mutated.empty() ? Verdict::kEmpty : Verdict::kTruncated);
+        }
+        if (parsed && sb.ExpectedFileSize() && *sb.ExpectedFileSize() > mutated.size() &&
+            !sb.open_for_write() && !sb.swmr_write() && check.verdict != Verdict::kCorrupt) {
+          EXPECT_EQ(check.verdict, Verdict::kTruncated);
+        }
       }
     }
   }

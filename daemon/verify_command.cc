@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "confinement.h"
+#include "logfmt.h"
 #include "open_beneath.h"
 #include "verifier_child.h"
 
@@ -222,7 +223,7 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       all_ok = all_ok && result.ok();
       ++verified;
       if (options->json)
-        out << ToJson(result).dump() << "\n";
+        out << DumpJsonLine(ToJson(result)) << "\n";
       else
         out << FormatTextLine(result) << "\n";
       out.flush();

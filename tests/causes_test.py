@@ -18,6 +18,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import writers  # noqa: E402
+from evidence import requires  # noqa: E402
 from daemon_harness import Daemon, free_port, tempdir, yaml_watch  # noqa: E402
 
 ROOT = os.geteuid() == 0
@@ -52,7 +53,7 @@ class CausesTestCase(unittest.TestCase):
         return text
 
 
-@unittest.skipUnless(ROOT, "mounting a tmpfs needs root")
+@requires(ROOT, "mounting a tmpfs needs root")
 class DiskFullTest(CausesTestCase):
     def test_low_space_warns_before_the_save_that_fills_the_disk_is_reported_as_disk_full(self):
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", self.ckpt], check=True)
@@ -87,7 +88,7 @@ class DiskFullTest(CausesTestCase):
 
 
 class PermissionTest(CausesTestCase):
-    @unittest.skipUnless(ROOT, "needs root to chown")
+    @requires(ROOT, "needs root to chown")
     def test_writer_that_cannot_create_files_is_not_writable_until_the_mode_is_fixed(self):
         os.chmod(self.ckpt, 0o755)  # root-owned: nobody cannot create files here
         d = self.start(yaml_watch("run", self.ckpt, writer="nobody", settle="100ms"))
@@ -99,7 +100,7 @@ class PermissionTest(CausesTestCase):
         d.wait_event(problem_event("not_writable", cleared=True))
         self.assertEqual(d.metric("ckptwatch_watch_problem", watch="run", problem="not_writable"), 0)
 
-    @unittest.skipUnless(ROOT, "needs root to own the checkpoint")
+    @requires(ROOT, "needs root to own the checkpoint")
     def test_checkpoint_its_readers_cannot_read_is_a_permission_denied_failure(self):
         d = self.start(yaml_watch("run", self.ckpt, readers=["nobody"], settle="100ms"))
         path = os.path.join(self.ckpt, "model.h5")
@@ -187,7 +188,7 @@ class ProblemsTest(CausesTestCase):
             self.assertIn(str(d.port), failed["msg"])
 
 
-@unittest.skipUnless(PROMETHEUS, "prometheus is not installed (Debian package prometheus)")
+@requires(PROMETHEUS, "prometheus is not installed (Debian package prometheus)")
 class PrometheusTest(CausesTestCase):
     def test_a_broken_checkpoint_fires_checkpoint_save_failed_in_a_real_prometheus(self):
         rules = os.path.join(REPO, "config", "prometheus", "ckptwatch-rules.yml")

@@ -16,6 +16,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import writers  # noqa: E402
+from evidence import requires  # noqa: E402
+from figures import record  # noqa: E402
 from daemon_harness import BIN, Daemon, tempdir, yaml_watch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -76,21 +78,28 @@ class KilledWriterTest(FaultTestCase):
                 paths.pop()
         self.assertGreaterEqual(len(paths), 15)
         complete = content(reference)
+        self.assertIsNotNone(complete, "h5py cannot read the reference save back")
         seen = {}
         for path in paths:
             v = d.wait_verdict(path, deadline=30)
-            # A kill that lands after the last metadata flush of the close (before HDF5 clears
-            # the superblock's status flag) leaves a complete file: ok is right for it, and only
-            # for it — its whole logical content must be the complete save's.
+            # A writer killed mid-save leaves its file open-for-write (superblock v0 status flag)
+            # and longer or shorter than the end-of-file address it last recorded: in_progress or
+            # truncated, re-checked after the verify timeout. A kill that lands after the last
+            # metadata flush of the close (before HDF5 clears the superblock's status flag)
+            # leaves a complete file: ok is right for it, and only for it — its whole logical
+            # content must be the complete save's.
             if v["verdict"] == "ok":
                 self.assertEqual(content(path), complete,
                                  f"{path} ({os.path.getsize(path)} bytes) verified ok but is incomplete: {v}")
+            else:
+                self.assertIn(v["verdict"], ("in_progress", "truncated"), v)
             seen[v["verdict"]] = seen.get(v["verdict"], 0) + 1
         print(f"\nkilled writers: {len(paths)} files, verdicts {seen}", file=sys.stderr)
+        record("killed_writers", files=len(paths), verdicts=seen)
         self.assert_alive(d)
 
 
-@unittest.skipUnless(ROOT, "mounting tmpfs needs root")
+@requires(ROOT, "mounting tmpfs needs root")
 class DiskFullAtRandomOffsetsTest(FaultTestCase):
     def test_enospc_at_different_offsets_is_never_ok_and_always_disk_full(self):
         sizes = ["256k", "512k", "1m", "2m", "3m", "4m", "5m", "6m"]
@@ -100,17 +109,23 @@ class DiskFullAtRandomOffsetsTest(FaultTestCase):
             subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", mount], check=True)
             self.addCleanup(subprocess.run, ["umount", "-l", mount])
         d = self.start(yaml_watch("run", self.ckpt, recursive=True, settle="100ms"))
+        checked = 0
         for size in sizes:
             path = os.path.join(self.ckpt, f"fs_{size}", "epoch.h5")
             r = subprocess.run([PYTHON, os.path.join(HERE, "writers.py"), "sized", path, str(8 << 20)],
                                capture_output=True, text=True)
             self.assertNotEqual(r.returncode, 0, f"the save into {size} should have failed")
-            if not os.path.exists(path):
-                continue
+            # h5py creates the file before the first block that no longer fits: a missing file
+            # means the save failed for another reason, and nothing would be checked.
+            self.assertTrue(os.path.exists(path), f"no file after the save into {size}: {r.stderr}")
+            self.assertIn("No space left on device", r.stderr, f"the save into {size}")
             v = d.wait_verdict(path)
             self.assertNotEqual(v["verdict"], "ok", v)
             self.assertEqual(v.get("cause"), "disk_full", v)
             print(f"\nENOSPC at {size}: {v['verdict']}, cause {v.get('cause')}", file=sys.stderr)
+            checked += 1
+            record("disk_full", size=size, verdict=v["verdict"], cause=v.get("cause"))
+        self.assertEqual(checked, len(sizes))
         self.assert_alive(d)
 
 
@@ -142,6 +157,10 @@ def content(path):
     return r.stdout if r.returncode == 0 else None
 
 
+# Verdicts that say "this file is damaged" (verifier_crashed: libhdf5 died on it, contained).
+DAMAGE_VERDICTS = ("corrupt", "truncated", "not_hdf5", "in_progress", "nonfinite", "verifier_crashed")
+
+
 class BitFlipTest(FaultTestCase):
     """A flip is "provably harmless" when the file's whole logical content — every group, link
     name, attribute value and dataset value, read by h5py — is identical to the original's. Any
@@ -149,13 +168,15 @@ class BitFlipTest(FaultTestCase):
 
     def flip_and_verify(self, original, positions, strict):
         """Flips one bit at each position and verifies at `full`. Returns (detected, harmless,
-        missed): a miss verified ok but changed the content; one at a `strict` position fails."""
+        missed, hung): detected is a verdict that names damage; a miss verified ok but changed
+        the content, and one at a `strict` position fails; a timeout is neither a detection nor a
+        pass — it is counted apart (hung)."""
         with open(original, "rb") as f:
             data = f.read()
         baseline = content(original)
         self.assertIsNotNone(baseline)
         flipped = os.path.join(self.dir, "flipped.h5")
-        detected, harmless, missed = 0, 0, []
+        detected, harmless, missed, hung = 0, 0, [], []
         for offset in positions:
             damaged = bytearray(data)
             damaged[offset] ^= 1 << (offset % 8)
@@ -164,7 +185,11 @@ class BitFlipTest(FaultTestCase):
             r = subprocess.run([BIN, "verify", "--json", "--level", "full", "--timeout", "10", flipped],
                                capture_output=True, text=True, timeout=60)
             self.assertIn(r.returncode, (0, 1), r.stderr)
-            if json.loads(r.stdout)["verdict"] != "ok":
+            verdict = json.loads(r.stdout)["verdict"]
+            if verdict == "timeout":
+                hung.append(offset)
+            elif verdict != "ok":
+                self.assertIn(verdict, DAMAGE_VERDICTS, f"flip at offset {offset}: {r.stdout}")
                 detected += 1
             elif content(flipped) == baseline:
                 harmless += 1
@@ -172,7 +197,7 @@ class BitFlipTest(FaultTestCase):
                 self.assertNotIn(offset, strict,
                                  f"flip at offset {offset} verified ok but changed the file's content")
                 missed.append(offset)
-        return detected, harmless, missed
+        return detected, harmless, missed, hung
 
     def metadata_positions(self, path, count, seed):
         raw = writers.data_extents(path)
@@ -192,10 +217,15 @@ class BitFlipTest(FaultTestCase):
         path = os.path.join(self.dir, "latest.h5")
         writers.write_latest(path)
         _, positions = self.metadata_positions(path, 250, seed=3)
-        detected, harmless, missed = self.flip_and_verify(path, positions, strict=set(positions))
+        detected, harmless, missed, hung = self.flip_and_verify(path, positions, strict=set(positions))
         print(f"\nv3 metadata flips: {len(positions)} positions, {detected} detected, "
-              f"{harmless} harmless, {len(missed)} undetected content changes", file=sys.stderr)
+              f"{harmless} harmless, {len(missed)} undetected content changes, {len(hung)} hung",
+              file=sys.stderr)
+        record("bit_flips", file="v3", positions=len(positions), detected=detected,
+               harmless=harmless, missed=len(missed), hung=len(hung))
         self.assertEqual(missed, [])
+        self.assertEqual(hung, [], "flips that made the verifier time out")
+        self.assertEqual(detected + harmless, len(positions))
         self.assertGreater(detected, harmless)
 
     def test_metadata_flips_in_a_v0_keras_file_are_caught_where_the_format_allows(self):
@@ -216,14 +246,18 @@ class BitFlipTest(FaultTestCase):
                 at = data.find(magic, at + 1)
         positions += sorted(signatures - set(positions))
         strict = set(superblock) | signatures
-        detected, harmless, missed = self.flip_and_verify(path, positions, strict)
+        detected, harmless, missed, hung = self.flip_and_verify(path, positions, strict)
         print(f"\nv0 metadata flips: {len(positions)} positions, {detected} detected, "
-              f"{harmless} harmless, {len(missed)} undetectable content changes", file=sys.stderr)
-        self.assertGreater(detected, 3 * len(missed))
+              f"{harmless} harmless, {len(missed)} undetectable content changes, {len(hung)} hung",
+              file=sys.stderr)
+        record("bit_flips", file="v0", positions=len(positions), detected=detected,
+               harmless=harmless, missed=len(missed), hung=len(hung))
+        self.assertEqual(detected + harmless + len(missed) + len(hung), len(positions))
+        self.assertGreater(detected, 3 * (len(missed) + len(hung)))
 
 
 class CorpusIntoWatchTest(FaultTestCase):
-    @unittest.skipUnless(os.path.isdir(os.path.join(CORPUS, "malformed")), "no shared corpus")
+    @requires(os.path.isdir(os.path.join(CORPUS, "malformed")), "no shared corpus")
     def test_every_malformed_corpus_file_gets_exactly_one_verdict_and_the_daemon_survives(self):
         d = self.start(yaml_watch("corpus", self.ckpt, settle="100ms", level="full"))
         malformed = sorted(os.listdir(os.path.join(CORPUS, "malformed")))
@@ -259,9 +293,12 @@ class CorpusIntoWatchTest(FaultTestCase):
         d.wait_verdict(sentinel)
         for name in malformed:
             self.assertEqual(len(d.verdicts(os.path.join(self.ckpt, name))), 1, name)
+        any_rows = sorted(n for n in malformed if expected.get(n) == "any")
+        record("corpus_into_watch", files=len(verdicts), verdicts=tally,
+               any_rows={n: verdicts[n] for n in any_rows}, exactly_one=True)
 
 
-@unittest.skipUnless(ROOT, "a tmpfs keeps a minute of back-to-back saves off the disk")
+@requires(ROOT, "a tmpfs keeps a minute of back-to-back saves off the disk")
 class RacingTrainerTest(FaultTestCase):
     SECONDS = float(os.environ.get("CKPTWATCH_RACE_SECONDS", "60"))
 
@@ -296,6 +333,8 @@ class RacingTrainerTest(FaultTestCase):
         self.assertGreaterEqual(saves, 5)
         print(f"\nracing trainer: {saves} saves in {self.SECONDS:g}s, {len(superseded)} verdicts "
               f"superseded or deferred, {len(d.verdicts(path))} reported, all ok", file=sys.stderr)
+        record("racing_trainer", saves=saves, seconds=self.SECONDS, failed=0,
+               superseded=len(superseded), reported=len(d.verdicts(path)), broken=len(broken))
         self.assert_alive(d)
 
 

@@ -35,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import writers  # noqa: E402  (needs HERE on sys.path)
+from evidence import requires, skip  # noqa: E402
 
 SOURCE = os.path.dirname(HERE)
 BIN = os.path.abspath(
@@ -290,7 +291,7 @@ class UnitFileTest(unittest.TestCase):
         return strace_summary_syscalls(summary)
 
 
-@unittest.skipUnless(os.geteuid() == 0, "installs a .deb into this system: needs root")
+@requires(os.geteuid() == 0, "installs a .deb into this system: needs root")
 class PackageTest(unittest.TestCase):
     """The .deb: built by cpack from the build directory, installed, used and purged."""
 
@@ -298,7 +299,7 @@ class PackageTest(unittest.TestCase):
     def setUpClass(cls):
         status = run(["dpkg-query", "-W", "-f=${Status}", "ckptwatch"], check=False).stdout
         if "installed" in status.split():
-            raise unittest.SkipTest("a ckptwatch package is installed here; this test would purge it")
+            skip("a ckptwatch package is installed here; this test would purge it")
         cls.package_dir = tempfile.mkdtemp(prefix="ckptwatch-deb-")
         run(["cpack", "-G", "DEB", "-B", cls.package_dir], cwd=BUILD)
         debs = [f for f in os.listdir(cls.package_dir) if f.endswith(".deb")]

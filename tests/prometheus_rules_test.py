@@ -28,6 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import evidence  # noqa: E402
+
 try:
     import yaml
 except ImportError:  # reported by setUpModule, with the package to install
@@ -478,7 +480,7 @@ class ExpositionTest(unittest.TestCase):
         if bin_path is None:
             bin_path = os.path.join(ROOT, "build", "ckptwatch")
             if not os.access(bin_path, os.X_OK):
-                self.skipTest(f"no daemon at {bin_path}: build it or set CKPTWATCH_BIN")
+                evidence.skip(f"no daemon at {bin_path}: build it or set CKPTWATCH_BIN")
         elif not os.access(bin_path, os.X_OK):
             self.fail(f"CKPTWATCH_BIN={bin_path} is not an executable")
 

@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import writers  # noqa: E402  (needs HERE on sys.path)
+from evidence import requires  # noqa: E402
 
 BIN = os.path.abspath(
     os.environ.get("CKPTWATCH_BIN") or os.path.join(HERE, "..", "build", "ckptwatch")
@@ -297,6 +298,41 @@ class KerasLayoutTest(VerifyCase):
         self.assertIsNone(r["nonfinite"], describe(proc))
 
 
+class NonfiniteTensorTest(VerifyCase):
+    """NaN/Inf anywhere in a tensor of every float dtype h5py writes, in both storage layouts: at
+    the first, the last and a random element of 100,000 (which crosses the scan's blocks)."""
+
+    COUNT = 100_000
+    STORAGE = {"contiguous": None, "chunked+gzip": writers.FILTERED}
+
+    def check(self, dtype, storage, nonfinite):
+        name = f"{dtype}_{storage.replace('+', '_')}_{len(nonfinite)}.h5"
+        path = self.path(name)
+        writers.write_weights_tensor(path, dtype, self.COUNT, nonfinite, self.STORAGE[storage])
+        r = self.verify(path, "full")
+        if nonfinite:
+            self.assertVerdict(r, "nonfinite")
+            self.assertIn("dense_1/kernel:0", r["reason"], r["_proc"])
+        else:
+            self.assertVerdict(r, "ok")
+        self.assertEqual(r["nonfinite"], len(nonfinite), r["_proc"])
+        self.assertEqual(r["parameters"], self.COUNT, r["_proc"])
+
+    def test_nonfinite_at_the_first_last_or_a_random_element_is_found_at_full(self):
+        rng = random.Random(5)
+        for dtype in ("float16", "float32", "float64"):
+            for storage in self.STORAGE:
+                for where, nonfinite in (
+                    ("none", {}),
+                    ("first", {0: float("-inf")}),
+                    ("last", {self.COUNT - 1: float("nan")}),
+                    ("last, +Inf", {self.COUNT - 1: float("inf")}),
+                    ("random", {rng.randrange(1, self.COUNT - 1): float("nan")}),
+                ):
+                    with self.subTest(dtype=dtype, storage=storage, where=where):
+                        self.check(dtype, storage, nonfinite)
+
+
 class InProgressTest(VerifyCase):
     def test_file_held_open_for_write_is_in_progress_then_ok_after_close(self):
         path = self.path("open.h5")
@@ -490,7 +526,7 @@ class KerasZipTest(VerifyCase):
                     self.assertVerdict(r, "truncated")
 
 
-@unittest.skipUnless(os.geteuid() == 0, "needs root to verify as another user")
+@requires(os.geteuid() == 0, "needs root to verify as another user")
 class PermissionTest(VerifyCase):
     def test_root_only_file_is_permission_denied_for_unprivileged_user(self):
         os.chmod(self.dir, 0o755)
@@ -577,24 +613,36 @@ class CliTest(VerifyCase):
         self.assertIn("1.10", proc.stdout, describe(proc))
 
     def test_text_output_is_one_path_verdict_reason_line_per_file(self):
+        # The expected lines are written out here, not derived from the same binary's --json.
         good, empty, missing = self.path("good.h5"), self.path("empty.h5"), self.path("missing.h5")
         writers.write_full_model(good)
         open(empty, "wb").close()
-        paths = [good, empty, missing]
-        text = run(["verify", *paths])
-        results = parse_json_lines(run(["verify", "--json", *paths]))
-        self.assertEqual(len(results), 3)
-        expected = []
-        for r in results:
-            if r["verdict"] != "ok":
-                self.assertTrue(r["reason"], f"not-ok result without a reason: {r}")
-            line = f"{r['path']}: {r['verdict']}"
-            expected.append(f"{line}: {r['reason']}" if r["reason"] else line)
-        self.assertEqual(text.stdout.splitlines(), expected, describe(text))
-        self.assertEqual([r["path"] for r in results], paths)
+        datasets, parameters = writers.h5py_counts(good)
+        text = run(["verify", good, empty, missing])
+        self.assertEqual(text.returncode, 1, describe(text))
+        lines = text.stdout.splitlines()
+        self.assertEqual(len(lines), 3, describe(text))
+        self.assertEqual(
+            lines[0],
+            f"{good}: ok: HDF5 superblock v0, {datasets} datasets, {parameters:,} parameters, "
+            f"Keras {writers.KERAS2_VERSION} full_model",
+            describe(text),
+        )
+        self.assertTrue(lines[1].startswith(f"{empty}: empty: file is empty (0 bytes): "), lines[1])
+        self.assertTrue(
+            lines[2].startswith(f"{missing}: not_found: no such file or directory"), lines[2]
+        )
 
 
-@unittest.skipUnless(os.path.isfile(os.path.join(CORPUS, "MANIFEST.tsv")), f"no corpus at {CORPUS}")
+# Corpus rows the manifest marks `any`: damage libhdf5 1.10.8 reads without an error, which no
+# check of ours catches either (docs/reliability.md). Pinned, so that a change either way shows.
+ANY_ROW_VERDICTS = {
+    "malformed/hdf5test_tbad_msg_count.h5": "ok",
+    "malformed/cve-2024-29158_Segmentation_fault_stack_buffer_overflow_in_H5FL.h5": "ok",
+}
+
+
+@requires(os.path.isfile(os.path.join(CORPUS, "MANIFEST.tsv")), f"no corpus at {CORPUS}")
 class CorpusTest(unittest.TestCase):
     def test_every_corpus_file_gets_its_expected_verdict(self):
         with open(os.path.join(CORPUS, "MANIFEST.tsv"), newline="") as f:
@@ -625,6 +673,11 @@ class CorpusTest(unittest.TestCase):
                     self.assertEqual(r["verdict"], "ok", describe(proc))
                 elif row["expected_verdict"] == "not_ok":
                     self.assertNotEqual(r["verdict"], "ok", describe(proc))
+                else:
+                    self.assertEqual(row["expected_verdict"], "any", row)
+                    self.assertIn(row["file"], ANY_ROW_VERDICTS,
+                                  "a new 'any' corpus row: pin its verdict in ANY_ROW_VERDICTS")
+                    self.assertEqual(r["verdict"], ANY_ROW_VERDICTS[row["file"]], describe(proc))
                 expected_classes = {c for c in row["expected_custom_classes"].split(",") if c}
                 if expected_classes:
                     self.assertIsNotNone(r["keras"], describe(proc))

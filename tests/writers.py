@@ -285,6 +285,17 @@ def write_nonfinite(path):
     return sum(len(v) for v in nonfinite.values()), "dense_2/kernel:0"
 
 
+def write_weights_tensor(path, dtype, count, nonfinite=None, dataset_options=None):
+    """A weights-only Keras file holding one (count,) tensor of `dtype` (e.g. "float16") with
+    finite random values, except `nonfinite` {element index: value} (a negative index counts
+    from the end)."""
+    array = np.random.default_rng(count).standard_normal(count).astype(dtype)
+    for at, value in (nonfinite or {}).items():
+        array[at] = value
+    layer = Layer("dense_1", "Dense", [("dense_1/kernel:0", array)])
+    write_weights_only(path, [layer], dataset_options=dataset_options)
+
+
 def write_userblock(path, size=1024):
     """A full model after a `size`-byte user block (which holds some text)."""
     write_full_model(path, userblock_size=size)
