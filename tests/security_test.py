@@ -458,7 +458,7 @@ class ExternalDataTest(SecurityTestCase):
 
         final = os.path.join(self.watch, "link.h5")
         adversary(attack, victim.path, os.path.join(self.watch, ".link.tmp"), final)
-        self.expect_external(final, "linked")
+        self.expect_external(final, "dense_2/linked")
 
     def test_external_raw_storage_inside_a_keras3_zip_is_not_read(self):
         """Attacks the .keras path: model.weights.h5 inside a Keras 3 zip with a dataset stored
