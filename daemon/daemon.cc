@@ -209,6 +209,7 @@ struct Daemon::ScanWork {
   Snapshot snapshot;
   bool ok = false;
   std::string error;
+  int error_code = 0;
 };
 
 Daemon::Watch* Daemon::FindWatch(const std::string& name) {
@@ -569,6 +570,7 @@ void Daemon::ScheduleScan(Watch& w, std::string reason) {
         work->ok = ScanDirectory(work->root_fd->get(), work->watch_path,
                                  RelativeTo(work->watch_path, work->root), options, &work->snapshot,
                                  &work->error);
+        if (!work->ok) work->error_code = errno;
       },
       [](uv_work_t* request, int) {
         auto* work = static_cast<ScanWork*>(request->data);
@@ -588,6 +590,13 @@ void Daemon::OnScanDone(ScanWork* work) {
   if (!work->ok) {
     if (whole_watch && !IsTrustedDirectory(w->config.path))
       return GoMissing(*w, work->error);
+    // A new directory renamed away or swapped for a symlink before its scan
+    // ran (a staging directory, say): nothing was lost, nothing to report.
+    if (!whole_watch && (work->error_code == ENOENT || work->error_code == ENOTDIR ||
+                         work->error_code == ELOOP || work->error_code == EXDEV)) {
+      Log(LogLevel::kDebug, "scan_skipped", {{"watch", w->config.name}}, work->error);
+      return;
+    }
     Log(LogLevel::kError, "scan_failed", {{"watch", w->config.name}, {"path", work->root}},
         work->error);
     return;
