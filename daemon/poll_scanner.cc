@@ -148,7 +148,7 @@ std::vector<std::string> DiffSnapshots(const Snapshot& before, const Snapshot& a
 void PollScanner::Baseline(const Snapshot& snapshot) {
   tracked_.clear();
   for (const auto& [path, stat] : snapshot.files) {
-    tracked_[path] = Tracked{stat, Clock::time_point{}, /*reported=*/true};
+    tracked_[path] = Tracked{stat, Clock::time_point{}, settle_, /*reported=*/true};
   }
 }
 
@@ -158,10 +158,10 @@ std::vector<std::string> PollScanner::Update(const Snapshot& snapshot, Clock::ti
   for (const auto& [path, stat] : snapshot.files) {
     auto [it, inserted] = tracked_.try_emplace(path);
     Tracked& tracked = it->second;
-    if (inserted || tracked.stat != stat) tracked = Tracked{stat, now, false};
+    if (inserted || tracked.stat != stat) tracked = Tracked{stat, now, settle_, false};
     // Measured between observations, not from a guess of when the write
     // happened: a file still growing between two scans is never reported.
-    if (!tracked.reported && now - tracked.since >= settle_) {
+    if (!tracked.reported && now - tracked.since >= tracked.settle) {
       tracked.reported = true;
       settled.push_back(path);
     }

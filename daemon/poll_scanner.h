@@ -58,6 +58,10 @@ class PollScanner {
 
   explicit PollScanner(Clock::duration settle) : settle_(settle) {}
 
+  /// Makes file versions first seen from the next Update() on wait `settle`; files already
+  /// waiting keep the settle they started with, as SettleQueue::set_settle() does.
+  void set_settle(Clock::duration settle) { settle_ = settle; }
+
   /// Files in `snapshot` count as already handled: only later changes report.
   void Baseline(const Snapshot& snapshot);
 
@@ -70,7 +74,8 @@ class PollScanner {
  private:
   struct Tracked {
     FileStat stat;
-    Clock::time_point since;  // first snapshot with this stat
+    Clock::time_point since;   // first snapshot with this stat
+    Clock::duration settle{};  // settle_ when this stat was first seen
     bool reported = false;
   };
 

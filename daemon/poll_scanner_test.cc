@@ -124,6 +124,20 @@ TEST_F(Poll, ReportsAFileOnceStableForSettle) {
   EXPECT_EQ(scanner.unsettled_count(), 0u);
 }
 
+TEST_F(Poll, NewSettleAppliesToVersionsSeenFromThenOn) {
+  scanner.Update(Make({{"/c/old.h5", {100, 7, 1}}}), t0);
+  scanner.set_settle(seconds(2));
+  Snapshot both = Make({{"/c/old.h5", {100, 7, 1}}, {"/c/new.h5", {5, 8, 2}}});
+  EXPECT_TRUE(scanner.Update(both, t0 + seconds(1)).empty());
+  EXPECT_EQ(scanner.Update(both, t0 + seconds(3)), Strings{"/c/new.h5"});
+  EXPECT_TRUE(scanner.Update(both, t0 + seconds(9)).empty());
+  EXPECT_EQ(scanner.Update(both, t0 + seconds(10)), Strings{"/c/old.h5"});
+  // A rewrite is a new version: it waits the new settle.
+  Snapshot rewritten = Make({{"/c/old.h5", {200, 9, 1}}, {"/c/new.h5", {5, 8, 2}}});
+  EXPECT_TRUE(scanner.Update(rewritten, t0 + seconds(20)).empty());
+  EXPECT_EQ(scanner.Update(rewritten, t0 + seconds(22)), Strings{"/c/old.h5"});
+}
+
 TEST_F(Poll, GrowingFileIsNotReportedUntilItStopsChanging) {
   for (int i = 0; i < 5; ++i) {
     Snapshot growing = Make({{"/c/a.h5", {100u * (i + 1), i, 1}}});

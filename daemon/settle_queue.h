@@ -23,6 +23,10 @@ class SettleQueue {
   /// `max_paths` bounds pending plus in-flight paths; must be at least 1.
   SettleQueue(Clock::duration settle, std::size_t max_paths);
 
+  /// Makes later Touch() calls, rewrites of pending paths included, wait `settle`; paths
+  /// already pending keep their deadlines (for a config reload: no timer needs re-arming).
+  void set_settle(Clock::duration settle) { settle_ = settle; }
+
   /// Records a write to `path` at `now`. False when the queue is full and
   /// `path` was dropped; TakeOverflow() then tells the daemon to rescan.
   bool Touch(const std::string& path, Clock::time_point now);

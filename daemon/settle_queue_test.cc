@@ -38,6 +38,22 @@ TEST_F(Settle, RewriteWithinWindowIsReturnedOnceForFinalContent) {
   EXPECT_TRUE(queue.Ready(now + seconds(20)).empty());
 }
 
+TEST_F(Settle, NewSettleAppliesToLaterWritesAndPendingPathsKeepTheirs) {
+  queue.Touch("/c/old.h5", now);
+  queue.set_settle(seconds(1));
+  queue.Touch("/c/new.h5", now + seconds(1));
+  EXPECT_EQ(queue.NextDeadline(), now + seconds(2));
+  EXPECT_EQ(queue.Ready(now + seconds(2)), Strings{"/c/new.h5"});
+  EXPECT_TRUE(queue.Ready(now + seconds(4)).empty());
+  EXPECT_EQ(queue.Ready(now + seconds(5)), Strings{"/c/old.h5"});
+  // A longer settle: a rewrite of a pending path waits the new period from its last write.
+  queue.Touch("/c/old.h5", now + seconds(10));
+  queue.set_settle(seconds(30));
+  queue.Touch("/c/old.h5", now + seconds(11));
+  EXPECT_TRUE(queue.Ready(now + seconds(40)).empty());
+  EXPECT_EQ(queue.Ready(now + seconds(41)), Strings{"/c/old.h5"});
+}
+
 TEST_F(Settle, NextDeadlineIsTheEarliestPendingPath) {
   EXPECT_FALSE(queue.NextDeadline().has_value());
   queue.Touch("/c/b.h5", now + seconds(2));
