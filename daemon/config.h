@@ -1,7 +1,7 @@
 // The daemon's configuration: the structs the rest of the daemon reads, and the YAML loader.
-// Every key is declared once, in the key table in config.cc (name, type, default, bounds,
-// reloadable, meaning); loading, validation errors, DescribeEffectiveConfig(),
-// ReloadBlockers() and docs/config.md all follow from that table.
+// Every key is declared once, in the key table in config_table.cc (name, type, default, bounds,
+// reload effect, meaning); loading, validation errors, DescribeEffectiveConfig(), PlanReload()
+// and docs/config.md all follow from that table.
 #pragma once
 
 #include <chrono>
@@ -23,6 +23,13 @@ inline constexpr int kDefaultMetricsPort = 19842;
 enum class LogFormat { kText, kJson };
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 enum class WatchBackend { kAuto, kInotify, kPoll };
+
+/// What a SIGHUP that changes a key does; each key's row in the table names one.
+enum class ReloadEffect {
+  kLive,            ///< Applied live: the running daemon takes the new value in place.
+  kRestartWatch,    ///< Restarts the watch: stopped and started again (a rescan), pending kept.
+  kRestartProcess,  ///< Needs a process restart: a reload that changes it is refused.
+};
 
 struct LogConfig {
   std::string file;  ///< Absolute path; empty means stderr.
@@ -102,13 +109,27 @@ Config DefaultConfig();
 std::string DescribeEffectiveConfig(const Config& config);
 /// The key reference table (Markdown) that docs/config.md embeds.
 std::string ConfigReferenceMarkdown();
-/// Keys whose value differs between `old` and `next` but cannot change without a restart,
-/// e.g. "metrics.listen"; empty when `next` can be applied by a reload.
+
+/// What applying `next` over `old` by SIGHUP needs, from each key's ReloadEffect. Watches are
+/// matched by name: one only in `next` is started, one only in `old` is stopped, and neither is
+/// a restart (renaming a watch is both).
+struct ReloadPlan {
+  /// Changed keys that need a process restart ("metrics.listen").
+  std::vector<std::string> blockers;
+  /// Names of watches in both whose kRestartWatch keys changed.
+  std::vector<std::string> restart_watches;
+};
+/// Blockers in table order (a watch's as "watches[NAME].key"); restart_watches in `next`'s
+/// order, each once. Both empty when every change applies live.
+ReloadPlan PlanReload(const Config& old, const Config& next);
+/// PlanReload(old, next).blockers: empty when `next` can be applied by a reload.
 std::vector<std::string> ReloadBlockers(const Config& old, const Config& next);
 
 /// The config spelling of each value, e.g. "json", "warn", "inotify".
 std::string_view LogFormatName(LogFormat format);
 std::string_view LogLevelName(LogLevel level);
 std::string_view WatchBackendName(WatchBackend backend);
+/// As docs/config.md's Reload column: "live", "restarts watch", "restart".
+std::string_view ReloadEffectName(ReloadEffect effect);
 
 }  // namespace ckptwatch

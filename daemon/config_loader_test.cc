@@ -1,72 +1,23 @@
-#include "config.h"
-
+// Loading: every key, its defaults, and the errors a bad file gets (with file:line).
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "config.h"
+#include "config_test_util.h"
 
 namespace ckptwatch {
 namespace {
 
+using namespace ckptwatch::testing;
 using std::chrono::milliseconds;
 namespace fs = std::filesystem;
-
-// A mkdtemp() directory for config files, removed with its contents.
-class TempConfigDir {
- public:
-  TempConfigDir() {
-    char tmpl[] = "/tmp/ckptwatch-config-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempConfigDir() { fs::remove_all(path_); }
-  TempConfigDir(const TempConfigDir&) = delete;
-  TempConfigDir& operator=(const TempConfigDir&) = delete;
-
-  /// Writes `text` to `name` inside the directory and returns its path.
-  std::string Write(const std::string& name, const std::string& text) const {
-    const std::string path = path_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-Config Load(const std::string& yaml) {
-  Config config;
-  std::string err;
-  EXPECT_TRUE(LoadConfigString(yaml, "/etc/ckptwatch/ckptwatch.yaml", &config, &err))
-      << err << "\nin:\n"
-      << yaml;
-  return config;
-}
-
-// The error text for `yaml`, loaded as "ckptwatch.yaml" (so messages read ckptwatch.yaml:L:C).
-std::string Error(const std::string& yaml) {
-  Config config;
-  std::string err;
-  EXPECT_FALSE(LoadConfigString(yaml, "ckptwatch.yaml", &config, &err)) << yaml;
-  return err;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-constexpr char kOneWatch[] = "watches:\n  - path: /data/ckpt/run42\n";
 
 TEST(Config, DefaultWatchesCheckpointsInTheWorkingDirectory) {
   const Config config = DefaultConfig();
@@ -524,76 +475,6 @@ TEST(Config, ResolvesRelativePathsAgainstTheConfigFile) {
   EXPECT_EQ(config.watches[0].path, (fs::current_path() / "c").string());
 }
 
-TEST(Config, DescribeRoundTripsAndShowsUnsetKeys) {
-  const Config config = Load(R"(
-log: {format: json}
-metrics: {listen: "[::1]:9100", basic_auth: {username: "odd name: yes", password_file: /p}}
-watches:
-  - name: "a.b-c"
-    path: "/data/with space/and\"quote"
-    patterns: ["*.h5", "weird 'glob' [0-9]*"]
-    min_free: 2.5%
-    expect_every: 1d2h
-    writer: root
-    readers: [root, group:root, "77"]
-  - path: /plain
-)");
-  const std::string text = DescribeEffectiveConfig(config);
-  EXPECT_NE(text.find("  # file: (not set)\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("    # writer: (not set)\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("  - name: a.b-c\n    path: \"/data/with space/and\\\"quote\"\n"),
-            std::string::npos)
-      << text;
-  EXPECT_NE(text.find("    min_free: \"2.5%\"\n"), std::string::npos) << text;
-  Config again;
-  std::string err;
-  ASSERT_TRUE(LoadConfigString(text, config.source, &again, &err)) << err << "\n" << text;
-  EXPECT_EQ(again, config) << text;
-  // And the default config, which has every optional key unset.
-  const Config defaults = DefaultConfig();
-  ASSERT_TRUE(LoadConfigString(DescribeEffectiveConfig(defaults), defaults.source, &again, &err))
-      << err;
-  EXPECT_EQ(again, defaults);
-}
-
-TEST(Config, ReloadBlockersNameChangedRestartOnlyKeys) {
-  const Config old = Load(kOneWatch);
-  Config next = Load(std::string(kOneWatch) +
-                     "    settle: 5s\n"
-                     "  - path: /more\n"
-                     "verify: {max_parallel: 4, level: full}\n"
-                     "log: {level: debug, format: json}\n");
-  EXPECT_TRUE(ReloadBlockers(old, next).empty());
-  next.metrics.listen = "0.0.0.0:19842";
-  next.metrics.basic_auth_username = "u";
-  next.metrics.basic_auth_password_file = "/p";
-  next.log.file = "/var/log/x.log";
-  EXPECT_EQ(ReloadBlockers(old, next),
-            (std::vector<std::string>{"metrics.listen", "metrics.basic_auth.username",
-                                      "metrics.basic_auth.password_file"}));
-}
-
-TEST(Config, ReferenceTableCoversEveryKeyOnce) {
-  const std::string table = ConfigReferenceMarkdown();
-  const std::vector<std::string> rows = Lines(table);
-  ASSERT_GT(rows.size(), 2u);
-  EXPECT_EQ(rows[0], "| Key | Type | Default | Range | Reload | Meaning |");
-  for (const char* key : {"`log.file`", "`metrics.listen`", "`verify.max_parallel`",
-                          "`watches[].settle`", "`watches[].readers`"}) {
-    EXPECT_EQ(std::count(rows.begin(), rows.end(), std::string()), 0);
-    size_t found = 0;
-    for (const std::string& row : rows) found += row.rfind(std::string("| ") + key + " |", 0) == 0;
-    EXPECT_EQ(found, 1u) << key;
-  }
-  EXPECT_NE(table.find("| `watches[].settle` | duration | `1s` | `0s` – `1h` | yes |"),
-            std::string::npos)
-      << table;
-  EXPECT_NE(table.find("| `metrics.listen` | host:port | `127.0.0.1:" +
-                       std::to_string(kDefaultMetricsPort) + "` |  | restart |"),
-            std::string::npos)
-      << table;
-}
-
 // Mutations of a valid config: whatever the bytes, the loader answers with a config or an
 // error, never an exception or a crash.
 TEST(Config, SurvivesMutatedInput) {
@@ -724,56 +605,6 @@ TEST(Config, SurvivesDeepNestingAndAliases) {
   // Aliases share nodes; a watch repeated by alias is a duplicate, reported, not a blow-up.
   EXPECT_NE(Error("watches:\n  - &w {path: /a}\n  - *w\n  - *w\n").find("also the path"),
             std::string::npos);
-}
-
-// Files in the source tree: CKPTWATCH_SOURCE_DIR, else the tree the test binary was built
-// from (CMake defines CKPTWATCH_TEST_SOURCE_DIR), else skipped.
-std::string SourceDir() {
-  const char* dir = std::getenv("CKPTWATCH_SOURCE_DIR");
-#ifdef CKPTWATCH_TEST_SOURCE_DIR
-  if (dir == nullptr) dir = CKPTWATCH_TEST_SOURCE_DIR;
-#endif
-  return dir == nullptr ? "" : dir;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-TEST(ConfigFiles, ShippedConfigsLoad) {
-  if (SourceDir().empty()) GTEST_SKIP() << "CKPTWATCH_SOURCE_DIR is not set";
-  for (const char* name : {"config/ckptwatch.yaml", "config/example.yaml"}) {
-    Config config;
-    std::string err;
-    EXPECT_TRUE(LoadConfigFile(SourceDir() + "/" + name, &config, &err)) << name << ":\n" << err;
-  }
-}
-
-TEST(ConfigFiles, DocsEmbedTheGeneratedReferenceTable) {
-  if (SourceDir().empty()) GTEST_SKIP() << "CKPTWATCH_SOURCE_DIR is not set";
-  const std::string path = SourceDir() + "/docs/config.md";
-  const std::string begin = "<!-- BEGIN GENERATED -->\n";
-  const std::string end = "<!-- END GENERATED -->";
-  std::string doc = ReadFile(path);
-  const size_t from = doc.find(begin);
-  const size_t to = doc.find(end);
-  ASSERT_NE(from, std::string::npos) << path << " has no " << begin;
-  ASSERT_NE(to, std::string::npos) << path << " has no " << end;
-  ASSERT_LT(from, to);
-  const std::string generated = ConfigReferenceMarkdown();
-  const std::string embedded = doc.substr(from + begin.size(), to - from - begin.size());
-  if (embedded != generated && std::getenv("CKPTWATCH_UPDATE_DOCS") != nullptr) {
-    doc.replace(from + begin.size(), embedded.size(), generated);
-    std::ofstream(path, std::ios::binary) << doc;
-    return;
-  }
-  EXPECT_EQ(embedded, generated)
-      << path << " is out of date with the key table in daemon/config.cc; regenerate it with "
-      << "CKPTWATCH_SOURCE_DIR=" << SourceDir() << " CKPTWATCH_UPDATE_DOCS=1 ckptwatch_tests "
-      << "--gtest_filter=ConfigFiles.DocsEmbedTheGeneratedReferenceTable";
 }
 
 }  // namespace
