@@ -1,6 +1,7 @@
 // What the key table says about a Config as a whole: check-config's YAML, the Markdown table in
 // docs/config.md, and what a reload from one Config to another needs.
-#include <algorithm>
+#include <map>
+#include <set>
 #include <type_traits>
 
 #include "config_table.h"
@@ -148,7 +149,11 @@ std::string ConfigReferenceMarkdown() {
 
 ReloadPlan PlanReload(const Config& old, const Config& next) {
   ReloadPlan plan;
-  std::vector<std::string_view> restarted;
+  // Watches are matched by name: a renamed watch is a removed one plus a new one. Indexed, as
+  // a config may hold thousands of watches.
+  std::map<std::string_view, const WatchConfig*> old_watches;
+  for (const WatchConfig& watch : old.watches) old_watches.emplace(watch.name, &watch);
+  std::set<std::string_view> restarted;
   for (const Key& key : Keys()) {
     if (key.reload == ReloadEffect::kLive) continue;
     if (!StartsWith(key.name, kWatchPrefix)) {
@@ -158,27 +163,22 @@ ReloadPlan PlanReload(const Config& old, const Config& next) {
       }
       continue;
     }
-    const std::string_view leaf = key.name.substr(kWatchPrefix.size());
-    // Watches are matched by name: a renamed watch is a removed one plus a new one.
     for (const WatchConfig& after : next.watches) {
-      for (const WatchConfig& before : old.watches) {
-        if (before.name != after.name ||
-            FieldText(key, old, &before) == FieldText(key, next, &after)) {
-          continue;
-        }
-        if (key.reload == ReloadEffect::kRestartProcess) {
-          plan.blockers.push_back("watches[" + after.name + "]." + std::string(leaf));
-        } else if (std::find(restarted.begin(), restarted.end(), after.name) == restarted.end()) {
-          restarted.push_back(after.name);
-        }
+      const auto before = old_watches.find(after.name);
+      if (before == old_watches.end() ||
+          FieldText(key, old, before->second) == FieldText(key, next, &after)) {
+        continue;
+      }
+      if (key.reload == ReloadEffect::kRestartProcess) {
+        plan.blockers.push_back("watches[" + after.name + "]." +
+                                std::string(key.name.substr(kWatchPrefix.size())));
+      } else {
+        restarted.insert(after.name);
       }
     }
   }
-  // In `next`'s order, whichever key found the watch first.
   for (const WatchConfig& watch : next.watches) {
-    if (std::find(restarted.begin(), restarted.end(), watch.name) != restarted.end()) {
-      plan.restart_watches.push_back(watch.name);
-    }
+    if (restarted.count(watch.name)) plan.restart_watches.push_back(watch.name);
   }
   return plan;
 }
