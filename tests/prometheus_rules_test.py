@@ -6,7 +6,7 @@ exports.
   never fires or loses its `for`.
 - Every query of the rules and of config/grafana/ckptwatch.json names only metrics, labels and
   label values listed in METRICS below, and parses as PromQL.
-- METRICS agrees with daemon/metrics.cc and with what the real daemon serves on /metrics;
+- METRICS agrees with daemon/report/metrics.cc and with what the real daemon serves on /metrics;
   docs/metrics.md and docs/alerts.md cover every metric and every alert.
 
 Needs promtool (Debian package `prometheus`) and PyYAML (`python3-yaml`); the daemon check needs
@@ -40,9 +40,9 @@ RULE_TESTS = os.path.join(HERE, "prometheus", "ckptwatch-rules.test.yml")
 DASHBOARD = os.path.join(ROOT, "config", "grafana", "ckptwatch.json")
 METRICS_DOC = os.path.join(ROOT, "docs", "metrics.md")
 ALERTS_DOC = os.path.join(ROOT, "docs", "alerts.md")
-METRICS_CC = os.path.join(ROOT, "daemon", "metrics.cc")
-METRICS_H = os.path.join(ROOT, "daemon", "metrics.h")
-VERDICT_CC = os.path.join(ROOT, "daemon", "verdict.cc")
+METRICS_CC = os.path.join(ROOT, "daemon", "report", "metrics.cc")
+WATCH_PROBLEM_CC = os.path.join(ROOT, "daemon", "decide", "watch_problem.cc")
+VERDICT_CC = os.path.join(ROOT, "daemon", "verify", "verdict.cc")
 
 # What ckptwatch exports: name -> (type, labels). Prometheus adds job and instance.
 METRICS = {
@@ -412,7 +412,7 @@ class DocsTest(unittest.TestCase):
     def test_metrics_table_matches_daemon_metrics_cc(self):
         declared = set(re.findall(r'\.Name\("([^"]+)"\)', read(METRICS_CC)))
         self.assertEqual(declared, set(METRICS),
-                         "daemon/metrics.cc and METRICS here differ: update METRICS, "
+                         "daemon/report/metrics.cc and METRICS here differ: update METRICS, "
                          "docs/metrics.md and the dashboard with the metric")
 
     def test_enum_labels_match_the_daemon(self):
@@ -420,7 +420,13 @@ class DocsTest(unittest.TestCase):
             block = text[text.index(start):]
             return set(re.findall(r'"([a-z_0-9]+)"', block[:block.index("};")]))
         self.assertEqual(strings_in(read(METRICS_CC), "kCauses[]"), CAUSES)
-        self.assertEqual(strings_in(read(METRICS_H), "kWatchProblems[]"), PROBLEMS)
+        problem_names = read(WATCH_PROBLEM_CC)
+        problem_names = problem_names[problem_names.index("WatchProblemName"):]
+        problem_names = problem_names[:problem_names.index("\n}\n")]
+        self.assertEqual(set(re.findall(r'return "([a-z_]+)";', problem_names)) - {"unknown"}, PROBLEMS)
+        reasons = read(WATCH_PROBLEM_CC)
+        reasons = reasons[reasons.index("ScanReasonName"):]
+        self.assertLessEqual(ENUMS["reason"], set(re.findall(r'return "([a-z_]+)";', reasons)))
         verdict_cc = read(VERDICT_CC)
         self.assertEqual(set(re.findall(r'\{Verdict::k\w+, "([a-z_0-9]+)"\}', verdict_cc)), VERDICTS)
         self.assertEqual(set(re.findall(r'\{Level::k\w+, "([a-z_]+)"\}', verdict_cc)), LEVELS)

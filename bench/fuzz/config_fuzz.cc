@@ -1,4 +1,4 @@
-// libFuzzer target: the config loader (daemon/config.h) on arbitrary YAML.
+// libFuzzer target: the config loader (daemon/config/config.h) on arbitrary YAML.
 //
 // LoadConfigString() must fail with a message or load. A loaded config must survive the round
 // trip `check-config` promises: DescribeEffectiveConfig() loads back to an equal Config, whose

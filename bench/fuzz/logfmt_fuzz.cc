@@ -1,4 +1,4 @@
-// libFuzzer target: log lines (daemon/logfmt.h).
+// libFuzzer target: log lines (daemon/report/logfmt.h).
 //
 // LogfmtValue() of any bytes must be one valid UTF-8 token without control, bidi or separator
 // characters, which the small logfmt reader below turns back into exactly those bytes. A whole

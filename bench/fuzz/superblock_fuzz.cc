@@ -1,4 +1,4 @@
-// libFuzzer target: the HDF5 superblock parser (daemon/superblock.h) on arbitrary bytes.
+// libFuzzer target: the HDF5 superblock parser (daemon/verify/superblock.h) on arbitrary bytes.
 //
 // The input is a file image. CheckHeader() reads it as a file of its own size, as a complete
 // file of the size its superblock claims (zeros past the input), as a file that shrinks while it

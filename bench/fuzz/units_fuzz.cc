@@ -1,4 +1,4 @@
-// libFuzzer target: durations, sizes and free-space thresholds (daemon/units.h).
+// libFuzzer target: durations, sizes and free-space thresholds (daemon/config/units.h).
 //
 // The input is parsed as each kind of value. Whatever parses must round-trip through its
 // canonical text (Format -> Parse gives the same value, and Format is a fixed point); whatever

@@ -10,13 +10,11 @@
 
 #include "config.h"
 #include "verdict.h"
+#include "watch_problem.h"
 
 namespace ckptwatch {
 
 /// The problems a watch can be in (ckptwatch_watch_problem{problem=…}).
-inline constexpr std::string_view kWatchProblems[] = {"missing_directory", "not_writable",
-                                                       "low_space", "stale", "unreadable"};
-
 class Metrics {
  public:
   /// Serves /metrics on `config.listen` (with basic auth when configured).

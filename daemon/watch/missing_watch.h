@@ -4,6 +4,7 @@
 // as its components appear.
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace ckptwatch {
@@ -12,6 +13,13 @@ namespace ckptwatch {
 /// is a directory. Follows only symlinks owned by root (see watch_root.h);
 /// "/" at worst.
 std::string NearestExistingAncestor(const std::string& path);
+
+/// What counts as an existing directory: IsTrustedDirectory() in the daemon,
+/// an in-memory tree in the pipeline tests.
+using DirectoryTest = std::function<bool(const std::string& path)>;
+
+/// NearestExistingAncestor() as `is_directory` sees the tree.
+std::string NearestExistingAncestor(const std::string& path, const DirectoryTest& is_directory);
 
 /// Where the daemon is on the way to a missing watch root. It keeps a
 /// non-recursive watch on ancestor() and feeds it that watch's events.
@@ -25,6 +33,8 @@ class MissingWatch {
 
   /// `root` is made absolute and normalised; ancestor() is computed at once.
   explicit MissingWatch(const std::string& root);
+  /// As above, asking `is_directory` what exists.
+  MissingWatch(const std::string& root, DirectoryTest is_directory);
 
   /// The root being waited for.
   const std::string& root() const { return root_; }
@@ -40,6 +50,7 @@ class MissingWatch {
   Step Refresh();
 
  private:
+  DirectoryTest is_directory_;
   std::string root_;
   std::string ancestor_;
 };

@@ -181,8 +181,8 @@ void Metrics::AddWatch(const std::string& watch, const std::string& path, std::s
     impl_->verified.Add({{"watch", watch}, {"verdict", std::string(VerdictName(v))}});
   for (std::string_view cause : kCauses)
     impl_->failures.Add({{"watch", watch}, {"cause", std::string(cause)}});
-  for (std::string_view p : kWatchProblems)
-    impl_->problem.Add({{"watch", watch}, {"problem", std::string(p)}});
+  for (WatchProblem p : kAllWatchProblems)
+    impl_->problem.Add({{"watch", watch}, {"problem", std::string(WatchProblemName(p))}});
   impl_->verified_bytes.Add({{"watch", watch}});
 }
 
@@ -196,8 +196,8 @@ void Metrics::RemoveWatch(const std::string& watch) {
     impl_->verified.Remove(&impl_->verified.Add({{"watch", watch}, {"verdict", std::string(VerdictName(v))}}));
   for (std::string_view cause : kCauses)
     impl_->failures.Remove(&impl_->failures.Add({{"watch", watch}, {"cause", std::string(cause)}}));
-  for (std::string_view p : kWatchProblems)
-    impl_->problem.Remove(&impl_->problem.Add({{"watch", watch}, {"problem", std::string(p)}}));
+  for (WatchProblem p : kAllWatchProblems)
+    impl_->problem.Remove(&impl_->problem.Add({{"watch", watch}, {"problem", std::string(WatchProblemName(p))}}));
   for (Family<Gauge>* family : {&impl_->last_good_time, &impl_->last_good_bytes, &impl_->last_ok,
                                 &impl_->fs_avail, &impl_->fs_size})
     family->Remove(&family->Add({{"watch", watch}}));

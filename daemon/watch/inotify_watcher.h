@@ -11,20 +11,11 @@
 #include <vector>
 
 #include "watch_event.h"
+#include "watcher.h"
 
 struct inotify_event;
 
 namespace ckptwatch {
-
-/// Why a watch could not be set up. `message` names the path, the cause and
-/// the remedy, ready to log as is.
-struct WatchError {
-  int error = 0;  ///< errno: ENOSPC, ENOENT, ENOTDIR, EACCES, EMFILE, ...
-  std::string message;
-
-  /// The per-user watch limit was reached: the daemon should poll this watch.
-  bool watch_limit() const { return error == ENOSPC; }
-};
 
 /// One inotify instance holding any number of directory watches. The daemon
 /// polls fd() for readability (uv_poll_t) and calls ReadEvents().
@@ -40,7 +31,7 @@ struct WatchError {
 /// it), or kDirectoryGone if its root went away meanwhile. A new directory
 /// that cannot be watched (ENOSPC, EACCES) is kWatchFailed: that watch now
 /// misses writes, so the daemon should remove it and poll instead.
-class InotifyWatcher {
+class InotifyWatcher : public Watcher {
  public:
   /// Opens an instance (IN_NONBLOCK | IN_CLOEXEC); nullptr and `*err` if it cannot.
   static std::unique_ptr<InotifyWatcher> Create(WatchError* err);
@@ -55,10 +46,10 @@ class InotifyWatcher {
   /// and, if `recursive`, every directory below it. Event paths start with
   /// `root` as given, so pass it absolute and normalised. Returns the watch id
   /// that events carry, or -1 with `*err` set and nothing left watched.
-  int AddWatch(const std::string& root, bool recursive, WatchError* err);
+  int AddWatch(const std::string& root, bool recursive, WatchError* err) override;
 
   /// Stops watch `watch_id`; events already queued for it are dropped.
-  void RemoveWatch(int watch_id);
+  void RemoveWatch(int watch_id) override;
 
   /// Reads until the kernel has nothing queued (EAGAIN), appending to `*out`.
   void ReadEvents(std::vector<WatchEvent>* out);

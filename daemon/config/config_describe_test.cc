@@ -105,7 +105,7 @@ TEST(ConfigFiles, DocsEmbedTheGeneratedReferenceTable) {
     return;
   }
   EXPECT_EQ(embedded, generated)
-      << path << " is out of date with the key table in daemon/config_table.cc; regenerate it with "
+      << path << " is out of date with the key table in daemon/config/config_table.cc; regenerate it with "
       << "CKPTWATCH_SOURCE_DIR=" << SourceDir() << " CKPTWATCH_UPDATE_DOCS=1 ckptwatch_tests "
       << "--gtest_filter=ConfigFiles.DocsEmbedTheGeneratedReferenceTable";
 }

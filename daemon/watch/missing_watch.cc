@@ -36,17 +36,25 @@ bool IsWithin(const std::string& path, const std::string& dir) {
 }  // namespace
 
 std::string NearestExistingAncestor(const std::string& path) {
+  return NearestExistingAncestor(path, IsDirectory);
+}
+
+std::string NearestExistingAncestor(const std::string& path, const DirectoryTest& is_directory) {
   std::filesystem::path candidate = Normalize(path);
   // Any error (ENOENT, ENOTDIR from a file in the way, EACCES) means "not
   // here yet"; "/" always exists and ends the walk.
-  while (candidate.has_relative_path() && !IsDirectory(candidate.string())) {
+  while (candidate.has_relative_path() && !is_directory(candidate.string())) {
     candidate = candidate.parent_path();
   }
   return candidate.string();
 }
 
-MissingWatch::MissingWatch(const std::string& root)
-    : root_(Normalize(root)), ancestor_(NearestExistingAncestor(root_)) {}
+MissingWatch::MissingWatch(const std::string& root) : MissingWatch(root, IsDirectory) {}
+
+MissingWatch::MissingWatch(const std::string& root, DirectoryTest is_directory)
+    : is_directory_(std::move(is_directory)),
+      root_(Normalize(root)),
+      ancestor_(NearestExistingAncestor(root_, is_directory_)) {}
 
 MissingWatch::Step MissingWatch::OnEntry(const std::string& path) {
   const std::string entry = Normalize(path);
@@ -61,7 +69,7 @@ MissingWatch::Step MissingWatch::OnEntry(const std::string& path) {
 MissingWatch::Step MissingWatch::Refresh() {
   // Look from the root down rather than one level below the ancestor: `mkdir
   // -p` creates several levels before the daemon sees the first event.
-  std::string nearest = NearestExistingAncestor(root_);
+  std::string nearest = NearestExistingAncestor(root_, is_directory_);
   if (nearest == root_) {
     ancestor_ = std::move(nearest);
     return Step::kExists;

@@ -1,0 +1,459 @@
+// The libuv loop that runs the pipeline: it owns the handles (signals,
+// timers, the inotify descriptor, the thread pool, verifier children, the
+// metrics server) and turns each into one Pipeline input. It decides nothing.
+#include "daemon.h"
+
+#include <fnmatch.h>
+#include <signal.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "event_log.h"
+#include "hdf5_inspector.h"
+#include "inotify_watcher.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "real_env.h"
+#include "systemd_notify.h"
+#include "verify_queue.h"
+
+namespace ckptwatch {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+// Housekeeping period (redis's serverCron): polling, missing watches,
+// summaries, the systemd watchdog.
+constexpr milliseconds kTick{1000};
+// How long SIGTERM waits for running verifications before killing them.
+constexpr std::uint64_t kStopGraceMs = 5000;
+
+// Every log line and metric of the pipeline: the log (whichever is open now;
+// a reload may replace it) and Prometheus.
+class LoopReporter : public Reporter {
+ public:
+  LoopReporter(std::unique_ptr<EventLog>& log, Metrics& metrics) : log_(log), metrics_(metrics) {}
+  void Log(LogLevel level, std::string_view event, std::vector<LogField> fields, std::string msg) override {
+    log_->Write(level, event, std::move(fields), std::move(msg));
+  }
+  void AddWatch(const std::string& watch, const std::string& path, std::string_view backend) override {
+    metrics_.AddWatch(watch, path, backend);
+  }
+  void RemoveWatch(const std::string& watch) override { metrics_.RemoveWatch(watch); }
+  void Verified(const std::string& watch, Verdict verdict, Level level, double seconds,
+                std::uint64_t bytes) override {
+    metrics_.Verified(watch, verdict, level, seconds, bytes);
+  }
+  void SaveFailed(const std::string& watch, std::string_view cause) override { metrics_.SaveFailed(watch, cause); }
+  void SetLastGood(const std::string& watch, double unix_seconds, std::uint64_t bytes) override {
+    metrics_.SetLastGood(watch, unix_seconds, bytes);
+  }
+  void SetLastCheckpointOk(const std::string& watch, bool ok) override { metrics_.SetLastCheckpointOk(watch, ok); }
+  void SetProblem(const std::string& watch, WatchProblem problem, bool active) override {
+    metrics_.SetProblem(watch, WatchProblemName(problem), active);
+  }
+  void SetFilesystem(const std::string& watch, std::uint64_t avail, std::uint64_t size) override {
+    metrics_.SetFilesystem(watch, avail, size);
+  }
+  void Rescanned(const std::string& watch, ScanReason reason) override {
+    metrics_.Rescanned(watch, ScanReasonName(reason));
+  }
+  void SetQueueLength(std::size_t length) override { metrics_.SetQueueLength(length); }
+
+ private:
+  std::unique_ptr<EventLog>& log_;
+  Metrics& metrics_;
+};
+
+// Verifier children (verify_queue.h); each job opens its file beneath the
+// watch's root descriptor.
+class QueueVerifier : public Verifier {
+ public:
+  QueueVerifier(VerifyQueue& queue, const RealEnv& env) : queue_(queue), env_(env) {}
+  bool Enqueue(VerifyJob job) override {
+    job.root = env_.Root(job.watch);
+    if (!job.root) job.relative.clear();
+    return queue_.Enqueue(std::move(job));
+  }
+  void DropWatch(const std::string& watch) override { queue_.DropWatch(watch); }
+  std::size_t waiting() const override { return queue_.waiting(); }
+  std::size_t running() const override { return queue_.running(); }
+
+ private:
+  VerifyQueue& queue_;
+  const RealEnv& env_;
+};
+
+class Daemon;
+
+// Scans on libuv's thread pool: a slow or hung network filesystem must not
+// stall the loop. By descriptor from the watch root (poll_scanner.h).
+class ThreadPoolScanner : public Scanner {
+ public:
+  ThreadPoolScanner(uv_loop_t* loop, const RealEnv& env, Daemon& daemon)
+      : loop_(loop), env_(env), daemon_(daemon) {}
+  void Scan(ScanRequest request) override;
+  int pending() const { return pending_; }
+
+ private:
+  struct Work {
+    uv_work_t request{};
+    ThreadPoolScanner* scanner = nullptr;
+    std::shared_ptr<UniqueFd> root;  // kept open while the scan runs
+    ScanResult result;
+  };
+  uv_loop_t* loop_;
+  const RealEnv& env_;
+  Daemon& daemon_;
+  int pending_ = 0;
+};
+
+class Daemon {
+ public:
+  Daemon(Config config, std::string config_path, std::unique_ptr<EventLog> log)
+      : config_(std::move(config)), config_path_(std::move(config_path)), log_(std::move(log)) {}
+  int Run();
+  void OnScanDone(const ScanResult& result);
+
+ private:
+  bool Setup();
+  void Reload();
+  void ApplyVerifyConfig();
+  void Stop(const char* signal_name);
+  void CloseHandles();
+  void OnInotifyReadable();
+  void ArmSettleTimer();
+  void OnTick();
+  // After every input: the settle timer follows the pipeline's next deadline.
+  template <typename F>
+  void Step(F&& input) {
+    if (stopping_) return;
+    input();
+    ArmSettleTimer();
+  }
+  void Log(LogLevel level, std::string_view event, std::vector<LogField> fields, std::string msg = "") {
+    log_->Write(level, event, std::move(fields), std::move(msg));
+  }
+  // A libuv call that failed: logged with what it was for; false.
+  bool Check(int rc, std::string_view what) {
+    if (rc == 0) return true;
+    Log(LogLevel::kError, "loop_error", {{"call", std::string(what)}}, uv_strerror(rc));
+    return false;
+  }
+
+  Config config_;
+  std::string config_path_;
+  std::unique_ptr<EventLog> log_;
+  std::unique_ptr<Metrics> metrics_;
+  RealEnv env_;
+  std::unique_ptr<LoopReporter> reporter_;
+  uv_loop_t loop_{};
+  uv_signal_t sig_hup_{}, sig_term_{}, sig_int_{}, sig_usr1_{};
+  uv_poll_t inotify_poll_{};
+  bool inotify_poll_active_ = false;
+  uv_timer_t settle_timer_{}, tick_timer_{};
+  std::unique_ptr<InotifyWatcher> inotify_;
+  std::unique_ptr<VerifyQueue> queue_;
+  std::unique_ptr<QueueVerifier> verifier_;
+  std::unique_ptr<ThreadPoolScanner> scanner_;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::optional<std::chrono::microseconds> watchdog_;
+  std::chrono::steady_clock::time_point next_watchdog_;
+  bool stopping_ = false;
+  int exit_code_ = 0;
+};
+
+void ThreadPoolScanner::Scan(ScanRequest request) {
+  auto* work = new Work;
+  work->request.data = work;
+  work->scanner = this;
+  work->root = env_.Root(request.watch);
+  work->result.request = std::move(request);
+  ++pending_;
+  int rc = uv_queue_work(
+      loop_, &work->request,
+      [](uv_work_t* request) {
+        auto* work = static_cast<Work*>(request->data);
+        ScanResult& r = work->result;
+        if (!work->root) {
+          r.error = "cannot scan " + r.request.root_path + ": the watch root is not open";
+          r.error_code = ENOENT;
+          return;
+        }
+        ScanOptions options;
+        options.recursive = r.request.recursive;
+        auto patterns = r.request.patterns;
+        options.filter = [patterns](const std::string& path) {
+          std::size_t slash = path.rfind('/');
+          const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+          for (const std::string& pattern : patterns)
+            if (fnmatch(pattern.c_str(), name.c_str(), FNM_PERIOD) == 0) return true;
+          return false;
+        };
+        r.ok = ScanDirectory(work->root->get(), r.request.root_path, r.request.relative, options,
+                             &r.snapshot, &r.error);
+        if (!r.ok) r.error_code = errno;
+      },
+      [](uv_work_t* request, int) {
+        auto* work = static_cast<Work*>(request->data);
+        --work->scanner->pending_;
+        work->scanner->daemon_.OnScanDone(work->result);
+        delete work;
+      });
+  if (rc != 0) {
+    // The request never runs: deliver the failure now, as a result.
+    --pending_;
+    work->result.error = std::string("cannot start a scan: ") + uv_strerror(rc);
+    daemon_.OnScanDone(work->result);
+    delete work;
+  }
+}
+
+// ---- setup -----------------------------------------------------------------
+
+bool Daemon::Setup() {
+  std::string err;
+  metrics_ = Metrics::Start(config_.metrics, &err);
+  if (!metrics_) {
+    Log(LogLevel::kError, "start_failed", {{"listen", config_.metrics.listen}}, err);
+    exit_code_ = 2;
+    return false;
+  }
+  metrics_->SetBuildInfo(CKPTWATCH_VERSION, Hdf5LibraryVersion());
+  metrics_->ConfigReloaded(true, env_.UnixNow());
+  Log(LogLevel::kInfo, "start",
+      {{"version", CKPTWATCH_VERSION}, {"hdf5_version", Hdf5LibraryVersion()},
+       {"pid", std::to_string(getpid())}, {"metrics", config_.metrics.listen}});
+  Log(LogLevel::kInfo, "config_loaded",
+      {{"source", config_.source.empty() ? "embedded default" : config_.source},
+       {"watches", std::to_string(config_.watches.size())}});
+
+  WatchError watch_error;
+  inotify_ = InotifyWatcher::Create(&watch_error);
+  if (!inotify_) {
+    // Every watch polls instead; say so once.
+    Log(LogLevel::kError, "backend_fallback", {{"backend", "poll"}}, watch_error.message);
+  } else if (Check(uv_poll_init(&loop_, &inotify_poll_, inotify_->fd()), "uv_poll_init(inotify)")) {
+    inotify_poll_.data = this;
+    inotify_poll_active_ = true;
+    int rc = uv_poll_start(&inotify_poll_, UV_READABLE, [](uv_poll_t* handle, int status, int) {
+      auto* daemon = static_cast<Daemon*>(handle->data);
+      if (status == 0) return daemon->OnInotifyReadable();
+      // A failed poll would leave every inotify watch silent: say so; the
+      // polling scans of the tick are all that is left.
+      daemon->Log(LogLevel::kError, "loop_error", {{"call", "inotify poll"}}, uv_strerror(status));
+    });
+    if (!Check(rc, "uv_poll_start(inotify)")) inotify_.reset();
+  }
+
+  queue_ = std::make_unique<VerifyQueue>(
+      &loop_, SelfExecutable(), static_cast<std::size_t>(config_.verify.max_parallel),
+      ChildLimits{}, static_cast<std::size_t>(config_.verify.queue_limit),
+      [this](const VerifyJob& job, const VerifyResult& result) {
+        Step([&] { pipeline_->OnVerified(job, result); });
+      });
+  ApplyVerifyConfig();
+  reporter_ = std::make_unique<LoopReporter>(log_, *metrics_);
+  verifier_ = std::make_unique<QueueVerifier>(*queue_, env_);
+  scanner_ = std::make_unique<ThreadPoolScanner>(&loop_, env_, *this);
+  pipeline_ = std::make_unique<Pipeline>(config_, env_, inotify_.get(), *scanner_, *verifier_, *reporter_);
+  Step([&] { pipeline_->Start(); });
+  watchdog_ = WatchdogInterval();
+  NotifyReady(pipeline_->Status());
+  return true;
+}
+
+void Daemon::ApplyVerifyConfig() {
+  ChildLimits limits;
+  limits.timeout_seconds = static_cast<double>(config_.verify.timeout.count()) / 1000.0;
+  limits.memory_bytes = config_.verify.memory_limit;
+  queue_->Reconfigure(static_cast<std::size_t>(config_.verify.max_parallel), limits,
+                      static_cast<std::size_t>(config_.verify.queue_limit));
+}
+
+// ---- inputs ------------------------------------------------------------------
+
+void Daemon::OnInotifyReadable() {
+  std::vector<WatchEvent> events;
+  inotify_->ReadEvents(&events);
+  Step([&] {
+    for (const WatchEvent& event : events) pipeline_->OnWatchEvent(event);
+  });
+}
+
+void Daemon::OnScanDone(const ScanResult& result) {
+  Step([&] { pipeline_->OnScanDone(result); });
+}
+
+void Daemon::ArmSettleTimer() {
+  if (stopping_) return;
+  std::optional<std::chrono::steady_clock::time_point> next = pipeline_->NextDeadline();
+  if (!next) {
+    uv_timer_stop(&settle_timer_);
+    return;
+  }
+  auto delay = duration_cast<milliseconds>(*next - env_.Now()).count();
+  Check(uv_timer_start(
+            &settle_timer_,
+            [](uv_timer_t* t) {
+              auto* daemon = static_cast<Daemon*>(t->data);
+              daemon->Step([&] { daemon->pipeline_->OnSettleDue(); });
+            },
+            static_cast<std::uint64_t>(std::max<long long>(delay, 0)), 0),
+        "uv_timer_start(settle)");
+}
+
+void Daemon::OnTick() {
+  Step([&] { pipeline_->OnTick(); });
+  const auto now = env_.Now();
+  if (watchdog_ && now >= next_watchdog_) {
+    NotifyWatchdog();
+    next_watchdog_ = now + duration_cast<std::chrono::steady_clock::duration>(*watchdog_ / 2);
+  }
+}
+
+// ---- reload and stop -----------------------------------------------------------
+
+void Daemon::Reload() {
+  if (stopping_) return;
+  NotifyReloading();
+  auto fail = [&](const std::string& why) {
+    metrics_->ConfigReloaded(false, env_.UnixNow());
+    Log(LogLevel::kError, "reload_failed", {{"source", config_path_}},
+        why + "; the previous configuration keeps running");
+    NotifyReady(pipeline_->Status());
+  };
+  if (config_path_.empty()) return fail("running on the embedded default config: nothing to reload");
+  Config next;
+  std::string err;
+  if (!LoadConfigFile(config_path_, &next, &err)) return fail(err);
+  if (const ReloadPlan plan = PlanReload(config_, next); !plan.blockers.empty()) {
+    std::string keys;
+    for (const std::string& k : plan.blockers) keys += (keys.empty() ? "" : ", ") + k;
+    return fail("these keys cannot change without a restart: " + keys);
+  }
+  std::unique_ptr<EventLog> new_log;
+  if (next.log.file != config_.log.file) {
+    new_log = EventLog::Open(next.log.file, next.log.format, next.log.level, &err);
+    if (!new_log) return fail(err);
+  }
+  bool applied = false;
+  Step([&] { applied = pipeline_->Reload(next, &err); });
+  if (!applied) return fail(err);
+  if (new_log) log_ = std::move(new_log);
+  log_->set_level(next.log.level);
+  log_->set_format(next.log.format);
+  config_ = std::move(next);
+  ApplyVerifyConfig();
+  metrics_->ConfigReloaded(true, env_.UnixNow());
+  Log(LogLevel::kInfo, "reload",
+      {{"source", config_path_}, {"watches", std::to_string(config_.watches.size())}},
+      "configuration reloaded");
+  NotifyReady(pipeline_->Status());
+}
+
+void Daemon::Stop(const char* signal_name) {
+  if (stopping_) return;
+  stopping_ = true;
+  if (pipeline_) pipeline_->Stop();
+  NotifyStopping();
+  Log(LogLevel::kInfo, "stop",
+      {{"signal", signal_name}, {"running", std::to_string(queue_ ? queue_->running() : 0)},
+       {"queued", std::to_string(queue_ ? queue_->waiting() : 0)}},
+      "stopping: waiting up to " + std::to_string(kStopGraceMs / 1000) + "s for running verifications");
+  if (inotify_poll_active_) uv_poll_stop(&inotify_poll_);
+  uv_timer_stop(&settle_timer_);
+  uv_timer_stop(&tick_timer_);
+  if (queue_)
+    queue_->Shutdown(kStopGraceMs, [this] { CloseHandles(); });
+  else
+    CloseHandles();
+}
+
+void Daemon::CloseHandles() {
+  auto close = [](auto* handle) {
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(handle)))
+      uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
+  };
+  close(&sig_hup_);
+  close(&sig_term_);
+  close(&sig_int_);
+  close(&sig_usr1_);
+  close(&settle_timer_);
+  close(&tick_timer_);
+  if (inotify_poll_active_) close(&inotify_poll_);
+  // Thread-pool scans still running finish on their own; their results
+  // reach a stopped pipeline, which ignores them.
+}
+
+int Daemon::Run() {
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    Log(LogLevel::kError, "start_failed", {}, std::string("uv_loop_init: ") + uv_strerror(rc));
+    return 2;
+  }
+  uv_timer_init(&loop_, &settle_timer_);
+  uv_timer_init(&loop_, &tick_timer_);
+  settle_timer_.data = tick_timer_.data = this;
+  struct SignalSpec {
+    uv_signal_t* handle;
+    int signum;
+  };
+  bool signals_ok = true;
+  for (SignalSpec s : {SignalSpec{&sig_hup_, SIGHUP}, SignalSpec{&sig_term_, SIGTERM},
+                       SignalSpec{&sig_int_, SIGINT}, SignalSpec{&sig_usr1_, SIGUSR1}}) {
+    uv_signal_init(&loop_, s.handle);
+    s.handle->data = this;
+    signals_ok = Check(uv_signal_start(
+                           s.handle,
+                           [](uv_signal_t* handle, int signum) {
+                             auto* daemon = static_cast<Daemon*>(handle->data);
+                             if (signum == SIGHUP) return daemon->Reload();
+                             if (signum == SIGUSR1) {
+                               std::string err;
+                               if (!daemon->log_->Reopen(&err))
+                                 daemon->Log(LogLevel::kError, "log_reopen_failed",
+                                             {{"file", daemon->log_->file()}}, err);
+                               else
+                                 daemon->Log(LogLevel::kInfo, "log_reopened", {{"file", daemon->log_->file()}});
+                               return;
+                             }
+                             daemon->Stop(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+                           },
+                           s.signum),
+                       "uv_signal_start") &&
+                 signals_ok;
+  }
+  if (signals_ok && Setup()) {
+    Check(uv_timer_start(&tick_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->OnTick(); },
+                         static_cast<std::uint64_t>(kTick.count()), static_cast<std::uint64_t>(kTick.count())),
+          "uv_timer_start(tick)");
+  } else {
+    if (exit_code_ == 0) exit_code_ = 2;
+    stopping_ = true;
+    CloseHandles();
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  pipeline_.reset();
+  queue_.reset();
+  inotify_.reset();
+  if (uv_loop_close(&loop_) != 0) {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+  }
+  if (exit_code_ == 0) Log(LogLevel::kInfo, "stopped", {}, "all verifications finished or stopped");
+  metrics_.reset();
+  return exit_code_;
+}
+
+}  // namespace
+
+int RunDaemon(const Config& config, const std::string& config_path, std::unique_ptr<EventLog> log) {
+  Daemon daemon(config, config_path, std::move(log));
+  return daemon.Run();
+}
+
+}  // namespace ckptwatch

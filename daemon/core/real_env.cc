@@ -1,0 +1,80 @@
+#include "real_env.h"
+
+#include <sys/stat.h>
+
+#include "access_check.h"
+#include "watch_root.h"
+
+namespace ckptwatch {
+
+Env::Clock::time_point RealEnv::Now() const { return Clock::now(); }
+
+double RealEnv::UnixNow() const {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::int64_t RealEnv::RealtimeNs() const {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool RealEnv::OpenRoot(const std::string& watch, const std::string& path, std::string* err, int* error) {
+  UniqueFd fd;
+  if (!OpenWatchRoot(path, &fd, err, error)) return false;
+  roots_[watch] = std::make_shared<UniqueFd>(std::move(fd));
+  return true;
+}
+
+void RealEnv::CloseRoot(const std::string& watch) { roots_.erase(watch); }
+
+std::shared_ptr<UniqueFd> RealEnv::Root(const std::string& watch) const {
+  auto it = roots_.find(watch);
+  return it == roots_.end() ? nullptr : it->second;
+}
+
+bool RealEnv::RootDeleted(const std::string& watch) const {
+  auto root = Root(watch);
+  struct stat st;
+  return root && fstat(root->get(), &st) == 0 && st.st_nlink == 0;
+}
+
+EntryInfo RealEnv::Probe(const std::string& watch, const std::string& relative) const {
+  EntryInfo info;
+  auto root = Root(watch);
+  if (!root || relative.empty()) return info;
+  OpenedEntry entry = ProbeBeneath(root->get(), relative);
+  info.kind = entry.kind;
+  if (entry.kind == EntryKind::kRegular || entry.kind == EntryKind::kNotRegular) {
+    info.stat = FileStat{static_cast<std::uint64_t>(entry.st.st_size),
+                         entry.st.st_mtim.tv_sec * 1000000000LL + entry.st.st_mtim.tv_nsec,
+                         static_cast<std::uint64_t>(entry.st.st_ino)};
+    info.mode = entry.st.st_mode;
+  }
+  return info;
+}
+
+LinkTarget RealEnv::ResolveSymlink(const std::string& watch, const std::string& relative,
+                                   std::string* text) const {
+  auto root = Root(watch);
+  if (!root) return LinkTarget::kOutside;
+  return ResolveLink(root->get(), relative, text);
+}
+
+bool RealEnv::IsTrustedDirectory(const std::string& path) const { return ckptwatch::IsTrustedDirectory(path); }
+
+bool RealEnv::IsNetworkFilesystem(const std::string& path, std::string* fs_name) const {
+  return ckptwatch::IsNetworkFilesystem(path, fs_name);
+}
+
+bool RealEnv::StatSpace(const std::string& path, FsSpace* out) const { return ckptwatch::StatSpace(path, out); }
+
+std::string RealEnv::WhyCannotRead(const std::string& path, const Principal& reader) const {
+  return ckptwatch::WhyCannotRead(path, reader);
+}
+
+std::string RealEnv::WhyCannotCreateIn(const std::string& dir, const Principal& writer) const {
+  return ckptwatch::WhyCannotCreateIn(dir, writer);
+}
+
+}  // namespace ckptwatch

@@ -1,0 +1,39 @@
+// The decision about one verdict: is it a failed save, with what cause, and
+// what does its log line say. A pure function of the verdict and what was
+// known when it arrived; the pipeline reports what it returns.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "logfmt.h"
+#include "save_cause.h"
+#include "verify_result.h"
+
+namespace ckptwatch {
+
+/// What the pipeline knew about the file and its filesystem.
+struct OutcomeInput {
+  std::string watch;
+  /// The file stayed in_progress/empty across the second look: its writer
+  /// most likely died.
+  bool stuck = false;
+  std::optional<FsSpace> space;  ///< The file's own filesystem, when statvfs worked.
+  std::optional<SpaceThreshold> min_free;
+  /// Why configured readers cannot read an ok file; "" when they can.
+  std::string unreadable;
+};
+
+struct Outcome {
+  std::string cause;  ///< Empty: not a failed save. Else a cause label (save_cause.h).
+  LogLevel level = LogLevel::kInfo;
+  std::string message;
+  std::vector<LogField> fields;  ///< The `verify` line's fields.
+};
+
+/// Decides how `result` is reported.
+Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input);
+
+}  // namespace ckptwatch

@@ -1,0 +1,99 @@
+// The daemon's decision core: watch → settle → verify → decide → report.
+//
+// A Pipeline holds every watch's state and decides what happens to each
+// event, scan result, verdict and tick. It never blocks, never touches the
+// disk or the clock itself (Env), and acts only through its ports
+// (Watcher, Scanner, Verifier, Reporter). The libuv loop (daemon.cc) feeds
+// it inputs and arms a timer at NextDeadline(); the pipeline tests drive it
+// with fakes and a virtual clock, one input at a time.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config.h"
+#include "env.h"
+#include "pipeline_ports.h"
+
+namespace ckptwatch {
+
+class Pipeline {
+ public:
+  using Clock = Env::Clock;
+
+  /// `watcher` may be null: every watch polls. Nothing happens until Start().
+  Pipeline(Config config, Env& env, Watcher* watcher, Scanner& scanner, Verifier& verifier,
+           Reporter& reporter);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  /// Starts every configured watch.
+  void Start();
+  /// Stops deciding: later inputs are ignored (the loop is shutting down).
+  void Stop() { stopping_ = true; }
+
+  /// One notification from the Watcher.
+  void OnWatchEvent(const WatchEvent& event);
+  /// A scan the Scanner finished.
+  void OnScanDone(const ScanResult& result);
+  /// A verdict from the Verifier for `job`.
+  void OnVerified(const VerifyJob& job, const VerifyResult& result);
+  /// Dispatches every file whose settle time has come. Call at NextDeadline().
+  void OnSettleDue();
+  /// Housekeeping, once a second: polling, missing roots, stale, space.
+  void OnTick();
+  /// Applies `next` (SIGHUP). False with `*err` when a changed key needs a
+  /// process restart; the running configuration is then kept whole.
+  bool Reload(const Config& next, std::string* err);
+
+  /// When OnSettleDue() must run next; nullopt when nothing is pending.
+  std::optional<Clock::time_point> NextDeadline() const;
+  /// "watching 2 directories, 1 missing; 0 verifying, 3 queued".
+  std::string Status() const;
+  const Config& config() const { return config_; }
+
+ private:
+  struct Watch;
+
+  void StartWatch(Watch& w);
+  void StopWatch(Watch& w);
+  void GoMissing(Watch& w, const std::string& why, bool untrusted = false);
+  void WatchAncestor(Watch& w);
+  void Recovered(Watch& w);
+  void ApplyWatchConfig(Watch& w, const WatchConfig& config);
+
+  void HandleMissingEvent(Watch& w, const WatchEvent& event);
+  void OnFileEvent(Watch& w, const std::string& path);
+  void ReportSymlink(Watch& w, const std::string& path, const std::string& relative);
+  void Touch(Watch& w, const std::string& path, Clock::time_point when);
+  void ScheduleScan(Watch& w, ScanReason reason, const std::string& subdir = "");
+  void Dispatch(Watch& w, const std::string& path);
+  void Report(Watch& w, const VerifyJob& job, const VerifyResult& result, bool stuck);
+  std::optional<FileStat> StatNow(const Watch& w, const std::string& path) const;
+
+  void SetProblem(Watch& w, WatchProblem problem, bool active, const std::string& reason = "");
+  void CheckWritable(Watch& w);
+  void CheckSpace(Watch& w);
+  void Summary(Watch& w);
+
+  Watch* FindWatch(const std::string& name);
+  Watch* FindByWatchId(int id);
+  void Log(LogLevel level, std::string_view event, std::vector<LogField> fields, std::string msg = "") {
+    reporter_.Log(level, event, std::move(fields), std::move(msg));
+  }
+
+  Config config_;
+  Env& env_;
+  Watcher* watcher_;
+  Scanner& scanner_;
+  Verifier& verifier_;
+  Reporter& reporter_;
+  std::map<std::string, std::unique_ptr<Watch>> watches_;
+  bool stopping_ = false;
+};
+
+}  // namespace ckptwatch

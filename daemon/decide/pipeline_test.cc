@@ -1,0 +1,327 @@
+// The save shapes users produce, driven through the pipeline in virtual time.
+#include "pipeline_test_util.h"
+
+namespace ckptwatch::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Kind = WatchEvent::Kind;
+
+class PipelineSaves : public PipelineTest {};
+
+TEST_F(PipelineSaves, AClosedCheckpointIsVerifiedOnceAfterTheSettleTime) {
+  StartOne("settle: 2s");
+  Save(P("epoch_1.h5"));
+  Pass(milliseconds(1999));
+  EXPECT_TRUE(Jobs().empty()) << "dispatched before the quiet period ended";
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  EXPECT_EQ(Jobs()[0].path, P("epoch_1.h5"));
+  EXPECT_EQ(Jobs()[0].relative, "epoch_1.h5");
+  Answer(Verdict::kOk);
+  ASSERT_EQ(Verdicts(P("epoch_1.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("epoch_1.h5"))[0].fields.at("verdict"), "ok");
+  EXPECT_EQ(reporter_.verified["run/ok"], 1);
+  EXPECT_EQ(reporter_.last_good["run"], 4096u);
+}
+
+TEST_F(PipelineSaves, WritesWithinTheSettleWindowAreOneVerification) {
+  StartOne("settle: 1s");
+  for (int i = 0; i < 3; ++i) {
+    Save(P("best.h5"), 1000 + i);
+    Pass(milliseconds(500));
+  }
+  Pass(seconds(2));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kOk);
+  EXPECT_EQ(Verdicts(P("best.h5")).size(), 1u);
+}
+
+TEST_F(PipelineSaves, InPlaceRewriteEachEpochGetsAVerdictEach) {
+  StartOne("settle: 0s");
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    Save(P("best.h5"), 2000 + epoch);
+    Pass(milliseconds(1));
+    Answer(Verdict::kOk);
+    Pass(seconds(60));
+  }
+  EXPECT_EQ(Verdicts(P("best.h5")).size(), 3u);
+}
+
+TEST_F(PipelineSaves, ACloseWithoutAWriteSinceTheLastVerdictIsNotANewCheckpoint) {
+  // HDF5 opens O_RDWR and closes before truncating: a close-write of an unchanged file.
+  StartOne("settle: 0s");
+  Save(P("a.h5"));
+  Pass(milliseconds(1));
+  Answer(Verdict::kOk);
+  Event(Kind::kFileWritten, P("a.h5"));
+  Pass(seconds(1));
+  EXPECT_TRUE(Jobs().empty());
+  EXPECT_EQ(reporter_.Events("verify_skipped").size(), 1u);
+}
+
+TEST_F(PipelineSaves, TempFileRenamedIntoPlaceIsVerifiedOnceUnderItsFinalName) {
+  // ModelCheckpoint-style: write ".epoch_3.h5.tmp", rename to "epoch_3.h5".
+  StartOne("settle: 100ms");
+  env_.Write(P(".epoch_3.h5.tmp"), 9000);
+  Event(Kind::kFileWritten, P(".epoch_3.h5.tmp"));
+  env_.Rename(P(".epoch_3.h5.tmp"), P("epoch_3.h5"));
+  Event(Kind::kFileWritten, P("epoch_3.h5"));
+  Pass(seconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  EXPECT_EQ(Jobs()[0].path, P("epoch_3.h5"));
+}
+
+TEST_F(PipelineSaves, NamesThatDoNotMatchThePatternsAreIgnored) {
+  StartOne("settle: 0s, patterns: [\"*.keras\"]");
+  Save(P("a.h5"));
+  Save(P("notes.txt"));
+  Save(P("model.keras"));
+  Pass(seconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  EXPECT_EQ(Jobs()[0].path, P("model.keras"));
+}
+
+TEST_F(PipelineSaves, AWriteDuringVerificationSupersedesTheVerdict) {
+  StartOne("settle: 0s");
+  Save(P("best.h5"), 100);
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Save(P("best.h5"), 200);  // the trainer saves again while the child reads
+  Answer(Verdict::kTruncated);
+  EXPECT_TRUE(Verdicts(P("best.h5")).empty()) << "the stale verdict was reported";
+  EXPECT_EQ(reporter_.Events("verify_superseded").size(), 1u);
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kOk, 200);
+  ASSERT_EQ(Verdicts(P("best.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("best.h5"))[0].fields.at("verdict"), "ok");
+}
+
+TEST_F(PipelineSaves, ABrokenVerdictOnAFileRewrittenSinceItsEventWaitsForTheNextSave) {
+  StartOne("settle: 0s");
+  Save(P("best.h5"), 100);
+  Pass(milliseconds(1));
+  env_.Advance(milliseconds(5));
+  env_.Write(P("best.h5"), 0);  // the next save truncated it; its close has not come yet
+  Answer(Verdict::kEmpty, 0);
+  EXPECT_TRUE(Verdicts(P("best.h5")).empty());
+  EXPECT_TRUE(reporter_.failures.empty());
+  env_.Write(P("best.h5"), 300);
+  Event(Kind::kFileWritten, P("best.h5"));
+  Pass(milliseconds(1));
+  Answer(Verdict::kOk, 300);
+  EXPECT_EQ(Verdicts(P("best.h5")).size(), 1u);
+}
+
+TEST_F(PipelineSaves, AnEmptyFileGetsASecondLookThenIsAFailedSaveWhoseWriterDied) {
+  StartOne("settle: 0s");
+  Save(P("a.h5"), 0);
+  Pass(milliseconds(1));
+  Answer(Verdict::kEmpty, 0);
+  EXPECT_EQ(reporter_.Events("verify_deferred").size(), 1u);
+  EXPECT_TRUE(Verdicts(P("a.h5")).empty());
+  Pass(milliseconds(1999));
+  EXPECT_TRUE(Jobs().empty());
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kEmpty, 0);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_NE(Verdicts(P("a.h5"))[0].msg.find("writer most likely died"), std::string::npos);
+  EXPECT_EQ(reporter_.failures["run/empty"], 1);
+}
+
+TEST_F(PipelineSaves, AFileStillOpenIsLookedAtAgainAfterVerifyTimeout) {
+  StartOne("settle: 0s", "verify: {timeout: 30s}\n");
+  Save(P("a.h5"), 500);
+  Pass(milliseconds(1));
+  Answer(Verdict::kInProgress, 500);
+  Pass(seconds(29));
+  EXPECT_TRUE(Jobs().empty());
+  Pass(seconds(2));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kInProgress, 500);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "in_progress");
+}
+
+TEST_F(PipelineSaves, ASaveThatProgressesBetweenLooksIsNotStuck) {
+  StartOne("settle: 0s", "verify: {timeout: 10s}\n");
+  Save(P("a.h5"), 500);
+  Pass(milliseconds(1));
+  Answer(Verdict::kInProgress, 500);
+  Save(P("a.h5"), 900);  // the writer went on and closed it
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kOk, 900);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].msg.find("most likely died"), std::string::npos);
+}
+
+TEST_F(PipelineSaves, AKilledWriterLeavesATruncatedFile) {
+  StartOne("settle: 0s");
+  Save(P("a.h5"), 1 << 20);
+  Pass(milliseconds(1));
+  Answer(Verdict::kTruncated, 1 << 20, "file ends early");
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "truncated");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].level, LogLevel::kError);
+}
+
+TEST_F(PipelineSaves, ASaveCutShortByAFullDiskIsDiskFull) {
+  StartOne("settle: 0s");
+  env_.space = {4096, std::uint64_t{4} << 20};
+  Save(P("a.h5"), 3 << 20);
+  Pass(milliseconds(1));
+  VerifyJob job = Jobs()[0];
+  Jobs().clear();
+  VerifyResult result;
+  result.path = job.path;
+  result.verdict = Verdict::kTruncated;
+  result.bytes = 3 << 20;
+  result.expected_bytes = 5 << 20;
+  result.reason = "file ends at 3 MiB, superblock says 5 MiB";
+  pipeline_->OnVerified(job, result);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "disk_full");
+  EXPECT_EQ(reporter_.failures["run/disk_full"], 1);
+}
+
+TEST_F(PipelineSaves, AFileTruncatedAfterItsVerdictIsVerifiedAgainByARescan) {
+  StartOne("settle: 0s");
+  Save(P("a.h5"), 5000);
+  Pass(milliseconds(1));
+  Answer(Verdict::kOk, 5000);
+  env_.Advance(seconds(1));
+  env_.Write(P("a.h5"), 100);  // truncate(2): no close-write, seen by the next rescan
+  Event(Kind::kOverflow, kRoot);
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kTruncated, 100);
+  EXPECT_EQ(Verdicts(P("a.h5")).size(), 2u);
+}
+
+TEST_F(PipelineSaves, OverflowRescanVerifiesOnlyWhatChanged) {
+  StartOne("settle: 0s");
+  Save(P("a.h5"));
+  Pass(milliseconds(1));
+  AnswerAllOk();
+  env_.Write(P("b.h5"), 10);  // written while events were lost
+  Event(Kind::kOverflow, kRoot);
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  EXPECT_EQ(Jobs()[0].path, P("b.h5"));
+  EXPECT_EQ(reporter_.rescans["run/overflow"], 1);
+  ASSERT_EQ(reporter_.Events("rescan").size(), 1u);
+  EXPECT_EQ(reporter_.Events("rescan")[0].fields.at("changed"), "1");
+}
+
+TEST_F(PipelineSaves, ARescanAskedForDuringAScanRunsAfterItWithItsOwnReason) {
+  env_.MakeDir(kRoot);
+  Load(Watch("run", kRoot, "settle: 0s"), "", &config_);
+  pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_);
+  pipeline_->Start();
+  ASSERT_EQ(scanner_.requests.size(), 1u);  // the start scan, still running
+  Event(Kind::kWatchFailed, P("sub"));      // FinishScans() completes the start scan
+  EXPECT_TRUE(scanner_.requests.empty());
+  Ticks(1);
+  EXPECT_EQ(reporter_.rescans["run/watch_failed"], 1);
+}
+
+TEST_F(PipelineSaves, OrbaxTempDirectoryRenamedIntoPlaceGetsVerdictsUnderTheFinalNames) {
+  StartOne("settle: 200ms, recursive: true");
+  env_.MakeDir(P("ckpt_100.orbax-checkpoint-tmp-1234"));
+  Event(Kind::kDirectoryCreated, P("ckpt_100.orbax-checkpoint-tmp-1234"));
+  env_.MakeDir(P("ckpt_100"));
+  env_.Write(P("ckpt_100/params.h5"), 100);
+  env_.Write(P("ckpt_100/opt.h5"), 200);
+  env_.RemoveDir(P("ckpt_100.orbax-checkpoint-tmp-1234"));
+  Event(Kind::kDirectoryCreated, P("ckpt_100"));  // the rename into place: a scan finds the files
+  Pass(seconds(1));
+  std::set<std::string> paths;
+  for (const VerifyJob& job : Jobs()) paths.insert(job.path);
+  EXPECT_EQ(paths, (std::set<std::string>{P("ckpt_100/opt.h5"), P("ckpt_100/params.h5")}));
+  EXPECT_EQ(Jobs().size(), 2u);
+  EXPECT_TRUE(reporter_.Events("scan_failed").empty()) << "the vanished temp directory is not an error";
+}
+
+TEST_F(PipelineSaves, AtStartOnlyTheNewestCheckpointIsVerified) {
+  env_.MakeDir(kRoot);
+  env_.Write(P("old.h5"), 1);
+  env_.Advance(seconds(5));
+  env_.Write(P("new.h5"), 2);
+  StartOne("settle: 0s");
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  EXPECT_EQ(Jobs()[0].path, P("new.h5"));
+}
+
+TEST_F(PipelineSaves, AFullVerifyQueueRescansLater) {
+  verifier_.capacity = 1;
+  StartOne("settle: 0s");
+  Save(P("a.h5"));
+  Save(P("b.h5"));
+  Pass(milliseconds(1));
+  EXPECT_EQ(Jobs().size(), 1u);
+  EXPECT_EQ(reporter_.Events("queue_full").size(), 1u);
+  AnswerAllOk();
+  Ticks(1);
+  Pass(milliseconds(1));
+  EXPECT_EQ(reporter_.rescans["run/queue_full"], 1);
+}
+
+TEST_F(PipelineSaves, JobsCarryTheWatchLevelAndLimits) {
+  StartOne("settle: 0s, level: full", "verify: {full_max_bytes: 1GiB, memory_limit: 512MiB}\n");
+  Save(P("a.h5"));
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  EXPECT_EQ(Jobs()[0].options.level, Level::kFull);
+  EXPECT_EQ(Jobs()[0].options.full_max_bytes, std::uint64_t{1} << 30);
+  EXPECT_EQ(Jobs()[0].options.memory_budget, std::uint64_t{256} << 20);
+}
+
+TEST_F(PipelineSaves, PollingSeesAFileOnceItsSizeAndMtimeSettle) {
+  StartOne("settle: 2s, backend: poll, poll_interval: 1s");
+  EXPECT_EQ(reporter_.backends["run"], "poll");
+  EXPECT_TRUE(watcher_.watches.empty());
+  env_.Write(P("a.h5"), 100);
+  Ticks(1);
+  env_.Write(P("a.h5"), 200);  // still growing
+  Ticks(2);
+  EXPECT_TRUE(Jobs().empty());
+  Ticks(3);
+  Pass(seconds(3));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kOk, 200);
+  Ticks(5);
+  Pass(seconds(3));
+  EXPECT_TRUE(Jobs().empty()) << "reported again without a change";
+}
+
+TEST_F(PipelineSaves, ANetworkFilesystemIsPolledOnAuto) {
+  env_.network = true;
+  StartOne();
+  EXPECT_EQ(reporter_.backends["run"], "poll");
+  ASSERT_EQ(reporter_.Events("watch_started").size(), 1u);
+  EXPECT_EQ(reporter_.Events("watch_started")[0].fields.at("fs"), "nfs");
+}
+
+TEST_F(PipelineSaves, RunningOutOfInotifyWatchesFallsBackToPolling) {
+  watcher_.fail_with = ENOSPC;
+  StartOne();
+  EXPECT_EQ(reporter_.backends["run"], "poll");
+  EXPECT_EQ(reporter_.Events("backend_fallback").size(), 1u);
+}
+
+TEST_F(PipelineSaves, AfterStopNothingIsDispatched) {
+  StartOne("settle: 0s");
+  Save(P("a.h5"));
+  pipeline_->Stop();
+  Pass(seconds(1));
+  EXPECT_TRUE(Jobs().empty());
+  EXPECT_FALSE(pipeline_->NextDeadline());
+}
+
+}  // namespace
+}  // namespace ckptwatch::testing

@@ -1,0 +1,146 @@
+// The fixture of the pipeline tests: a Pipeline wired to the fakes, and the
+// steps a test takes — write a file, deliver the event, let time pass, answer
+// a verification — each in virtual time.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "config.h"
+#include "pipeline.h"
+#include "pipeline_fakes.h"
+
+namespace ckptwatch::testing {
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kRoot = "/ckpt";
+
+  /// Starts a pipeline on `watches_yaml` (the `watches:` list) plus `extra` top-level YAML.
+  void Start(const std::string& watches_yaml, const std::string& extra = "") {
+    env_.MakeDir(kRoot);
+    Load(watches_yaml, extra, &config_);
+    pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_);
+    pipeline_->Start();
+    FinishScans();
+  }
+  /// One watch on kRoot with `keys` (YAML flow-map entries, e.g. "settle: 2s").
+  void StartOne(const std::string& keys = "", const std::string& extra = "") {
+    Start(Watch("run", kRoot, keys), extra);
+  }
+  static std::string Watch(const std::string& name, const std::string& path, const std::string& keys) {
+    return "  - {name: " + name + ", path: " + path + (keys.empty() ? "" : ", " + keys) + "}\n";
+  }
+  void Load(const std::string& watches_yaml, const std::string& extra, Config* out) {
+    const std::string yaml = "metrics: {listen: \"127.0.0.1:19999\"}\n" + extra + "watches:\n" + watches_yaml;
+    std::string err;
+    ASSERT_TRUE(LoadConfigString(yaml, "/etc/ckptwatch/test.yaml", out, &err)) << err;
+  }
+  bool Reload(const std::string& watches_yaml, const std::string& extra = "") {
+    Config next;
+    Load(watches_yaml, extra, &next);
+    std::string err;
+    bool ok = pipeline_->Reload(next, &err);
+    FinishScans();
+    return ok;
+  }
+
+  static std::string P(const std::string& name) { return std::string(kRoot) + "/" + name; }
+
+  /// Delivers one watcher event for the watch of `watch_path`.
+  void Event(WatchEvent::Kind kind, const std::string& path, const std::string& watch_path = kRoot) {
+    WatchEvent event;
+    event.kind = kind;
+    event.watch_id = watcher_.IdOf(watch_path);
+    event.path = path;
+    pipeline_->OnWatchEvent(event);
+    FinishScans();
+  }
+  /// A writer saved `path` (`size` bytes) and closed it.
+  void Save(const std::string& path, std::uint64_t size = 4096) {
+    env_.Write(path, size);
+    Event(WatchEvent::Kind::kFileWritten, path);
+  }
+  /// Completes every scan the pipeline asked for with what the tree holds now.
+  void FinishScans() {
+    while (!scanner_.requests.empty()) {
+      ScanRequest request = scanner_.requests.front();
+      scanner_.requests.erase(scanner_.requests.begin());
+      ScanResult result;
+      result.request = request;
+      const std::string top = request.relative.empty() ? request.root_path : request.root_path + "/" + request.relative;
+      result.ok = env_.HasDir(top);
+      if (result.ok) result.snapshot = env_.List(request.root_path, request.relative, request.recursive);
+      else result.error_code = ENOENT;
+      pipeline_->OnScanDone(result);
+    }
+  }
+  /// Lets `d` pass, dispatching whatever settles on the way.
+  void Pass(std::chrono::milliseconds d) {
+    const auto until = env_.Now() + d;
+    while (true) {
+      auto next = pipeline_->NextDeadline();
+      if (!next || *next > until) break;
+      if (*next > env_.Now()) env_.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(*next - env_.Now()));
+      pipeline_->OnSettleDue();
+      FinishScans();
+    }
+    if (until > env_.Now()) env_.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(until - env_.Now()));
+  }
+  /// Lets time pass one tick at a time (housekeeping), for `seconds`.
+  void Ticks(int seconds) {
+    for (int i = 0; i < seconds; ++i) {
+      Pass(std::chrono::seconds(1));
+      pipeline_->OnTick();
+      FinishScans();
+    }
+  }
+  /// The verification requests not answered yet.
+  std::vector<VerifyJob>& Jobs() { return verifier_.jobs; }
+  /// Answers the oldest request with `verdict`.
+  void Answer(Verdict verdict, std::uint64_t bytes = 4096, std::string reason = "") {
+    ASSERT_FALSE(verifier_.jobs.empty()) << "no verification was requested";
+    VerifyJob job = verifier_.jobs.front();
+    verifier_.jobs.erase(verifier_.jobs.begin());
+    VerifyResult result;
+    result.path = job.path;
+    result.verdict = verdict;
+    result.level = job.options.level;
+    result.bytes = bytes;
+    result.reason = reason.empty() ? "because " + std::string(VerdictName(verdict)) : reason;
+    pipeline_->OnVerified(job, result);
+    FinishScans();
+  }
+  /// Answers every request ok.
+  void AnswerAllOk() {
+    while (!verifier_.jobs.empty()) Answer(Verdict::kOk);
+  }
+  /// The `verify` log lines for `path`.
+  std::vector<FakeReporter::Line> Verdicts(const std::string& path) const {
+    std::vector<FakeReporter::Line> out;
+    for (const auto& l : reporter_.Events("verify"))
+      if (l.fields.at("path") == path) out.push_back(l);
+    return out;
+  }
+  /// True when no log line mentions `text` anywhere.
+  bool NeverLogged(const std::string& text) const {
+    for (const auto& l : reporter_.lines) {
+      if (l.msg.find(text) != std::string::npos) return false;
+      for (const auto& [k, v] : l.fields)
+        if (v.find(text) != std::string::npos) return false;
+    }
+    return true;
+  }
+
+  FakeEnv env_;
+  FakeWatcher watcher_;
+  FakeScanner scanner_;
+  FakeVerifier verifier_;
+  FakeReporter reporter_;
+  Config config_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+}  // namespace ckptwatch::testing

@@ -1,0 +1,236 @@
+// Watch roots that come and go, hostile names, and the problems of a watch,
+// driven through the pipeline in virtual time.
+#include "pipeline_test_util.h"
+
+namespace ckptwatch::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Kind = WatchEvent::Kind;
+
+class PipelineRoots : public PipelineTest {};
+
+TEST_F(PipelineRoots, AMissingRootIsAProblemAndItsAncestorIsWatched) {
+  env_.MakeDir("/data");
+  Load(Watch("run", "/data/runs/42", "settle: 0s"), "", &config_);
+  pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_);
+  pipeline_->Start();
+  EXPECT_EQ(reporter_.backends["run"], "none");
+  EXPECT_TRUE(reporter_.problems["run/missing_directory"]);
+  ASSERT_EQ(reporter_.Events("watch_missing").size(), 1u);
+  EXPECT_EQ(reporter_.Events("watch_missing")[0].fields.at("waiting_on"), "/data");
+  EXPECT_NE(watcher_.IdOf("/data"), -1);
+  EXPECT_NE(pipeline_->Status().find("1 missing"), std::string::npos);
+}
+
+TEST_F(PipelineRoots, ARootCreatedLevelByLevelIsWatchedAndAllOfItVerified) {
+  env_.MakeDir("/data");
+  Load(Watch("run", "/data/runs/42", "settle: 0s"), "", &config_);
+  pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_);
+  pipeline_->Start();
+  env_.MakeDir("/data/runs");
+  Event(Kind::kDirectoryCreated, "/data/runs", "/data");
+  EXPECT_NE(watcher_.IdOf("/data/runs"), -1) << "the watch moves down as the path appears";
+  env_.MakeDir("/data/runs/42");
+  env_.Write("/data/runs/42/a.h5", 1);
+  env_.Write("/data/runs/42/b.h5", 2);
+  Event(Kind::kDirectoryCreated, "/data/runs/42", "/data/runs");
+  EXPECT_EQ(reporter_.Events("watch_recovered").size(), 1u);
+  EXPECT_FALSE(reporter_.problems["run/missing_directory"]);
+  EXPECT_EQ(reporter_.rescans["run/recovered"], 1);
+  Pass(milliseconds(1));
+  EXPECT_EQ(Jobs().size(), 2u) << "every file of a directory that just appeared is new";
+}
+
+TEST_F(PipelineRoots, ADeletedRootGoesMissingOnTheNextTick) {
+  StartOne("settle: 0s");
+  env_.RemoveDir(kRoot);
+  Ticks(1);
+  EXPECT_TRUE(reporter_.problems["run/missing_directory"]);
+  EXPECT_NE(reporter_.Events("watch_missing").at(0).msg.find("it was deleted"), std::string::npos);
+  env_.MakeDir(kRoot);
+  Ticks(1);
+  EXPECT_EQ(reporter_.Events("watch_recovered").size(), 1u);
+}
+
+TEST_F(PipelineRoots, ARootMovedAwayGoesMissingAtOnce) {
+  StartOne();
+  env_.RemoveDir(kRoot);
+  Event(Kind::kDirectoryGone, kRoot);
+  EXPECT_TRUE(reporter_.problems["run/missing_directory"]);
+  EXPECT_EQ(watcher_.IdOf(kRoot), -1);
+}
+
+TEST_F(PipelineRoots, ARootThatIsSomeoneElsesSymlinkIsNotFollowed) {
+  env_.MakeUntrustedSymlinkRoot(kRoot);
+  StartOne();
+  EXPECT_TRUE(reporter_.problems["run/missing_directory"]);
+  ASSERT_EQ(reporter_.Events("watch_missing").size(), 1u);
+  EXPECT_NE(reporter_.Events("watch_missing")[0].msg.find("is not a directory ckptwatch follows"),
+            std::string::npos);
+  Ticks(2);
+  EXPECT_TRUE(reporter_.Events("watch_recovered").empty());
+  EXPECT_TRUE(scanner_.requests.empty());
+}
+
+class PipelineNames : public PipelineTest {};
+
+TEST_F(PipelineNames, AFifoNamedLikeACheckpointIsNotRegularAtOnceWithoutAChild) {
+  StartOne("settle: 0s");
+  env_.MakeSpecial(P("x.h5"), S_IFIFO);
+  Event(Kind::kFileWritten, P("x.h5"));
+  Pass(milliseconds(1));
+  EXPECT_TRUE(Jobs().empty()) << "a FIFO must not take a verifier slot";
+  ASSERT_EQ(Verdicts(P("x.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("x.h5"))[0].fields.at("verdict"), "not_regular");
+  EXPECT_NE(Verdicts(P("x.h5"))[0].msg.find("FIFO"), std::string::npos);
+  Save(P("ok.h5"));
+  Pass(milliseconds(1));
+  EXPECT_EQ(Jobs().size(), 1u) << "nothing stalls behind it";
+}
+
+TEST_F(PipelineNames, ADirectoryNamedLikeACheckpointIsNotRegular) {
+  StartOne("settle: 0s");
+  env_.MakeDir(P("d.h5"));
+  Event(Kind::kDirectoryCreated, P("d.h5"));
+  Pass(milliseconds(1));
+  ASSERT_EQ(Verdicts(P("d.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("d.h5"))[0].fields.at("verdict"), "not_regular");
+  EXPECT_EQ(reporter_.failures["run/not_regular"], 1);
+}
+
+TEST_F(PipelineNames, ASymlinkOutsideTheRootIsSaidOnceAndNeverVerified) {
+  StartOne("settle: 0s");
+  env_.MakeSymlink(P("ckpt.h5"), "/home/alice/private.h5", LinkTarget::kOutside);
+  Event(Kind::kFileWritten, P("ckpt.h5"));
+  Event(Kind::kFileWritten, P("ckpt.h5"));
+  Pass(seconds(1));
+  EXPECT_TRUE(Jobs().empty());
+  EXPECT_TRUE(Verdicts(P("ckpt.h5")).empty());
+  ASSERT_EQ(reporter_.Events("symlink_outside").size(), 1u);
+  EXPECT_EQ(reporter_.Events("symlink_outside")[0].level, LogLevel::kWarn);
+}
+
+TEST_F(PipelineNames, ASymlinkToACheckpointInsideAddsNothing) {
+  StartOne("settle: 0s");
+  Save(P("epoch=3.h5"));
+  env_.MakeSymlink(P("last.h5"), "epoch=3.h5", LinkTarget::kInside);
+  Event(Kind::kFileWritten, P("last.h5"));
+  Pass(seconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  EXPECT_EQ(Jobs()[0].path, P("epoch=3.h5"));
+  EXPECT_TRUE(reporter_.Events("symlink_outside").empty());
+  EXPECT_TRUE(reporter_.Events("symlink_dangling").empty());
+  EXPECT_EQ(reporter_.Events("symlink_skipped").size(), 1u);
+}
+
+TEST_F(PipelineNames, ADanglingSymlinkIsWorthALine) {
+  StartOne("settle: 0s");
+  env_.MakeSymlink(P("last.h5"), "epoch=9.h5", LinkTarget::kDangling);
+  Event(Kind::kFileWritten, P("last.h5"));
+  ASSERT_EQ(reporter_.Events("symlink_dangling").size(), 1u);
+  EXPECT_EQ(reporter_.Events("symlink_dangling")[0].fields.at("target"), "epoch=9.h5");
+}
+
+TEST_F(PipelineNames, ANameReachedThroughASymlinkedDirectoryIsDroppedWithoutAWord) {
+  StartOne("settle: 0s, recursive: true");
+  env_.MakeDir(P("evil"));
+  env_.MakeSymlinkedDir(P("evil"));
+  Event(Kind::kFileWritten, P("evil/alices_secret_plan.h5"));
+  Pass(seconds(1));
+  EXPECT_TRUE(Jobs().empty());
+  EXPECT_TRUE(NeverLogged("alices_secret_plan")) << "a private name reached the log";
+}
+
+TEST_F(PipelineNames, AFileGoneBeforeItsEventIsHandledIsDropped) {
+  StartOne("settle: 0s");
+  Event(Kind::kFileWritten, P("vanished.h5"));
+  Pass(seconds(1));
+  EXPECT_TRUE(Jobs().empty());
+  EXPECT_TRUE(reporter_.Events("verify").empty());
+}
+
+TEST_F(PipelineNames, AFileDeletedAfterItsEventIsVerifiedAndNotFound) {
+  StartOne("settle: 1s");
+  Save(P("a.h5"));
+  env_.Remove(P("a.h5"));
+  Pass(seconds(2));
+  ASSERT_EQ(Jobs().size(), 1u);  // the verifier opens it and finds nothing
+  Answer(Verdict::kNotFound);
+  EXPECT_EQ(reporter_.failures["run/not_found"], 1);
+}
+
+class PipelineProblems : public PipelineTest {};
+
+TEST_F(PipelineProblems, NoGoodCheckpointForExpectEveryIsStaleUntilTheNextOk) {
+  StartOne("settle: 0s, expect_every: 10s");
+  Ticks(9);
+  EXPECT_FALSE(reporter_.problems["run/stale"]);
+  Ticks(2);
+  EXPECT_TRUE(reporter_.problems["run/stale"]);
+  EXPECT_EQ(reporter_.Events("problem").size(), 1u) << "a problem is said once when it starts";
+  Ticks(5);
+  EXPECT_EQ(reporter_.Events("problem").size(), 1u);
+  Save(P("a.h5"));
+  Pass(milliseconds(1));
+  Answer(Verdict::kOk);
+  EXPECT_FALSE(reporter_.problems["run/stale"]);
+  EXPECT_EQ(reporter_.Events("problem_cleared").size(), 1u);
+}
+
+TEST_F(PipelineProblems, LessFreeSpaceThanTheNextSaveNeedsIsLowSpace) {
+  StartOne("settle: 0s");
+  Save(P("a.h5"), std::uint64_t{10} << 30);
+  Pass(milliseconds(1));
+  Answer(Verdict::kOk, std::uint64_t{10} << 30);
+  EXPECT_FALSE(reporter_.problems["run/low_space"]);
+  env_.space.avail = std::uint64_t{12} << 30;  // less than 1.5x the last good checkpoint
+  Ticks(1);
+  EXPECT_TRUE(reporter_.problems["run/low_space"]);
+}
+
+TEST_F(PipelineProblems, AWriterThatCannotCreateFilesIsNotWritableUntilFixed) {
+  env_.writer_cannot_create = "user trainer cannot write /ckpt (mode 0755, owner root)";
+  StartOne("writer: root");
+  EXPECT_TRUE(reporter_.problems["run/not_writable"]);
+  env_.writer_cannot_create.clear();
+  Ticks(29);
+  EXPECT_TRUE(reporter_.problems["run/not_writable"]);
+  Ticks(2);
+  EXPECT_FALSE(reporter_.problems["run/not_writable"]);
+}
+
+TEST_F(PipelineProblems, AChmodOfTheRootChecksTheWriterAtOnce) {
+  env_.writer_cannot_create = "cannot";
+  StartOne("writer: root");
+  env_.writer_cannot_create.clear();
+  Event(Kind::kAttributesChanged, kRoot);
+  EXPECT_FALSE(reporter_.problems["run/not_writable"]);
+}
+
+TEST_F(PipelineProblems, ACheckpointItsReadersCannotReadIsAFailedSave) {
+  StartOne("settle: 0s, readers: [root]");
+  env_.unreadable_by[P("a.h5")] = "user root cannot read it";
+  Save(P("a.h5"));
+  Pass(milliseconds(1));
+  Answer(Verdict::kOk);
+  EXPECT_TRUE(reporter_.problems["run/unreadable"]);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "permission_denied");
+  EXPECT_EQ(reporter_.failures["run/permission_denied"], 1);
+}
+
+TEST_F(PipelineProblems, TheSummaryNamesTheLastGoodCheckpoint) {
+  StartOne("settle: 0s", "log: {summary_every: 1m}\n");
+  Save(P("epoch_7.h5"), 2048);
+  Pass(milliseconds(1));
+  Answer(Verdict::kOk, 2048);
+  Ticks(61);
+  ASSERT_FALSE(reporter_.Events("summary").empty());
+  EXPECT_EQ(reporter_.Events("summary").back().fields.at("last_good"), P("epoch_7.h5"));
+  EXPECT_NE(reporter_.Events("summary").back().msg.find("epoch_7.h5"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ckptwatch::testing
