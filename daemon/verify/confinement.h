@@ -24,9 +24,9 @@ bool DropCapabilities(std::string* err);
 /// parsed. False with `*err` if any step failed: the caller must not go on.
 bool ConfineVerifier(int keep_fd, std::string* err);
 
-/// True when ConfineVerifier() installs the syscall filter in this build
-/// (sanitizer builds skip it: their runtime opens log files and forks a
-/// symbolizer at report time).
+/// True when ConfineVerifier() installs the syscall filter and the file size
+/// limit in this build (sanitizer builds skip both: their runtime opens and
+/// writes log files and forks a symbolizer at report time).
 bool SyscallFilterEnabled();
 
 }  // namespace ckptwatch
