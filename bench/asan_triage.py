@@ -1,11 +1,13 @@
 """Sorts the sanitizer reports of bench/asan-tests.sh: ours, libhdf5's, or another library's.
 
 A report is ours when it is a UBSan finding, a leak through one of our frames, or a crash whose
-stack has a frame of ours (a file under daemon/) before libhdf5's entry — between the crashing
-frame and the outermost libhdf5 frame, i.e. libhdf5 called back into our code, or our code
-crashed with libhdf5 merely below it. A crash whose frames above libhdf5's entry are all
-libhdf5's (our frames only below, as its callers) is libhdf5's: the isolated verifier child
-exists to contain exactly that on malformed files.
+stack has a frame of ours (a file under daemon/) before libhdf5's entry: libhdf5's entry is the
+libhdf5 call the crash happened in — the outermost frame of the run of libhdf5 frames that starts
+at the crash (runtime frames such as memcpy skipped). So our code crashing, even with libhdf5
+below it as a caller of our callback, is ours; a crash inside the libhdf5 call our code made (from
+a visit callback too: every read happens there) is libhdf5's, which the isolated verifier child
+exists to contain on malformed files. A stack cannot tell a libhdf5 bug from a bad argument we
+passed it; the unit tests of our callers cover that.
 
 usage: asan_triage.py LOG_DIR OURS_DIR      exits 1 when any report is ours or another library's
 """
@@ -64,7 +66,10 @@ def classify(text, ours_dir):
     if not hdf5_at:
         kind = "ours" if any(ours(f) for f in stack[:1]) else "other"
         return kind, f"{summary} [{' '.join(stack[0])}]"
-    entry = hdf5_at[-1]  # the outermost libhdf5 frame: where our code called into it
+    # The libhdf5 call the crash is in: the run of libhdf5 frames that starts at the first one.
+    entry = hdf5_at[0]
+    while entry + 1 < len(stack) and is_hdf5(stack[entry + 1]):
+        entry += 1
     above = [f for f in stack[:entry] if ours(f)]
     if above:
         return "ours", f"{summary} [{' '.join(above[0])}, above libhdf5's entry {stack[entry][0]}]"
