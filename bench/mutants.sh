@@ -6,7 +6,7 @@
 # The harness copies the worktree (tracked and untracked, not ignored, files as they are now)
 # to $MUTANTS_DIR/src — the worktree itself is never modified — builds the unit tests there
 # once, checks each mutant's tests pass unmutated, then per mutant: applies it, rebuilds
-# ckptwatch_tests (one object and a link), runs its tests and restores the file. A mutant is
+# ckptwatch_tests and ckptwatch_pipeline_tests (one object and a link), runs its tests and restores the file. A mutant is
 # killed when its tests fail, survived when they pass. A row whose text is not found exactly
 # once, or whose mutant does not compile, is stale: fix the row.
 #
@@ -39,7 +39,7 @@ done
 echo "mutants: building the unit tests in $build" >&2
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCKPTWATCH_TESTS=ON \
   -DCKPTWATCH_CORPUS="$root/../shared/corpus" >/dev/null
-build_tests() { nice -n 10 cmake --build "$build" --target ckptwatch_tests -j "$jobs" >"$work/build.log" 2>&1; }
+build_tests() { nice -n 10 cmake --build "$build" --target ckptwatch_tests ckptwatch_pipeline_tests -j "$jobs" >"$work/build.log" 2>&1; }
 run_tests() { (cd "$build" && ctest --no-tests=error --timeout 300 -j "$jobs" -R "$1" >"$work/ctest.log" 2>&1); }
 if ! build_tests; then
   tail -30 "$work/build.log" >&2
