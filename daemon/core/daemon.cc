@@ -3,7 +3,6 @@
 // metrics server) and turns each into one Pipeline input. It decides nothing.
 #include "daemon.h"
 
-#include <fnmatch.h>
 #include <signal.h>
 #include <unistd.h>
 #include <uv.h>
@@ -15,6 +14,7 @@
 #include "hdf5_inspector.h"
 #include "inotify_watcher.h"
 #include "metrics.h"
+#include "name_patterns.h"
 #include "pipeline.h"
 #include "real_env.h"
 #include "systemd_notify.h"
@@ -186,14 +186,8 @@ void ThreadPoolScanner::Scan(ScanRequest request) {
         }
         ScanOptions options;
         options.recursive = r.request.recursive;
-        auto patterns = r.request.patterns;
-        options.filter = [patterns](const std::string& path) {
-          std::size_t slash = path.rfind('/');
-          const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-          for (const std::string& pattern : patterns)
-            if (fnmatch(pattern.c_str(), name.c_str(), FNM_PERIOD) == 0) return true;
-          return false;
-        };
+        const std::vector<std::string>& patterns = r.request.patterns;
+        options.filter = [&patterns](const std::string& path) { return MatchesPatterns(patterns, path); };
         r.ok = ScanDirectory(work->root->get(), r.request.root_path, r.request.relative, options,
                              &r.snapshot, &r.error);
         if (!r.ok) r.error_code = errno;

@@ -1,12 +1,11 @@
 // Watches, events, scans and dispatch. Verdicts and problems: pipeline_verdict.cc.
 #include "pipeline.h"
 
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <set>
 
+#include "name_patterns.h"
 #include "pipeline_watch.h"
 #include "units.h"
 #include "verifier.h"
@@ -19,19 +18,6 @@ using std::chrono::milliseconds;
 
 // Pending + in-flight paths per watch before a burst turns into a rescan.
 constexpr std::size_t kMaxPendingPerWatch = 100000;
-
-std::string Basename(const std::string& path) {
-  std::size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-// Hidden names never match: atomic writers stage `.x.h5.XYZ` and rename.
-bool MatchesPatterns(const std::vector<std::string>& patterns, const std::string& path) {
-  const std::string name = Basename(path);
-  for (const std::string& pattern : patterns)
-    if (fnmatch(pattern.c_str(), name.c_str(), FNM_PERIOD) == 0) return true;
-  return false;
-}
 
 }  // namespace
 
