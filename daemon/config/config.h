@@ -36,6 +36,7 @@ struct LogConfig {
   LogFormat format = LogFormat::kText;
   LogLevel level = LogLevel::kInfo;
   std::chrono::milliseconds summary_every{0};
+  std::chrono::milliseconds repeat_every{0};
   bool operator==(const LogConfig&) const = default;
 };
 
@@ -46,6 +47,10 @@ struct MetricsConfig {
   bool operator==(const MetricsConfig&) const = default;
 };
 
+struct StateConfig {
+  std::string file;  ///< Absolute path; empty: the daemon picks (StateFilePath()) or keeps none.
+  bool operator==(const StateConfig&) const = default;
+};
 struct VerifyConfig {
   Level level = Level::kStructure;
   std::uint64_t full_max_bytes = 0;
@@ -70,9 +75,11 @@ struct WatchConfig {
   std::string path;  ///< Absolute and lexically normal; need not exist.
   bool recursive = false;
   std::vector<std::string> patterns;  ///< fnmatch() globs on the file name.
+  std::vector<std::string> exclude;   ///< fnmatch() globs on each path component.
   WatchBackend backend = WatchBackend::kAuto;
   std::chrono::milliseconds poll_interval{0};
   std::chrono::milliseconds settle{0};
+  std::chrono::milliseconds stuck_after{0};
   Level level = Level::kStructure;  ///< Effective: verify.level unless the watch overrides it.
   std::optional<std::chrono::milliseconds> expect_every;
   std::optional<SpaceThreshold> min_free;
@@ -85,6 +92,7 @@ struct WatchConfig {
 /// LoadConfigFile(), LoadConfigString() or DefaultConfig().
 struct Config {
   std::string source;  ///< The file (or name) it was loaded from.
+  StateConfig state;
   LogConfig log;
   MetricsConfig metrics;
   VerifyConfig verify;

@@ -133,7 +133,7 @@ TEST(Config, SuggestsWhereAMisplacedKeyBelongs) {
             "ckptwatch.yaml:3:1: level: unknown key; did you mean log.level, verify.level or "
             "watches[].level?");
   EXPECT_EQ(Error(std::string(kOneWatch) + "bogus: 1\n"),
-            "ckptwatch.yaml:3:1: bogus: unknown key (known here: log, metrics, verify, watches)");
+            "ckptwatch.yaml:3:1: bogus: unknown key (known here: log, metrics, verify, state, watches)");
 }
 
 TEST(Config, RejectsDottedKeys) {
@@ -153,7 +153,7 @@ TEST(Config, RejectsWrongTypesWithLine) {
             "ckptwatch.yaml:3:15: watches[0].patterns: expected a list, got a scalar");
   EXPECT_EQ(Error(std::string(kOneWatch) + "log: stderr\n"),
             "ckptwatch.yaml:3:6: log: expected a map of keys (file, format, level, "
-            "summary_every), got a scalar");
+            "summary_every, repeat_every), got a scalar");
   EXPECT_EQ(Error("watches: /data\n"),
             "ckptwatch.yaml:1:10: watches: expected a list of watches (\"- path: ...\"), got a "
             "scalar");

@@ -42,6 +42,11 @@ const Key kKeys[] = {
      "Least severe level logged."},
     {"log.summary_every", Type::kDuration, Presence::kDefault, "10m", "1m", "1d", kLive,
      CONFIG_FIELD(log.summary_every), "Period of the one-line summary of every watch's state."},
+    {"log.repeat_every", Type::kDuration, Presence::kDefault, "10m", "0s", "1d", kLive,
+     CONFIG_FIELD(log.repeat_every),
+     "The same file failing the same way again (an in-place rewrite each epoch) is logged at "
+     "most once per this interval, as `again, ×N since HH:MM`; metrics count every failure. "
+     "`0s` logs every one."},
     {"metrics.listen", Type::kListen, Presence::kDefault, "127.0.0.1:19842", "", "",
      kRestartProcess, CONFIG_FIELD(metrics.listen),
      "Address of the Prometheus `/metrics` endpoint: `host:port`, IPv6 as `[addr]:port`; "
@@ -69,8 +74,13 @@ const Key kKeys[] = {
      CONFIG_FIELD(verify.memory_limit), "Memory limit of each verifier process."},
     {"verify.queue_limit", Type::kInt, Presence::kDefault, "10000", "1", "1000000", kLive,
      CONFIG_FIELD(verify.queue_limit),
-     "Most files waiting for a verifier; past it a new file is left for a later rescan of its "
-     "watch (logged as `queue_full`)."},
+     "Most files waiting for a verifier. Past it, settled files wait their turn in the watch "
+     "(backpressure: nothing is dropped, memory grows by the path names only)."},
+    {"state.file", Type::kPath, Presence::kOptional, "", "", "", kRestartProcess,
+     CONFIG_FIELD(state.file),
+     "Where the last verdict of each file is kept across restarts (JSON, replaced atomically). "
+     "Unset: `$STATE_DIRECTORY/state.json` when systemd sets `StateDirectory=`, else no state "
+     "(a restart verifies the newest file of each watch again)."},
     {"watches[].name", Type::kName, Presence::kDerived, "from `path`", "", "", kRestartWatch,
      WATCH_FIELD(name),
      "Unique name, the `watch` label of metrics: 1-64 of `A-Z a-z 0-9 _ . -`. Derived from the "
@@ -84,6 +94,12 @@ const Key kKeys[] = {
     {"watches[].patterns", Type::kGlobs, Presence::kDefault, R"(["*.h5", "*.hdf5", "*.keras"])", "",
      "", kLive, WATCH_FIELD(patterns),
      "File-name globs (fnmatch) of the files to verify; `.weights.h5` matches `*.h5`."},
+    {"watches[].exclude", Type::kGlobs, Presence::kDefault,
+     R"(["*.orbax-checkpoint-tmp-*", "*.tmp", ".tmp*"])", "", "", kLive, WATCH_FIELD(exclude),
+     "Globs (fnmatch) on each path component below the root: a matching file, or anything in a "
+     "matching directory, is not verified. The defaults are atomic-save staging directories "
+     "(Orbax, `*.tmp`): their rename into place is verified, once. Setting it replaces the "
+     "defaults."},
     {"watches[].backend", Type::kEnum, Presence::kDefault, "auto", "", "", kRestartWatch,
      WATCH_FIELD(backend),
      "How changes are noticed: `inotify`, `poll` (rescans; for NFS and other network "
@@ -92,6 +108,11 @@ const Key kKeys[] = {
      WATCH_FIELD(poll_interval), "Rescan period when polling."},
     {"watches[].settle", Type::kDuration, Presence::kDefault, "1s", "0s", "1h", kLive,
      WATCH_FIELD(settle), "Quiet time after a file's last change before it is verified."},
+    {"watches[].stuck_after", Type::kDuration, Presence::kDefault, "2m", "1s", "1d", kLive,
+     WATCH_FIELD(stuck_after),
+     "Second look at an incomplete file whose writer may still be at work: one a process still "
+     "holds open for writing, or any, when polling (no close event to go by). Still incomplete "
+     "then: a failed save. A file its writer closed incomplete fails at once (docs/reliability.md)."},
     {"watches[].level", Type::kEnum, Presence::kDerived, "`verify.level`", "", "", kLive,
      WATCH_FIELD(level), "Verification level for this watch."},
     {"watches[].expect_every", Type::kDuration, Presence::kOptional, "", "1s", "30d", kLive,

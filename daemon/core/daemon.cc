@@ -79,6 +79,7 @@ class QueueVerifier : public Verifier {
     if (!job.root) job.relative.clear();
     return queue_.Enqueue(std::move(job));
   }
+  bool Full() const override { return queue_.full(); }
   void DropWatch(const std::string& watch) override { queue_.DropWatch(watch); }
   std::size_t waiting() const override { return queue_.waiting(); }
   std::size_t running() const override { return queue_.running(); }
@@ -186,8 +187,11 @@ void ThreadPoolScanner::Scan(ScanRequest request) {
         }
         ScanOptions options;
         options.recursive = r.request.recursive;
-        const std::vector<std::string>& patterns = r.request.patterns;
-        options.filter = [&patterns](const std::string& path) { return MatchesPatterns(patterns, path); };
+        const ScanRequest& q = r.request;
+        options.filter = [&q](const std::string& path) {
+          return MatchesPatterns(q.patterns, path) &&
+                 !Excluded(q.exclude, path.size() > q.root_path.size() ? path.substr(q.root_path.size() + 1) : path);
+        };
         r.ok = ScanDirectory(work->root->get(), r.request.root_path, r.request.relative, options,
                              &r.snapshot, &r.error);
         if (!r.ok) r.error_code = errno;

@@ -67,6 +67,15 @@ bool RealEnv::IsNetworkFilesystem(const std::string& path, std::string* fs_name)
   return ckptwatch::IsNetworkFilesystem(path, fs_name);
 }
 
+OpenWriters RealEnv::WritersOf(const std::string& watch, const std::string& relative,
+                               std::string* who) const {
+  auto root = Root(watch);
+  if (!root || relative.empty()) return OpenWriters::kUnknown;
+  OpenedEntry entry = ProbeBeneath(root->get(), relative);
+  if (entry.kind != EntryKind::kRegular) return OpenWriters::kNone;
+  return writers_.Query(entry.st.st_dev, entry.st.st_ino, who);
+}
+
 bool RealEnv::StatSpace(const std::string& path, FsSpace* out) const { return ckptwatch::StatSpace(path, out); }
 
 std::string RealEnv::WhyCannotRead(const std::string& path, const Principal& reader) const {

@@ -22,6 +22,8 @@ class RealEnv : public Env {
   EntryInfo Probe(const std::string& watch, const std::string& relative) const override;
   LinkTarget ResolveSymlink(const std::string& watch, const std::string& relative,
                             std::string* text) const override;
+  OpenWriters WritersOf(const std::string& watch, const std::string& relative,
+                        std::string* who) const override;
   bool IsTrustedDirectory(const std::string& path) const override;
   bool IsNetworkFilesystem(const std::string& path, std::string* fs_name) const override;
   bool StatSpace(const std::string& path, FsSpace* out) const override;
@@ -34,6 +36,7 @@ class RealEnv : public Env {
 
  private:
   std::map<std::string, std::shared_ptr<UniqueFd>> roots_;
+  mutable OpenWriterIndex writers_;
 };
 
 }  // namespace ckptwatch

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "open_beneath.h"
+#include "open_writers.h"
 #include "poll_scanner.h"
 #include "save_cause.h"
 
@@ -48,6 +49,10 @@ class Env {
   /// Where the symlink at `relative` beneath `watch`'s root leads (ResolveLink).
   virtual LinkTarget ResolveSymlink(const std::string& watch, const std::string& relative,
                                     std::string* text) const = 0;
+  /// Whether some process holds the regular file `relative` beneath `watch`'s
+  /// root open for writing (open_writers.h); `*who` names one.
+  virtual OpenWriters WritersOf(const std::string& watch, const std::string& relative,
+                                std::string* who) const = 0;
   /// IsTrustedDirectory(): a directory OpenRoot() would accept.
   virtual bool IsTrustedDirectory(const std::string& path) const = 0;
 

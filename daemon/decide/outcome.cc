@@ -4,16 +4,48 @@
 
 namespace ckptwatch {
 
+namespace {
+
+// The verifier's reason may end in a guess at the cause for someone with no
+// context — "(disk full or writer killed during save?)". Where the daemon
+// knows the cause, its sentence replaces the guess.
+std::string WithoutGuess(const std::string& reason) {
+  if (reason.size() < 3 || reason.compare(reason.size() - 2, 2, "?)") != 0) return reason;
+  const std::size_t open = reason.rfind(" (");
+  return open == std::string::npos ? reason : reason.substr(0, open);
+}
+
+// What the pipeline saw of the writer, when the bytes alone do not say.
+SaveCause WriterCause(const VerifyResult& result, const OutcomeInput& input) {
+  SaveCause cause{std::string(VerdictName(result.verdict)), ""};
+  if (input.writer_died)
+    return {"writer_died",
+            "its writer closed the file before the save was complete and no process has it open: the "
+            "writer died mid-save (killed, out of memory, preempted, crashed); resume from the last "
+            "good checkpoint"};
+  if (input.stuck && !input.holder.empty())
+    return {"in_progress", "still open for writing by " + input.holder + " and unchanged for " +
+                               FormatDuration(input.stuck_after) +
+                               ": the writer is hung, or keeps the file open between saves"};
+  if (input.stuck)
+    return {"writer_died", "still incomplete and unchanged after " + FormatDuration(input.stuck_after) +
+                               ": the writer died or hung mid-save"};
+  if (result.verdict == Verdict::kTruncated && input.closed)
+    cause.explanation = "its writer stopped before the end of the file (killed or crashed mid-save)";
+  return cause;
+}
+
+}  // namespace
+
 Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input) {
   Outcome out;
   out.message = result.reason;
-  if (input.stuck)
-    out.message += "; unchanged since the last look: the writer most likely died or hung mid-save "
-                   "(killed, out of memory, preempted)";
   if (!result.ok()) {
+    // Space first: a writer that died of ENOSPC died of the full disk.
     SaveCause c = ClassifyFailure(result, input.space.value_or(FsSpace{}), input.min_free);
+    if (c.name != "disk_full") c = WriterCause(result, input);
     out.cause = c.name;
-    if (!c.explanation.empty()) out.message += "; " + c.explanation;
+    if (!c.explanation.empty()) out.message = WithoutGuess(result.reason) + "; " + c.explanation;
   } else if (!input.unreadable.empty()) {
     // Saved fine, but the people who load it must be able to read it.
     out.cause = "permission_denied";

@@ -3,6 +3,7 @@
 // known when it arrived; the pipeline reports what it returns.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,9 +18,16 @@ namespace ckptwatch {
 /// What the pipeline knew about the file and its filesystem.
 struct OutcomeInput {
   std::string watch;
-  /// The file stayed in_progress/empty across the second look: its writer
-  /// most likely died.
+  /// The last event was its writer's close or rename (inotify).
+  bool closed = false;
+  /// Its writer closed it incomplete and no process holds it open for
+  /// writing: the save ended there (killed, crashed, its write failed).
+  bool writer_died = false;
+  /// Still incomplete at the second look, stuck_after later.
   bool stuck = false;
+  std::chrono::milliseconds stuck_after{0};
+  /// Who still holds it open for writing ("pid 12 (python3)"), when known.
+  std::string holder;
   std::optional<FsSpace> space;  ///< The file's own filesystem, when statvfs worked.
   std::optional<SpaceThreshold> min_free;
   /// Why configured readers cannot read an ok file; "" when they can.

@@ -16,8 +16,14 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-// Pending + in-flight paths per watch before a burst turns into a rescan.
-constexpr std::size_t kMaxPendingPerWatch = 100000;
+// Erases `path` and every key below it ("path/...") from a path-keyed map.
+template <typename Map>
+void EraseUnder(Map& map, const std::string& path) {
+  map.erase(path);
+  const std::string prefix = path + "/";
+  auto it = map.lower_bound(prefix);
+  while (it != map.end() && it->first.compare(0, prefix.size(), prefix) == 0) it = map.erase(it);
+}
 
 }  // namespace
 
@@ -29,13 +35,14 @@ std::string RelativeTo(const std::string& root, const std::string& path) {
 }
 
 Pipeline::Pipeline(Config config, Env& env, Watcher* watcher, Scanner& scanner, Verifier& verifier,
-                   Reporter& reporter)
+                   Reporter& reporter, PipelineLimits limits)
     : config_(std::move(config)),
       env_(env),
       watcher_(watcher),
       scanner_(scanner),
       verifier_(verifier),
-      reporter_(reporter) {}
+      reporter_(reporter),
+      limits_(limits) {}
 
 Pipeline::~Pipeline() = default;
 
@@ -55,7 +62,7 @@ std::string Pipeline::Status() const {
   for (const auto& [name, w] : watches_) (w->state == Watch::State::kActive ? active : missing)++;
   return "watching " + std::to_string(active) + " director" + (active == 1 ? "y" : "ies") +
          (missing ? ", " + std::to_string(missing) + " missing" : "") + "; " +
-         std::to_string(verifier_.running()) + " verifying, " + std::to_string(verifier_.waiting()) +
+         std::to_string(verifier_.running()) + " verifying, " + std::to_string(QueueLength()) +
          " queued";
 }
 
@@ -63,6 +70,8 @@ std::optional<Pipeline::Clock::time_point> Pipeline::NextDeadline() const {
   std::optional<Clock::time_point> next;
   if (stopping_) return next;
   for (const auto& [name, w] : watches_) {
+    // Files waiting for the verify queue go as soon as it has room.
+    if (!w->blocked.empty() && !verifier_.Full()) return env_.Now();
     auto deadline = w->settle->NextDeadline();
     if (deadline && (!next || *deadline < *next)) next = deadline;
   }
@@ -75,7 +84,7 @@ void Pipeline::Start() {
   for (const WatchConfig& wc : config_.watches) {
     auto w = std::make_unique<Watch>();
     w->config = wc;
-    w->settle = std::make_unique<SettleQueue>(wc.settle, kMaxPendingPerWatch);
+    w->settle = std::make_unique<SettleQueue>(wc.settle, limits_.max_pending_per_watch);
     Watch& ref = *w;
     watches_[wc.name] = std::move(w);
     ApplyWatchConfig(ref, wc);
@@ -129,6 +138,9 @@ void Pipeline::StartWatch(Watch& w) {
       Log(LogLevel::kError, "backend_fallback", {{"watch", c.name}, {"path", c.path}, {"backend", "poll"}},
           err.message);
       w.polling = true;
+      if (err.watch_limit())
+        SetProblem(w, WatchProblem::kDegradedWatching, true,
+                   err.message + "; the whole watch is polled every " + FormatDuration(c.poll_interval));
     }
   }
   if (w.polling) {
@@ -152,6 +164,9 @@ void Pipeline::StartWatch(Watch& w) {
 }
 
 void Pipeline::StopWatch(Watch& w) {
+  // A fresh start may get every watch it needs (the limit raised meanwhile).
+  w.unwatched.clear();
+  SetProblem(w, WatchProblem::kDegradedWatching, false);
   if (watcher_) {
     if (w.watch_id >= 0) watcher_->RemoveWatch(w.watch_id);
     if (w.missing_id >= 0) watcher_->RemoveWatch(w.missing_id);
@@ -216,27 +231,33 @@ void Pipeline::OnWatchEvent(const WatchEvent& event) {
   if (w->state == Watch::State::kMissing) return HandleMissingEvent(*w, event);
   switch (event.kind) {
     case WatchEvent::Kind::kFileWritten:
-      if (MatchesPatterns(w->config.patterns, event.path)) OnFileEvent(*w, event.path);
+      if (MatchesPatterns(w->config.patterns, event.path) && Wanted(*w, event.path)) OnFileEvent(*w, event.path);
       break;
     case WatchEvent::Kind::kDirectoryCreated: {
+      // A staging directory (Orbax's *.orbax-checkpoint-tmp-*) is not looked
+      // into: its rename into place is a kDirectoryCreated of its final name.
+      if (!Wanted(*w, event.path)) break;
       // A directory named like a checkpoint is a failed or foreign save: say so.
       if (MatchesPatterns(w->config.patterns, event.path)) OnFileEvent(*w, event.path);
       // Files written before the new directory's watch existed made no event.
+      // A non-recursive watch looks at its own directory only.
       const std::string relative = RelativeTo(w->config.path, event.path);
-      if (!relative.empty()) ScheduleScan(*w, ScanReason::kNewDirectory, relative);
+      if (!relative.empty() && w->config.recursive) ScheduleScan(*w, ScanReason::kNewDirectory, relative);
       break;
     }
+    case WatchEvent::Kind::kNameGone:
+      Forget(*w, event.path);
+      break;
     case WatchEvent::Kind::kDirectoryGone:
       if (event.path == w->config.path) GoMissing(*w, "it was deleted or moved away");
+      else Forget(*w, event.path);
       break;
     case WatchEvent::Kind::kOverflow:
       Log(LogLevel::kWarn, "overflow", {{"watch", w->config.name}}, event.reason);
       ScheduleScan(*w, ScanReason::kOverflow);
       break;
     case WatchEvent::Kind::kWatchFailed:
-      Log(LogLevel::kError, "watch_failed", {{"watch", w->config.name}, {"path", event.path}},
-          event.reason);
-      ScheduleScan(*w, ScanReason::kWatchFailed);
+      WatchFailed(*w, event);
       break;
     case WatchEvent::Kind::kAttributesChanged:
       // A chmod/chown of the watch directory may make or unmake the writer's access.
@@ -270,7 +291,7 @@ void Pipeline::OnFileEvent(Watch& w, const std::string& path) {
     case EntryKind::kNotRegular:
     case EntryKind::kDenied:
     case EntryKind::kError:
-      return Touch(w, path, env_.Now());
+      return Touch(w, path, env_.Now(), /*closed=*/true);
     case EntryKind::kSymlink:
       return ReportSymlink(w, path, relative);
     case EntryKind::kMissing:        // gone already (a temporary name)
@@ -304,19 +325,125 @@ void Pipeline::ReportSymlink(Watch& w, const std::string& path, const std::strin
   }
 }
 
-void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when) {
+bool Pipeline::Wanted(const Watch& w, const std::string& path) const {
+  const std::string relative = RelativeTo(w.config.path, path);
+  if (relative.empty() || Excluded(w.config.exclude, relative)) return false;
+  return w.config.recursive || relative.find('/') == std::string::npos;
+}
+
+void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, bool closed) {
+  // Bounded: past the limit a write is left for the rescan that follows
+  // once the backlog has halved (OnTick), never lost.
+  if (!w.settle->IsPending(path) &&
+      w.settle->pending_count() + w.blocked.size() >= limits_.max_pending_per_watch) {
+    if (!w.overflowed)
+      Log(LogLevel::kWarn, "queue_full", {{"watch", w.config.name}},
+          std::to_string(limits_.max_pending_per_watch) +
+              " files are waiting in this watch: newer writes are picked up by a rescan once "
+              "half of them are verified");
+    w.overflowed = true;
+    return;
+  }
   // A new write means the writer made progress: an earlier in_progress was
   // that save under way, not a save stuck open.
   w.in_progress_seen.erase(path);
   w.last_event_ns[path] = env_.RealtimeNs();
-  if (!w.settle->Touch(path, when) && w.settle->TakeOverflow()) ScheduleScan(w, ScanReason::kQueueFull);
+  Watch::Close& close = w.closes[path];
+  close.closed = closed;
+  close.space.reset();
+  FsSpace space;
+  const std::string parent = path.substr(0, path.rfind('/'));
+  if (closed && env_.StatSpace(parent.empty() ? "/" : parent, &space)) close.space = space;
+  if (!w.settle->Touch(path, when)) {
+    w.closes.erase(path);
+    w.last_event_ns.erase(path);
+    w.overflowed = true;
+  }
+}
+
+// The name is gone (deleted, renamed away): what the daemon kept about it,
+// and about everything below it if it was a directory, goes too. A pending
+// path stays pending: its verdict says not_found if it is gone for good.
+void Pipeline::Forget(Watch& w, const std::string& path) {
+  EraseUnder(w.known.files, path);
+  EraseUnder(w.reported, path);
+  EraseUnder(w.links_reported, path);
+  EraseUnder(w.in_progress_seen, path);
+  EraseUnder(w.repeats, path);
+  if (!w.settle->IsPending(path) && !w.blocked_set.count(path)) {
+    EraseUnder(w.last_event_ns, path);
+    EraseUnder(w.closes, path);
+  }
+  const std::string relative = RelativeTo(w.config.path, path);
+  if (!relative.empty() && !w.unwatched.empty()) {
+    EraseUnder(w.unwatched, relative);
+    if (w.unwatched.empty()) SetProblem(w, WatchProblem::kDegradedWatching, false);
+  }
+}
+
+// A directory that could not get an inotify watch (the watch limit, most
+// likely) is polled on its own; the rest of the watch keeps its events.
+void Pipeline::WatchFailed(Watch& w, const WatchEvent& event) {
+  std::string relative;
+  if (event.path != w.config.path) {
+    relative = RelativeTo(w.config.path, event.path);
+    if (relative.empty()) return;
+  }
+  Log(LogLevel::kError, "watch_failed", {{"watch", w.config.name}, {"path", event.path}},
+      event.reason + "; polling it every " + FormatDuration(w.config.poll_interval) + " instead");
+  auto& unwatched = w.unwatched[relative];
+  if (!unwatched) unwatched = std::make_unique<PollScanner>(w.config.settle);
+  const std::size_t n = w.unwatched.size();
+  SetProblem(w, WatchProblem::kDegradedWatching, true,
+             event.reason + "; " + std::to_string(n) + (n == 1 ? " directory is" : " directories are") +
+                 " polled every " + FormatDuration(w.config.poll_interval) + " instead");
+  w.unwatched_baselined.erase(relative);
+  ScheduleScan(w, ScanReason::kDegradedPoll, relative);
+}
+
+void Pipeline::PollUnwatched(Watch& w, Clock::time_point now) {
+  if (w.unwatched.empty() || now < w.next_degraded_poll) return;
+  w.next_degraded_poll = now + w.config.poll_interval;
+  for (const auto& [relative, poller] : w.unwatched)
+    if (!w.unwatched_running.count(relative)) ScheduleScan(w, ScanReason::kDegradedPoll, relative);
+}
+
+void Pipeline::OnUnwatchedScan(Watch& w, const ScanResult& result, Clock::time_point now) {
+  const std::string& relative = result.request.relative;
+  w.unwatched_running.erase(relative);
+  auto it = w.unwatched.find(relative);
+  if (it == w.unwatched.end()) return;
+  if (!result.ok) {
+    if (result.error_code == ENOENT || result.error_code == ENOTDIR || result.error_code == ELOOP) {
+      w.unwatched.erase(it);  // the directory went away: nothing left to poll
+      if (w.unwatched.empty()) SetProblem(w, WatchProblem::kDegradedWatching, false);
+    } else {
+      Log(LogLevel::kError, "scan_failed", {{"watch", w.config.name}}, result.error);
+    }
+    return;
+  }
+  Snapshot snapshot;
+  for (const auto& [path, stat] : result.snapshot.files)
+    if (Wanted(w, path)) snapshot.files.emplace(path, stat);
+  if (w.unwatched_baselined.insert(relative).second) {
+    // Files written before polling began made no event: whatever differs
+    // from what the daemon knew is new.
+    it->second->Baseline(snapshot);
+    for (const auto& [path, stat] : snapshot.files) {
+      auto known = w.known.files.find(path);
+      if (known == w.known.files.end() || !(known->second == stat)) Touch(w, path, now);
+    }
+    return;
+  }
+  for (const std::string& path : it->second->Update(snapshot, now)) Touch(w, path, now);
 }
 
 // ---- scans -----------------------------------------------------------------
 
 void Pipeline::ScheduleScan(Watch& w, ScanReason reason, const std::string& subdir) {
   if (w.state != Watch::State::kActive || stopping_) return;
-  const bool whole_watch = subdir.empty();
+  const bool degraded = reason == ScanReason::kDegradedPoll;
+  const bool whole_watch = subdir.empty() && !degraded;
   if (whole_watch && w.scan_running && reason != ScanReason::kStart) {
     // Scan again right after the running one.
     if (w.polling) w.next_poll = env_.Now();
@@ -327,21 +454,28 @@ void Pipeline::ScheduleScan(Watch& w, ScanReason reason, const std::string& subd
   request.watch = w.config.name;
   request.root_path = w.config.path;
   request.relative = subdir;
-  request.recursive = whole_watch ? w.config.recursive : true;
+  request.recursive = subdir.empty() ? w.config.recursive : true;
   request.patterns = w.config.patterns;
+  request.exclude = w.config.exclude;
   request.reason = reason;
   if (whole_watch) w.scan_running = true;
+  if (degraded) w.unwatched_running.insert(subdir);
   scanner_.Scan(std::move(request));
 }
 
 void Pipeline::OnScanDone(const ScanResult& result) {
   Watch* w = FindWatch(result.request.watch);
   if (!w || stopping_) return;
+  const ScanReason reason = result.request.reason;
+  const Clock::time_point now = env_.Now();
+  if (reason == ScanReason::kDegradedPoll) {
+    if (w->state == Watch::State::kActive) OnUnwatchedScan(*w, result, now);
+    else w->unwatched_running.erase(result.request.relative);
+    return;
+  }
   const bool whole_watch = result.request.relative.empty();
   if (whole_watch) w->scan_running = false;
   if (w->state != Watch::State::kActive) return;
-  const Clock::time_point now = env_.Now();
-  const ScanReason reason = result.request.reason;
   if (!result.ok) {
     if (whole_watch && !env_.IsTrustedDirectory(w->config.path)) return GoMissing(*w, result.error);
     // A new directory renamed away or swapped for a symlink before its scan
@@ -357,7 +491,19 @@ void Pipeline::OnScanDone(const ScanResult& result) {
         result.error);
     return;
   }
-  const Snapshot& snapshot = result.snapshot;
+  // Staging directories and, in a non-recursive watch, subdirectories are
+  // not this watch's files, whatever the scanner was given.
+  Snapshot snapshot;
+  for (const auto& [path, stat] : result.snapshot.files)
+    if (Wanted(*w, path)) snapshot.files.emplace(path, stat);
+  if (whole_watch && reason != ScanReason::kStart) {
+    // Names the scan no longer finds were deleted while events were lost
+    // (or, polling, since the last poll): forget them.
+    std::vector<std::string> gone;
+    for (const auto& [path, stat] : w->known.files)
+      if (!snapshot.files.count(path) && !w->settle->IsPending(path)) gone.push_back(path);
+    for (const std::string& path : gone) Forget(*w, path);
+  }
   if (reason == ScanReason::kStart) {
     // Verify the newest checkpoint so state is known right after a restart;
     // the rest of the history is left alone.
@@ -375,10 +521,7 @@ void Pipeline::OnScanDone(const ScanResult& result) {
     return;
   }
   if (reason == ScanReason::kPoll) {
-    for (const std::string& path : w->poller->Update(snapshot, now)) {
-      w->known.files[path] = snapshot.files.at(path);
-      Touch(*w, path, now);
-    }
+    for (const std::string& path : w->poller->Update(snapshot, now)) Touch(*w, path, now);
     return;
   }
   // A rescan (overflow, new directory, queue full): verify what changed since
@@ -387,7 +530,8 @@ void Pipeline::OnScanDone(const ScanResult& result) {
   for (const auto& [path, stat] : snapshot.files) {
     auto known = w->known.files.find(path);
     if (known != w->known.files.end() && known->second == stat) continue;
-    w->known.files[path] = stat;
+    // `known` changes when the file is dispatched, not here: a write left
+    // out because the backlog is full is found again by the next rescan.
     Touch(*w, path, now);
     ++changed;
   }
@@ -403,10 +547,48 @@ void Pipeline::OnScanDone(const ScanResult& result) {
 
 void Pipeline::OnSettleDue() {
   if (stopping_) return;
+  DrainBlocked();
   const Clock::time_point now = env_.Now();
   for (auto& [name, w] : watches_)
     for (const std::string& path : w->settle->Ready(now)) Dispatch(*w, path);
-  reporter_.SetQueueLength(verifier_.waiting());
+  reporter_.SetQueueLength(QueueLength());
+}
+
+std::size_t Pipeline::QueueLength() const {
+  std::size_t length = verifier_.waiting();
+  for (const auto& [name, w] : watches_) length += w->blocked.size();
+  return length;
+}
+
+// Backpressure: a settled file the verify queue has no room for waits here,
+// in order, and goes when a verdict frees a place (DrainBlocked()).
+void Pipeline::Block(Watch& w, const std::string& path) {
+  if (!w.blocked_set.insert(path).second) return;
+  if (w.blocked.empty())
+    Log(LogLevel::kInfo, "queue_full", {{"watch", w.config.name}},
+        "the verify queue is full (verify.queue_limit " + std::to_string(config_.verify.queue_limit) +
+            "): settled files wait their turn");
+  w.blocked.push_back(path);
+}
+
+// One path per watch in turn, so a flood in one watch does not starve another.
+void Pipeline::DrainBlocked() {
+  if (draining_) return;
+  draining_ = true;
+  bool progress = true;
+  while (progress && !verifier_.Full()) {
+    progress = false;
+    for (auto& [name, w] : watches_) {
+      if (w->blocked.empty() || verifier_.Full()) continue;
+      std::string path = std::move(w->blocked.front());
+      w->blocked.pop_front();
+      w->blocked_set.erase(path);
+      progress = true;
+      if (w->settle->IsPending(path)) continue;  // written again: its settle decides
+      Dispatch(*w, path);
+    }
+  }
+  draining_ = false;
 }
 
 std::optional<FileStat> Pipeline::StatNow(const Watch& w, const std::string& path) const {
@@ -424,12 +606,15 @@ void Pipeline::Dispatch(Watch& w, const std::string& path) {
   std::optional<FileStat> stat;
   if (entry.kind == EntryKind::kRegular || entry.kind == EntryKind::kNotRegular) stat = entry.stat;
   auto reported = w.reported.find(path);
-  if (stat && reported != w.reported.end() && reported->second == *stat) {
+  if (stat && reported != w.reported.end() && reported->second.stat == *stat) {
     w.last_event_ns.erase(path);
     Log(LogLevel::kDebug, "verify_skipped", {{"watch", w.config.name}, {"path", path}},
         "unchanged since its last verdict");
     return;
   }
+  const bool needs_queue = entry.kind != EntryKind::kNotRegular;
+  // First come, first served: behind files already waiting, or when full.
+  if (needs_queue && (verifier_.Full() || (!w.blocked.empty() && !draining_))) return Block(w, path);
   w.settle->MarkInFlight(path);
   // Remember the version dispatched, so a later overflow rescan does not
   // verify the same write twice.
@@ -455,9 +640,8 @@ void Pipeline::Dispatch(Watch& w, const std::string& path) {
   }
   if (!verifier_.Enqueue(std::move(job))) {
     w.settle->Finish(path);
-    Log(LogLevel::kWarn, "queue_full", {{"watch", w.config.name}, {"path", path}},
-        "verification queue is full (verify.queue_limit); the watch will be rescanned");
-    ScheduleScan(w, ScanReason::kQueueFull);
+    w.dispatched.erase(path);
+    Block(w, path);
   }
 }
 
@@ -491,6 +675,13 @@ void Pipeline::OnTick() {
       w->pending_rescan.reset();
       ScheduleScan(*w, reason);
     }
+    PollUnwatched(*w, now);
+    // The backlog has halved since writes were left out: find them again.
+    if (w->overflowed &&
+        w->settle->pending_count() + w->blocked.size() < limits_.max_pending_per_watch / 2) {
+      w->overflowed = false;
+      ScheduleScan(*w, ScanReason::kQueueFull);
+    }
     CheckSpace(*w);
     if (now >= w->next_writable_check) CheckWritable(*w);
     if (config_.log.summary_every.count() > 0 && now >= w->next_summary) {
@@ -498,7 +689,8 @@ void Pipeline::OnTick() {
       w->next_summary = now + config_.log.summary_every;
     }
   }
-  reporter_.SetQueueLength(verifier_.waiting());
+  DrainBlocked();
+  reporter_.SetQueueLength(QueueLength());
 }
 
 bool Pipeline::Reload(const Config& next, std::string* err) {
@@ -528,7 +720,7 @@ bool Pipeline::Reload(const Config& next, std::string* err) {
     Watch* w = FindWatch(wc.name);
     if (!w) {
       auto fresh = std::make_unique<Watch>();
-      fresh->settle = std::make_unique<SettleQueue>(wc.settle, kMaxPendingPerWatch);
+      fresh->settle = std::make_unique<SettleQueue>(wc.settle, limits_.max_pending_per_watch);
       Watch& ref = *fresh;
       watches_[wc.name] = std::move(fresh);
       ApplyWatchConfig(ref, wc);

@@ -16,9 +16,19 @@
 
 #include "config.h"
 #include "env.h"
+#include "outcome.h"
 #include "pipeline_ports.h"
 
 namespace ckptwatch {
+
+/// Bounds on what the pipeline remembers per watch; tests shrink them.
+struct PipelineLimits {
+  /// Paths pending (settling or waiting for the verify queue) before new
+  /// writes are left to a rescan once the backlog halves.
+  std::size_t max_pending_per_watch = 100000;
+  /// Last verdicts remembered (to skip a close without a write); the oldest go first.
+  std::size_t max_remembered_per_watch = 100000;
+};
 
 class Pipeline {
  public:
@@ -26,7 +36,7 @@ class Pipeline {
 
   /// `watcher` may be null: every watch polls. Nothing happens until Start().
   Pipeline(Config config, Env& env, Watcher* watcher, Scanner& scanner, Verifier& verifier,
-           Reporter& reporter);
+           Reporter& reporter, PipelineLimits limits = {});
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -69,10 +79,23 @@ class Pipeline {
   void HandleMissingEvent(Watch& w, const WatchEvent& event);
   void OnFileEvent(Watch& w, const std::string& path);
   void ReportSymlink(Watch& w, const std::string& path, const std::string& relative);
-  void Touch(Watch& w, const std::string& path, Clock::time_point when);
+  /// A write to `path`; `closed` when the event was its writer's close or rename.
+  void Touch(Watch& w, const std::string& path, Clock::time_point when, bool closed = false);
+  bool Wanted(const Watch& w, const std::string& path) const;
+  void Forget(Watch& w, const std::string& path);
+  void WatchFailed(Watch& w, const WatchEvent& event);
+  void PollUnwatched(Watch& w, Clock::time_point now);
+  void OnUnwatchedScan(Watch& w, const ScanResult& result, Clock::time_point now);
   void ScheduleScan(Watch& w, ScanReason reason, const std::string& subdir = "");
   void Dispatch(Watch& w, const std::string& path);
-  void Report(Watch& w, const VerifyJob& job, const VerifyResult& result, bool stuck);
+  void Block(Watch& w, const std::string& path);
+  void DrainBlocked();
+  void Remember(Watch& w, const std::string& path, const FileStat& stat);
+  bool Considered(const Watch& w, const std::string& path) const;
+  void Judge(Watch& w, const VerifyJob& job, const VerifyResult& result);
+  void Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
+  bool Repeated(Watch& w, const std::string& path, const std::string& key, std::string* note);
+  std::size_t QueueLength() const;
   std::optional<FileStat> StatNow(const Watch& w, const std::string& path) const;
 
   void SetProblem(Watch& w, WatchProblem problem, bool active, const std::string& reason = "");
@@ -92,8 +115,10 @@ class Pipeline {
   Scanner& scanner_;
   Verifier& verifier_;
   Reporter& reporter_;
+  PipelineLimits limits_;
   std::map<std::string, std::unique_ptr<Watch>> watches_;
   bool stopping_ = false;
+  bool draining_ = false;
 };
 
 }  // namespace ckptwatch

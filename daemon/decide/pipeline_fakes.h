@@ -83,6 +83,8 @@ class FakeEnv : public Env {
   bool network = false;
   std::map<std::string, std::string> unreadable_by;  // path -> why readers cannot read it
   std::string writer_cannot_create;
+  std::map<std::string, std::string> open_for_writing;  // path -> who holds it
+  OpenWriters writers_visible = OpenWriters::kNone;       // kUnknown: /proc hidden
 
   // ---- Env
   bool OpenRoot(const std::string& watch, const std::string& path, std::string* err, int* error) override {
@@ -125,6 +127,13 @@ class FakeEnv : public Env {
     if (f == files_.end()) return LinkTarget::kDangling;
     *text = f->second.link_text;
     return f->second.link;
+  }
+  OpenWriters WritersOf(const std::string& watch, const std::string& relative,
+                        std::string* who) const override {
+    auto it = open_for_writing.find(roots_.at(watch) + "/" + relative);
+    if (it == open_for_writing.end()) return writers_visible;
+    *who = it->second;
+    return OpenWriters::kSome;
   }
   bool IsTrustedDirectory(const std::string& path) const override {
     return dirs_.count(path) > 0 && !untrusted_.count(path);
@@ -215,6 +224,7 @@ class FakeScanner : public Scanner {
 
 class FakeVerifier : public Verifier {
  public:
+  bool Full() const override { return jobs.size() >= capacity; }
   bool Enqueue(VerifyJob job) override {
     if (jobs.size() >= capacity) return false;
     jobs.push_back(std::move(job));

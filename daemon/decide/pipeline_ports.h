@@ -26,6 +26,7 @@ struct ScanRequest {
   std::string relative;
   bool recursive = true;
   std::vector<std::string> patterns;
+  std::vector<std::string> exclude;
   ScanReason reason = ScanReason::kStart;
 };
 
@@ -52,6 +53,8 @@ class Verifier {
   /// Queues `job` (the file is opened beneath the watch's root when its turn
   /// comes). False when the queue is full.
   virtual bool Enqueue(VerifyJob job) = 0;
+  /// True when Enqueue() would refuse a new path (verify.queue_limit waiting).
+  virtual bool Full() const = 0;
   /// Drops waiting jobs of `watch`.
   virtual void DropWatch(const std::string& watch) = 0;
   virtual std::size_t waiting() const = 0;

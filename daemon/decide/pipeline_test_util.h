@@ -22,7 +22,7 @@ class PipelineTest : public ::testing::Test {
   void Start(const std::string& watches_yaml, const std::string& extra = "") {
     env_.MakeDir(kRoot);
     Load(watches_yaml, extra, &config_);
-    pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_);
+    pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_, limits_);
     pipeline_->Start();
     FinishScans();
   }
@@ -140,6 +140,7 @@ class PipelineTest : public ::testing::Test {
   FakeVerifier verifier_;
   FakeReporter reporter_;
   Config config_;
+  PipelineLimits limits_;  ///< Set before Start() to shrink the pipeline's bounds.
   std::unique_ptr<Pipeline> pipeline_;
 };
 

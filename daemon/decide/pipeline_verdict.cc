@@ -1,6 +1,7 @@
 // Verdicts (supersede, second look, outcome) and watch problems.
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 
 #include "outcome.h"
 #include "pipeline.h"
@@ -25,6 +26,16 @@ std::string HumanDuration(double seconds) {
   return text;
 }
 
+// "14:05" (UTC, as the log's timestamps) for "again, ×N since 14:05".
+std::string ClockTime(double unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[16];
+  std::snprintf(text, sizeof text, "%02d:%02d", utc.tm_hour, utc.tm_min);
+  return text;
+}
+
 std::string Basename(const std::string& path) {
   std::size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -37,65 +48,135 @@ void Pipeline::OnVerified(const VerifyJob& job, const VerifyResult& unbounded) {
   VerifyResult result = unbounded;
   BoundResult(&result);
   Watch* w = FindWatch(job.watch);
-  reporter_.SetQueueLength(verifier_.waiting());
-  if (!w || stopping_) return;
-  if (w->settle->Finish(job.path)) {
+  if (w && !stopping_) Judge(*w, job, result);
+  if (!stopping_) DrainBlocked();  // a place in the verify queue is free
+  reporter_.SetQueueLength(QueueLength());
+}
+
+// Whether a verdict is a failed save, not yet known, or stale — see
+// docs/reliability.md, "When a save has failed".
+void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result) {
+  const std::string& path = job.path;
+  if (w.settle->Finish(path)) {
     // Written again while we read it: the newer write gets its own verdict.
-    Log(LogLevel::kDebug, "verify_superseded", {{"watch", job.watch}, {"path", job.path}},
+    Log(LogLevel::kDebug, "verify_superseded", {{"watch", job.watch}, {"path", path}},
         "file was written again during verification; verifying the new write");
     return;
   }
   const Clock::time_point now = env_.Now();
-  Watch::Dispatched dispatched = w->dispatched[job.path];
-  w->dispatched.erase(job.path);
+  Watch::Dispatched dispatched = w.dispatched[path];
+  w.dispatched.erase(path);
   // A broken verdict on a file that has changed since its write event — the
   // trainer's next save already truncating and rewriting it — describes a
   // save under way, not the one that completed: its own close will bring a
   // verdict. (The child catches changes during its read; this catches a
   // verification that ran entirely inside the next save's quiet moments.)
+  // Should that close never come, the file is looked at after stuck_after.
   if (!result.ok()) {
-    std::optional<FileStat> current = StatNow(*w, job.path);
+    std::optional<FileStat> current = StatNow(w, path);
     const bool changed = current && (!dispatched.stat || !(*current == *dispatched.stat) ||
                                      current->mtime_ns > dispatched.event_ns);
     if (changed) {
       Log(LogLevel::kDebug, "verify_superseded",
-          {{"watch", job.watch}, {"path", job.path}, {"verdict", std::string(VerdictName(result.verdict))}},
+          {{"watch", job.watch}, {"path", path}, {"verdict", std::string(VerdictName(result.verdict))}},
           "file changed after its write event (the next save is under way); waiting for that save");
-      w->last_event_ns[job.path] = env_.RealtimeNs();
-      w->settle->Touch(job.path, now + config_.verify.timeout - w->config.settle);
+      w.last_event_ns[path] = env_.RealtimeNs();
+      w.closes[path].closed = false;
+      w.settle->Touch(path, now + w.config.stuck_after - w.config.settle);
       return;
     }
   }
-  // A writer that still has the file open gets one more look: after
-  // verify.timeout for in_progress; after a moment for an empty file, which
-  // is also what a save looks like between its O_TRUNC and its first write.
-  // Only a state that outlives the second look is a failed save.
-  if ((result.verdict == Verdict::kInProgress || result.verdict == Verdict::kEmpty) &&
-      w->in_progress_seen[job.path]++ == 0) {
-    const milliseconds delay = result.verdict == Verdict::kEmpty
-                                   ? std::min<milliseconds>(config_.verify.timeout, kEmptyRecheck)
-                                   : config_.verify.timeout;
-    Log(LogLevel::kWarn, "verify_deferred",
-        {{"watch", job.watch}, {"path", job.path}, {"verdict", std::string(VerdictName(result.verdict))}},
-        result.reason + "; checking again in " + FormatDuration(delay));
-    w->settle->Touch(job.path, now + delay - w->config.settle);
-    return;
+  OutcomeInput input;
+  const Watch::Close close = w.closes.count(path) ? w.closes[path] : Watch::Close{};
+  input.closed = close.closed;
+  input.stuck_after = w.config.stuck_after;
+  if (result.verdict == Verdict::kInProgress || result.verdict == Verdict::kEmpty) {
+    // Incomplete. After its writer's close (or rename), with nobody holding
+    // it open for writing, that is final: the save failed, now. Otherwise —
+    // a writer still has it open, or polling saw no close — it gets one more
+    // look after stuck_after (an empty file after a moment: that is also a
+    // save between its O_TRUNC and its first write).
+    std::string holder;
+    const OpenWriters writers = env_.WritersOf(w.config.name, job.relative, &holder);
+    const bool writer_gone = close.closed && writers != OpenWriters::kSome;
+    if (!writer_gone && w.in_progress_seen[path]++ == 0) {
+      const milliseconds delay = result.verdict == Verdict::kEmpty && writers != OpenWriters::kSome
+                                     ? std::min<milliseconds>(w.config.stuck_after, kEmptyRecheck)
+                                     : w.config.stuck_after;
+      const std::string why = writers == OpenWriters::kSome
+                                  ? "still open for writing by " + holder
+                                  : "no close by its writer seen (polling)";
+      Log(LogLevel::kInfo, "verify_deferred",
+          {{"watch", job.watch}, {"path", path}, {"verdict", std::string(VerdictName(result.verdict))}},
+          result.reason + "; " + why + ": looking again in " + FormatDuration(delay));
+      w.settle->Touch(path, now + delay - w.config.settle);
+      return;
+    }
+    input.writer_died = writer_gone;
+    input.stuck = !writer_gone;
+    if (writers == OpenWriters::kSome) input.holder = holder;
+  } else if (close.closed && result.verdict == Verdict::kCorrupt && result.expected_bytes &&
+             result.bytes > *result.expected_bytes) {
+    // Data past the end the superblock records: written after the writer's
+    // last flush, whose close never came — h5py killed after flush().
+    input.writer_died = true;
   }
-  const bool stuck = w->in_progress_seen.erase(job.path) > 0 &&
-                     (result.verdict == Verdict::kInProgress || result.verdict == Verdict::kEmpty);
-  if (dispatched.stat) w->reported[job.path] = *dispatched.stat;
-  Report(*w, job, result, stuck);
+  // The cause is what the filesystem looked like when the save failed: the
+  // lower free space of its close and of now (the trainer may have deleted
+  // files since, or the disk filled only afterwards).
+  FsSpace space_now;
+  const std::string parent = path.substr(0, path.rfind('/'));
+  const bool have_now = env_.StatSpace(parent.empty() ? "/" : parent, &space_now);
+  if (close.space && (!have_now || close.space->avail < space_now.avail)) input.space = close.space;
+  else if (have_now) input.space = space_now;
+  w.in_progress_seen.erase(path);
+  w.closes.erase(path);
+  if (dispatched.stat) Remember(w, path, *dispatched.stat);
+  Report(w, job, result, std::move(input));
 }
 
-void Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result, bool stuck) {
-  OutcomeInput input;
+// Bounded: the oldest remembered verdicts go first. A forgotten file only
+// costs a verification of a close without a write.
+void Pipeline::Remember(Watch& w, const std::string& path, const FileStat& stat) {
+  const std::uint64_t seq = ++w.reported_seq;
+  w.reported[path] = {stat, seq};
+  w.reported_order.emplace_back(seq, path);
+  while (w.reported.size() > limits_.max_remembered_per_watch && !w.reported_order.empty()) {
+    auto [old_seq, old_path] = std::move(w.reported_order.front());
+    w.reported_order.pop_front();
+    auto it = w.reported.find(old_path);
+    if (it != w.reported.end() && it->second.seq == old_seq) w.reported.erase(it);
+  }
+  // Rewrites leave stale entries behind; compact before they outgrow the map.
+  if (w.reported_order.size() > 2 * w.reported.size() + 1024) {
+    std::deque<std::pair<std::uint64_t, std::string>> live;
+    for (auto& entry : w.reported_order) {
+      auto it = w.reported.find(entry.second);
+      if (it != w.reported.end() && it->second.seq == entry.first) live.push_back(std::move(entry));
+    }
+    w.reported_order.swap(live);
+  }
+}
+
+// The same file failing the same way again — an in-place rewrite each epoch
+// on a full disk — is one line per log.repeat_every, with a count.
+bool Pipeline::Repeated(Watch& w, const std::string& path, const std::string& key, std::string* note) {
+  const Clock::time_point now = env_.Now();
+  Watch::Repeat& r = w.repeats[path];
+  if (r.key != key) {
+    r = {key, env_.UnixNow(), 1, now};
+    return false;
+  }
+  ++r.count;
+  if (config_.log.repeat_every.count() > 0 && now - r.last_logged < config_.log.repeat_every) return true;
+  r.last_logged = now;
+  *note = "(again, ×" + std::to_string(r.count) + " since " + ClockTime(r.first_unix) + ")";
+  return false;
+}
+
+void Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input) {
   input.watch = job.watch;
-  input.stuck = stuck;
   input.min_free = w.config.min_free;
-  // The file's own filesystem: under a recursive watch it may be another mount.
-  FsSpace space;
-  const std::string parent = job.path.substr(0, job.path.rfind('/'));
-  if (env_.StatSpace(parent.empty() ? "/" : parent, &space)) input.space = space;
   if (result.ok()) {
     for (const Principal& reader : w.config.readers) {
       std::string why = env_.WhyCannotRead(job.path, reader);
@@ -106,7 +187,18 @@ void Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result
   VerifyResult named = result;
   named.path = job.path;
   Outcome outcome = DecideOutcome(named, input);
-  Log(outcome.level, "verify", std::move(outcome.fields), std::move(outcome.message));
+  bool quiet = false;
+  if (!outcome.cause.empty()) {
+    std::string note;
+    quiet = Repeated(w, job.path, std::string(VerdictName(result.verdict)) + "/" + outcome.cause, &note);
+    if (!note.empty()) {
+      outcome.message += " " + note;
+      outcome.fields.push_back({"repeats", std::to_string(w.repeats[job.path].count)});
+    }
+  } else {
+    w.repeats.erase(job.path);
+  }
+  if (!quiet) Log(outcome.level, "verify", std::move(outcome.fields), std::move(outcome.message));
 
   reporter_.Verified(job.watch, result.verdict, result.level, result.elapsed_ms / 1000.0, result.bytes);
   reporter_.SetLastCheckpointOk(job.watch, outcome.cause.empty());

@@ -1,9 +1,11 @@
 // The state the pipeline keeps per watch. Internal to pipeline*.cc.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "missing_watch.h"
@@ -37,7 +39,34 @@ struct Pipeline::Watch {
   Clock::time_point next_summary;
   ProblemSet problems;
   std::optional<StaleClock> stale;
-  std::map<std::string, int> in_progress_seen;  // path -> consecutive in_progress verdicts
+  std::map<std::string, int> in_progress_seen;  // path -> incomplete verdicts in a row
+  // How the last write event of a pending path came: its writer's close or
+  // rename (inotify), and the free space at that moment — the cause of a
+  // failed save is what the filesystem looked like when it failed.
+  struct Close {
+    bool closed = false;
+    std::optional<FsSpace> space;
+  };
+  std::map<std::string, Close> closes;
+  // The failure last logged for a path, to log a repeat once per
+  // log.repeat_every: "again, ×N since HH:MM".
+  struct Repeat {
+    std::string key;  // verdict/cause
+    double first_unix = 0;
+    std::uint64_t count = 0;
+    Clock::time_point last_logged;
+  };
+  std::map<std::string, Repeat> repeats;
+  // Settled paths waiting for room in the verify queue (backpressure), in order.
+  std::deque<std::string> blocked;
+  std::set<std::string> blocked_set;
+  bool overflowed = false;  // the pending set hit its bound: rescan once it drains
+  // Directories below the root that have no inotify watch (the watch limit),
+  // each polled on its own; "" is the whole root.
+  std::map<std::string, std::unique_ptr<PollScanner>> unwatched;
+  std::set<std::string> unwatched_baselined;  // first poll done
+  std::set<std::string> unwatched_running;    // a scan under way
+  Clock::time_point next_degraded_poll;
   // What a file looked like when its verification was dispatched, and when
   // the write event that triggered it arrived (CLOCK_REALTIME ns).
   struct Dispatched {
@@ -49,7 +78,13 @@ struct Pipeline::Watch {
   // The version each path had when its last verdict was reported: a
   // close-write with no write in between (HDF5 opens O_RDWR and closes a file
   // before truncating it) is not a new checkpoint.
-  std::map<std::string, FileStat> reported;
+  struct Reported {
+    FileStat stat;
+    std::uint64_t seq = 0;  // order of remembering, for the bound
+  };
+  std::map<std::string, Reported> reported;
+  std::uint64_t reported_seq = 0;
+  std::deque<std::pair<std::uint64_t, std::string>> reported_order;  // oldest first
   // Symlinks already reported (path -> target), so each is said once.
   std::map<std::string, std::string> links_reported;
   Clock::time_point next_writable_check;

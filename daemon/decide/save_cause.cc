@@ -40,7 +40,7 @@ SaveCause ClassifyFailure(const VerifyResult& result, const FsSpace& space,
                           const std::optional<SpaceThreshold>& min_free) {
   SaveCause cause{std::string(VerdictName(result.verdict)), ""};
   if (result.verdict != Verdict::kTruncated && result.verdict != Verdict::kEmpty &&
-      result.verdict != Verdict::kCorrupt)
+      result.verdict != Verdict::kCorrupt && result.verdict != Verdict::kInProgress)
     return cause;
   const std::uint64_t missing = result.expected_bytes && *result.expected_bytes > result.bytes
                                     ? *result.expected_bytes - result.bytes
@@ -54,8 +54,8 @@ SaveCause ClassifyFailure(const VerifyResult& result, const FsSpace& space,
   else if (space.avail < NearZero(space))
     why = "the filesystem is full (" + HumanBytes(space.avail) + " free of " + HumanBytes(space.size) + ")";
   if (why.empty()) return cause;
-  return {"disk_full", why + ": the save ran out of space (ENOSPC); free space on the checkpoint "
-                             "filesystem before the next save"};
+  return {"disk_full", why + " when the save ended: it ran out of space (ENOSPC); free space on "
+                             "the checkpoint filesystem before the next save"};
 }
 
 std::string LowSpaceReason(const FsSpace& space, const std::optional<SpaceThreshold>& min_free,

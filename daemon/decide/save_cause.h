@@ -25,7 +25,7 @@ struct SaveCause {
   std::string explanation;  ///< Empty unless the cause adds to the verdict's reason.
 };
 
-/// `disk_full` when a `truncated`, `empty` or `corrupt` file sits on a
+/// `disk_full` when a `truncated`, `empty`, `in_progress` or `corrupt` file sits on a
 /// filesystem whose free space at detection is below the bytes the file is
 /// missing, below `min_free`, or near zero; otherwise the verdict itself.
 SaveCause ClassifyFailure(const VerifyResult& result, const FsSpace& space,

@@ -9,6 +9,7 @@ std::string_view WatchProblemName(WatchProblem problem) {
     case WatchProblem::kLowSpace: return "low_space";
     case WatchProblem::kStale: return "stale";
     case WatchProblem::kUnreadable: return "unreadable";
+    case WatchProblem::kDegradedWatching: return "degraded_watching";
   }
   return "unknown";
 }
@@ -22,6 +23,7 @@ std::string_view ScanReasonName(ScanReason reason) {
     case ScanReason::kQueueFull: return "queue_full";
     case ScanReason::kNewDirectory: return "new_directory";
     case ScanReason::kRecovered: return "recovered";
+    case ScanReason::kDegradedPoll: return "degraded_poll";
   }
   return "unknown";
 }

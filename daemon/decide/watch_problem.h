@@ -14,11 +14,12 @@ enum class WatchProblem {
   kLowSpace,          ///< Free space below min_free, or below 1.5x the last good checkpoint.
   kStale,             ///< No good checkpoint for longer than expect_every.
   kUnreadable,        ///< A configured reader cannot read the last checkpoint.
+  kDegradedWatching,  ///< Some directories have no inotify watch (the limit): they are polled.
 };
 
 inline constexpr WatchProblem kAllWatchProblems[] = {
     WatchProblem::kMissingDirectory, WatchProblem::kNotWritable, WatchProblem::kLowSpace,
-    WatchProblem::kStale, WatchProblem::kUnreadable};
+    WatchProblem::kStale, WatchProblem::kUnreadable, WatchProblem::kDegradedWatching};
 
 /// The metric label and log value, e.g. "missing_directory".
 std::string_view WatchProblemName(WatchProblem problem);
@@ -32,6 +33,7 @@ enum class ScanReason {
   kQueueFull,     ///< A burst outgrew the settle or verify queue.
   kNewDirectory,  ///< A directory appeared: files written before its watch existed.
   kRecovered,     ///< A missing root appeared (counted; the scan itself is kStart).
+  kDegradedPoll,  ///< The periodic scan of a directory that has no inotify watch.
 };
 
 /// The metric label and log value, e.g. "queue_full".

@@ -28,7 +28,7 @@ constexpr std::string_view kCauses[] = {"disk_full", "permission_denied", "trunc
                                         "corrupt",   "empty",             "in_progress",
                                         "nonfinite", "timeout",           "verifier_crashed",
                                         "not_hdf5",  "not_found",         "not_regular",
-                                        "external_data"};
+                                        "external_data", "writer_died"};
 
 }  // namespace
 

@@ -38,6 +38,12 @@ class SettleQueue {
   /// When Ready() will next return something, to arm a timer; nullopt if never.
   std::optional<Clock::time_point> NextDeadline() const;
 
+  /// True while `path` waits for its settle time (it was written and not handed out since).
+  bool IsPending(const std::string& path) const {
+    auto it = entries_.find(path);
+    return it != entries_.end() && it->second.pending;
+  }
+
   /// `path` is being verified now.
   void MarkInFlight(const std::string& path);
 

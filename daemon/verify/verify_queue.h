@@ -55,6 +55,8 @@ class VerifyQueue {
   void Shutdown(std::uint64_t grace_ms, std::function<void()> stopped);
 
   std::size_t waiting() const { return waiting_.size(); }
+  /// Enqueue() of a new path would be refused.
+  bool full() const { return shutting_down_ || waiting_.size() >= max_queued_; }
   std::size_t running() const { return running_.size(); }
   bool IsRunning(const std::string& path) const;
 

@@ -25,8 +25,10 @@ bool IsRegularFile(const std::string& path) {
 // IN_MODIFY is left out on purpose: a checkpoint is only worth a look once
 // its writer closes it or renames it into place. IN_EXCL_UNLINK keeps a file
 // that was deleted while still open from reporting its final close.
+// IN_DELETE and IN_MOVED_FROM let the daemon forget a name's state when it goes.
 constexpr std::uint32_t kDirMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
-                                   IN_MOVE_SELF | IN_ATTRIB | IN_ONLYDIR | IN_EXCL_UNLINK;
+                                   IN_MOVE_SELF | IN_ATTRIB | IN_ONLYDIR | IN_EXCL_UNLINK |
+                                   IN_DELETE | IN_MOVED_FROM;
 
 std::string Join(const std::string& dir, const char* name) {
   return dir == "/" ? dir + name : dir + "/" + name;
@@ -306,6 +308,8 @@ void InotifyWatcher::Handle(const struct inotify_event& event, std::vector<Watch
     emit(Kind::kFileWritten, path);
   } else if (event.mask & IN_ATTRIB) {
     emit(Kind::kAttributesChanged, path);
+  } else if (event.mask & (IN_DELETE | IN_MOVED_FROM)) {
+    emit(Kind::kNameGone, path);
   }
 }
 

@@ -12,4 +12,18 @@ bool MatchesPatterns(const std::vector<std::string>& patterns, const std::string
   return false;
 }
 
+bool Excluded(const std::vector<std::string>& exclude, const std::string& relative) {
+  if (exclude.empty()) return false;
+  std::size_t start = 0;
+  while (start < relative.size()) {
+    std::size_t end = relative.find('/', start);
+    if (end == std::string::npos) end = relative.size();
+    const std::string component = relative.substr(start, end - start);
+    for (const std::string& pattern : exclude)
+      if (fnmatch(pattern.c_str(), component.c_str(), FNM_PERIOD) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 }  // namespace ckptwatch

@@ -15,6 +15,7 @@ struct WatchEvent {
     kDirectoryCreated,   ///< A directory appeared (mkdir or renamed in); scan it.
     kDirectoryGone,      ///< A watched directory was deleted, moved away or unmounted.
     kAttributesChanged,  ///< Mode, owner or times changed (a permission fix, say).
+    kNameGone,           ///< A file or directory was deleted or renamed away from this name.
     kOverflow,           ///< Events were lost; rescan the watch.
     kWatchFailed,        ///< A directory could not be watched; see `reason`.
   };
@@ -36,6 +37,8 @@ constexpr std::string_view WatchEventKindName(WatchEvent::Kind kind) {
       return "directory_gone";
     case WatchEvent::Kind::kAttributesChanged:
       return "attributes_changed";
+    case WatchEvent::Kind::kNameGone:
+      return "name_gone";
     case WatchEvent::Kind::kOverflow:
       return "overflow";
     case WatchEvent::Kind::kWatchFailed:
