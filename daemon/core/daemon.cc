@@ -3,6 +3,7 @@
 // metrics server) and turns each into one Pipeline input. It decides nothing.
 #include "daemon.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 #include <uv.h>
@@ -17,6 +18,7 @@
 #include "name_patterns.h"
 #include "pipeline.h"
 #include "real_env.h"
+#include "state_file.h"
 #include "systemd_notify.h"
 #include "verify_queue.h"
 
@@ -31,6 +33,9 @@ using std::chrono::milliseconds;
 constexpr milliseconds kTick{1000};
 // How long SIGTERM waits for running verifications before killing them.
 constexpr std::uint64_t kStopGraceMs = 5000;
+// How often changed verdicts are written to the state file (and at stop).
+constexpr std::chrono::seconds kStateSaveEvery{10};
+constexpr std::chrono::seconds kTrimEvery{30};
 
 // Every log line and metric of the pipeline: the log (whichever is open now;
 // a reload may replace it) and Prometheus.
@@ -129,6 +134,8 @@ class Daemon {
   void OnInotifyReadable();
   void ArmSettleTimer();
   void OnTick();
+  void RestoreState();
+  void SaveState();
   // After every input: the settle timer follows the pipeline's next deadline.
   template <typename F>
   void Step(F&& input) {
@@ -158,6 +165,9 @@ class Daemon {
   bool inotify_poll_active_ = false;
   uv_timer_t settle_timer_{}, tick_timer_{};
   std::unique_ptr<InotifyWatcher> inotify_;
+  std::string state_path_;
+  bool state_write_failing_ = false;
+  std::chrono::steady_clock::time_point next_state_save_{}, next_trim_{};
   std::unique_ptr<VerifyQueue> queue_;
   std::unique_ptr<QueueVerifier> verifier_;
   std::unique_ptr<ThreadPoolScanner> scanner_;
@@ -259,6 +269,7 @@ bool Daemon::Setup() {
   verifier_ = std::make_unique<QueueVerifier>(*queue_, env_);
   scanner_ = std::make_unique<ThreadPoolScanner>(&loop_, env_, *this);
   pipeline_ = std::make_unique<Pipeline>(config_, env_, inotify_.get(), *scanner_, *verifier_, *reporter_);
+  RestoreState();
   Step([&] { pipeline_->Start(); });
   watchdog_ = WatchdogInterval();
   NotifyReady(pipeline_->Status());
@@ -308,10 +319,50 @@ void Daemon::ArmSettleTimer() {
 void Daemon::OnTick() {
   Step([&] { pipeline_->OnTick(); });
   const auto now = env_.Now();
+  if (now >= next_state_save_) {
+    next_state_save_ = now + kStateSaveEvery;
+    if (pipeline_->TakeStateDirty()) SaveState();
+  }
+  if (now >= next_trim_) {
+    // Per-file state freed by deletions goes back to the system, not only
+    // to malloc's free lists: RSS follows the files being watched.
+    next_trim_ = now + kTrimEvery;
+    malloc_trim(0);
+  }
   if (watchdog_ && now >= next_watchdog_) {
     NotifyWatchdog();
     next_watchdog_ = now + duration_cast<std::chrono::steady_clock::duration>(*watchdog_ / 2);
   }
+}
+
+// ---- state across restarts ------------------------------------------------------
+
+void Daemon::RestoreState() {
+  state_path_ = StateFilePath(config_);
+  if (state_path_.empty()) return;
+  SavedState saved;
+  std::string err;
+  if (!LoadStateFile(state_path_, &saved, &err)) {
+    Log(LogLevel::kWarn, "state_ignored", {{"file", state_path_}},
+        err + "; starting without it: the newest file of each watch is verified, earlier failures "
+              "are not known");
+    return;
+  }
+  pipeline_->Restore(std::move(saved));
+}
+
+void Daemon::SaveState() {
+  if (state_path_.empty() || !pipeline_) return;
+  std::string err;
+  if (!WriteStateFile(state_path_, pipeline_->Saved(), &err)) {
+    if (!state_write_failing_)
+      Log(LogLevel::kWarn, "state_write_failed", {{"file", state_path_}},
+          err + "; verdicts keep being reported, but a restart will not know them");
+    state_write_failing_ = true;
+    return;
+  }
+  if (state_write_failing_) Log(LogLevel::kInfo, "state_written", {{"file", state_path_}}, "state file written again");
+  state_write_failing_ = false;
 }
 
 // ---- reload and stop -----------------------------------------------------------
@@ -358,6 +409,7 @@ void Daemon::Stop(const char* signal_name) {
   if (stopping_) return;
   stopping_ = true;
   if (pipeline_) pipeline_->Stop();
+  SaveState();
   NotifyStopping();
   Log(LogLevel::kInfo, "stop",
       {{"signal", signal_name}, {"running", std::to_string(queue_ ? queue_->running() : 0)},

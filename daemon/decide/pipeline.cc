@@ -84,12 +84,15 @@ void Pipeline::Start() {
   for (const WatchConfig& wc : config_.watches) {
     auto w = std::make_unique<Watch>();
     w->config = wc;
+    if (auto saved = restored_.watches.find(wc.name); saved != restored_.watches.end())
+      w->restored = std::move(saved->second);
     w->settle = std::make_unique<SettleQueue>(wc.settle, limits_.max_pending_per_watch);
     Watch& ref = *w;
     watches_[wc.name] = std::move(w);
     ApplyWatchConfig(ref, wc);
     StartWatch(ref);
   }
+  restored_ = {};  // each watch took its part; the rest was for watches no longer configured
 }
 
 // The keys a running watch applies live (each config row says so).
@@ -365,6 +368,7 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
 // and about everything below it if it was a directory, goes too. A pending
 // path stays pending: its verdict says not_found if it is gone for good.
 void Pipeline::Forget(Watch& w, const std::string& path) {
+  state_dirty_ = true;
   EraseUnder(w.known.files, path);
   EraseUnder(w.reported, path);
   EraseUnder(w.links_reported, path);
@@ -510,6 +514,7 @@ void Pipeline::OnScanDone(const ScanResult& result) {
     w->known = snapshot;
     if (w->poller) w->poller->Baseline(snapshot);
     w->baseline_done = true;
+    if (RestoreWatch(*w, snapshot)) return;
     if (w->verify_all_on_start) {
       w->verify_all_on_start = false;
       for (const auto& [path, stat] : snapshot.files) Touch(*w, path, now - w->config.settle);

@@ -13,11 +13,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "config.h"
 #include "env.h"
 #include "outcome.h"
 #include "pipeline_ports.h"
+#include "saved_state.h"
 
 namespace ckptwatch {
 
@@ -40,6 +43,14 @@ class Pipeline {
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
+
+  /// Before Start(): what a previous run saved (state_file.h). A watch whose
+  /// root is unchanged then verifies only files that changed since.
+  void Restore(SavedState state) { restored_ = std::move(state); }
+  /// The last verdict of each remembered file, for the state file.
+  SavedState Saved() const;
+  /// True once after verdicts or names changed: time to save again.
+  bool TakeStateDirty() { return std::exchange(state_dirty_, false); }
 
   /// Starts every configured watch.
   void Start();
@@ -90,10 +101,12 @@ class Pipeline {
   void Dispatch(Watch& w, const std::string& path);
   void Block(Watch& w, const std::string& path);
   void DrainBlocked();
-  void Remember(Watch& w, const std::string& path, const FileStat& stat);
+  void Remember(Watch& w, const std::string& path, const FileStat& stat, std::string_view verdict,
+                const std::string& cause);
+  bool RestoreWatch(Watch& w, const Snapshot& snapshot);
   bool Considered(const Watch& w, const std::string& path) const;
   void Judge(Watch& w, const VerifyJob& job, const VerifyResult& result);
-  void Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
+  std::string Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
   bool Repeated(Watch& w, const std::string& path, const std::string& key, std::string* note);
   std::size_t QueueLength() const;
   std::optional<FileStat> StatNow(const Watch& w, const std::string& path) const;
@@ -119,6 +132,8 @@ class Pipeline {
   std::map<std::string, std::unique_ptr<Watch>> watches_;
   bool stopping_ = false;
   bool draining_ = false;
+  bool state_dirty_ = false;
+  SavedState restored_;
 };
 
 }  // namespace ckptwatch

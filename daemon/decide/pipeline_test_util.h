@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config.h"
@@ -23,6 +24,7 @@ class PipelineTest : public ::testing::Test {
     env_.MakeDir(kRoot);
     Load(watches_yaml, extra, &config_);
     pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_, limits_);
+    if (restore_) pipeline_->Restore(*restore_);
     pipeline_->Start();
     FinishScans();
   }
@@ -141,6 +143,7 @@ class PipelineTest : public ::testing::Test {
   FakeReporter reporter_;
   Config config_;
   PipelineLimits limits_;  ///< Set before Start() to shrink the pipeline's bounds.
+  std::optional<SavedState> restore_;  ///< Set before Start(): what a previous run saved.
   std::unique_ptr<Pipeline> pipeline_;
 };
 

@@ -131,15 +131,17 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
   else if (have_now) input.space = space_now;
   w.in_progress_seen.erase(path);
   w.closes.erase(path);
-  if (dispatched.stat) Remember(w, path, *dispatched.stat);
-  Report(w, job, result, std::move(input));
+  const std::string cause = Report(w, job, result, std::move(input));
+  if (dispatched.stat) Remember(w, path, *dispatched.stat, VerdictName(result.verdict), cause);
 }
 
 // Bounded: the oldest remembered verdicts go first. A forgotten file only
 // costs a verification of a close without a write.
-void Pipeline::Remember(Watch& w, const std::string& path, const FileStat& stat) {
+void Pipeline::Remember(Watch& w, const std::string& path, const FileStat& stat,
+                        std::string_view verdict, const std::string& cause) {
   const std::uint64_t seq = ++w.reported_seq;
-  w.reported[path] = {stat, seq};
+  w.reported[path] = {stat, seq, std::string(verdict), cause};
+  state_dirty_ = true;
   w.reported_order.emplace_back(seq, path);
   while (w.reported.size() > limits_.max_remembered_per_watch && !w.reported_order.empty()) {
     auto [old_seq, old_path] = std::move(w.reported_order.front());
@@ -174,7 +176,7 @@ bool Pipeline::Repeated(Watch& w, const std::string& path, const std::string& ke
   return false;
 }
 
-void Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input) {
+std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input) {
   input.watch = job.watch;
   input.min_free = w.config.min_free;
   if (result.ok()) {
@@ -217,6 +219,77 @@ void Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result
   }
   if (!outcome.cause.empty()) reporter_.SaveFailed(job.watch, outcome.cause);
   CheckSpace(w);
+  return outcome.cause;
+}
+
+// ---- state across restarts -------------------------------------------------
+
+SavedState Pipeline::Saved() const {
+  SavedState state;
+  for (const auto& [name, w] : watches_) {
+    SavedWatch& saved = state.watches[name];
+    saved.path = w->config.path;
+    // Newest first, so a bounded state file keeps the files that matter.
+    std::vector<std::pair<std::uint64_t, const std::string*>> order;
+    for (const auto& [path, r] : w->reported) order.emplace_back(r.seq, &path);
+    std::sort(order.rbegin(), order.rend());
+    for (const auto& [seq, path] : order) {
+      const Watch::Reported& r = w->reported.at(*path);
+      auto repeat = w->repeats.find(*path);
+      saved.files.push_back({*path, r.stat, r.verdict, r.cause,
+                             repeat != w->repeats.end() ? repeat->second.first_unix : 0});
+    }
+    if (w->last_good_time) {
+      SavedFile good;
+      good.path = w->last_good_path;
+      good.stat.size = w->last_good_bytes;
+      good.verdict = "ok";
+      good.since_unix = *w->last_good_time;
+      saved.last_good = good;
+    }
+  }
+  return state;
+}
+
+// The start scan of a watch with saved state: a file whose size, mtime and
+// inode are as saved keeps its verdict (a failure stays known, not new);
+// everything else is verified. True when there was state to use.
+bool Pipeline::RestoreWatch(Watch& w, const Snapshot& snapshot) {
+  if (!w.restored) return false;
+  SavedWatch saved = std::move(*w.restored);
+  w.restored.reset();
+  if (saved.path != w.config.path) return false;
+  std::map<std::string, const SavedFile*> by_path;
+  for (const SavedFile& f : saved.files) by_path[f.path] = &f;
+  const Clock::time_point now = env_.Now();
+  std::size_t kept = 0, failing = 0, changed = 0;
+  for (const auto& [path, stat] : snapshot.files) {
+    auto it = by_path.find(path);
+    if (it == by_path.end() || !(it->second->stat == stat)) {
+      Touch(w, path, now - w.config.settle);
+      ++changed;
+      continue;
+    }
+    const SavedFile& f = *it->second;
+    Remember(w, path, stat, f.verdict, f.cause);
+    ++kept;
+    if (!f.cause.empty()) {
+      // Known already: the next failure of this file is "again", not new.
+      w.repeats[path] = {f.verdict + "/" + f.cause, f.since_unix, 1, Clock::time_point{}};
+      ++failing;
+    }
+  }
+  if (saved.last_good && snapshot.files.count(saved.last_good->path)) {
+    w.last_good_time = saved.last_good->since_unix;
+    w.last_good_bytes = saved.last_good->stat.size;
+    w.last_good_path = saved.last_good->path;
+    reporter_.SetLastGood(w.config.name, *w.last_good_time, w.last_good_bytes);
+  }
+  Log(LogLevel::kInfo, "state_restored",
+      {{"watch", w.config.name}, {"unchanged", std::to_string(kept)}, {"failing", std::to_string(failing)},
+       {"changed", std::to_string(changed)}},
+      "verdicts from before the restart kept for unchanged files; changed and new files are verified");
+  return true;
 }
 
 // ---- problems ----------------------------------------------------------------

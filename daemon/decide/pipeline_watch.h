@@ -81,6 +81,7 @@ struct Pipeline::Watch {
   struct Reported {
     FileStat stat;
     std::uint64_t seq = 0;  // order of remembering, for the bound
+    std::string verdict, cause;
   };
   std::map<std::string, Reported> reported;
   std::uint64_t reported_seq = 0;
@@ -88,6 +89,7 @@ struct Pipeline::Watch {
   // Symlinks already reported (path -> target), so each is said once.
   std::map<std::string, std::string> links_reported;
   Clock::time_point next_writable_check;
+  std::optional<SavedWatch> restored;  // until the start scan has used it
 };
 
 /// `path` relative to the watch root `root`, or "" when it is not below it.
