@@ -35,7 +35,9 @@ def yaml_watch(name, path, **keys):
 class Daemon:
     """One ckptwatch run process with its log, notify socket and metrics port."""
 
-    def __init__(self, workdir, watches_yaml, log_format="json", extra_yaml="", env=None):
+    def __init__(self, workdir, watches_yaml, log_format="json", extra_yaml="", env=None,
+                 verify_yaml="verify: {max_parallel: 2, timeout: 60s}\n"):
+        self.verify_yaml = verify_yaml
         self.workdir = workdir
         self.log_path = os.path.join(workdir, "ckptwatch.log")
         self.config_path = os.path.join(workdir, "ckptwatch.yaml")
@@ -54,7 +56,7 @@ class Daemon:
         text = (
             f"log: {{file: {json.dumps(self.log_path)}, format: {self.log_format}, level: debug}}\n"
             f"metrics: {{listen: \"127.0.0.1:{self.port}\"}}\n"
-            f"verify: {{max_parallel: 2, timeout: 60s}}\n"
+            f"{self.verify_yaml}"
             f"{extra_yaml}"
             f"watches:\n{watches_yaml}\n"
         )
