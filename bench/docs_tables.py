@@ -28,7 +28,8 @@ def reliability(figures_path, soak_path, out_dir):
     by = {}
     for r in rows:
         by.setdefault(r["table"], []).append(r)
-    need = {"killed_writers", "disk_full", "bit_flips", "corpus_into_watch", "racing_trainer"}
+    need = {"killed_writers", "disk_full", "bit_flips", "corpus_into_watch", "racing_trainer",
+            "every_save", "flood"}
     missing = need - set(by)
     if missing:
         sys.exit(f"docs_tables: no figures for {sorted(missing)} in {figures_path}: did a test fail?")
@@ -72,6 +73,20 @@ def reliability(figures_path, soak_path, out_dir):
         "broken verdicts |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n"
         f"| {t['seconds']:g} | {t['saves']} | {t['failed']} | {t['superseded']} | {t['reported']} | "
         f"{t['broken']} |\n")
+
+    cases = {"test_a_save_that_hits_a_full_disk_is_disk_full_within_5s_on_the_default_settle":
+             "h5py save on a 4 MiB tmpfs, `OSError: [Errno 28]`",
+             "test_a_writer_killed_mid_save_is_reported_within_5s_with_its_cause":
+             "h5py writer of a 64 MiB save, `kill -9` at 16 MiB"}
+    text = ("| save | cause | in the log after the writer's end | in `ckptwatch_save_failures_total` |\n"
+            "| --- | --- | ---: | ---: |\n")
+    for r in sorted(by["every_save"], key=lambda r: r["case"]):
+        text += f"| {cases.get(r['case'], r['case'])} | `{r['cause']}` | {r['logged']:.2f} s | {r['counted']:.2f} s |\n"
+    (f,) = by["flood"]
+    text += (f"\n| files at once | `verify.queue_limit` | files with a verdict | most verdicts for one file "
+             f"| seconds |\n| ---: | ---: | ---: | ---: | ---: |\n"
+             f"| {f['files']} | {f['queue_limit']} | {f['verified']} | {f['most_per_file']} | {f['seconds']:g} |\n")
+    (out / "every_save.md").write_text(text)
 
     table = [l for l in pathlib.Path(soak_path).read_text().splitlines() if l.startswith("|")]
     if not table:

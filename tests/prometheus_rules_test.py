@@ -70,8 +70,8 @@ VERDICTS = {"ok", "not_found", "permission_denied", "empty", "not_hdf5", "trunca
             "external_data"}
 CAUSES = {"disk_full", "permission_denied", "truncated", "corrupt", "empty", "in_progress",
           "nonfinite", "timeout", "verifier_crashed", "not_hdf5", "not_found", "not_regular",
-          "external_data"}
-PROBLEMS = {"missing_directory", "not_writable", "low_space", "stale", "unreadable"}
+          "external_data", "writer_died"}
+PROBLEMS = {"missing_directory", "not_writable", "low_space", "stale", "unreadable", "degraded_watching"}
 LEVELS = {"header", "structure", "full"}
 ENUMS = {"verdict": VERDICTS, "cause": CAUSES, "problem": PROBLEMS, "level": LEVELS,
          "backend": {"inotify", "poll", "none"},

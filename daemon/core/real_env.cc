@@ -1,6 +1,8 @@
 #include "real_env.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "access_check.h"
 #include "watch_root.h"
@@ -68,15 +70,33 @@ bool RealEnv::IsNetworkFilesystem(const std::string& path, std::string* fs_name)
 }
 
 OpenWriters RealEnv::WritersOf(const std::string& watch, const std::string& relative,
-                               std::string* who) const {
+                               Clock::time_point since, std::string* who) const {
   auto root = Root(watch);
   if (!root || relative.empty()) return OpenWriters::kUnknown;
   OpenedEntry entry = ProbeBeneath(root->get(), relative);
   if (entry.kind != EntryKind::kRegular) return OpenWriters::kNone;
-  return writers_.Query(entry.st.st_dev, entry.st.st_ino, who);
+  return writers_.Query(entry.st.st_dev, entry.st.st_ino, since, who);
 }
 
 bool RealEnv::StatSpace(const std::string& path, FsSpace* out) const { return ckptwatch::StatSpace(path, out); }
+
+bool RealEnv::SpaceForFile(const std::string& watch, const std::string& relative, FsSpace* out) const {
+  auto root = Root(watch);
+  if (!root || relative.empty()) return false;
+  OpenedEntry entry = ProbeBeneath(root->get(), relative);
+  // The directory holding the file, opened beneath the root like the file.
+  const std::size_t slash = relative.rfind('/');
+  UniqueFd dir(slash == std::string::npos ? dup(root->get())
+                                          : OpenDirectoryBeneath(root->get(), relative.substr(0, slash)));
+  if (!dir.valid()) return false;
+  struct statvfs fs;
+  if (fstatvfs(dir.get(), &fs) != 0) return false;
+  out->avail = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  out->size = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
+  out->quota.clear();
+  if (entry.kind == EntryKind::kRegular) ApplyOwnerQuota(dir.get(), entry.st.st_uid, out);
+  return true;
+}
 
 std::string RealEnv::WhyCannotRead(const std::string& path, const Principal& reader) const {
   return ckptwatch::WhyCannotRead(path, reader);

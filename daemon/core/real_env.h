@@ -22,11 +22,12 @@ class RealEnv : public Env {
   EntryInfo Probe(const std::string& watch, const std::string& relative) const override;
   LinkTarget ResolveSymlink(const std::string& watch, const std::string& relative,
                             std::string* text) const override;
-  OpenWriters WritersOf(const std::string& watch, const std::string& relative,
+  OpenWriters WritersOf(const std::string& watch, const std::string& relative, Clock::time_point since,
                         std::string* who) const override;
   bool IsTrustedDirectory(const std::string& path) const override;
   bool IsNetworkFilesystem(const std::string& path, std::string* fs_name) const override;
   bool StatSpace(const std::string& path, FsSpace* out) const override;
+  bool SpaceForFile(const std::string& watch, const std::string& relative, FsSpace* out) const override;
   std::string WhyCannotRead(const std::string& path, const Principal& reader) const override;
   std::string WhyCannotCreateIn(const std::string& dir, const Principal& writer) const override;
 

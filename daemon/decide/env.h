@@ -50,9 +50,10 @@ class Env {
   virtual LinkTarget ResolveSymlink(const std::string& watch, const std::string& relative,
                                     std::string* text) const = 0;
   /// Whether some process holds the regular file `relative` beneath `watch`'s
-  /// root open for writing (open_writers.h); `*who` names one.
+  /// root open for writing (open_writers.h), as seen at `since` or later;
+  /// `*who` names one.
   virtual OpenWriters WritersOf(const std::string& watch, const std::string& relative,
-                                std::string* who) const = 0;
+                                Clock::time_point since, std::string* who) const = 0;
   /// IsTrustedDirectory(): a directory OpenRoot() would accept.
   virtual bool IsTrustedDirectory(const std::string& path) const = 0;
 
@@ -60,6 +61,10 @@ class Env {
   virtual bool IsNetworkFilesystem(const std::string& path, std::string* fs_name) const = 0;
   /// StatSpace(): free and total bytes of the filesystem holding `path`.
   virtual bool StatSpace(const std::string& path, FsSpace* out) const = 0;
+  /// The space left for the regular file `relative` beneath `watch`'s root
+  /// to grow: its filesystem's (statvfs), or its owner's disk quota when
+  /// that leaves less (FsSpace::quota says so). False when unknown.
+  virtual bool SpaceForFile(const std::string& watch, const std::string& relative, FsSpace* out) const = 0;
   /// WhyCannotRead() / WhyCannotCreateIn(): "" when the principal can.
   virtual std::string WhyCannotRead(const std::string& path, const Principal& reader) const = 0;
   virtual std::string WhyCannotCreateIn(const std::string& dir, const Principal& writer) const = 0;

@@ -355,8 +355,7 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
   close.closed = closed;
   close.space.reset();
   FsSpace space;
-  const std::string parent = path.substr(0, path.rfind('/'));
-  if (closed && env_.StatSpace(parent.empty() ? "/" : parent, &space)) close.space = space;
+  if (closed && env_.SpaceForFile(w.config.name, RelativeTo(w.config.path, path), &space)) close.space = space;
   if (!w.settle->Touch(path, when)) {
     w.closes.erase(path);
     w.last_event_ns.erase(path);
@@ -625,7 +624,8 @@ void Pipeline::Dispatch(Watch& w, const std::string& path) {
   // verify the same write twice.
   if (stat) w.known.files[path] = *stat;
   auto event = w.last_event_ns.find(path);
-  w.dispatched[path] = {stat, event == w.last_event_ns.end() ? env_.RealtimeNs() : event->second};
+  w.dispatched[path] = {stat, event == w.last_event_ns.end() ? env_.RealtimeNs() : event->second,
+                        env_.Now()};
   if (event != w.last_event_ns.end()) w.last_event_ns.erase(event);
   VerifyJob job;
   job.watch = w.config.name;

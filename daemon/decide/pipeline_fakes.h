@@ -128,7 +128,7 @@ class FakeEnv : public Env {
     *text = f->second.link_text;
     return f->second.link;
   }
-  OpenWriters WritersOf(const std::string& watch, const std::string& relative,
+  OpenWriters WritersOf(const std::string& watch, const std::string& relative, Clock::time_point,
                         std::string* who) const override {
     auto it = open_for_writing.find(roots_.at(watch) + "/" + relative);
     if (it == open_for_writing.end()) return writers_visible;
@@ -143,6 +143,10 @@ class FakeEnv : public Env {
     return network;
   }
   bool StatSpace(const std::string&, FsSpace* out) const override {
+    *out = space;
+    return true;
+  }
+  bool SpaceForFile(const std::string&, const std::string&, FsSpace* out) const override {
     *out = space;
     return true;
   }

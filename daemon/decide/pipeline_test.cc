@@ -115,17 +115,20 @@ TEST_F(PipelineSaves, ABrokenVerdictOnAFileRewrittenSinceItsEventWaitsForTheNext
   EXPECT_EQ(Verdicts(P("best.h5")).size(), 1u);
 }
 
-TEST_F(PipelineSaves, AnEmptyFileItsWriterClosedIsAFailedSaveAtOnce) {
+TEST_F(PipelineSaves, AnEmptyFileItsWriterClosedFailsAfterAMoment) {
   StartOne("settle: 0s");
   Save(P("a.h5"), 0);  // closed with nothing written, and nobody has it open
   Pass(milliseconds(1));
+  Answer(Verdict::kEmpty, 0);
+  // A close, then an O_TRUNC reopen is how HDF5 starts a save: a moment more.
+  EXPECT_TRUE(Verdicts(P("a.h5")).empty());
+  Pass(seconds(2));
   Answer(Verdict::kEmpty, 0, "file is empty (0 bytes) (disk full, or the process died at the start of the save?)");
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
   EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "writer_died");
   EXPECT_EQ(Verdicts(P("a.h5"))[0].msg.find("disk full"), std::string::npos)
       << "one cause, not a guess at two: " << Verdicts(P("a.h5"))[0].msg;
   EXPECT_EQ(reporter_.failures["run/writer_died"], 1);
-  EXPECT_TRUE(reporter_.Events("verify_deferred").empty());
 }
 
 TEST_F(PipelineSaves, PollingGivesAnEmptyFileASecondLookBecauseNoCloseIsSeen) {

@@ -94,18 +94,20 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     // Incomplete. After its writer's close (or rename), with nobody holding
     // it open for writing, that is final: the save failed, now. Otherwise —
     // a writer still has it open, or polling saw no close — it gets one more
-    // look after stuck_after (an empty file after a moment: that is also a
-    // save between its O_TRUNC and its first write).
+    // look after stuck_after. An empty file always gets a second look, after
+    // a moment: HDF5 closes a file once before it reopens it with O_TRUNC,
+    // so a close can be followed by an empty file that is a save starting.
     std::string holder;
-    const OpenWriters writers = env_.WritersOf(w.config.name, job.relative, &holder);
+    const OpenWriters writers = env_.WritersOf(w.config.name, job.relative, dispatched.at, &holder);
     const bool writer_gone = close.closed && writers != OpenWriters::kSome;
-    if (!writer_gone && w.in_progress_seen[path]++ == 0) {
+    const bool first_look = w.in_progress_seen[path]++ == 0;
+    if (first_look && (!writer_gone || result.verdict == Verdict::kEmpty)) {
       const milliseconds delay = result.verdict == Verdict::kEmpty && writers != OpenWriters::kSome
                                      ? std::min<milliseconds>(w.config.stuck_after, kEmptyRecheck)
                                      : w.config.stuck_after;
-      const std::string why = writers == OpenWriters::kSome
-                                  ? "still open for writing by " + holder
-                                  : "no close by its writer seen (polling)";
+      const std::string why = writers == OpenWriters::kSome ? "still open for writing by " + holder
+                              : writer_gone ? "a save may be starting (closed, then reopened to truncate)"
+                                            : "no close by its writer seen (polling)";
       Log(LogLevel::kInfo, "verify_deferred",
           {{"watch", job.watch}, {"path", path}, {"verdict", std::string(VerdictName(result.verdict))}},
           result.reason + "; " + why + ": looking again in " + FormatDuration(delay));
@@ -125,8 +127,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
   // lower free space of its close and of now (the trainer may have deleted
   // files since, or the disk filled only afterwards).
   FsSpace space_now;
-  const std::string parent = path.substr(0, path.rfind('/'));
-  const bool have_now = env_.StatSpace(parent.empty() ? "/" : parent, &space_now);
+  const bool have_now = env_.SpaceForFile(w.config.name, job.relative, &space_now);
   if (close.space && (!have_now || close.space->avail < space_now.avail)) input.space = close.space;
   else if (have_now) input.space = space_now;
   w.in_progress_seen.erase(path);

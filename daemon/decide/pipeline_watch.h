@@ -72,6 +72,7 @@ struct Pipeline::Watch {
   struct Dispatched {
     std::optional<FileStat> stat;
     std::int64_t event_ns = 0;
+    Clock::time_point at;  // when it was handed to the verifier
   };
   std::map<std::string, Dispatched> dispatched;
   std::map<std::string, std::int64_t> last_event_ns;

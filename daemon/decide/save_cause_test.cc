@@ -91,3 +91,22 @@ TEST(SaveCause, LowSpaceWarnsBelowOneAndAHalfTheLastGoodCheckpoint) {
 
 }  // namespace
 }  // namespace ckptwatch
+
+namespace ckptwatch {
+namespace {
+
+TEST(SaveCause, AnExhaustedQuotaIsDiskFullAndSaysWhose) {
+  FsSpace space{0, 100 * (std::uint64_t{1} << 30)};  // what the quota leaves (ApplyOwnerQuota)
+  space.quota = "uid 1000's disk quota (2.0 MiB used of 2.0 MiB)";
+  VerifyResult r;
+  r.verdict = Verdict::kTruncated;
+  r.bytes = 1 << 20;
+  r.expected_bytes = 3 << 20;
+  const SaveCause cause = ClassifyFailure(r, space, std::nullopt);
+  EXPECT_EQ(cause.name, "disk_full");
+  EXPECT_EQ(cause.explanation.rfind("uid 1000's disk quota (2.0 MiB used of 2.0 MiB): ", 0), 0u)
+      << cause.explanation;
+}
+
+}  // namespace
+}  // namespace ckptwatch

@@ -45,9 +45,9 @@ int AccessMode(const std::string& fdinfo) {
 
 }  // namespace
 
-OpenWriters OpenWriterIndex::Query(dev_t dev, ino_t ino, std::string* who) {
+OpenWriters OpenWriterIndex::Query(dev_t dev, ino_t ino, Clock::time_point not_before, std::string* who) {
   const Clock::time_point now = Clock::now();
-  if (!valid_ || now - taken_ > max_age_) Refresh(now);
+  if (!valid_ || now - taken_ > max_age_ || taken_ < not_before) Refresh(now);
   auto it = writers_.find({dev, ino});
   if (it != writers_.end()) {
     *who = it->second;

@@ -21,7 +21,8 @@ enum class OpenWriters {
 /// A snapshot of every descriptor on the machine open for writing (O_WRONLY or
 /// O_RDWR) on a regular file, by (device, inode), with one holder named each.
 /// Taking one walks /proc/*/fd; Query() reuses a snapshot younger than
-/// `max_age`, so a burst of incomplete files costs one walk, not one each.
+/// `max_age` and taken after `not_before`, so a burst of incomplete files
+/// costs one walk, not one each, and no answer predates what it is about.
 class OpenWriterIndex {
  public:
   using Clock = std::chrono::steady_clock;
@@ -30,7 +31,7 @@ class OpenWriterIndex {
       : max_age_(max_age) {}
 
   /// Whether (`dev`, `ino`) is open for writing; `*who` gets "pid 123 (python3)".
-  OpenWriters Query(dev_t dev, ino_t ino, std::string* who);
+  OpenWriters Query(dev_t dev, ino_t ino, Clock::time_point not_before, std::string* who);
 
  private:
   void Refresh(Clock::time_point now);
