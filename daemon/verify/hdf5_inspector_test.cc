@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -77,37 +78,14 @@ std::vector<std::uint8_t> Values(const FloatType& type, const DatasetSpec& spec)
   return bytes;
 }
 
-// Writes the datasets with libhdf5 into memory and returns the file image.
-std::vector<std::uint8_t> WriteImage(const FloatType& type, Storage storage,
-                                     const std::vector<DatasetSpec>& datasets) {
+// A file libhdf5 creates in memory, `fill` writes into and the test gets as its image.
+std::vector<std::uint8_t> ImageOf(const std::function<void(hid_t file)>& fill) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_fapl_core(fapl, 1 << 20, /*backing_store=*/false);
   static int serial = 0;
   const std::string name = "inspector_test_" + std::to_string(++serial) + ".h5";
   hid_t file = H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-  hid_t file_type = type.make();
-  for (const DatasetSpec& spec : datasets) {
-    const hsize_t dims[1] = {spec.count};
-    hid_t space = H5Screate_simple(1, dims, nullptr);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (storage != Storage::kContiguous) {
-      // A chunk size that does not divide the count: the last chunk is partial.
-      const hsize_t chunk[1] = {std::min<hsize_t>(spec.count, 7919)};
-      H5Pset_chunk(dcpl, 1, chunk);
-    }
-    if (storage == Storage::kChunkedGzip) {
-      H5Pset_shuffle(dcpl);
-      H5Pset_deflate(dcpl, 4);
-      H5Pset_fletcher32(dcpl);
-    }
-    hid_t dataset = H5Dcreate2(file, spec.name.c_str(), file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    const std::vector<std::uint8_t> values = Values(type, spec);
-    EXPECT_GE(H5Dwrite(dataset, file_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
-    H5Dclose(dataset);
-    H5Pclose(dcpl);
-    H5Sclose(space);
-  }
-  H5Tclose(file_type);
+  fill(file);
   H5Fflush(file, H5F_SCOPE_GLOBAL);
   const ssize_t size = H5Fget_file_image(file, nullptr, 0);
   std::vector<std::uint8_t> image(size > 0 ? static_cast<std::size_t>(size) : 0);
@@ -115,6 +93,37 @@ std::vector<std::uint8_t> WriteImage(const FloatType& type, Storage storage,
   H5Fclose(file);
   H5Pclose(fapl);
   return image;
+}
+
+// Writes the datasets with libhdf5 into memory and returns the file image.
+std::vector<std::uint8_t> WriteImage(const FloatType& type, Storage storage,
+                                     const std::vector<DatasetSpec>& datasets) {
+  return ImageOf([&](hid_t file) {
+    hid_t file_type = type.make();
+    for (const DatasetSpec& spec : datasets) {
+      const hsize_t dims[1] = {spec.count};
+      hid_t space = H5Screate_simple(1, dims, nullptr);
+      hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+      if (storage != Storage::kContiguous) {
+        // A chunk size that does not divide the count: the last chunk is partial.
+        const hsize_t chunk[1] = {std::min<hsize_t>(spec.count, 7919)};
+        H5Pset_chunk(dcpl, 1, chunk);
+      }
+      if (storage == Storage::kChunkedGzip) {
+        H5Pset_shuffle(dcpl);
+        H5Pset_deflate(dcpl, 4);
+        H5Pset_fletcher32(dcpl);
+      }
+      hid_t dataset =
+          H5Dcreate2(file, spec.name.c_str(), file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+      const std::vector<std::uint8_t> values = Values(type, spec);
+      EXPECT_GE(H5Dwrite(dataset, file_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+      H5Dclose(dataset);
+      H5Pclose(dcpl);
+      H5Sclose(space);
+    }
+    H5Tclose(file_type);
+  });
 }
 
 Hdf5Inspection Inspect(const std::vector<std::uint8_t>& image, Level level,
@@ -279,30 +288,22 @@ TEST(Hdf5InspectorTruncation, HeaderCheckSaysTruncatedForACutAtEveryStructuralBo
 // An HDF5 file whose dataset names another file for its raw data. libhdf5
 // only opens that file when the data is read: `full` would read it.
 std::vector<std::uint8_t> WriteExternalImage(const std::string& other_file, bool virtual_layout) {
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  H5Pset_fapl_core(fapl, 1 << 20, /*backing_store=*/false);
-  hid_t file = H5Fcreate("inspector_external.h5", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-  const hsize_t dims[1] = {16};
-  hid_t space = H5Screate_simple(1, dims, nullptr);
-  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  if (virtual_layout) {
-    hid_t source_space = H5Screate_simple(1, dims, nullptr);
-    H5Pset_virtual(dcpl, space, other_file.c_str(), "/w", source_space);
-    H5Sclose(source_space);
-  } else {
-    H5Pset_external(dcpl, other_file.c_str(), 0, 16 * sizeof(float));
-  }
-  hid_t dataset = H5Dcreate2(file, "leak", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  H5Dclose(dataset);
-  H5Pclose(dcpl);
-  H5Sclose(space);
-  H5Fflush(file, H5F_SCOPE_GLOBAL);
-  const ssize_t size = H5Fget_file_image(file, nullptr, 0);
-  std::vector<std::uint8_t> image(size > 0 ? static_cast<std::size_t>(size) : 0);
-  H5Fget_file_image(file, image.data(), image.size());
-  H5Fclose(file);
-  H5Pclose(fapl);
-  return image;
+  return ImageOf([&](hid_t file) {
+    const hsize_t dims[1] = {16};
+    hid_t space = H5Screate_simple(1, dims, nullptr);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (virtual_layout) {
+      hid_t source_space = H5Screate_simple(1, dims, nullptr);
+      H5Pset_virtual(dcpl, space, other_file.c_str(), "/w", source_space);
+      H5Sclose(source_space);
+    } else {
+      H5Pset_external(dcpl, other_file.c_str(), 0, 16 * sizeof(float));
+    }
+    hid_t dataset = H5Dcreate2(file, "leak", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Dclose(dataset);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+  });
 }
 
 TEST(Hdf5InspectorExternalData, ExternalStorageAndVirtualDatasetsAreRefusedAtEveryLevel) {
