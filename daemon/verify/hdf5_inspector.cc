@@ -13,6 +13,7 @@
 #include "hdf5_fd_driver.h"
 #include "hdf5_handle.h"
 #include "keras_classes.h"
+#include "loadable_datatype.h"
 #include "nonfinite_scan.h"
 #include "read_plan.h"
 
@@ -47,12 +48,14 @@ struct Walk {
   const Hdf5Source* source = nullptr;
   Level level = Level::kStructure;
   Hdf5Inspection* out = nullptr;
+  std::string object_path;    // the object being visited
   std::string failed_object;  // where an HDF5 error happened, for the reason
   // The error as it stood where it happened: once the callback returns, the
   // iteration pushes "iteration operator failed" on top of it.
   std::optional<Hdf5Error> error;
   std::vector<std::uint8_t> buffer;
   std::string first_nonfinite_dataset;
+  LoadableDatatypes datatypes;
 };
 
 std::string Quote(const std::string& name) { return "'" + name + "'"; }
@@ -84,18 +87,17 @@ void Fail(Walk& walk, Verdict verdict, std::string reason) {
 }
 
 // Reads an attribute back whole so its heap and global-heap data are touched.
-bool ReadAttribute(hid_t attr) {
+bool ReadAttribute(hid_t attr, hid_t file_type) {
   if (H5Aget_storage_size(attr) > kMaxAttributeBytes) return true;
-  Hid file_type(H5Aget_type(attr), H5Tclose);
   Hid space(H5Aget_space(attr), H5Sclose);
-  if (!file_type.valid() || !space.valid()) return false;
+  if (!space.valid()) return false;
   hssize_t points = H5Sget_simple_extent_npoints(space.get());
   if (points < 0) return false;
   if (points == 0) return true;
-  Hid mem_type(H5Tget_native_type(file_type.get(), H5T_DIR_ASCEND), H5Tclose);
+  Hid mem_type(H5Tget_native_type(file_type, H5T_DIR_ASCEND), H5Tclose);
   // Some file types have no native equivalent (exotic floats, opaque); the
   // file type itself reads them without conversion.
-  if (!mem_type.valid()) mem_type = Hid(H5Tcopy(file_type.get()), H5Tclose);
+  if (!mem_type.valid()) mem_type = Hid(H5Tcopy(file_type), H5Tclose);
   std::size_t size = H5Tget_size(mem_type.get());
   if (size == 0 || static_cast<hsize_t>(points) > kMaxAttributeBytes / size) return true;
   std::vector<std::uint8_t> data(static_cast<std::size_t>(points) * size);
@@ -108,7 +110,18 @@ bool ReadAttribute(hid_t attr) {
 herr_t VisitAttribute(hid_t location, const char* name, const H5A_info_t*, void* data) {
   Walk& walk = *static_cast<Walk*>(data);
   Hid attr(H5Aopen(location, name, H5P_DEFAULT), H5Aclose);
-  if (!attr.valid() || !ReadAttribute(attr.get())) {
+  Hid type(attr.valid() ? H5Aget_type(attr.get()) : H5I_INVALID_HID, H5Tclose);
+  if (type.valid()) {
+    // Before the read: libhdf5 1.10 converts from whatever bits a datatype names, even past
+    // the value.
+    if (std::optional<DatatypeProblem> problem = walk.datatypes.Check(type.get())) {
+      Fail(walk, Verdict::kCorrupt,
+           "attribute " + Quote(name) + " of " + Quote(walk.object_path) + " has " + problem->what +
+               ": " + problem->why);
+      return 1;
+    }
+  }
+  if (!type.valid() || !ReadAttribute(attr.get(), type.get())) {
     walk.failed_object += " attribute " + Quote(name);
     return Stop(walk);
   }
@@ -316,12 +329,14 @@ herr_t VisitLink(hid_t group, const char* name, const H5L_info_t* info, void* da
 herr_t VisitObject(hid_t root, const char* name, const H5O_info_t* info, void* data) {
   Walk& walk = *static_cast<Walk*>(data);
   const std::string path = ObjectPath(name);
+  walk.object_path = path;
   walk.failed_object = "object " + Quote(path);
   Hid object(H5Oopen(root, name, H5P_DEFAULT), H5Oclose);
   if (!object.valid()) return Stop(walk);
   if (info->num_attrs > 0 &&
       H5Aiterate2(object.get(), H5_INDEX_NAME, H5_ITER_NATIVE, nullptr, VisitAttribute, &walk) < 0)
     return Stop(walk);
+  if (walk.out->verdict != Verdict::kOk) return 1;
   if (info->type == H5O_TYPE_GROUP) {
     // Group creation properties hold the link storage and filter messages;
     // a damaged one makes h5py fail on the group.
@@ -345,6 +360,13 @@ herr_t VisitObject(hid_t root, const char* name, const H5O_info_t* info, void* d
   walk.out->parameters += static_cast<std::uint64_t>(points);
   if (RefuseExternalStorage(walk, dcpl.get(), path)) return 1;
   if (!CheckStorageInsideFile(walk, object.get(), dcpl.get(), path)) return 1;
+  Hid type(H5Dget_type(object.get()), H5Tclose);
+  if (!type.valid()) return Stop(walk);
+  if (std::optional<DatatypeProblem> problem = walk.datatypes.Check(type.get())) {
+    Fail(walk, Verdict::kCorrupt,
+         "dataset " + Quote(path) + " has " + problem->what + ": " + problem->why);
+    return 1;
+  }
   if (walk.level == Level::kFull && !ReadAllData(walk, object.get(), path)) return Stop(walk);
   return 0;
 }

@@ -38,8 +38,9 @@ struct Hdf5Source {
 /// Opens `source` read-only with HDF5 file locking off (a reader's lock makes
 /// the trainer's next h5py.File(path, "w") fail) through the descriptor or the
 /// image only — libhdf5 is never given a path to open — walks every group, dataset
-/// and attribute, checks raw storage lies inside the file and the Keras layout
-/// is consistent; at kFull also reads every dataset byte (filters, fletcher32)
+/// and attribute, checks raw storage lies inside the file, every datatype is one
+/// h5py and libhdf5 can load (LoadableDatatypes), and the Keras layout is
+/// consistent; at kFull also reads every dataset byte (filters, fletcher32)
 /// in bounded memory and counts NaN/Inf. A dataset stored in other files
 /// (external storage, a virtual dataset) or an external link is kExternalData:
 /// following it would read a file nobody asked about.
