@@ -6,6 +6,7 @@
 #include "pipeline.h"
 #include "pipeline_watch.h"
 #include "units.h"
+#include "verifier.h"
 
 namespace ckptwatch {
 namespace {
@@ -48,6 +49,14 @@ void Pipeline::OnVerified(const VerifyJob& job, const VerifyResult& unbounded) {
   const Clock::time_point now = env_.Now();
   Watch::Dispatched dispatched = w->dispatched[job.path];
   w->dispatched.erase(job.path);
+  // *.bin is a checkpoint only when its content says so (pytorch_model.bin); other programs'
+  // .bin files are not failed saves.
+  if (IsQuietlySkipped(job.path, result)) {
+    if (dispatched.stat) w->reported[job.path] = *dispatched.stat;
+    Log(LogLevel::kDebug, "not_checkpoint", {{"watch", job.watch}, {"path", job.path}, {"format", result.format}},
+        "skipped: " + result.reason);
+    return;
+  }
   // A broken verdict on a file that has changed since its write event — the
   // trainer's next save already truncating and rewriting it — describes a
   // save under way, not the one that completed: its own close will bring a
