@@ -1,6 +1,7 @@
 #include "safetensors.h"
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <string_view>
 #include <unordered_set>
@@ -173,8 +174,11 @@ std::string Num(std::uint64_t n) { return std::to_string(n); }
 
 bool LooksLikeSafetensors(const std::uint8_t* head, std::size_t n) {
   if (n < 9) return false;
+  // Lengths past the reader's limit still identify the format (so the verdict can say the header
+  // is too large), but not absurd ones: those are other binary data with a '{' at byte 8.
   const std::uint64_t length = LoadLe(head, 8);
-  return length >= 2 && length <= kMaxSafetensorsHeader && head[8] == '{';
+  const bool json_starts = n == 9 || head[9] == '"' || head[9] == '}' || std::isspace(head[9]);
+  return length >= 2 && length < (std::uint64_t{1} << 40) && head[8] == '{' && json_starts;
 }
 
 SafetensorsCheck CheckSafetensors(const ReadAt& read_at, std::uint64_t file_size, Level level) {

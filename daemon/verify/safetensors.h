@@ -25,8 +25,8 @@ struct SafetensorsCheck {
   std::optional<std::uint64_t> nonfinite;  ///< NaN/±Inf in float tensors; set at kFull.
 };
 
-/// True when the first bytes `head` (at least 9 of them) look like a safetensors file: a header
-/// length below kMaxSafetensorsHeader followed by '{'.
+/// True when the first bytes `head` (at least 9 of them) look like a safetensors file: a plausible
+/// header length followed by the start of a JSON object.
 bool LooksLikeSafetensors(const std::uint8_t* head, std::size_t n);
 
 /// kHeader: the length is sane and within the file, the header is valid JSON of the documented

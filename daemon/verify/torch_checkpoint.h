@@ -33,10 +33,10 @@ struct TorchCheck {
 /// float storages of model weights (not optimizer or callback state).
 TorchCheck CheckTorchZip(const ReadAt& read_at, std::uint64_t file_size, Level level);
 
-/// torch.save(..., _use_new_zipfile_serialization=False). kHeader: the magic number, protocol
-/// version and system-info pickles. kStructure: the main pickle and the storage key list are
+/// torch.save(..., _use_new_zipfile_serialization=False). kHeader and kStructure: the magic
+/// number, protocol version and system-info pickles, the main pickle and the storage key list are
 /// complete, each storage record's element count matches what the pickle declares, and the
-/// records end exactly at the end of the file. kFull: reads every storage and counts NaN/±Inf in
+/// records end exactly at the end of the file (only this chain says how long the file should be). kFull: reads every storage and counts NaN/±Inf in
 /// the weights.
 TorchCheck CheckTorchLegacy(const ReadAt& read_at, std::uint64_t file_size, Level level);
 

@@ -52,8 +52,9 @@ TorchCheck CheckTorchLegacy(const ReadAt& read_at, std::uint64_t file_size, Leve
   if (!read("protocol version", &protocol)) return check;
   if (protocol.root_int != kProtocolVersion)
     return fail(Verdict::kCorrupt, "the protocol version pickle is not 1001: torch.load fails with \"Invalid protocol version\"");
+  // Even at kHeader the chain goes on: nothing short of the main pickle and the storage records
+  // says how long the file should be, and they are metadata (the pickle, 8 bytes a storage).
   if (!read("system info", &sys_info)) return check;
-  if (level == Level::kHeader) return check.verdict = Verdict::kOk, std::move(check);
 
   if (!read("main", &main)) {
     if (check.verdict == Verdict::kCorrupt && check.reason.empty()) return check.verdict = Verdict::kOk, std::move(check);

@@ -220,7 +220,7 @@ void VerifyByContent(const std::string& name, int fd, Level level, const VerifyO
       break;
   }
   result->format = FormatName(format);
-  if (format == FileFormat::kUnknown && CutWithinSignature(name, fd, result->bytes)) {
+  if (CutWithinSignature(name, fd, result->bytes)) {
     result->verdict = Verdict::kTruncated;
     result->reason = "file is " + std::to_string(result->bytes) +
                      " bytes, too short for any weight format: the save stopped within its first bytes "
