@@ -102,7 +102,7 @@ TorchCheck CheckTorchLegacy(const ReadAt& read_at, std::uint64_t file_size, Leve
     check.parameters += numel;
     if (level == Level::kFull) {
       StorageScanner scanner(s.weight ? s.type : std::string());
-      constexpr std::size_t kChunk = 16u << 20;
+      constexpr std::size_t kChunk = 256u << 10;  // Scanned while still in L2 (safetensors.cc).
       for (std::uint64_t done = 0; done < bytes;) {
         const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, bytes - done));
         if (!file.ReadVector(at + done, n, &buf, &err)) return fail(Verdict::kCorrupt, "storage " + key + ": " + err);
