@@ -7,9 +7,10 @@
 # with the file as its argument). What each target checks: the comment atop bench/fuzz/*.cc.
 #
 # usage: bench/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   e.g. bench/fuzz.sh 600 config
-# Needs: clang-14 libclang-rt-14-dev (apt-get install), python3-h5py for the seeds, and the
-# top-level CMakeLists.txt including bench/fuzz when CKPTWATCH_FUZZ=ON.
-# Environment: FUZZ_JOBS, CKPTWATCH_CORPUS (default ../shared/corpus), FUZZ_BUILD_DIR.
+# Needs: clang-14 libclang-rt-14-dev (apt-get install), python3-h5py and python3-torch for the
+# seeds, and the top-level CMakeLists.txt including bench/fuzz when CKPTWATCH_FUZZ=ON.
+# Environment: FUZZ_JOBS, CKPTWATCH_CORPUS (default ../shared/corpus), CKPTWATCH_FORMATS_CORPUS
+# (default ../shared/corpus-formats), FUZZ_BUILD_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ seconds=${1:-300}
   exit 2
 }
 shift $(($# > 0 ? 1 : 0))
-all_targets=(superblock keras_zip config units logfmt keras_classes text_escape)
+all_targets=(superblock keras_zip config units logfmt keras_classes text_escape safetensors torch)
 targets=("${@:-${all_targets[@]}}")
 for t in "${targets[@]}"; do
   [[ " ${all_targets[*]} " == *" ${t%_fuzz} "* ]] || {
@@ -59,7 +60,7 @@ mkdir -p "$build/fuzz-logs"
 
 # Per target: longest input, and a dictionary where one exists.
 declare -A max_len=([superblock]=8192 [keras_zip]=65536 [config]=4096 [units]=64 [logfmt]=1024
-  [keras_classes]=16384 [text_escape]=4096)
+  [keras_classes]=16384 [text_escape]=4096 [safetensors]=16384 [torch]=65536)
 
 binary() {
   local bin=$build/bench/fuzz/$1_fuzz

@@ -4,9 +4,11 @@
 usage: make_seeds.py OUT_DIR [CORPUS_DIR]
 
 OUT_DIR/<target>/ gets one file per seed, for the targets superblock, keras_zip, config, units,
-logfmt, keras_classes and text_escape. Seeds come from the shared corpus (read in place, never copied into the
-repository), from files the real h5py writes through tests/writers.py, from config/*.yaml and from
-a few strings. Needs Debian's /usr/bin/python3 (h5py, numpy). Takes a few seconds.
+logfmt, keras_classes, text_escape, safetensors and torch. Seeds come from the shared corpora
+(read in place, never copied into the repository; safetensors and torch files from
+../shared/corpus-formats or CKPTWATCH_FORMATS_CORPUS), from files the real h5py and torch write
+(tests/writers.py, tests/format_writers.py), from config/*.yaml and from a few strings. Needs
+Debian's /usr/bin/python3 (h5py, numpy; torch for the torch seeds). Takes a few seconds.
 """
 
 import hashlib
@@ -25,6 +27,7 @@ sys.path.insert(0, str(REPO / "tests"))
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
+import format_writers  # noqa: E402
 import writers  # noqa: E402
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -151,6 +154,38 @@ def keras_zips(tmp, corpus):
     return archives
 
 
+def format_seeds(seeds, tmp):
+    """safetensors and torch files: the corpus's, and small ones written here, whole and cut."""
+    corpus = pathlib.Path(os.environ.get("CKPTWATCH_FORMATS_CORPUS") or REPO.parent / "shared" / "corpus-formats")
+    files = sorted(p for p in corpus.glob("**/*") if p.is_file() and p.name not in ("MANIFEST.tsv", "README.md"))
+    rng = np.random.default_rng(3)
+    st = format_writers.safetensors_bytes({
+        "w": format_writers.array_tensor(rng.standard_normal((4, 4), dtype=np.float32)),
+        "b": format_writers.bf16_tensor(np.array([1.0, np.nan])),
+        "e": ("F8_E5M2", (2,), bytes([0x7c, 0])), "i": format_writers.array_tensor(np.arange(3))},
+        {"format": "pt"})
+    generated = {"safetensors": [st, st[: len(st) // 2]], "torch": []}
+    try:
+        import torch
+
+        for legacy in (False, True):
+            p = os.path.join(tmp, f"seed_{legacy}.pt")
+            torch.save({"state_dict": {"w": torch.randn(3, 3), "h": torch.ones(2, dtype=torch.float16)},
+                        "callbacks": {"kth_value": torch.tensor(float("inf"))}, "epoch": 1}, p,
+                       _use_new_zipfile_serialization=not legacy)
+            data = pathlib.Path(p).read_bytes()
+            generated["torch"] += [data, data[: len(data) // 2]]
+    except ImportError:
+        print("make_seeds: no torch (python3-torch); torch seeds from the corpus only", file=sys.stderr)
+    for p in files:
+        data = p.read_bytes()
+        target = "safetensors" if p.suffix == ".safetensors" else "torch"
+        seeds.add(target, data[:65536])
+    for target, items in generated.items():
+        for data in items:
+            seeds.add(target, data)
+
+
 UNITS = [
     "0", "90", "300ms", "10s", "5m", "1h30m", "1d", "1d2h3m4s5ms", "9223372036854775807ms",
     "18446744073709551615", "18446744073709551616", "8GiB", "10GB", "1kB", "1KB", "512MiB",
@@ -212,6 +247,8 @@ def main(argv):
             except (zipfile.BadZipFile, KeyError):
                 pass
     seeds.add("keras_classes", json.dumps(writers.keras2_model_config(writers.dense_stack())))
+    with tempfile.TemporaryDirectory() as tmp:
+        format_seeds(seeds, tmp)
 
     for p in sorted((REPO / "config").glob("*.yaml")):
         seeds.add("config", p.read_bytes())

@@ -26,8 +26,10 @@ constexpr char kUsage[] =
     "usage: ckptwatch verify [--level header|structure|full] [--json] [--recursive]\n"
     "                        [--timeout SECONDS] PATH...\n"
     "\n"
-    "Verifies HDF5 (.h5, .hdf5, .weights.h5) and Keras 3 (.keras) weight files.\n"
-    "A directory PATH verifies the *.h5, *.hdf5 and *.keras files in it.\n"
+    "Verifies weight files by their content: HDF5 (.h5, .weights.h5), Keras 3 (.keras),\n"
+    "PyTorch (torch.save zip or legacy, TorchScript) and safetensors.\n"
+    "A directory PATH verifies the *.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, *.ckpt and\n"
+    "*.safetensors files in it (a *.bin that is no checkpoint is skipped).\n"
     "\n"
     "  --level LEVEL    header: superblock only (reads a few KiB);\n"
     "                   structure (default): every group, dataset, attribute and\n"
@@ -150,7 +152,7 @@ VerifyResult Verify(const std::string& self, const std::string& path, const Opti
 }  // namespace
 
 bool IsWeightFileName(const std::string& name) {
-  for (const char* suffix : {".h5", ".hdf5", ".keras"}) {
+  for (const char* suffix : {".h5", ".hdf5", ".keras", ".pt", ".pth", ".bin", ".ckpt", ".safetensors"}) {
     std::size_t n = std::char_traits<char>::length(suffix);
     if (name.size() > n && name.compare(name.size() - n, n, suffix) == 0) return true;
   }
@@ -217,9 +219,12 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       all_ok = false;
     }
     if (files.empty() && list_error.empty())
-      err << "ckptwatch verify: no weight files (*.h5, *.hdf5, *.keras) in " << path << "\n";
+      err << "ckptwatch verify: no weight files (*.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, *.ckpt, "
+             "*.safetensors) in " << path << "\n";
     for (const std::string& file : files) {
       VerifyResult result = Verify(self, file, *options);
+      // Found by a directory scan, a .bin of another program is not a weight file.
+      if (file != path && IsQuietlySkipped(file, result)) continue;
       all_ok = all_ok && result.ok();
       ++verified;
       if (options->json)

@@ -13,12 +13,13 @@ namespace ckptwatch {
 int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 /// The weight files `path` names: itself when it is not a directory, else the
-/// *.h5, *.hdf5 and *.keras files in it (below it too when `recursive`),
-/// sorted. Symlinked directories are not descended.
+/// *.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, *.ckpt and *.safetensors files in it
+/// (below it too when `recursive`), sorted. Symlinked directories are not descended.
 std::vector<std::string> CollectWeightFiles(const std::string& path, bool recursive,
                                             std::string* error);
 
-/// True for names ckptwatch verifies: *.h5, *.hdf5, *.keras.
+/// True for names ckptwatch verifies: *.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, *.ckpt,
+/// *.safetensors.
 bool IsWeightFileName(const std::string& name);
 
 }  // namespace ckptwatch

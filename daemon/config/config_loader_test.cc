@@ -47,7 +47,8 @@ TEST(Config, FillsEveryDefault) {
   EXPECT_EQ(w.name, "run42");
   EXPECT_EQ(w.path, "/data/ckpt/run42");
   EXPECT_FALSE(w.recursive);
-  EXPECT_EQ(w.patterns, (std::vector<std::string>{"*.h5", "*.hdf5", "*.keras"}));
+  EXPECT_EQ(w.patterns, (std::vector<std::string>{"*.h5", "*.hdf5", "*.keras", "*.pt", "*.pth", "*.bin",
+                                                  "*.ckpt", "*.safetensors"}));
   EXPECT_EQ(w.backend, WatchBackend::kAuto);
   EXPECT_EQ(w.poll_interval, milliseconds(10'000));
   EXPECT_EQ(w.settle, milliseconds(1'000));

@@ -91,9 +91,10 @@ const Key kKeys[] = {
      "not exist: a missing directory is the watch's state `missing`, not a config error."},
     {"watches[].recursive", Type::kBool, Presence::kDefault, "false", "", "", kRestartWatch,
      WATCH_FIELD(recursive), "Watch subdirectories too."},
-    {"watches[].patterns", Type::kGlobs, Presence::kDefault, R"(["*.h5", "*.hdf5", "*.keras"])", "",
+    {"watches[].patterns", Type::kGlobs, Presence::kDefault, R"(["*.h5", "*.hdf5", "*.keras", "*.pt", "*.pth", "*.bin", "*.ckpt", "*.safetensors"])", "",
      "", kLive, WATCH_FIELD(patterns),
-     "File-name globs (fnmatch) of the files to verify; `.weights.h5` matches `*.h5`."},
+     "File-name globs (fnmatch) of the files to verify; `.weights.h5` matches `*.h5`. The format "
+     "comes from the content, not the name; a `.bin` file that is no checkpoint is skipped quietly."},
     {"watches[].exclude", Type::kGlobs, Presence::kDefault,
      R"(["*.orbax-checkpoint-tmp-*", "*.tmp", ".tmp*"])", "", "", kLive, WATCH_FIELD(exclude),
      "Globs (fnmatch) on each path component below the root: a matching file, or anything in a "

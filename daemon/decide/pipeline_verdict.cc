@@ -7,6 +7,7 @@
 #include "pipeline.h"
 #include "pipeline_watch.h"
 #include "units.h"
+#include "verifier.h"
 
 namespace ckptwatch {
 namespace {
@@ -66,6 +67,14 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
   const Clock::time_point now = env_.Now();
   Watch::Dispatched dispatched = w.dispatched[path];
   w.dispatched.erase(path);
+  // *.bin is a checkpoint only when its content says so (pytorch_model.bin); other programs'
+  // .bin files are not failed saves.
+  if (IsQuietlySkipped(path, result)) {
+    if (dispatched.stat) Remember(w, path, *dispatched.stat, VerdictName(result.verdict), "");
+    Log(LogLevel::kDebug, "not_checkpoint", {{"watch", job.watch}, {"path", path}, {"format", result.format}},
+        "skipped: " + result.reason);
+    return;
+  }
   // A broken verdict on a file that has changed since its write event — the
   // trainer's next save already truncating and rewriting it — describes a
   // save under way, not the one that completed: its own close will bring a

@@ -12,7 +12,7 @@ namespace {
 template <typename Word>
 [[gnu::always_inline]] inline std::uint64_t CountExponentAllOnes(const std::uint8_t* data,
                                                                  std::size_t count, Word mask) {
-  constexpr std::size_t kBlock = std::size_t{1} << (sizeof(Word) >= 4 ? 24 : 15);
+  constexpr std::size_t kBlock = std::size_t{1} << (sizeof(Word) >= 4 ? 24 : sizeof(Word) == 2 ? 15 : 7);
   std::uint64_t total = 0;
   for (std::size_t start = 0; start < count; start += kBlock) {
     const std::size_t end = std::min(count, start + kBlock);
@@ -39,6 +39,11 @@ __attribute__((target_clones("avx2", "default"))) std::uint64_t Count32(
 }
 __attribute__((target_clones("avx2", "default"))) std::uint64_t Count64(
     const std::uint8_t* data, std::size_t count, std::uint64_t mask) {
+  return CountExponentAllOnes(data, count, mask);
+}
+
+__attribute__((target_clones("avx2", "default"))) std::uint64_t Count8(
+    const std::uint8_t* data, std::size_t count, std::uint8_t mask) {
   return CountExponentAllOnes(data, count, mask);
 }
 
@@ -69,6 +74,10 @@ std::uint64_t CountNonfinite(const FloatLayout& layout, const std::uint8_t* data
     n += all_ones;
   }
   return n;
+}
+
+std::uint64_t CountBytesWithMask(const std::uint8_t* data, std::size_t count, std::uint8_t mask) {
+  return Count8(data, count, mask);
 }
 
 }  // namespace ckptwatch

@@ -18,4 +18,8 @@ struct FloatLayout {
 /// bits all ones). float16/bfloat16/float32/float64 take vectorisable paths.
 std::uint64_t CountNonfinite(const FloatLayout& layout, const std::uint8_t* data, std::size_t count);
 
+/// How many of the `count` bytes at `data` have every bit of `mask` set: the NaN/Inf test of
+/// one-byte floats (F8_E5M2 0x7c: exponent all ones; F8_E4M3FN 0x7f: its only NaN; E8M0 0xff).
+std::uint64_t CountBytesWithMask(const std::uint8_t* data, std::size_t count, std::uint8_t mask);
+
 }  // namespace ckptwatch

@@ -10,11 +10,17 @@
 #include <cstring>
 #include <optional>
 
+#include "byte_reader.h"
+#include "format_detect.h"
 #include "hdf5_inspector.h"
 #include "keras_zip.h"
 #include "open_beneath.h"
 #include "page_cache.h"
+#include "safetensors.h"
 #include "superblock.h"
+#include "torch_checkpoint.h"
+#include "torch_storage.h"
+#include "zip_directory.h"
 
 namespace ckptwatch {
 namespace {
@@ -34,8 +40,22 @@ std::string Thousands(std::uint64_t n) {
   return out;
 }
 
+std::string_view FormatTitle(const std::string& format) {
+  if (format == "torch_zip") return "PyTorch archive (torch.save)";
+  if (format == "torchscript") return "TorchScript archive (torch.jit.save)";
+  if (format == "torch_legacy") return "PyTorch legacy file (torch.save, pre-1.6 format)";
+  if (format == "safetensors") return "safetensors";
+  return "";
+}
+
 // The ok line still tells a person what was checked.
 std::string OkSummary(const VerifyResult& r) {
+  if (std::string_view title = FormatTitle(r.format); !title.empty()) {
+    std::string text(title);
+    if (r.level != Level::kHeader)
+      text += ", " + Thousands(r.datasets) + " tensors, " + Thousands(r.parameters) + " parameters";
+    return text;
+  }
   std::string text;
   if (r.superblock_version) text = "HDF5 superblock v" + std::to_string(*r.superblock_version);
   if (r.format == "keras_zip") text = "Keras 3 archive" + std::string(text.empty() ? "" : ", inner " + text);
@@ -118,7 +138,107 @@ void VerifyKerasArchive(const std::string& name, int fd, Level level, const Veri
   inside();
 }
 
+void VerifySafetensors(int fd, Level level, VerifyResult* result) {
+  result->format = "safetensors";
+  std::optional<PageCacheGuard> cache_guard;
+  if (level == Level::kFull) cache_guard.emplace(fd, result->bytes);
+  SafetensorsCheck check = CheckSafetensors(FdReadAt(fd), result->bytes, level);
+  result->verdict = check.verdict;
+  result->reason = check.reason;
+  result->expected_bytes = check.expected_bytes;
+  result->datasets = check.tensors;
+  result->parameters = check.parameters;
+  result->nonfinite = check.nonfinite;
+}
+
+void VerifyTorch(int fd, FileFormat format, Level level, VerifyResult* result) {
+  result->format = FormatName(format);
+  std::optional<PageCacheGuard> cache_guard;
+  if (level == Level::kFull) cache_guard.emplace(fd, result->bytes);
+  const ReadAt read_at = FdReadAt(fd);
+  TorchCheck check = format == FileFormat::kTorchLegacy ? CheckTorchLegacy(read_at, result->bytes, level)
+                                                        : CheckTorchZip(read_at, result->bytes, level);
+  result->verdict = check.verdict;
+  result->reason = check.reason;
+  result->datasets = check.tensors;
+  result->parameters = check.parameters;
+  result->nonfinite = check.nonfinite;
+  if (check.verdict != Verdict::kOk) return;
+  // Notes on an ok verdict: what a load will need, what was not checked.
+  std::string note = ForeignGlobalsNote(check.foreign_globals);
+  if (note.size() > 2) note = note.substr(2);
+  if (!check.note.empty()) note += (note.empty() ? "" : "; ") + check.note;
+  result->reason = note;
+}
+
+bool HasSuffix(const std::string& name, std::string_view suffix) {
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A file that ends within the first bytes of a weight format's signature: a save that stopped
+// right at its start. A name promising safetensors says what 1-8 bytes can only be the start of.
+bool CutWithinSignature(const std::string& name, int fd, std::uint64_t size) {
+  if (size >= 16) return false;
+  if (size < 9 && HasSuffix(name, ".safetensors")) return true;
+  unsigned char head[16] = {};
+  const long n = pread(fd, head, sizeof head, 0);
+  if (n <= 0) return false;
+  static const std::string_view kStarts[] = {
+      {"\x89HDF\r\n\x1a\n", 8}, {"PK\x03\x04", 4}, {"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 14}};
+  for (std::string_view start : kStarts)
+    if (static_cast<std::size_t>(n) < start.size() && std::memcmp(head, start.data(), static_cast<std::size_t>(n)) == 0)
+      return true;
+  return false;
+}
+
+void VerifyByContent(const std::string& name, int fd, Level level, const VerifyOptions& options,
+                     VerifyResult* result) {
+  const ReadAt read_at = FdReadAt(fd);
+  const FileFormat format = DetectFormat(read_at, result->bytes);
+  switch (format) {
+    case FileFormat::kHdf5:
+      return VerifyHdf5(name, fd, level, result);
+    case FileFormat::kKerasZip:
+      return VerifyKerasArchive(name, fd, level, options, result);
+    case FileFormat::kTorchZip:
+    case FileFormat::kTorchScript:
+    case FileFormat::kTorchLegacy:
+      return VerifyTorch(fd, format, level, result);
+    case FileFormat::kSafetensors:
+      return VerifySafetensors(fd, level, result);
+    case FileFormat::kZip:
+      // A .keras that is a zip of something else: the Keras reader says what is missing.
+      if (HasSuffix(name, ".keras")) return VerifyKerasArchive(name, fd, level, options, result);
+      if (ZipDirectory dir = ReadZipDirectory(read_at, result->bytes); dir.verdict == Verdict::kTruncated) {
+        result->format = FormatName(format);
+        result->verdict = dir.verdict;
+        result->reason = dir.reason;
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  result->format = FormatName(format);
+  if (CutWithinSignature(name, fd, result->bytes)) {
+    result->verdict = Verdict::kTruncated;
+    result->reason = "file is " + std::to_string(result->bytes) +
+                     " bytes, too short for any weight format: the save stopped within its first bytes "
+                     "(disk full or writer killed during save?)";
+    return;
+  }
+  result->verdict = Verdict::kNotHdf5;
+  result->reason = NotWeightsReason(format, read_at, result->bytes);
+}
+
 }  // namespace
+
+bool IsQuietlySkipped(const std::string& path, const VerifyResult& result) {
+  if (!HasSuffix(path, ".bin") || result.verdict != Verdict::kNotHdf5) return false;
+  for (FileFormat f : {FileFormat::kUnknown, FileFormat::kText, FileFormat::kJson, FileFormat::kPickle, FileFormat::kZip})
+    if (result.format == FormatName(f)) return true;
+  return false;
+}
 
 bool LooksLikeKerasArchive(const std::string& name, int fd) {
   if (name.size() >= 6 && name.compare(name.size() - 6, 6, ".keras") == 0) return true;
@@ -203,10 +323,7 @@ VerifyResult VerifyOpenFile(int fd, const std::string& name, const VerifyOptions
   if (options.level == Level::kFull && result.bytes > options.full_max_bytes)
     result.level = Level::kStructure;
 
-  if (LooksLikeKerasArchive(name, fd))
-    VerifyKerasArchive(name, fd, result.level, options, &result);
-  else
-    VerifyHdf5(name, fd, result.level, &result);
+  VerifyByContent(name, fd, result.level, options, &result);
 
   // A trainer overwriting best.h5 in place while we read it produces a mix
   // of two saves: say so instead of reporting the mix as truncated or corrupt.

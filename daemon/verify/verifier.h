@@ -1,5 +1,5 @@
-// Verifying one weight file in this process: HDF5 (.h5, .hdf5, .weights.h5)
-// or a Keras 3 .keras zip.
+// Verifying one weight file in this process, by its content: HDF5 (.h5, .hdf5, .weights.h5),
+// a Keras 3 .keras zip, a PyTorch checkpoint (zip, TorchScript or legacy) or safetensors.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +38,10 @@ VerifyResult VerifyFile(const std::string& path, const VerifyOptions& options);
 /// The verdict for a file that OpenBeneath()/OpenRegularFile() did not open
 /// (`entry.kind` is not kRegular): not_regular, not_found, permission_denied.
 VerifyResult UnopenedResult(const std::string& path, const OpenedEntry& entry, Level level);
+
+/// True when `path` names a *.bin file whose verdict says its content is no checkpoint format and
+/// no stand-in for one (an LFS pointer or HTML page still counts): the daemon skips it quietly.
+bool IsQuietlySkipped(const std::string& path, const VerifyResult& result);
 
 /// True when the file open at `fd`, named `name`, is a zip (.keras) rather than HDF5.
 bool LooksLikeKerasArchive(const std::string& name, int fd);
