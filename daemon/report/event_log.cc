@@ -5,6 +5,12 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <mutex>
 
 namespace ckptwatch {
@@ -89,6 +95,28 @@ void EventLog::Write(LogLevel level, std::string_view event, std::vector<LogFiel
                    std::move(message)};
   const std::string line = format_ == LogFormat::kJson ? FormatJson(record) : FormatLogfmt(record);
   logger_->log(SpdlogLevel(level), "{}", line);
+}
+
+void EventLog::WriteErrorAlsoToStderr(std::string_view event, std::vector<LogField> fields,
+                                      const std::string& message) {
+  Write(LogLevel::kError, event, std::move(fields), message);
+  if (to_file()) std::fprintf(stderr, "ckptwatch: %s\n", message.c_str());
+}
+
+bool EventLog::CheckWritable(const std::string& file, std::string* err) {
+  std::filesystem::path path(file);
+  while (!path.empty() && access(path.c_str(), F_OK) != 0 && errno == ENOENT &&
+         path != path.parent_path())
+    path = path.parent_path();
+  const bool is_file = path == std::filesystem::path(file);
+  std::error_code ec;
+  if (is_file && std::filesystem::is_directory(path, ec)) {
+    *err = "cannot write " + file + ": " + std::strerror(EISDIR);
+    return false;
+  }
+  if (access(path.c_str(), W_OK) == 0) return true;
+  *err = "cannot write " + (is_file ? file : "in " + path.string()) + ": " + std::strerror(errno);
+  return false;
 }
 
 bool EventLog::Reopen(std::string* err) {

@@ -23,18 +23,28 @@ class EventLog {
   /// is empty. Returns nullptr with `*err` set when the file cannot be opened.
   static std::unique_ptr<EventLog> Open(const std::string& file, LogFormat format, LogLevel level,
                                         std::string* err);
+  /// What Open() needs of `file`, checked without creating anything: the file, or else the
+  /// nearest existing directory above it (Open() creates the rest), is writable by this
+  /// process. false with `*err` saying why.
+  static bool CheckWritable(const std::string& file, std::string* err);
   ~EventLog();
 
   /// Writes one event when `level` is at or above the configured level.
   void Write(LogLevel level, std::string_view event, std::vector<LogField> fields,
              std::string message = "");
   bool Enabled(LogLevel level) const { return level >= level_; }
+  /// Writes an error event, and `message` to stderr too when the log is a file: a start
+  /// failure must reach the terminal and `systemctl status`, not only the file.
+  void WriteErrorAlsoToStderr(std::string_view event, std::vector<LogField> fields,
+                              const std::string& message);
 
   /// Reopens the log file by name (after logrotate moved it); no-op on stderr.
   bool Reopen(std::string* err);
   void set_level(LogLevel level) { level_ = level; }
   void set_format(LogFormat format) { format_ = format; }
   const std::string& file() const { return file_; }
+  /// True when events go to a file, not to stderr (or the journal behind it).
+  bool to_file() const { return !file_.empty(); }
 
  private:
   EventLog(std::string file, LogFormat format, LogLevel level);
