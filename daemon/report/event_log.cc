@@ -9,9 +9,12 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+
+#include "journal.h"
 
 namespace ckptwatch {
 namespace {
@@ -71,7 +74,9 @@ std::unique_ptr<EventLog> EventLog::Open(const std::string& file, LogFormat form
   spdlog::sink_ptr sink;
   try {
     if (file.empty()) {
+      // Lines still go to stderr when the journal does not take an entry.
       sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+      log->journal_ = IsJournalStream(std::getenv("JOURNAL_STREAM"), 2);
     } else {
       auto file_sink = std::make_shared<ReopenableFileSink>(file);
       log->reopen_sink_ = file_sink;
@@ -94,6 +99,14 @@ void EventLog::Write(LogLevel level, std::string_view event, std::vector<LogFiel
   LogRecord record{std::chrono::system_clock::now(), LogLevelName(level), event, std::move(fields),
                    std::move(message)};
   const std::string line = format_ == LogFormat::kJson ? FormatJson(record) : FormatLogfmt(record);
+  if (journal_) {
+    // The journal stamps each entry itself: a text line goes without its timestamp.
+    const std::string_view message =
+        format_ == LogFormat::kJson ? std::string_view(line)
+                                    : std::string_view(line).substr(line.find(' ') + 1);
+    std::string err;
+    if (SendToJournal(JournalFields(record, level, message), &err)) return;
+  }
   logger_->log(SpdlogLevel(level), "{}", line);
 }
 

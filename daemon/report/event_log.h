@@ -1,5 +1,6 @@
 // The daemon's log: one line per event, logfmt or JSON, to stderr or a file
-// that logrotate can move away (SIGUSR1 reopens it).
+// that logrotate can move away (SIGUSR1 reopens it). When systemd connected
+// stderr to the journal, each event is a structured journal entry instead.
 #pragma once
 
 #include <memory>
@@ -20,7 +21,8 @@ namespace ckptwatch {
 class EventLog {
  public:
   /// Appends to `file` (created if missing), or writes to stderr when `file`
-  /// is empty. Returns nullptr with `*err` set when the file cannot be opened.
+  /// is empty: as journal entries when JOURNAL_STREAM names stderr (journal.h),
+  /// else as lines. Returns nullptr with `*err` set when the file cannot be opened.
   static std::unique_ptr<EventLog> Open(const std::string& file, LogFormat format, LogLevel level,
                                         std::string* err);
   /// What Open() needs of `file`, checked without creating anything: the file, or else the
@@ -45,12 +47,15 @@ class EventLog {
   const std::string& file() const { return file_; }
   /// True when events go to a file, not to stderr (or the journal behind it).
   bool to_file() const { return !file_.empty(); }
+  /// True when events go to the journal as entries with fields.
+  bool to_journal() const { return journal_; }
 
  private:
   EventLog(std::string file, LogFormat format, LogLevel level);
   std::string file_;
   LogFormat format_;
   LogLevel level_;
+  bool journal_ = false;
   std::shared_ptr<spdlog::logger> logger_;
   std::shared_ptr<void> reopen_sink_;  // the file sink, when logging to a file
 };
