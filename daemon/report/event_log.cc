@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -127,7 +128,8 @@ bool EventLog::CheckWritable(const std::string& file, std::string* err) {
     *err = "cannot write " + file + ": " + std::strerror(EISDIR);
     return false;
   }
-  if (access(path.c_str(), W_OK) == 0) return true;
+  // As open() would decide: with the effective ids.
+  if (faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) == 0) return true;
   *err = "cannot write " + (is_file ? file : "in " + path.string()) + ": " + std::strerror(errno);
   return false;
 }
