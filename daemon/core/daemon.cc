@@ -388,7 +388,8 @@ void Daemon::CloseHandles() {
 
 int Daemon::Run() {
   if (int rc = uv_loop_init(&loop_); rc != 0) {
-    log_->WriteErrorAlsoToStderr("start_failed", {}, std::string("uv_loop_init: ") + uv_strerror(rc));
+    log_->WriteErrorAlsoToStderr("start_failed", {},
+                                 std::string("uv_loop_init: ") + uv_strerror(rc));
     return 2;
   }
   uv_timer_init(&loop_, &settle_timer_);

@@ -17,7 +17,8 @@ std::vector<StartProblem> CheckStart(const Config& config) {
   return problems;
 }
 
-std::string DescribeStartProblems(const std::string& source, const std::vector<StartProblem>& problems) {
+std::string DescribeStartProblems(const std::string& source,
+                                  const std::vector<StartProblem>& problems) {
   std::string text;
   for (const StartProblem& p : problems) text += source + ": " + p.message + "\n";
   return text;

@@ -24,6 +24,7 @@ struct StartProblem {
 std::vector<StartProblem> CheckStart(const Config& config);
 
 /// "SOURCE: message" per problem, one per line.
-std::string DescribeStartProblems(const std::string& source, const std::vector<StartProblem>& problems);
+std::string DescribeStartProblems(const std::string& source,
+                                  const std::vector<StartProblem>& problems);
 
 }  // namespace ckptwatch

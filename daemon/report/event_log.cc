@@ -102,9 +102,9 @@ void EventLog::Write(LogLevel level, std::string_view event, std::vector<LogFiel
   const std::string line = format_ == LogFormat::kJson ? FormatJson(record) : FormatLogfmt(record);
   if (journal_) {
     // The journal stamps each entry itself: a text line goes without its timestamp.
-    const std::string_view message =
-        format_ == LogFormat::kJson ? std::string_view(line)
-                                    : std::string_view(line).substr(line.find(' ') + 1);
+    const std::string_view message = format_ == LogFormat::kJson
+                                         ? std::string_view(line)
+                                         : std::string_view(line).substr(line.find(' ') + 1);
     std::string err;
     if (SendToJournal(JournalFields(record, level, message), &err)) return;
   }

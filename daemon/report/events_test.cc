@@ -57,7 +57,7 @@ std::vector<std::string> CallArguments(const std::string& text, std::size_t open
 
 struct LogCalls {
   std::map<std::string, std::string> events;  // event name -> where it is logged first
-  std::vector<std::string> unknown;            // calls whose event the scan cannot read
+  std::vector<std::string> unknown;           // calls whose event the scan cannot read
 };
 
 // Every Log(level, "event", …), Write(level, "event", …) and WriteErrorAlsoToStderr("event", …)
@@ -80,7 +80,8 @@ LogCalls ScanLogCalls(const std::filesystem::path& daemon_dir) {
                                         {"WriteErrorAlsoToStderr(", 0}}) {
       for (std::size_t at = text.find(callee); at != std::string::npos;
            at = text.find(callee, at + 1)) {
-        if (at > 0 && (std::isalnum(static_cast<unsigned char>(text[at - 1])) || text[at - 1] == '_'))
+        if (at > 0 &&
+            (std::isalnum(static_cast<unsigned char>(text[at - 1])) || text[at - 1] == '_'))
           continue;
         const std::vector<std::string> args = CallArguments(text, at + callee.size() - 1, 2);
         // Log calls take a level first; Write(path, size) and friends are something else.
@@ -130,7 +131,7 @@ TEST(Events, TheScanReadsMultiLineCallsAndFlagsEventsInVariables) {
   const LogCalls calls = ScanLogCalls(dir / "daemon");
   std::filesystem::remove_all(dir);
   EXPECT_EQ(calls.events, (std::map<std::string, std::string>{{"made_up", "daemon/x/a.cc:2"},
-                                                               {"failed_too", "daemon/x/a.cc:6"}}));
+                                                              {"failed_too", "daemon/x/a.cc:6"}}));
   EXPECT_EQ(calls.unknown, std::vector<std::string>{"daemon/x/a.cc:4: name"});
 }
 
@@ -235,10 +236,14 @@ TEST(Events, LoggingDocHasARowAndAnExampleLineForEveryEvent) {
       i = eq + 1;
       std::string value = ParseValue(line, &i);
       if (i < line.size()) ++i;  // the space before the next key
-      if (key == "level") level = value;
-      else if (key == "event") event = value;
-      else if (key == "msg") record.message = value;
-      else record.fields.push_back({key, value});
+      if (key == "level")
+        level = value;
+      else if (key == "event")
+        event = value;
+      else if (key == "msg")
+        record.message = value;
+      else
+        record.fields.push_back({key, value});
     }
     record.level = level;
     record.event = event;

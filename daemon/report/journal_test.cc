@@ -22,10 +22,10 @@ TEST(Journal, StreamMatchesOnlyTheDescriptorItNames) {
   const std::string read_end = StreamOf(fds[0]);
   EXPECT_TRUE(IsJournalStream(read_end.c_str(), fds[0]));
   EXPECT_FALSE(IsJournalStream(read_end.c_str(), other[0]));  // another inode
-  EXPECT_FALSE(IsJournalStream(nullptr, fds[0]));           // not under systemd
-  for (const std::string& bad : {std::string(""), std::string(":"), read_end + "x", "x" + read_end,
-                                read_end.substr(0, read_end.find(':')),
-                                read_end.substr(read_end.find(':'))})
+  EXPECT_FALSE(IsJournalStream(nullptr, fds[0]));             // not under systemd
+  for (const std::string& bad :
+       {std::string(""), std::string(":"), read_end + "x", "x" + read_end,
+        read_end.substr(0, read_end.find(':')), read_end.substr(read_end.find(':'))})
     EXPECT_FALSE(IsJournalStream(bad.c_str(), fds[0])) << bad;
   for (int fd : {fds[0], fds[1], other[0], other[1]}) close(fd);
   EXPECT_FALSE(IsJournalStream(read_end.c_str(), fds[0]));  // closed
@@ -54,12 +54,12 @@ TEST(Journal, AnEntryCarriesMessagePriorityEventAndEveryKeyUnescaped) {
                    {"path", std::string("/ckpt/a b\n\xff.h5", 14)},
                    {"verdict", "truncated"}};
   record.message = "file ends early";
-  EXPECT_EQ(JournalFields(record, LogLevel::kError, "level=error event=verify …"),
-            (std::vector<std::string>{"MESSAGE=level=error event=verify …", "PRIORITY=3",
-                                      "SYSLOG_IDENTIFIER=ckptwatch", "CKPTWATCH_EVENT=verify",
-                                      "CKPTWATCH_WATCH=run42",
-                                      std::string("CKPTWATCH_PATH=/ckpt/a b\n\xff.h5", 29),
-                                      "CKPTWATCH_VERDICT=truncated"}));
+  EXPECT_EQ(
+      JournalFields(record, LogLevel::kError, "level=error event=verify …"),
+      (std::vector<std::string>{
+          "MESSAGE=level=error event=verify …", "PRIORITY=3", "SYSLOG_IDENTIFIER=ckptwatch",
+          "CKPTWATCH_EVENT=verify", "CKPTWATCH_WATCH=run42",
+          std::string("CKPTWATCH_PATH=/ckpt/a b\n\xff.h5", 29), "CKPTWATCH_VERDICT=truncated"}));
 }
 
 }  // namespace

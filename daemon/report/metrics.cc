@@ -117,7 +117,8 @@ bool PrepareMetricsEndpoint(const MetricsConfig& config, MetricsEndpoint* out, s
   *key = "metrics.listen";
   const std::size_t colon = config.listen.rfind(':');
   std::string host = colon == std::string::npos ? "" : config.listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   const std::string port = colon == std::string::npos ? "" : config.listen.substr(colon + 1);
   if (host.empty() || port.empty() || port.size() > 5 ||
       port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
