@@ -14,6 +14,8 @@ import tempfile
 import time
 import urllib.request
 
+import logging_doc
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.environ.get("CKPTWATCH_BIN", os.path.join(HERE, "..", "build", "ckptwatch"))
 DEADLINE = 20.0  # seconds any single expected event may take
@@ -51,6 +53,7 @@ class Daemon:
         self.events_read = 0
         self.env = dict(os.environ, NOTIFY_SOCKET=self.notify_path, **(env or {}))
         self.proc = None
+        self.log_checked = False
 
     def write_config(self, watches_yaml, extra_yaml=""):
         text = (
@@ -73,6 +76,7 @@ class Daemon:
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stops the daemon; fails when its log has an event or key docs/logging.md lacks."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -81,6 +85,12 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.notify.close()
+        if not self.log_checked:
+            self.log_checked = True
+            undocumented = logging_doc.check_lines(self.events())
+            if undocumented:
+                raise AssertionError("the daemon logged what docs/logging.md does not document:\n"
+                                     + "\n".join(undocumented))
         return self.proc.returncode if self.proc else None
 
     # -- notify socket ------------------------------------------------------

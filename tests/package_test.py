@@ -3,12 +3,13 @@ runs it.
 
 UnitFileTest checks systemd/ckptwatch.service with systemd-analyze (verify, security exposure)
 and traces the daemon and its verifier children with strace to check that every system call
-they make is allowed by the unit's SystemCallFilter=. PackageTest builds the .deb with cpack,
-installs it into this system with dpkg, exercises it, purges it and checks nothing is left; it
-runs as root only (CI does) and skips when a ckptwatch package is already installed, which it
-would otherwise purge.
+they make is allowed by the unit's SystemCallFilter=. LintianTest builds the .deb with cpack and
+requires lintian to find no error and no warning in it. PackageTest installs that .deb into this
+system with dpkg, exercises it, purges it and checks nothing is left; it runs as root only (CI
+does) and skips when a ckptwatch package is already installed, which it would otherwise purge.
 
-Needs systemd-analyze (package systemd), strace, setpriv (util-linux), dpkg-dev and go-md2man.
+Needs systemd-analyze (package systemd), strace, setpriv (util-linux), dpkg-dev, go-md2man and
+lintian.
 Environment: CKPTWATCH_BIN (default ../build/ckptwatch); its directory is the build directory
 that cpack packages.
 """
@@ -93,6 +94,16 @@ def wait_for(predicate, what, deadline=DEADLINE):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {deadline}s waiting for {what}")
+
+
+def build_deb(test_case):
+    """The .deb cpack makes from the build directory, in a directory removed at class teardown."""
+    package_dir = tempfile.mkdtemp(prefix="ckptwatch-deb-")
+    test_case.addClassCleanup(shutil.rmtree, package_dir, True)
+    run(["cpack", "-G", "DEB", "-B", package_dir], cwd=BUILD)
+    debs = [f for f in os.listdir(package_dir) if f.endswith(".deb")]
+    assert len(debs) == 1, debs
+    return os.path.join(package_dir, debs[0])
 
 
 def log_events(path):
@@ -291,6 +302,37 @@ class UnitFileTest(unittest.TestCase):
         return strace_summary_syscalls(summary)
 
 
+class LintianTest(unittest.TestCase):
+    """The .deb as Debian's checker sees it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.deb = build_deb(cls)
+
+    def test_lintian_finds_no_error_and_no_warning(self):
+        require_tool(self, "lintian", "lintian")
+        proc = run(["lintian", "--display-info", "--pedantic", "--fail-on", "error,warning", self.deb],
+                   check=False)
+        tags = [line for line in proc.stdout.splitlines() if re.match(r"[EWIPXO]: ", line)]
+        self.assertEqual([t for t in tags if t[0] in "EW"], [], proc.stdout + proc.stderr)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        # Informational tags are upstream's (HDF5's spelling inside the static library) or
+        # choices (no init.d script, no BIND_NOW: each verification is a fresh process).
+        print("\nlintian: " + (", ".join(sorted({t.split()[2] for t in tags})) or "clean"),
+              file=sys.stderr)
+
+    def test_the_shipped_config_points_to_the_installed_docs(self):
+        with open(os.path.join(SOURCE, "config", "ckptwatch.yaml")) as f:
+            text = f.read()
+        named = re.findall(r"/usr/share/doc/ckptwatch/([\w.-]+)", text)
+        self.assertIn("config.md", named)
+        installed = set(run(["dpkg-deb", "--contents", self.deb]).stdout.split())
+        for name in named:
+            self.assertTrue(any(p.endswith(f"/usr/share/doc/ckptwatch/{name}") for p in installed),
+                            f"/etc/ckptwatch/ckptwatch.yaml names {name}, which the package lacks")
+        self.assertNotIn("source", text.split("\n\n")[0], "the header still sends readers to the source")
+
+
 @requires(os.geteuid() == 0, "installs a .deb into this system: needs root")
 class PackageTest(unittest.TestCase):
     """The .deb: built by cpack from the build directory, installed, used and purged."""
@@ -300,15 +342,7 @@ class PackageTest(unittest.TestCase):
         status = run(["dpkg-query", "-W", "-f=${Status}", "ckptwatch"], check=False).stdout
         if "installed" in status.split():
             skip("a ckptwatch package is installed here; this test would purge it")
-        cls.package_dir = tempfile.mkdtemp(prefix="ckptwatch-deb-")
-        run(["cpack", "-G", "DEB", "-B", cls.package_dir], cwd=BUILD)
-        debs = [f for f in os.listdir(cls.package_dir) if f.endswith(".deb")]
-        assert len(debs) == 1, debs
-        cls.deb = os.path.join(cls.package_dir, debs[0])
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.package_dir, ignore_errors=True)
+        cls.deb = build_deb(cls)
 
     def setUp(self):
         self.addCleanup(self.purge)  # runs last, whatever happens in between

@@ -225,9 +225,11 @@ void ThreadPoolScanner::Scan(ScanRequest request) {
 
 bool Daemon::Setup() {
   std::string err;
-  metrics_ = Metrics::Start(config_.metrics, &err);
+  std::string key;
+  metrics_ = Metrics::Start(config_.metrics, &key, &err);
   if (!metrics_) {
-    Log(LogLevel::kError, "start_failed", {{"listen", config_.metrics.listen}}, err);
+    log_->WriteErrorAlsoToStderr("start_failed", {{"key", key}, {"listen", config_.metrics.listen}},
+                                 err);
     exit_code_ = 2;
     return false;
   }
@@ -442,7 +444,8 @@ void Daemon::CloseHandles() {
 
 int Daemon::Run() {
   if (int rc = uv_loop_init(&loop_); rc != 0) {
-    Log(LogLevel::kError, "start_failed", {}, std::string("uv_loop_init: ") + uv_strerror(rc));
+    log_->WriteErrorAlsoToStderr("start_failed", {},
+                                 std::string("uv_loop_init: ") + uv_strerror(rc));
     return 2;
   }
   uv_timer_init(&loop_, &settle_timer_);

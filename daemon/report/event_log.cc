@@ -5,7 +5,17 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <mutex>
+
+#include "journal.h"
 
 namespace ckptwatch {
 namespace {
@@ -65,7 +75,9 @@ std::unique_ptr<EventLog> EventLog::Open(const std::string& file, LogFormat form
   spdlog::sink_ptr sink;
   try {
     if (file.empty()) {
+      // Lines still go to stderr when the journal does not take an entry.
       sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+      log->journal_ = IsJournalStream(std::getenv("JOURNAL_STREAM"), 2);
     } else {
       auto file_sink = std::make_shared<ReopenableFileSink>(file);
       log->reopen_sink_ = file_sink;
@@ -88,7 +100,38 @@ void EventLog::Write(LogLevel level, std::string_view event, std::vector<LogFiel
   LogRecord record{std::chrono::system_clock::now(), LogLevelName(level), event, std::move(fields),
                    std::move(message)};
   const std::string line = format_ == LogFormat::kJson ? FormatJson(record) : FormatLogfmt(record);
+  if (journal_) {
+    // The journal stamps each entry itself: a text line goes without its timestamp.
+    const std::string_view message = format_ == LogFormat::kJson
+                                         ? std::string_view(line)
+                                         : std::string_view(line).substr(line.find(' ') + 1);
+    std::string err;
+    if (SendToJournal(JournalFields(record, level, message), &err)) return;
+  }
   logger_->log(SpdlogLevel(level), "{}", line);
+}
+
+void EventLog::WriteErrorAlsoToStderr(std::string_view event, std::vector<LogField> fields,
+                                      const std::string& message) {
+  Write(LogLevel::kError, event, std::move(fields), message);
+  if (to_file()) std::fprintf(stderr, "ckptwatch: %s\n", message.c_str());
+}
+
+bool EventLog::CheckWritable(const std::string& file, std::string* err) {
+  std::filesystem::path path(file);
+  while (!path.empty() && access(path.c_str(), F_OK) != 0 && errno == ENOENT &&
+         path != path.parent_path())
+    path = path.parent_path();
+  const bool is_file = path == std::filesystem::path(file);
+  std::error_code ec;
+  if (is_file && std::filesystem::is_directory(path, ec)) {
+    *err = "cannot write " + file + ": " + std::strerror(EISDIR);
+    return false;
+  }
+  // As open() would decide: with the effective ids.
+  if (faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) == 0) return true;
+  *err = "cannot write " + (is_file ? file : "in " + path.string()) + ": " + std::strerror(errno);
+  return false;
 }
 
 bool EventLog::Reopen(std::string* err) {

@@ -1,6 +1,9 @@
 #include "metrics.h"
 
-#include <fstream>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -108,52 +111,60 @@ struct Metrics::Impl {
 Metrics::Metrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Metrics::~Metrics() = default;
 
-bool ParseListenAddress(const std::string& listen, std::string* address, std::string* err) {
-  std::size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size()) {
-    *err = "metrics.listen '" + listen + "' is not host:port";
+bool PrepareMetricsEndpoint(const MetricsConfig& config, MetricsEndpoint* out, std::string* key,
+                            std::string* err) {
+  // The syntax was checked when the config loaded; this splits "host:port" / "[v6]:port".
+  *key = "metrics.listen";
+  const std::size_t colon = config.listen.rfind(':');
+  std::string host = colon == std::string::npos ? "" : config.listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  const std::string port = colon == std::string::npos ? "" : config.listen.substr(colon + 1);
+  if (host.empty() || port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
+    *err = "'" + config.listen + "' is not host:port";
     return false;
   }
-  std::string host = listen.substr(0, colon);
-  std::string port = listen.substr(colon + 1);
-  for (char c : port)
-    if (c < '0' || c > '9') {
-      *err = "metrics.listen '" + listen + "': port is not a number";
-      return false;
-    }
-  if (port.size() > 5 || std::stoi(port) > 65535) {
-    *err = "metrics.listen '" + listen + "': port out of range";
+  out->host = host;
+  out->port = std::stoi(port);
+  if (!ResolveListenHost(out->host, out->port, nullptr, err)) return false;
+  out->password.clear();
+  if (config.basic_auth_username.empty()) return true;
+  *key = "metrics.basic_auth.password_file";
+  const std::string& path = config.basic_auth_password_file;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "re"), std::fclose);
+  if (!file) {
+    *err = "cannot read " + path + ": " + std::strerror(errno);
     return false;
   }
-  // "127.0.0.1:9842", "[::1]:9842"; "*" listens everywhere.
-  *address = host == "*" || host == "0.0.0.0" ? "0.0.0.0:" + port : host + ":" + port;
+  char* line = nullptr;
+  std::size_t capacity = 0;
+  errno = 0;
+  const ssize_t length = getline(&line, &capacity, file.get());
+  std::unique_ptr<char, void (*)(void*)> owned(line, std::free);
+  if (length < 0) {
+    *err = "cannot read " + path + ": " + (errno != 0 ? std::strerror(errno) : "the file is empty");
+    return false;
+  }
+  out->password.assign(line, static_cast<std::size_t>(length));
+  if (!out->password.empty() && out->password.back() == '\n') out->password.pop_back();
   return true;
 }
 
-std::unique_ptr<Metrics> Metrics::Start(const MetricsConfig& config, std::string* err) {
-  std::string address;
-  if (!ParseListenAddress(config.listen, &address, err)) return nullptr;
-  const std::size_t colon = address.rfind(':');
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  const int port = std::stoi(address.substr(colon + 1));
-  std::string password;
-  if (!config.basic_auth_username.empty()) {
-    std::ifstream file(config.basic_auth_password_file);
-    if (!file || !std::getline(file, password)) {
-      *err = "cannot read metrics.basic_auth.password_file " + config.basic_auth_password_file;
-      return nullptr;
-    }
-  }
+std::unique_ptr<Metrics> Metrics::Start(const MetricsConfig& config, std::string* key,
+                                        std::string* err) {
+  MetricsEndpoint endpoint;
+  if (!PrepareMetricsEndpoint(config, &endpoint, key, err)) return nullptr;
+  *key = "metrics.listen";
   auto impl = std::make_unique<Impl>();
   // Our own server rather than prometheus-cpp's Exposer: civetweb gives each connection a
   // worker thread, so a few idle clients stall every scrape (metrics_server.h).
   impl->server = MetricsServer::Start(
-      host, port, MetricsServerLimits{},
+      endpoint.host, endpoint.port, MetricsServerLimits{},
       [registry = impl->registry] {
         return prometheus::TextSerializer().Serialize(registry->Collect());
       },
-      config.basic_auth_username, password, err);
+      config.basic_auth_username, endpoint.password, err);
   if (!impl->server) {
     *err = "cannot listen on " + config.listen + " for metrics (" + *err +
            "): the address is invalid or another process holds the port; set metrics.listen";

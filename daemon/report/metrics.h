@@ -18,8 +18,10 @@ namespace ckptwatch {
 class Metrics {
  public:
   /// Serves /metrics on `config.listen` (with basic auth when configured).
-  /// nullptr with `*err` set when the address is invalid or taken.
-  static std::unique_ptr<Metrics> Start(const MetricsConfig& config, std::string* err);
+  /// nullptr with `*err` set, and the config key at fault in `*key`, when
+  /// PrepareMetricsEndpoint() fails or the address is taken.
+  static std::unique_ptr<Metrics> Start(const MetricsConfig& config, std::string* key,
+                                        std::string* err);
   ~Metrics();
 
   /// The port actually bound (useful with port 0 in tests).
@@ -50,8 +52,17 @@ class Metrics {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Parses "host:port" / "[v6]:port" into the address to bind ("*" becomes 0.0.0.0);
-/// false with `*err` when malformed.
-bool ParseListenAddress(const std::string& listen, std::string* address, std::string* err);
+/// Where and how Start() serves: the host to bind (brackets off), the port, the password.
+struct MetricsEndpoint {
+  std::string host;
+  int port = 0;
+  std::string password;  ///< The first line of basic_auth.password_file; empty without auth.
+};
+
+/// Every check Start() makes before it binds, without binding: `listen` is host:port and its
+/// host resolves, the password file can be read. false with `*err` saying why and `*key`
+/// naming the config key at fault. `check-config` makes the same checks.
+bool PrepareMetricsEndpoint(const MetricsConfig& config, MetricsEndpoint* out, std::string* key,
+                            std::string* err);
 
 }  // namespace ckptwatch

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <list>
 #include <thread>
 
@@ -298,6 +299,23 @@ MetricsServer::Impl::~Impl() {
   if (loop_open) uv_loop_close(&loop);
 }
 
+bool ResolveListenHost(const std::string& host, int port, sockaddr_storage* address,
+                       std::string* err) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+  addrinfo* addresses = nullptr;
+  const std::string service = std::to_string(port);
+  if (int gai = getaddrinfo(host.c_str(), service.c_str(), &hints, &addresses); gai != 0) {
+    *err = "cannot resolve " + host + ": " + gai_strerror(gai);
+    return false;
+  }
+  if (address) std::memcpy(address, addresses->ai_addr, addresses->ai_addrlen);
+  freeaddrinfo(addresses);
+  return true;
+}
+
 MetricsServer::MetricsServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 MetricsServer::~MetricsServer() = default;
 
@@ -321,21 +339,12 @@ std::unique_ptr<MetricsServer> MetricsServer::Start(const std::string& host, int
   impl->loop_open = true;
   impl->loop.data = impl.get();
 
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-  addrinfo* addresses = nullptr;
-  const std::string service = std::to_string(port);
-  if (int gai = getaddrinfo(host.c_str(), service.c_str(), &hints, &addresses); gai != 0) {
-    *err = "cannot resolve " + host + ": " + gai_strerror(gai);
-    return nullptr;
-  }
+  sockaddr_storage address{};
+  if (!ResolveListenHost(host, port, &address, err)) return nullptr;
   uv_tcp_init(&impl->loop, &impl->listener);
   impl->listener_open = true;
   impl->listener.data = impl.get();
-  rc = uv_tcp_bind(&impl->listener, addresses->ai_addr, 0);
-  freeaddrinfo(addresses);
+  rc = uv_tcp_bind(&impl->listener, reinterpret_cast<const sockaddr*>(&address), 0);
   if (rc == 0) {
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(&impl->listener), 128,
                    [](uv_stream_t* server, int status) {

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+struct sockaddr_storage;
+
 namespace ckptwatch {
 
 /// What the server tolerates from one client (docs/metrics.md, "Limits").
@@ -37,6 +39,11 @@ std::optional<HttpRequestHead> ParseRequestHead(std::string_view head);
 /// 405 for other methods. `body` is called only when the response carries it.
 std::string HttpResponse(const HttpRequestHead& request, const std::string& user,
                          const std::string& password, const std::function<std::string()>& body);
+
+/// The address Start() binds for `host` (an IP address or name) and `port`, into `*address`
+/// when not null; false with `*err` when `host` does not resolve.
+bool ResolveListenHost(const std::string& host, int port, sockaddr_storage* address,
+                       std::string* err);
 
 class MetricsServer {
  public:

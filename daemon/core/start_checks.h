@@ -1,0 +1,30 @@
+// What `ckptwatch run` checks before it starts, beyond loading the config: shared with
+// `ckptwatch check-config`, so a config that passes one does not fail the other.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace ckptwatch {
+
+/// One reason the daemon would not start: the config key at fault and why.
+struct StartProblem {
+  std::string key;      ///< "metrics.basic_auth.password_file"
+  std::string message;  ///< Starts with the key: "metrics.basic_auth.password_file: cannot …"
+  bool operator==(const StartProblem&) const = default;
+};
+
+/// Every start check, without side effects (nothing is created, bound or written): log.file
+/// can be written (EventLog::CheckWritable), metrics.listen resolves and
+/// metrics.basic_auth.password_file reads (PrepareMetricsEndpoint). Users and groups
+/// (writer, readers) and the listen syntax are checked when the config loads. Not checked:
+/// whether the metrics port is free — the running daemon holds it when check-config runs.
+std::vector<StartProblem> CheckStart(const Config& config);
+
+/// "SOURCE: message" per problem, one per line.
+std::string DescribeStartProblems(const std::string& source,
+                                  const std::vector<StartProblem>& problems);
+
+}  // namespace ckptwatch
