@@ -43,6 +43,7 @@ class Daemon:
         self.workdir = workdir
         self.log_path = os.path.join(workdir, "ckptwatch.log")
         self.config_path = os.path.join(workdir, "ckptwatch.yaml")
+        self.status_path = os.path.join(workdir, "status.sock")
         self.port = free_port()
         self.log_format = log_format
         self.write_config(watches_yaml, extra_yaml)
@@ -60,6 +61,7 @@ class Daemon:
             f"log: {{file: {json.dumps(self.log_path)}, format: {self.log_format}, level: debug}}\n"
             f"metrics: {{listen: \"127.0.0.1:{self.port}\"}}\n"
             f"{self.verify_yaml}"
+            f"status: {{socket: {json.dumps(self.status_path)}}}\n"
             f"{extra_yaml}"
             f"watches:\n{watches_yaml}\n"
         )

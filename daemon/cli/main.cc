@@ -5,6 +5,7 @@
 
 #include "hdf5_inspector.h"
 #include "run_command.h"
+#include "status_command.h"
 #include "verifier_child.h"
 #include "verify_command.h"
 
@@ -17,6 +18,7 @@ constexpr char kUsage[] =
     "  run [--config FILE]   watch checkpoint directories (the daemon; foreground)\n"
     "  verify PATH...        verify weight files now and exit (ckptwatch verify --help)\n"
     "  check-config FILE     validate a config file and print the effective config\n"
+    "  status [--json]       what the running daemon sees: failing files, last good, problems\n"
     "\n"
     "Options:\n"
     "  --help, -h            show this help\n"
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
   if (command == "verify") return RunVerifyCommand(rest, std::cout, std::cerr);
   if (command == "run") return RunRunCommand(rest, std::cout, std::cerr);
   if (command == "check-config") return RunCheckConfigCommand(rest, std::cout, std::cerr);
+  if (command == "status") return RunStatusCommand(rest, std::cout, std::cerr);
   if (command == kVerifierChildCommand) return VerifierChildMain(rest);
   std::cerr << "ckptwatch: unknown command '" << command << "'\n\n" << kUsage;
   return 2;

@@ -47,6 +47,10 @@ struct MetricsConfig {
   bool operator==(const MetricsConfig&) const = default;
 };
 
+struct StatusConfig {
+  std::string socket;  ///< Absolute path; empty: StatusSocketPath() picks.
+  bool operator==(const StatusConfig&) const = default;
+};
 struct StateConfig {
   std::string file;  ///< Absolute path; empty: the daemon picks (StateFilePath()) or keeps none.
   bool operator==(const StateConfig&) const = default;
@@ -93,6 +97,7 @@ struct WatchConfig {
 struct Config {
   std::string source;  ///< The file (or name) it was loaded from.
   StateConfig state;
+  StatusConfig status;
   LogConfig log;
   MetricsConfig metrics;
   VerifyConfig verify;

@@ -134,7 +134,7 @@ TEST(Config, SuggestsWhereAMisplacedKeyBelongs) {
             "ckptwatch.yaml:3:1: level: unknown key; did you mean log.level, verify.level or "
             "watches[].level?");
   EXPECT_EQ(Error(std::string(kOneWatch) + "bogus: 1\n"),
-            "ckptwatch.yaml:3:1: bogus: unknown key (known here: log, metrics, verify, state, watches)");
+            "ckptwatch.yaml:3:1: bogus: unknown key (known here: log, metrics, verify, state, status, watches)");
 }
 
 TEST(Config, RejectsDottedKeys) {

@@ -81,6 +81,10 @@ const Key kKeys[] = {
      "Where the last verdict of each file is kept across restarts (JSON, replaced atomically). "
      "Unset: `$STATE_DIRECTORY/state.json` when systemd sets `StateDirectory=`, else no state "
      "(a restart verifies the newest file of each watch again)."},
+    {"status.socket", Type::kPath, Presence::kOptional, "", "", "", kRestartProcess,
+     CONFIG_FIELD(status.socket),
+     "Unix socket `ckptwatch status` asks (mode 0660, group `adm` where the daemon may set it). "
+     "Unset: `$RUNTIME_DIRECTORY/status.sock` under systemd, else `/run/ckptwatch/status.sock`."},
     {"watches[].name", Type::kName, Presence::kDerived, "from `path`", "", "", kRestartWatch,
      WATCH_FIELD(name),
      "Unique name, the `watch` label of metrics: 1-64 of `A-Z a-z 0-9 _ . -`. Derived from the "

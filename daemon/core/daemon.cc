@@ -19,6 +19,8 @@
 #include "pipeline.h"
 #include "real_env.h"
 #include "state_file.h"
+#include "status_json.h"
+#include "status_server.h"
 #include "systemd_notify.h"
 #include "verify_queue.h"
 
@@ -165,6 +167,7 @@ class Daemon {
   bool inotify_poll_active_ = false;
   uv_timer_t settle_timer_{}, tick_timer_{};
   std::unique_ptr<InotifyWatcher> inotify_;
+  std::unique_ptr<StatusServer> status_;
   std::string state_path_;
   bool state_write_failing_ = false;
   std::chrono::steady_clock::time_point next_state_save_{}, next_trim_{};
@@ -273,6 +276,13 @@ bool Daemon::Setup() {
   pipeline_ = std::make_unique<Pipeline>(config_, env_, inotify_.get(), *scanner_, *verifier_, *reporter_);
   RestoreState();
   Step([&] { pipeline_->Start(); });
+  const std::string status_path = StatusSocketPath(config_);
+  status_ = StatusServer::Start(
+      &loop_, status_path,
+      [this] { return StatusJson(pipeline_->CurrentStatus(), static_cast<long>(getpid()), CKPTWATCH_VERSION); }, &err);
+  if (!status_)
+    Log(LogLevel::kWarn, "status_unavailable", {{"socket", status_path}},
+        err + "; `ckptwatch status` cannot reach this daemon, everything else runs");
   watchdog_ = WatchdogInterval();
   NotifyReady(pipeline_->Status());
   return true;
@@ -437,6 +447,7 @@ void Daemon::CloseHandles() {
   close(&sig_usr1_);
   close(&settle_timer_);
   close(&tick_timer_);
+  if (status_) status_->Close();
   if (inotify_poll_active_) close(&inotify_poll_);
   // Thread-pool scans still running finish on their own; their results
   // reach a stopped pipeline, which ignores them.

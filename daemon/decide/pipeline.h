@@ -21,6 +21,7 @@
 #include "outcome.h"
 #include "pipeline_ports.h"
 #include "saved_state.h"
+#include "status_snapshot.h"
 
 namespace ckptwatch {
 
@@ -75,6 +76,8 @@ class Pipeline {
   std::optional<Clock::time_point> NextDeadline() const;
   /// "watching 2 directories, 1 missing; 0 verifying, 3 queued".
   std::string Status() const;
+  /// Every watch's state for `ckptwatch status` (pipeline_status.cc).
+  StatusSnapshot CurrentStatus() const;
   const Config& config() const { return config_; }
 
  private:

@@ -1,5 +1,7 @@
 // Watch roots that come and go, hostile names, and the problems of a watch,
 // driven through the pipeline in virtual time.
+#include <map>
+
 #include "pipeline_test_util.h"
 
 namespace ckptwatch::testing {
@@ -230,6 +232,56 @@ TEST_F(PipelineProblems, TheSummaryNamesTheLastGoodCheckpoint) {
   ASSERT_FALSE(reporter_.Events("summary").empty());
   EXPECT_EQ(reporter_.Events("summary").back().fields.at("last_good"), P("epoch_7.h5"));
   EXPECT_NE(reporter_.Events("summary").back().msg.find("epoch_7.h5"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ckptwatch::testing
+
+namespace ckptwatch::testing {
+namespace {
+
+class PipelineStatus : public PipelineTest {};
+
+TEST_F(PipelineStatus, NamesFailingFilesLastGoodAndProblemsPerWatch) {
+  env_.MakeDir("/runs/runA");
+  env_.MakeDir("/runs/runB");
+  Start(Watch("runA", "/runs/runA", "settle: 0s") + Watch("runB", "/runs/runB", "settle: 0s") +
+        Watch("gone", "/runs/runC", "settle: 0s"));
+  env_.Write("/runs/runA/epoch_3.h5", 5000);
+  Event(WatchEvent::Kind::kFileWritten, "/runs/runA/epoch_3.h5", "/runs/runA");
+  env_.Write("/runs/runB/epoch_3.h5", 100);
+  Event(WatchEvent::Kind::kFileWritten, "/runs/runB/epoch_3.h5", "/runs/runB");
+  Pass(std::chrono::milliseconds(1));
+  while (!Jobs().empty())
+    Answer(Jobs().front().watch == "runB" ? Verdict::kTruncated : Verdict::kOk,
+           Jobs().front().watch == "runB" ? 100 : 5000);
+  const StatusSnapshot status = pipeline_->CurrentStatus();
+  ASSERT_EQ(status.watches.size(), 3u);
+  std::map<std::string, WatchStatus> by_name;
+  for (const WatchStatus& w : status.watches) by_name[w.name] = w;
+  ASSERT_TRUE(by_name["runA"].last_good);
+  EXPECT_EQ(by_name["runA"].last_good->path, "/runs/runA/epoch_3.h5");
+  EXPECT_EQ(by_name["runA"].last_good->bytes, 5000u);
+  EXPECT_TRUE(by_name["runA"].failing.empty());
+  ASSERT_EQ(by_name["runB"].failing.size(), 1u);
+  EXPECT_EQ(by_name["runB"].failing[0].path, "/runs/runB/epoch_3.h5");
+  EXPECT_EQ(by_name["runB"].failing[0].verdict, "truncated");
+  EXPECT_EQ(by_name["runB"].failing[0].cause, "truncated");
+  EXPECT_EQ(by_name["runB"].failing[0].count, 1u);
+  EXPECT_GT(by_name["runB"].failing[0].since_unix, 0);
+  EXPECT_EQ(by_name["gone"].state, "missing");
+  ASSERT_EQ(by_name["gone"].problems.size(), 1u);
+  EXPECT_EQ(by_name["gone"].problems[0].name, "missing_directory");
+  EXPECT_FALSE(status.AllWell());
+  // The file is saved again, whole: it no longer fails.
+  env_.Write("/runs/runB/epoch_3.h5", 5000);
+  Event(WatchEvent::Kind::kFileWritten, "/runs/runB/epoch_3.h5", "/runs/runB");
+  Pass(std::chrono::milliseconds(1));
+  Answer(Verdict::kOk, 5000);
+  for (const WatchStatus& w : pipeline_->CurrentStatus().watches)
+    if (w.name == "runB") {
+      EXPECT_TRUE(w.failing.empty());
+    }
 }
 
 }  // namespace

@@ -21,6 +21,8 @@ class ProblemSet {
   bool Active(const std::string& problem) const { return active_.count(problem) > 0; }
   /// The reason recorded when `problem` started.
   std::string Reason(const std::string& problem) const;
+  /// Every active problem with its reason.
+  const std::map<std::string, std::string>& active() const { return active_; }
 
  private:
   std::map<std::string, std::string> active_;  // problem -> reason

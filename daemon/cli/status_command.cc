@@ -1,0 +1,186 @@
+#include "status_command.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "config.h"
+#include "run_command.h"
+#include "save_cause.h"
+#include "status_json.h"
+#include "status_server.h"
+#include "units.h"
+
+namespace ckptwatch {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: ckptwatch status [--json] [--config FILE] [--socket PATH]\n"
+    "\n"
+    "Asks the running daemon for every watch's state, last good checkpoint, failing\n"
+    "files and problems. The socket comes from the config's status.socket (without\n"
+    "--config: /etc/ckptwatch/ckptwatch.yaml if it exists, else the default).\n"
+    "Exit status: 0 all well, 1 something failing, 2 the daemon cannot be reached.\n";
+
+// The daemon's answer is small; anything past this is not ckptwatch.
+constexpr std::size_t kMaxAnswer = 16 << 20;
+constexpr int kTimeoutMs = 5000;
+
+bool Ask(const std::string& path, std::string* answer, std::string* err) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = std::string("socket: ") + std::strerror(errno);
+    return false;
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    const int e = errno;
+    *err = "cannot reach the daemon at " + path + ": " + std::strerror(e) +
+           (e == EACCES ? " (members of the adm group, and root, may ask)"
+                        : e == ENOENT || e == ECONNREFUSED ? " (is ckptwatch running? systemctl status ckptwatch)"
+                                                           : "");
+    close(fd);
+    return false;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kTimeoutMs);
+  char buffer[65536];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) == 0) {
+      *err = "the daemon at " + path + " did not answer within 5 s";
+      close(fd);
+      return false;
+    }
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    answer->append(buffer, static_cast<std::size_t>(n));
+    if (answer->size() > kMaxAnswer) {
+      *err = "the answer at " + path + " is too large to be ckptwatch's";
+      close(fd);
+      return false;
+    }
+  }
+  close(fd);
+  return true;
+}
+
+std::string Age(double seconds) {
+  if (seconds < 0) seconds = 0;
+  return FormatDuration(std::chrono::milliseconds(static_cast<long long>(seconds) * 1000));
+}
+
+std::string Clock(double unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%m-%d %H:%M", &utc);
+  return text;
+}
+
+// A path that does not fit keeps its end: the file name matters most.
+std::string Fit(const std::string& text, std::size_t width) {
+  if (text.size() <= width) return text;
+  return "…" + text.substr(text.size() - (width - 1));
+}
+
+}  // namespace
+
+std::string FormatStatus(const StatusSnapshot& status, double now) {
+  std::string out;
+  std::size_t failing = 0;
+  for (const WatchStatus& w : status.watches) failing += w.failing_total;
+  char line[256];
+  std::snprintf(line, sizeof line, "%zu watch%s, %zu failing file%s; %zu verifying, %zu queued\n",
+                status.watches.size(), status.watches.size() == 1 ? "" : "es", failing,
+                failing == 1 ? "" : "s", status.verifying, status.queued);
+  out += line;
+  if (failing > 0) {
+    out += "\nFAILING (newest first; times UTC)\n";
+    for (const WatchStatus& w : status.watches) {
+      for (const FailingFile& f : w.failing) {
+        out += "  " + Fit(f.path, 76) + "\n";
+        std::snprintf(line, sizeof line, "    %s: %s, cause %s, since %s%s\n", w.name.c_str(), f.verdict.c_str(),
+                      f.cause.c_str(), f.since_unix > 0 ? Clock(f.since_unix).c_str() : "?",
+                      f.count > 1 ? (", ×" + std::to_string(f.count)).c_str() : "");
+        out += line;
+      }
+      if (w.failing_total > w.failing.size())
+        out += "    … and " + std::to_string(w.failing_total - w.failing.size()) + " more in " + w.name + "\n";
+    }
+  }
+  out += "\nWATCHES\n";
+  for (const WatchStatus& w : status.watches) {
+    std::snprintf(line, sizeof line, "  %-20s %-9s %-8s %s", Fit(w.name, 20).c_str(), w.state.c_str(),
+                  w.backend.c_str(), w.pending ? (std::to_string(w.pending) + " pending").c_str() : "");
+    std::string row = line;
+    row.erase(row.find_last_not_of(' ') + 1);
+    out += row + "\n";
+    out += "    " + Fit(w.path, 76) + "\n";
+    if (w.last_good) {
+      const std::string name = w.last_good->path.substr(w.last_good->path.rfind('/') + 1);
+      out += "    last good: " + Fit(name, 40) + ", " + HumanBytes(w.last_good->bytes) + ", " +
+             Age(now - w.last_good->unix) + " ago\n";
+    } else {
+      out += "    last good: none since the daemon started\n";
+    }
+    for (const WatchStatus::Problem& p : w.problems)
+      out += "    problem " + p.name + ": " + Fit(p.reason, p.name.size() < 40 ? 66 - p.name.size() : 26) + "\n";
+  }
+  return out;
+}
+
+int RunStatusCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  bool json = false;
+  std::string config_path, socket_path;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--json") {
+      json = true;
+    } else if ((args[i] == "--config" || args[i] == "--socket") && i + 1 < args.size()) {
+      std::string& target = args[i] == "--config" ? config_path : socket_path;
+      target = args[++i];
+    } else if (args[i] == "--help" || args[i] == "-h") {
+      out << kUsage;
+      return 0;
+    } else {
+      err << "ckptwatch status: unexpected argument '" << args[i] << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (socket_path.empty()) {
+    if (config_path.empty() && access(kDefaultConfigPath, F_OK) == 0) config_path = kDefaultConfigPath;
+    Config config = DefaultConfig();
+    std::string error;
+    if (!config_path.empty() && !LoadConfigFile(config_path, &config, &error)) {
+      err << error << (error.empty() || error.back() != '\n' ? "\n" : "");
+      return 2;
+    }
+    socket_path = StatusSocketPath(config);
+  }
+  std::string answer, error;
+  if (!Ask(socket_path, &answer, &error)) {
+    err << "ckptwatch status: " << error << "\n";
+    return 2;
+  }
+  StatusSnapshot status;
+  if (!ParseStatusJson(answer, &status, &error)) {
+    err << "ckptwatch status: " << error << "\n";
+    return 2;
+  }
+  if (json) out << answer;
+  else out << FormatStatus(status, status.unix_now);
+  return status.AllWell() ? 0 : 1;
+}
+
+}  // namespace ckptwatch

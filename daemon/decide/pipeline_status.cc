@@ -1,0 +1,48 @@
+// Pipeline::CurrentStatus(): what `ckptwatch status` shows, from the pipeline's own state.
+#include <algorithm>
+
+#include "pipeline.h"
+#include "pipeline_watch.h"
+
+namespace ckptwatch {
+
+StatusSnapshot Pipeline::CurrentStatus() const {
+  StatusSnapshot out;
+  out.unix_now = env_.UnixNow();
+  out.verifying = verifier_.running();
+  out.queued = QueueLength();
+  for (const auto& [name, w] : watches_) {
+    WatchStatus s;
+    s.name = name;
+    s.path = w->config.path;
+    if (w->state == Watch::State::kMissing) {
+      s.state = "missing";
+      s.backend = "none";
+    } else {
+      s.state = w->unwatched.empty() && !(w->polling && w->problems.Active("degraded_watching"))
+                    ? "watching"
+                    : "degraded";
+      s.backend = w->polling ? "poll" : "inotify";
+    }
+    if (w->last_good_time) s.last_good = WatchStatus::LastGood{w->last_good_path, *w->last_good_time, w->last_good_bytes};
+    for (const auto& [path, r] : w->reported) {
+      if (r.cause.empty()) continue;
+      FailingFile f{path, r.verdict, r.cause, 0, 1};
+      if (auto repeat = w->repeats.find(path); repeat != w->repeats.end()) {
+        f.since_unix = repeat->second.first_unix;
+        f.count = repeat->second.count;
+      }
+      s.failing.push_back(std::move(f));
+    }
+    s.failing_total = s.failing.size();
+    std::sort(s.failing.begin(), s.failing.end(),
+              [](const FailingFile& a, const FailingFile& b) { return a.since_unix > b.since_unix; });
+    if (s.failing.size() > StatusSnapshot::kMaxFailingShown) s.failing.resize(StatusSnapshot::kMaxFailingShown);
+    for (const auto& [problem, reason] : w->problems.active()) s.problems.push_back({problem, reason});
+    s.pending = w->settle->pending_count() + w->blocked.size();
+    out.watches.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace ckptwatch

@@ -1,0 +1,59 @@
+// What `ckptwatch status` shows: the running daemon's view of every watch at
+// one moment — its state, last good checkpoint, failing files and problems.
+// The pipeline fills it (Pipeline::CurrentStatus()); report/status_json.h writes
+// it for the status socket; cli/status_command.cc reads it back.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ckptwatch {
+
+struct FailingFile {
+  std::string path;
+  std::string verdict;
+  std::string cause;
+  double since_unix = 0;    ///< When this file first failed this way.
+  std::uint64_t count = 0;  ///< Failed saves of this file since then.
+};
+
+struct WatchStatus {
+  std::string name;
+  std::string path;
+  std::string state;    ///< "watching", "missing" or "degraded" (some directories polled).
+  std::string backend;  ///< "inotify", "poll" or "none" (missing).
+  struct LastGood {
+    std::string path;
+    double unix = 0;
+    std::uint64_t bytes = 0;
+  };
+  std::optional<LastGood> last_good;
+  std::vector<FailingFile> failing;  ///< Newest first; at most kMaxFailingShown.
+  std::size_t failing_total = 0;     ///< All failing files, shown or not.
+  struct Problem {
+    std::string name;
+    std::string reason;
+  };
+  std::vector<Problem> problems;
+  std::size_t pending = 0;  ///< Files settling or waiting for a verifier.
+};
+
+struct StatusSnapshot {
+  double unix_now = 0;
+  std::vector<WatchStatus> watches;
+  std::size_t verifying = 0;
+  std::size_t queued = 0;
+
+  static constexpr std::size_t kMaxFailingShown = 50;
+
+  /// True when nothing is failing and no watch has a problem.
+  bool AllWell() const {
+    for (const WatchStatus& w : watches)
+      if (w.failing_total > 0 || !w.problems.empty() || w.state != "watching") return false;
+    return true;
+  }
+};
+
+}  // namespace ckptwatch

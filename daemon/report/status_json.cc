@@ -1,0 +1,98 @@
+#include "status_json.h"
+
+#include <nlohmann/json.hpp>
+
+namespace ckptwatch {
+namespace {
+
+using nlohmann::json;
+constexpr int kVersion = 1;
+
+template <typename T>
+bool Get(const json& j, const char* key, T* out) {
+  if (!j.is_object() || !j.contains(key)) return false;
+  const json& v = j[key];
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) return false;
+  } else {
+    if (!v.is_number()) return false;
+  }
+  *out = v.get<T>();
+  return true;
+}
+
+}  // namespace
+
+std::string StatusJson(const StatusSnapshot& status, long pid, const std::string& version) {
+  json watches = json::array();
+  for (const WatchStatus& w : status.watches) {
+    json failing = json::array();
+    for (const FailingFile& f : w.failing)
+      failing.push_back({{"path", f.path}, {"verdict", f.verdict}, {"cause", f.cause},
+                         {"since", f.since_unix}, {"count", f.count}});
+    json problems = json::array();
+    for (const WatchStatus::Problem& p : w.problems) problems.push_back({{"problem", p.name}, {"reason", p.reason}});
+    json last_good = nullptr;
+    if (w.last_good)
+      last_good = {{"path", w.last_good->path}, {"time", w.last_good->unix}, {"bytes", w.last_good->bytes}};
+    watches.push_back({{"name", w.name}, {"path", w.path}, {"state", w.state}, {"backend", w.backend},
+                       {"last_good", last_good}, {"failing", failing}, {"failing_total", w.failing_total},
+                       {"problems", problems}, {"pending", w.pending}});
+  }
+  const json doc = {{"version", kVersion}, {"ckptwatch", version}, {"pid", pid}, {"time", status.unix_now},
+                    {"verifying", status.verifying}, {"queued", status.queued}, {"watches", watches}};
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+bool ParseStatusJson(const std::string& text, StatusSnapshot* out, std::string* err) {
+  const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  int version = 0;
+  if (doc.is_discarded() || !Get(doc, "version", &version) || version != kVersion ||
+      !doc.contains("watches") || !doc["watches"].is_array()) {
+    *err = "the daemon's answer is not a ckptwatch status document (version " + std::to_string(kVersion) + ")";
+    return false;
+  }
+  StatusSnapshot s;
+  Get(doc, "time", &s.unix_now);
+  Get(doc, "verifying", &s.verifying);
+  Get(doc, "queued", &s.queued);
+  for (const json& wj : doc["watches"]) {
+    WatchStatus w;
+    if (!Get(wj, "name", &w.name) || !Get(wj, "path", &w.path) || !Get(wj, "state", &w.state)) {
+      *err = "a watch in the daemon's answer is malformed";
+      return false;
+    }
+    Get(wj, "backend", &w.backend);
+    Get(wj, "failing_total", &w.failing_total);
+    Get(wj, "pending", &w.pending);
+    if (wj.contains("last_good") && wj["last_good"].is_object()) {
+      WatchStatus::LastGood g;
+      Get(wj["last_good"], "path", &g.path);
+      Get(wj["last_good"], "time", &g.unix);
+      Get(wj["last_good"], "bytes", &g.bytes);
+      w.last_good = g;
+    }
+    if (wj.contains("failing") && wj["failing"].is_array())
+      for (const json& fj : wj["failing"]) {
+        FailingFile f;
+        Get(fj, "path", &f.path);
+        Get(fj, "verdict", &f.verdict);
+        Get(fj, "cause", &f.cause);
+        Get(fj, "since", &f.since_unix);
+        Get(fj, "count", &f.count);
+        w.failing.push_back(std::move(f));
+      }
+    if (wj.contains("problems") && wj["problems"].is_array())
+      for (const json& pj : wj["problems"]) {
+        WatchStatus::Problem p;
+        Get(pj, "problem", &p.name);
+        Get(pj, "reason", &p.reason);
+        w.problems.push_back(std::move(p));
+      }
+    s.watches.push_back(std::move(w));
+  }
+  *out = std::move(s);
+  return true;
+}
+
+}  // namespace ckptwatch

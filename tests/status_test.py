@@ -1,0 +1,107 @@
+"""End-to-end: `ckptwatch status` asks the running daemon over its status socket. After a
+truncated save under runB it names the file, its verdict and cause, and runA's last good
+checkpoint, in text and in --json; it exits 1 while something fails, 2 when the daemon cannot be
+reached; and only root and the adm group may ask (a second, unprivileged user may not).
+"""
+
+import grp
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import writers  # noqa: E402
+from evidence import requires  # noqa: E402
+from daemon_harness import BIN, Daemon, tempdir, yaml_watch  # noqa: E402
+
+ROOT = os.geteuid() == 0
+
+
+class StatusTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempdir(self)
+        os.chmod(self.dir, 0o755)
+        self.runs = os.path.join(self.dir, "srv", "runs")
+        for run in ("runA", "runB"):
+            os.makedirs(os.path.join(self.runs, run))
+        self.d = Daemon(self.dir, yaml_watch("runA", os.path.join(self.runs, "runA"), settle="0s") + "\n" +
+                        yaml_watch("runB", os.path.join(self.runs, "runB"), settle="0s"))
+        self.addCleanup(self.d.stop)
+        self.d.start()
+        self.good = os.path.join(self.runs, "runA", "epoch_007.h5")
+        writers.write_sized_model(self.good, 1 << 16)
+        self.bad = os.path.join(self.runs, "runB", "epoch_007.h5")
+        staged = os.path.join(self.dir, "staged.h5")
+        writers.write_sized_model(staged, 1 << 16)
+        writers.truncate(staged, 1 << 14)
+        shutil.copyfile(staged, self.bad)
+        self.assertEqual(self.d.wait_verdict(self.good)["verdict"], "ok")
+        self.assertEqual(self.d.wait_verdict(self.bad)["verdict"], "truncated")
+
+    def status(self, *args, preexec_fn=None):
+        return subprocess.run([BIN, "status", "--config", self.d.config_path, *args], capture_output=True,
+                              text=True, timeout=30, preexec_fn=preexec_fn)
+
+    def test_names_the_failing_file_its_cause_and_the_other_runs_last_good(self):
+        r = self.status()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        text = r.stdout
+        self.assertLess(text.index("FAILING"), text.index("WATCHES"))
+        self.assertIn(self.bad, text)
+        self.assertIn("runB: truncated, cause truncated", text)
+        self.assertIn("last good: epoch_007.h5", text)
+        self.assertTrue(all(len(line) <= 80 for line in text.splitlines()), text)
+        print("\n" + text, file=sys.stderr)
+
+        doc = json.loads(self.status("--json").stdout)
+        watches = {w["name"]: w for w in doc["watches"]}
+        self.assertEqual(watches["runA"]["last_good"]["path"], self.good)
+        self.assertEqual(watches["runA"]["failing"], [])
+        (failing,) = watches["runB"]["failing"]
+        self.assertEqual((failing["path"], failing["verdict"], failing["cause"], failing["count"]),
+                         (self.bad, "truncated", "truncated", 1))
+        self.assertEqual(watches["runB"]["state"], "watching")
+
+    def test_all_well_is_exit_0_and_an_unreachable_daemon_exit_2(self):
+        writers.write_sized_model(self.bad, 1 << 16)  # runB saves again, whole
+        self.d.wait_event(lambda e: e.get("event") == "verify" and e.get("path") == self.bad
+                          and e.get("verdict") == "ok")
+        r = self.status()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("0 failing files", r.stdout)
+        self.d.stop()
+        r = self.status()
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("cannot reach the daemon", r.stderr)
+        self.assertFalse(os.path.exists(self.d.status_path), "the socket outlived the daemon")
+
+    @requires(ROOT, "switching to another user needs root")
+    def test_only_root_and_the_adm_group_may_ask(self):
+        nobody = pwd.getpwnam("nobody")
+        adm = grp.getgrnam("adm").gr_gid
+        self.assertEqual(os.stat(self.d.status_path).st_gid, adm)
+        self.assertEqual(os.stat(self.d.status_path).st_mode & 0o777, 0o660)
+
+        def as_nobody(groups):
+            def switch():
+                os.setgroups(groups)
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+            return switch
+
+        r = self.status("--socket", self.d.status_path, preexec_fn=as_nobody([]))
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertIn("Permission denied", r.stderr)
+        self.assertNotIn(self.bad, r.stdout + r.stderr)
+        r = self.status("--socket", self.d.status_path, preexec_fn=as_nobody([adm]))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(self.bad, r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
