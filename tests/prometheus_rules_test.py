@@ -47,11 +47,11 @@ VERDICT_CC = os.path.join(ROOT, "daemon", "verify", "verdict.cc")
 # What ckptwatch exports: name -> (type, labels). Prometheus adds job and instance.
 METRICS = {
     "ckptwatch_checkpoints_verified_total": ("counter", {"watch", "verdict"}),
-    "ckptwatch_save_failures_total": ("counter", {"watch", "cause"}),
+    "ckptwatch_save_failures_total": ("counter", {"watch", "run", "cause"}),
     "ckptwatch_watch_problem": ("gauge", {"watch", "problem"}),
-    "ckptwatch_last_good_checkpoint_timestamp_seconds": ("gauge", {"watch"}),
-    "ckptwatch_last_good_checkpoint_bytes": ("gauge", {"watch"}),
-    "ckptwatch_last_checkpoint_ok": ("gauge", {"watch"}),
+    "ckptwatch_last_good_checkpoint_timestamp_seconds": ("gauge", {"watch", "run"}),
+    "ckptwatch_last_good_checkpoint_bytes": ("gauge", {"watch", "run"}),
+    "ckptwatch_last_checkpoint_ok": ("gauge", {"watch", "run"}),
     "ckptwatch_filesystem_avail_bytes": ("gauge", {"watch"}),
     "ckptwatch_filesystem_size_bytes": ("gauge", {"watch"}),
     "ckptwatch_verify_duration_seconds": ("histogram", {"level"}),
@@ -64,6 +64,9 @@ METRICS = {
     "ckptwatch_config_last_reload_success_timestamp_seconds": ("gauge", set()),
 }
 TARGET_LABELS = {"job", "instance"}
+# Labels a series has only in some cases: `run` only under a watch with run_depth (an empty
+# label is no label in Prometheus).
+OPTIONAL_LABELS = {"run"}
 # The values of the enumerated labels.
 VERDICTS = {"ok", "not_found", "permission_denied", "empty", "not_hdf5", "truncated",
             "in_progress", "corrupt", "nonfinite", "timeout", "verifier_crashed", "not_regular",
@@ -540,7 +543,8 @@ class ExpositionTest(unittest.TestCase):
         for series, labels in seen.items():
             with self.subTest(series=series):
                 self.assertIn(series, SERIES)
-                self.assertEqual(labels | TARGET_LABELS, SERIES[series])
+                self.assertEqual(labels | TARGET_LABELS | (SERIES[series] & OPTIONAL_LABELS),
+                                 SERIES[series])
         # After a good and a broken checkpoint every per-watch series the alerts use is there.
         for name in ("ckptwatch_save_failures_total", "ckptwatch_watch_problem",
                      "ckptwatch_last_good_checkpoint_bytes", "ckptwatch_filesystem_avail_bytes",

@@ -89,6 +89,8 @@ struct WatchConfig {
   std::optional<SpaceThreshold> min_free;
   std::optional<Principal> writer;  ///< Always a user.
   std::vector<Principal> readers;
+  int run_depth = 0;  ///< The path component below the root that names a run; 0: no runs.
+  int max_runs = 0;   ///< Runs with their own series at once (the least recently active go).
   bool operator==(const WatchConfig&) const = default;
 };
 

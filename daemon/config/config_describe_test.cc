@@ -145,8 +145,8 @@ std::string ValueOf(const Key& key, bool changed) {
       return changed ? "/data/a2" : "/data/a";
     case Type::kListen:
       return changed ? "\"127.0.0.1:2\"" : "\"127.0.0.1:1\"";
-    case Type::kBool:
-      return changed ? "true" : "false";
+    case Type::kBool:  // Baseline true: run_depth > 0 needs recursive: true.
+      return changed ? "false" : "true";
     case Type::kFreeSpace:
       return changed ? "\"2%\"" : "\"1%\"";
     case Type::kGlobs:

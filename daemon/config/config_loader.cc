@@ -207,6 +207,10 @@ void Loader::WalkWatches(const YAML::Node& key_node, const YAML::Node& list, Con
       Error(site.mark, display, "missing required key 'path'");
       continue;
     }
+    if (watch.run_depth > 0 && !watch.recursive) {
+      Error(seen.count("run_depth") ? seen["run_depth"] : site.mark, display + ".run_depth",
+            "needs recursive: true (a run is a directory below the root)");
+    }
     site.name_given = seen.count("name") > 0;
     site.level_given = seen.count("level") > 0;
     site.name_mark = site.name_given ? element["name"].Mark() : site.mark;

@@ -119,6 +119,22 @@ TEST(Config, AcceptsPercentMinFree) {
   EXPECT_EQ(config.watches[0].min_free->BytesOf(1000), 50u);
 }
 
+TEST(Config, RunDepthNamesARunBelowARecursiveRoot) {
+  const Config config =
+      Load("watches:\n  - path: /srv/runs\n    recursive: true\n    run_depth: 1\n");
+  EXPECT_EQ(config.watches[0].run_depth, 1);
+  EXPECT_EQ(config.watches[0].max_runs, 100);
+  EXPECT_EQ(Load(std::string(kOneWatch)).watches[0].run_depth, 0);
+  EXPECT_EQ(Error("watches:\n"
+                  "  - path: /srv/runs\n"
+                  "    run_depth: 1\n"),
+            "ckptwatch.yaml:3:5: watches[0].run_depth: needs recursive: true (a run is a "
+            "directory below the root)");
+  EXPECT_NE(Error("watches:\n  - {path: /srv/runs, recursive: true, max_runs: 0}\n")
+                .find("max_runs: '0' is out of range"),
+            std::string::npos);
+}
+
 TEST(Config, RejectsUnknownKeyWithSuggestionAndLine) {
   EXPECT_EQ(Error("watches:\n"
                   "  - path: /data\n"

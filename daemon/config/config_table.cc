@@ -132,6 +132,17 @@ const Key kKeys[] = {
      WATCH_FIELD(readers),
      "Users and groups that must be able to read the checkpoints: a name is a user if one "
      "exists, else a group; `user:NAME` or `group:NAME` says which; numbers are ids."},
+    {"watches[].run_depth", Type::kInt, Presence::kDefault, "0", "0", "16", kRestartWatch,
+     WATCH_FIELD(run_depth),
+     "With `recursive: true`, the path component at this depth below the root names a run "
+     "(`1`: `/srv/runs/<run>/…`): the `run` label of the last good checkpoint, save failure "
+     "and last-checkpoint-ok metrics, and `run=` in the log lines of its files. Files above "
+     "that depth have no run. `0`: no runs."},
+    {"watches[].max_runs", Type::kInt, Presence::kDefault, "100", "1", "10000", kLive,
+     WATCH_FIELD(max_runs),
+     "With `run_depth`: runs that keep their own series. When a new run appears beyond it, "
+     "the series of the run whose files were written or verified least recently are removed "
+     "(`event=run_expired`)."},
 };
 
 #undef CONFIG_FIELD

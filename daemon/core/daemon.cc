@@ -55,11 +55,23 @@ class LoopReporter : public Reporter {
                 std::uint64_t bytes) override {
     metrics_.Verified(watch, verdict, level, seconds, bytes);
   }
-  void SaveFailed(const std::string& watch, std::string_view cause) override { metrics_.SaveFailed(watch, cause); }
-  void SetLastGood(const std::string& watch, double unix_seconds, std::uint64_t bytes) override {
-    metrics_.SetLastGood(watch, unix_seconds, bytes);
+  void SaveFailed(const std::string& watch, const std::string& run,
+                  std::string_view cause) override {
+    metrics_.SaveFailed(watch, run, cause);
   }
-  void SetLastCheckpointOk(const std::string& watch, bool ok) override { metrics_.SetLastCheckpointOk(watch, ok); }
+  void SetLastGood(const std::string& watch, const std::string& run, double unix_seconds,
+                   std::uint64_t bytes) override {
+    metrics_.SetLastGood(watch, run, unix_seconds, bytes);
+  }
+  void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) override {
+    metrics_.SetLastCheckpointOk(watch, run, ok);
+  }
+  void AddRun(const std::string& watch, const std::string& run) override {
+    metrics_.AddRun(watch, run);
+  }
+  void RemoveRun(const std::string& watch, const std::string& run) override {
+    metrics_.RemoveRun(watch, run);
+  }
   void SetProblem(const std::string& watch, WatchProblem problem, bool active) override {
     metrics_.SetProblem(watch, WatchProblemName(problem), active);
   }

@@ -245,10 +245,14 @@ void Pipeline::OnWatchEvent(const WatchEvent& event) {
       // Files written before the new directory's watch existed made no event.
       // A non-recursive watch looks at its own directory only.
       const std::string relative = RelativeTo(w->config.path, event.path);
-      if (!relative.empty() && w->config.recursive) ScheduleScan(*w, ScanReason::kNewDirectory, relative);
+      if (!relative.empty() && w->config.recursive) {
+        SeeRun(*w, RunOf(*w, event.path, /*directory=*/true));
+        ScheduleScan(*w, ScanReason::kNewDirectory, relative);
+      }
       break;
     }
     case WatchEvent::Kind::kNameGone:
+      RunGone(*w, event.path);
       Forget(*w, event.path);
       break;
     case WatchEvent::Kind::kDirectoryGone:
@@ -347,6 +351,7 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
     w.overflowed = true;
     return;
   }
+  SeeRun(w, RunOf(w, path));
   // A new write means the writer made progress: an earlier in_progress was
   // that save under way, not a save stuck open.
   w.in_progress_seen.erase(path);
@@ -513,6 +518,7 @@ void Pipeline::OnScanDone(const ScanResult& result) {
     w->known = snapshot;
     if (w->poller) w->poller->Baseline(snapshot);
     w->baseline_done = true;
+    SeedRuns(*w, snapshot);
     if (RestoreWatch(*w, snapshot)) return;
     if (w->verify_all_on_start) {
       w->verify_all_on_start = false;
@@ -732,6 +738,7 @@ bool Pipeline::Reload(const Config& next, std::string* err) {
       StartWatch(ref);
       continue;
     }
+    if (wc.run_depth != w->config.run_depth) DropRuns(*w);
     ApplyWatchConfig(*w, wc);
     if (restart.count(wc.name)) {
       // Queued work is kept: pending paths stay in the settle queue.

@@ -122,8 +122,21 @@ class Pipeline {
   Watch* FindWatch(const std::string& name);
   Watch* FindByWatchId(int id);
   void Log(LogLevel level, std::string_view event, std::vector<LogField> fields, std::string msg = "") {
+    AddRunField(&fields);
     reporter_.Log(level, event, std::move(fields), std::move(msg));
   }
+
+  // Runs (pipeline_runs.cc).
+  /// The run of `path` in `w`: its run_depth-th component below the root, "" when none.
+  std::string RunOf(const Watch& w, const std::string& path, bool directory = false) const;
+  /// A file of `run` was written or verified: gives it series, expiring the least recently
+  /// active run past max_runs.
+  void SeeRun(Watch& w, const std::string& run);
+  /// `path` was deleted or renamed away: when it was a run's directory, the run is over.
+  void RunGone(Watch& w, const std::string& path);
+  void DropRuns(Watch& w);
+  void SeedRuns(Watch& w, const Snapshot& snapshot);
+  void AddRunField(std::vector<LogField>* fields) const;
 
   Config config_;
   Env& env_;

@@ -262,11 +262,25 @@ class FakeReporter : public Reporter {
   void Verified(const std::string& watch, Verdict verdict, Level, double, std::uint64_t) override {
     ++verified[watch + "/" + std::string(VerdictName(verdict))];
   }
-  void SaveFailed(const std::string& watch, std::string_view cause) override {
-    ++failures[watch + "/" + std::string(cause)];
+  /// Keys are "watch/cause", or "watch/run/cause" for a file in a run.
+  void SaveFailed(const std::string& watch, const std::string& run,
+                  std::string_view cause) override {
+    ++failures[Key(watch, run) + "/" + std::string(cause)];
   }
-  void SetLastGood(const std::string& watch, double, std::uint64_t bytes) override { last_good[watch] = bytes; }
-  void SetLastCheckpointOk(const std::string&, bool) override {}
+  void SetLastGood(const std::string& watch, const std::string& run, double,
+                   std::uint64_t bytes) override {
+    last_good[Key(watch, run)] = bytes;
+  }
+  void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) override {
+    last_ok[Key(watch, run)] = ok;
+  }
+  void AddRun(const std::string& watch, const std::string& run) override {
+    runs.insert(Key(watch, run));
+  }
+  void RemoveRun(const std::string& watch, const std::string& run) override {
+    runs.erase(Key(watch, run));
+    removed_runs.push_back(Key(watch, run));
+  }
   void SetProblem(const std::string& watch, WatchProblem problem, bool active) override {
     problems[watch + "/" + std::string(WatchProblemName(problem))] = active;
   }
@@ -276,6 +290,9 @@ class FakeReporter : public Reporter {
   }
   void SetQueueLength(std::size_t length) override { queue_length = length; }
 
+  static std::string Key(const std::string& watch, const std::string& run) {
+    return run.empty() ? watch : watch + "/" + run;
+  }
   /// Lines of `event`, in order.
   std::vector<Line> Events(const std::string& event) const {
     std::vector<Line> out;
@@ -288,7 +305,10 @@ class FakeReporter : public Reporter {
   std::map<std::string, std::string> backends;
   std::vector<std::string> removed;
   std::map<std::string, int> verified, failures, rescans;
-  std::map<std::string, std::uint64_t> last_good;
+  std::map<std::string, std::uint64_t> last_good;  ///< by "watch" or "watch/run"
+  std::map<std::string, bool> last_ok;             ///< by "watch" or "watch/run"
+  std::set<std::string> runs;                      ///< "watch/run" with series now
+  std::vector<std::string> removed_runs;           ///< "watch/run", in order
   std::map<std::string, bool> problems;
   std::size_t queue_length = 0;
 };

@@ -71,9 +71,16 @@ class Reporter {
   virtual void RemoveWatch(const std::string& watch) = 0;
   virtual void Verified(const std::string& watch, Verdict verdict, Level level, double seconds,
                         std::uint64_t bytes) = 0;
-  virtual void SaveFailed(const std::string& watch, std::string_view cause) = 0;
-  virtual void SetLastGood(const std::string& watch, double unix_seconds, std::uint64_t bytes) = 0;
-  virtual void SetLastCheckpointOk(const std::string& watch, bool ok) = 0;
+  /// `run` is the file's run ("" outside runs, or without run_depth): the `run` label.
+  virtual void SaveFailed(const std::string& watch, const std::string& run,
+                          std::string_view cause) = 0;
+  virtual void SetLastGood(const std::string& watch, const std::string& run, double unix_seconds,
+                           std::uint64_t bytes) = 0;
+  virtual void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) = 0;
+  /// A run of `watch` was first seen: its failure series exist from now on, at 0.
+  virtual void AddRun(const std::string& watch, const std::string& run) = 0;
+  /// A run expired (max_runs): its series go away.
+  virtual void RemoveRun(const std::string& watch, const std::string& run) = 0;
   virtual void SetProblem(const std::string& watch, WatchProblem problem, bool active) = 0;
   virtual void SetFilesystem(const std::string& watch, std::uint64_t avail, std::uint64_t size) = 0;
   virtual void Rescanned(const std::string& watch, ScanReason reason) = 0;

@@ -212,14 +212,16 @@ std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult&
   }
   if (!quiet) Log(outcome.level, "verify", std::move(outcome.fields), std::move(outcome.message));
 
+  const std::string run = RunOf(w, job.path);
+  SeeRun(w, run);
   reporter_.Verified(job.watch, result.verdict, result.level, result.elapsed_ms / 1000.0, result.bytes);
-  reporter_.SetLastCheckpointOk(job.watch, outcome.cause.empty());
+  reporter_.SetLastCheckpointOk(job.watch, run, outcome.cause.empty());
   if (result.ok()) {
     ++w.ok_total;
     w.last_good_time = env_.UnixNow();
     w.last_good_bytes = result.bytes;
     w.last_good_path = job.path;
-    reporter_.SetLastGood(job.watch, *w.last_good_time, result.bytes);
+    reporter_.SetLastGood(job.watch, run, *w.last_good_time, result.bytes);
     if (w.stale) {
       w.stale->Ok(env_.Now());
       SetProblem(w, WatchProblem::kStale, false);
@@ -227,7 +229,7 @@ std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult&
   } else {
     ++w.failed_total;
   }
-  if (!outcome.cause.empty()) reporter_.SaveFailed(job.watch, outcome.cause);
+  if (!outcome.cause.empty()) reporter_.SaveFailed(job.watch, run, outcome.cause);
   CheckSpace(w);
   return outcome.cause;
 }
@@ -293,7 +295,8 @@ bool Pipeline::RestoreWatch(Watch& w, const Snapshot& snapshot) {
     w.last_good_time = saved.last_good->since_unix;
     w.last_good_bytes = saved.last_good->stat.size;
     w.last_good_path = saved.last_good->path;
-    reporter_.SetLastGood(w.config.name, *w.last_good_time, w.last_good_bytes);
+    reporter_.SetLastGood(w.config.name, RunOf(w, w.last_good_path), *w.last_good_time,
+                          w.last_good_bytes);
   }
   Log(LogLevel::kInfo, "state_restored",
       {{"watch", w.config.name}, {"unchanged", std::to_string(kept)}, {"failing", std::to_string(failing)},

@@ -91,6 +91,9 @@ struct Pipeline::Watch {
   std::map<std::string, std::string> links_reported;
   Clock::time_point next_writable_check;
   std::optional<SavedWatch> restored;  // until the start scan has used it
+  // Runs with series now (run_depth), each with the order of its last activity.
+  std::map<std::string, std::uint64_t> runs;
+  std::uint64_t run_seq = 0;
 };
 
 /// `path` relative to the watch root `root`, or "" when it is not below it.

@@ -25,6 +25,7 @@ inline constexpr std::string_view kEvents[] = {
     "verify_superseded",
     "verify_skipped",
     "not_checkpoint",
+    "run_expired",
     "problem",
     "problem_cleared",
     "symlink_outside",

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -32,6 +33,20 @@ constexpr std::string_view kCauses[] = {"disk_full", "permission_denied", "trunc
                                         "nonfinite", "timeout",           "verifier_crashed",
                                         "not_hdf5",  "not_found",         "not_regular",
                                         "external_data", "writer_died"};
+
+// The labels of a per-run series: a run's series carry `run`; "" is no label, as Prometheus
+// reads an empty one (and one family must not hold both spellings of a series).
+prometheus::Labels RunLabels(const std::string& watch, const std::string& run) {
+  prometheus::Labels labels{{"watch", watch}};
+  if (!run.empty()) labels.emplace("run", run);
+  return labels;
+}
+
+prometheus::Labels With(prometheus::Labels labels, const std::string& name,
+                        std::string_view value) {
+  labels.emplace(name, std::string(value));
+  return labels;
+}
 
 }  // namespace
 
@@ -106,6 +121,16 @@ struct Metrics::Impl {
       .Register(*registry);
 
   std::map<std::string, Gauge*> watch_info_series;
+  std::map<std::string, std::set<std::string>> runs;  // watch -> runs with series
+
+  // Removes the per-run series of `run` ("": the watch's own). Call with `mutex` held.
+  void RemoveRunSeries(const std::string& watch, const std::string& run) {
+    const prometheus::Labels labels = RunLabels(watch, run);
+    for (std::string_view cause : kCauses)
+      failures.Remove(&failures.Add(With(labels, "cause", cause)));
+    for (Family<Gauge>* family : {&last_good_time, &last_good_bytes, &last_ok})
+      family->Remove(&family->Add(labels));
+  }
 };
 
 Metrics::Metrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -205,12 +230,12 @@ void Metrics::RemoveWatch(const std::string& watch) {
   }
   for (Verdict v : kAllVerdicts)
     impl_->verified.Remove(&impl_->verified.Add({{"watch", watch}, {"verdict", std::string(VerdictName(v))}}));
-  for (std::string_view cause : kCauses)
-    impl_->failures.Remove(&impl_->failures.Add({{"watch", watch}, {"cause", std::string(cause)}}));
+  impl_->RemoveRunSeries(watch, "");
+  for (const std::string& run : impl_->runs[watch]) impl_->RemoveRunSeries(watch, run);
+  impl_->runs.erase(watch);
   for (WatchProblem p : kAllWatchProblems)
     impl_->problem.Remove(&impl_->problem.Add({{"watch", watch}, {"problem", std::string(WatchProblemName(p))}}));
-  for (Family<Gauge>* family : {&impl_->last_good_time, &impl_->last_good_bytes, &impl_->last_ok,
-                                &impl_->fs_avail, &impl_->fs_size})
+  for (Family<Gauge>* family : {&impl_->fs_avail, &impl_->fs_size})
     family->Remove(&family->Add({{"watch", watch}}));
   impl_->verified_bytes.Remove(&impl_->verified_bytes.Add({{"watch", watch}}));
 }
@@ -225,17 +250,32 @@ void Metrics::Verified(const std::string& watch, Verdict verdict, Level level, d
   impl_->verified_bytes.Add({{"watch", watch}}).Increment(static_cast<double>(bytes));
 }
 
-void Metrics::SaveFailed(const std::string& watch, std::string_view cause) {
-  impl_->failures.Add({{"watch", watch}, {"cause", std::string(cause)}}).Increment();
+void Metrics::SaveFailed(const std::string& watch, const std::string& run, std::string_view cause) {
+  impl_->failures.Add(With(RunLabels(watch, run), "cause", cause)).Increment();
 }
 
-void Metrics::SetLastGood(const std::string& watch, double unix_seconds, std::uint64_t bytes) {
-  impl_->last_good_time.Add({{"watch", watch}}).Set(unix_seconds);
-  impl_->last_good_bytes.Add({{"watch", watch}}).Set(static_cast<double>(bytes));
+void Metrics::SetLastGood(const std::string& watch, const std::string& run, double unix_seconds,
+                          std::uint64_t bytes) {
+  impl_->last_good_time.Add(RunLabels(watch, run)).Set(unix_seconds);
+  impl_->last_good_bytes.Add(RunLabels(watch, run)).Set(static_cast<double>(bytes));
 }
 
-void Metrics::SetLastCheckpointOk(const std::string& watch, bool ok) {
-  impl_->last_ok.Add({{"watch", watch}}).Set(ok ? 1 : 0);
+void Metrics::SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) {
+  impl_->last_ok.Add(RunLabels(watch, run)).Set(ok ? 1 : 0);
+}
+
+void Metrics::AddRun(const std::string& watch, const std::string& run) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->runs[watch].insert(run);
+  for (std::string_view cause : kCauses)
+    impl_->failures.Add(With(RunLabels(watch, run), "cause", cause));
+}
+
+void Metrics::RemoveRun(const std::string& watch, const std::string& run) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  auto it = impl_->runs.find(watch);
+  if (it == impl_->runs.end() || !it->second.erase(run)) return;
+  impl_->RemoveRunSeries(watch, run);
 }
 
 void Metrics::SetProblem(const std::string& watch, std::string_view problem, bool active) {

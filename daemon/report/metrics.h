@@ -36,10 +36,16 @@ class Metrics {
   /// One verdict (not a superseded one).
   void Verified(const std::string& watch, Verdict verdict, Level level, double seconds,
                 std::uint64_t bytes);
-  /// One broken checkpoint, by its cause.
-  void SaveFailed(const std::string& watch, std::string_view cause);
-  void SetLastGood(const std::string& watch, double unix_seconds, std::uint64_t bytes);
-  void SetLastCheckpointOk(const std::string& watch, bool ok);
+  /// One broken checkpoint, by its cause. A non-empty `run` is the series' `run` label
+  /// (here and below); an empty one is no label.
+  void SaveFailed(const std::string& watch, const std::string& run, std::string_view cause);
+  void SetLastGood(const std::string& watch, const std::string& run, double unix_seconds,
+                   std::uint64_t bytes);
+  void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok);
+  /// A run of `watch` appeared: its failure series exist from now, at 0.
+  void AddRun(const std::string& watch, const std::string& run);
+  /// A run expired: its series go away (RemoveWatch() removes every run's).
+  void RemoveRun(const std::string& watch, const std::string& run);
   void SetProblem(const std::string& watch, std::string_view problem, bool active);
   void SetFilesystem(const std::string& watch, std::uint64_t avail_bytes, std::uint64_t size_bytes);
   void Rescanned(const std::string& watch, std::string_view reason);
