@@ -103,5 +103,46 @@ class StatusTest(unittest.TestCase):
         self.assertIn(self.bad, r.stdout)
 
 
+class RunsStatusTest(unittest.TestCase):
+    """The issue's own case: every run under one parent, one recursive watch with run_depth 1."""
+
+    def test_a_truncated_save_under_runB_is_named_with_runAs_last_good(self):
+        work = tempdir(self)
+        os.chmod(work, 0o755)
+        runs = os.path.join(work, "srv", "runs")
+        for run in ("runA", "runB"):
+            os.makedirs(os.path.join(runs, run))
+        d = Daemon(work, yaml_watch("runs", runs, recursive=True, run_depth=1, settle="0s"))
+        self.addCleanup(d.stop)
+        d.start()
+        good = os.path.join(runs, "runA", "epoch_007.h5")
+        writers.write_sized_model(good, 1 << 16)
+        self.assertEqual(d.wait_verdict(good)["verdict"], "ok")
+        bad = os.path.join(runs, "runB", "epoch_007.h5")
+        staged = os.path.join(work, "staged.h5")
+        writers.write_sized_model(staged, 1 << 16)
+        writers.truncate(staged, 1 << 14)
+        shutil.copyfile(staged, bad)
+        v = d.wait_verdict(bad)
+        self.assertEqual((v["verdict"], v.get("run")), ("truncated", "runB"))
+
+        r = subprocess.run([BIN, "status", "--config", d.config_path], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(bad, r.stdout)
+        self.assertIn("runs/runB: truncated, cause truncated", r.stdout)
+        self.assertIn("run runA", r.stdout)
+        self.assertIn("last good epoch_007.h5", r.stdout)
+        print("\n" + r.stdout, file=sys.stderr)
+        doc = json.loads(subprocess.run([BIN, "status", "--json", "--config", d.config_path],
+                                        capture_output=True, text=True, timeout=30).stdout)
+        (watch,) = doc["watches"]
+        (failing,) = watch["failing"]
+        self.assertEqual((failing["path"], failing["run"], failing["cause"]), (bad, "runB", "truncated"))
+        self.assertEqual({r["run"]: r["last_good"]["path"] for r in watch["runs"]}, {"runA": good})
+        self.assertIn('run="runB"', [l for l in d.scrape().splitlines()
+                                     if l.startswith("ckptwatch_save_failures_total") and 'cause="truncated"' in l
+                                     and l.endswith(" 1")][0])
+
+
 if __name__ == "__main__":
     unittest.main()

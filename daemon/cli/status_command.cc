@@ -32,6 +32,8 @@ constexpr char kUsage[] =
 // The daemon's answer is small; anything past this is not ckptwatch.
 constexpr std::size_t kMaxAnswer = 16 << 20;
 constexpr int kTimeoutMs = 5000;
+// Runs listed per watch in the text form, most recent first.
+constexpr std::size_t kRunsShown = 10;
 
 bool Ask(const std::string& path, std::string* answer, std::string* err) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -111,7 +113,8 @@ std::string FormatStatus(const StatusSnapshot& status, double now) {
     for (const WatchStatus& w : status.watches) {
       for (const FailingFile& f : w.failing) {
         out += "  " + Fit(f.path, 76) + "\n";
-        std::snprintf(line, sizeof line, "    %s: %s, cause %s, since %s%s\n", w.name.c_str(), f.verdict.c_str(),
+        const std::string where = f.run.empty() ? w.name : w.name + "/" + f.run;
+        std::snprintf(line, sizeof line, "    %s: %s, cause %s, since %s%s\n", Fit(where, 30).c_str(), f.verdict.c_str(),
                       f.cause.c_str(), f.since_unix > 0 ? Clock(f.since_unix).c_str() : "?",
                       f.count > 1 ? (", ×" + std::to_string(f.count)).c_str() : "");
         out += line;
@@ -135,6 +138,14 @@ std::string FormatStatus(const StatusSnapshot& status, double now) {
     } else {
       out += "    last good: none since the daemon started\n";
     }
+    for (std::size_t i = 0; i < w.runs.size() && i < kRunsShown; ++i) {
+      const WatchStatus::Run& r = w.runs[i];
+      const std::string name = r.last_good.path.substr(r.last_good.path.rfind('/') + 1);
+      out += "    run " + Fit(r.name, 20) + ": last good " + Fit(name, 24) + ", " + HumanBytes(r.last_good.bytes) +
+             ", " + Age(now - r.last_good.unix) + " ago\n";
+    }
+    if (w.runs.size() > kRunsShown)
+      out += "    … and " + std::to_string(w.runs.size() - kRunsShown) + " more runs (--json lists all)\n";
     for (const WatchStatus::Problem& p : w.problems)
       out += "    problem " + p.name + ": " + Fit(p.reason, p.name.size() < 40 ? 66 - p.name.size() : 26) + "\n";
   }

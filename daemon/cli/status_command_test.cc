@@ -23,7 +23,7 @@ StatusSnapshot Sample() {
   b.name = "runB";
   b.path = "/srv/runs/runB/with/a/very/long/path/that/does/not/fit/into/eighty/columns/at/all/ckpt";
   b.last_good.reset();
-  b.failing.push_back({b.path + "/epoch_12.h5", "truncated", "disk_full", 1'800'000'000 - 3600, 3});
+  b.failing.push_back({b.path + "/epoch_12.h5", "", "truncated", "disk_full", 1'800'000'000 - 3600, 3});
   b.failing_total = 1;
   b.problems.push_back({"low_space", "1.0 GiB free, less than 1.5x the last good checkpoint (2.0 GiB)"});
   s.watches = {a, b};

@@ -36,6 +36,7 @@ void Pipeline::SeeRun(Watch& w, const std::string& run) {
                                  [](const auto& a, const auto& b) { return a.second < b.second; });
     const std::string expired = idle->first;
     w.runs.erase(idle);
+    w.run_last_good.erase(expired);
     reporter_.RemoveRun(w.config.name, expired);
     Log(LogLevel::kInfo, "run_expired",
         {{"watch", w.config.name}, {"run", expired}, {"new_run", run}},
@@ -53,12 +54,14 @@ void Pipeline::RunGone(Watch& w, const std::string& path) {
       std::count(relative.begin(), relative.end(), '/') + 1 != w.config.run_depth)
     return;
   const std::string run = RunOf(w, path, /*directory=*/true);
+  w.run_last_good.erase(run);
   if (w.runs.erase(run)) reporter_.RemoveRun(w.config.name, run);
 }
 
 void Pipeline::DropRuns(Watch& w) {
   for (const auto& [run, seq] : w.runs) reporter_.RemoveRun(w.config.name, run);
   w.runs.clear();
+  w.run_last_good.clear();
 }
 
 // The runs found by the start scan, the max_runs most recently written,

@@ -27,7 +27,7 @@ StatusSnapshot Pipeline::CurrentStatus() const {
     if (w->last_good_time) s.last_good = WatchStatus::LastGood{w->last_good_path, *w->last_good_time, w->last_good_bytes};
     for (const auto& [path, r] : w->reported) {
       if (r.cause.empty()) continue;
-      FailingFile f{path, r.verdict, r.cause, 0, 1};
+      FailingFile f{path, RunOf(*w, path), r.verdict, r.cause, 0, 1};
       if (auto repeat = w->repeats.find(path); repeat != w->repeats.end()) {
         f.since_unix = repeat->second.first_unix;
         f.count = repeat->second.count;
@@ -40,6 +40,9 @@ StatusSnapshot Pipeline::CurrentStatus() const {
     if (s.failing.size() > StatusSnapshot::kMaxFailingShown) s.failing.resize(StatusSnapshot::kMaxFailingShown);
     for (const auto& [problem, reason] : w->problems.active()) s.problems.push_back({problem, reason});
     s.pending = w->settle->pending_count() + w->blocked.size();
+    for (const auto& [run, good] : w->run_last_good) s.runs.push_back({run, good});
+    std::sort(s.runs.begin(), s.runs.end(),
+              [](const WatchStatus::Run& a, const WatchStatus::Run& b) { return a.last_good.unix > b.last_good.unix; });
     out.watches.push_back(std::move(s));
   }
   return out;

@@ -222,6 +222,7 @@ std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult&
     w.last_good_bytes = result.bytes;
     w.last_good_path = job.path;
     reporter_.SetLastGood(job.watch, run, *w.last_good_time, result.bytes);
+    if (!run.empty()) w.run_last_good[run] = {job.path, *w.last_good_time, result.bytes};
     if (w.stale) {
       w.stale->Ok(env_.Now());
       SetProblem(w, WatchProblem::kStale, false);

@@ -13,6 +13,7 @@
 #include "poll_scanner.h"
 #include "problem_set.h"
 #include "settle_queue.h"
+#include "status_snapshot.h"
 
 namespace ckptwatch {
 
@@ -93,6 +94,8 @@ struct Pipeline::Watch {
   std::optional<SavedWatch> restored;  // until the start scan has used it
   // Runs with series now (run_depth), each with the order of its last activity.
   std::map<std::string, std::uint64_t> runs;
+  // Each run's last good checkpoint, for `ckptwatch status`; goes with the run.
+  std::map<std::string, WatchStatus::LastGood> run_last_good;
   std::uint64_t run_seq = 0;
 };
 

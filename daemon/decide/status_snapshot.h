@@ -13,6 +13,7 @@ namespace ckptwatch {
 
 struct FailingFile {
   std::string path;
+  std::string run;  ///< With run_depth: the run it belongs to.
   std::string verdict;
   std::string cause;
   double since_unix = 0;    ///< When this file first failed this way.
@@ -38,6 +39,12 @@ struct WatchStatus {
   };
   std::vector<Problem> problems;
   std::size_t pending = 0;  ///< Files settling or waiting for a verifier.
+  /// With run_depth: each run's last good checkpoint, most recent first.
+  struct Run {
+    std::string name;
+    LastGood last_good;
+  };
+  std::vector<Run> runs;
 };
 
 struct StatusSnapshot {

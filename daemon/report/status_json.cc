@@ -28,16 +28,20 @@ std::string StatusJson(const StatusSnapshot& status, long pid, const std::string
   for (const WatchStatus& w : status.watches) {
     json failing = json::array();
     for (const FailingFile& f : w.failing)
-      failing.push_back({{"path", f.path}, {"verdict", f.verdict}, {"cause", f.cause},
+      failing.push_back({{"path", f.path}, {"run", f.run}, {"verdict", f.verdict}, {"cause", f.cause},
                          {"since", f.since_unix}, {"count", f.count}});
     json problems = json::array();
     for (const WatchStatus::Problem& p : w.problems) problems.push_back({{"problem", p.name}, {"reason", p.reason}});
     json last_good = nullptr;
     if (w.last_good)
       last_good = {{"path", w.last_good->path}, {"time", w.last_good->unix}, {"bytes", w.last_good->bytes}};
+    json runs = json::array();
+    for (const WatchStatus::Run& r : w.runs)
+      runs.push_back({{"run", r.name},
+                      {"last_good", {{"path", r.last_good.path}, {"time", r.last_good.unix}, {"bytes", r.last_good.bytes}}}});
     watches.push_back({{"name", w.name}, {"path", w.path}, {"state", w.state}, {"backend", w.backend},
                        {"last_good", last_good}, {"failing", failing}, {"failing_total", w.failing_total},
-                       {"problems", problems}, {"pending", w.pending}});
+                       {"problems", problems}, {"pending", w.pending}, {"runs", runs}});
   }
   const json doc = {{"version", kVersion}, {"ckptwatch", version}, {"pid", pid}, {"time", status.unix_now},
                     {"verifying", status.verifying}, {"queued", status.queued}, {"watches", watches}};
@@ -76,11 +80,23 @@ bool ParseStatusJson(const std::string& text, StatusSnapshot* out, std::string* 
       for (const json& fj : wj["failing"]) {
         FailingFile f;
         Get(fj, "path", &f.path);
+        Get(fj, "run", &f.run);
         Get(fj, "verdict", &f.verdict);
         Get(fj, "cause", &f.cause);
         Get(fj, "since", &f.since_unix);
         Get(fj, "count", &f.count);
         w.failing.push_back(std::move(f));
+      }
+    if (wj.contains("runs") && wj["runs"].is_array())
+      for (const json& rj : wj["runs"]) {
+        WatchStatus::Run r;
+        Get(rj, "run", &r.name);
+        if (rj.contains("last_good") && rj["last_good"].is_object()) {
+          Get(rj["last_good"], "path", &r.last_good.path);
+          Get(rj["last_good"], "time", &r.last_good.unix);
+          Get(rj["last_good"], "bytes", &r.last_good.bytes);
+        }
+        w.runs.push_back(std::move(r));
       }
     if (wj.contains("problems") && wj["problems"].is_array())
       for (const json& pj : wj["problems"]) {
