@@ -93,6 +93,7 @@ class JournalTest(unittest.TestCase):
         with open(d.config_path, "w") as f:
             f.write(f'log: {{format: text, level: info}}\n'
                     f'metrics: {{listen: "127.0.0.1:{d.port}"}}\n'
+                    f'status: {{socket: {json.dumps(d.status_path)}}}\n'
                     f'watches:\n  - {{name: run42, path: {json.dumps(self.ckpt)}, settle: 100ms}}\n')
         env = dict(d.env, JOURNAL_STREAM=journal_stream)
         d.proc = subprocess.Popen(

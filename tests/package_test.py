@@ -236,6 +236,7 @@ class UnitFileTest(unittest.TestCase):
             f.write(
                 f"log: {{file: {json.dumps(log)}, format: json, level: debug}}\n"
                 f"metrics: {{listen: \"127.0.0.1:{port}\"}}\n"
+                f"status: {{socket: {json.dumps(os.path.join(d, 'status.sock'))}}}\n"
                 "verify: {level: full, max_parallel: 2, timeout: 60s}\n"
                 "watches:\n"
                 f"  - {{name: local, path: {json.dumps(ckpt)}, recursive: true, settle: 100ms,"

@@ -223,6 +223,7 @@ class ConfinedDaemon(Daemon):
             f.write(f"log: {{file: {json.dumps(self.log_path)}, format: {self.log_format}, "
                     f"level: debug}}\n"
                     f"metrics: {{listen: \"127.0.0.1:{self.port}\"}}\n"
+                    f"status: {{socket: {json.dumps(self.status_path)}}}\n"
                     f"verify: {{max_parallel: 2}}\n"
                     f"{extra_yaml}watches:\n{watches_yaml}\n")
 

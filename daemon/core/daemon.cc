@@ -292,8 +292,11 @@ bool Daemon::Setup() {
   status_ = StatusServer::Start(
       &loop_, status_path,
       [this] { return StatusJson(pipeline_->CurrentStatus(), static_cast<long>(getpid()), CKPTWATCH_VERSION); }, &err);
+  // Not configured and not ours to create (a daemon run by a user, not the
+  // service): a fact, not a fault.
   if (!status_)
-    Log(LogLevel::kWarn, "status_unavailable", {{"socket", status_path}},
+    Log(config_.status.socket.empty() && (errno == EACCES || errno == EPERM) ? LogLevel::kInfo : LogLevel::kWarn,
+        "status_unavailable", {{"socket", status_path}},
         err + "; `ckptwatch status` cannot reach this daemon, everything else runs");
   watchdog_ = WatchdogInterval();
   NotifyReady(pipeline_->Status());

@@ -65,7 +65,9 @@ std::unique_ptr<StatusServer> StatusServer::Start(uv_loop_t* loop, const std::st
   }
   const std::string dir = path.substr(0, path.rfind('/'));
   if (!dir.empty() && mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    *err = "cannot create " + dir + ": " + std::strerror(errno);
+    const int e = errno;
+    *err = "cannot create " + dir + ": " + std::strerror(e);
+    errno = e;
     return nullptr;
   }
   struct stat st;
@@ -102,6 +104,7 @@ std::unique_ptr<StatusServer> StatusServer::Start(uv_loop_t* loop, const std::st
   }
   if (rc != 0) {
     *err = "cannot listen at " + path + ": " + uv_strerror(rc);
+    errno = -rc;
     return nullptr;  // the destructor closes the handle (and removes the file if it was bound)
   }
   return server;

@@ -26,7 +26,7 @@ class StatusServer {
 
   /// Listens at `path` (its directory is created, 0755, if missing; a stale
   /// socket left by a dead daemon is replaced; a live one, or anything that
-  /// is not a socket, is not). nullptr with `*err` when it cannot.
+  /// is not a socket, is not). nullptr with `*err` and errno when it cannot.
   static std::unique_ptr<StatusServer> Start(uv_loop_t* loop, const std::string& path, Render render,
                                              std::string* err);
   ~StatusServer();
