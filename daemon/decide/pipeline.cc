@@ -375,6 +375,7 @@ void Pipeline::Forget(Watch& w, const std::string& path) {
   state_dirty_ = true;
   EraseUnder(w.known.files, path);
   EraseUnder(w.reported, path);
+  CompactRemembered(w);
   EraseUnder(w.links_reported, path);
   EraseUnder(w.in_progress_seen, path);
   EraseUnder(w.repeats, path);

@@ -106,6 +106,7 @@ class Pipeline {
   void DrainBlocked();
   void Remember(Watch& w, const std::string& path, const FileStat& stat, std::string_view verdict,
                 const std::string& cause);
+  void CompactRemembered(Watch& w);
   bool RestoreWatch(Watch& w, const Snapshot& snapshot);
   bool Considered(const Watch& w, const std::string& path) const;
   void Judge(Watch& w, const VerifyJob& job, const VerifyResult& result);

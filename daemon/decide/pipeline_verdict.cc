@@ -159,15 +159,19 @@ void Pipeline::Remember(Watch& w, const std::string& path, const FileStat& stat,
     auto it = w.reported.find(old_path);
     if (it != w.reported.end() && it->second.seq == old_seq) w.reported.erase(it);
   }
-  // Rewrites leave stale entries behind; compact before they outgrow the map.
-  if (w.reported_order.size() > 2 * w.reported.size() + 1024) {
-    std::deque<std::pair<std::uint64_t, std::string>> live;
-    for (auto& entry : w.reported_order) {
-      auto it = w.reported.find(entry.second);
-      if (it != w.reported.end() && it->second.seq == entry.first) live.push_back(std::move(entry));
-    }
-    w.reported_order.swap(live);
+  CompactRemembered(w);
+}
+
+// Rewrites and deletions leave stale entries in the order; compact before
+// they outgrow the map (a deleted flood must give its memory back).
+void Pipeline::CompactRemembered(Watch& w) {
+  if (w.reported_order.size() <= 2 * w.reported.size() + 1024) return;
+  std::deque<std::pair<std::uint64_t, std::string>> live;
+  for (auto& entry : w.reported_order) {
+    auto it = w.reported.find(entry.second);
+    if (it != w.reported.end() && it->second.seq == entry.first) live.push_back(std::move(entry));
   }
+  w.reported_order.swap(live);
 }
 
 // The same file failing the same way again — an in-place rewrite each epoch
