@@ -58,6 +58,9 @@ class LoopReporter : public Reporter {
     metrics_.SetLastGood(watch, unix_seconds, bytes);
   }
   void SetLastCheckpointOk(const std::string& watch, bool ok) override { metrics_.SetLastCheckpointOk(watch, ok); }
+  void SetLoadIncompatible(const std::string& watch, bool incompatible) override {
+    metrics_.SetLoadIncompatible(watch, incompatible);
+  }
   void SetProblem(const std::string& watch, WatchProblem problem, bool active) override {
     metrics_.SetProblem(watch, WatchProblemName(problem), active);
   }

@@ -267,6 +267,7 @@ class FakeReporter : public Reporter {
   }
   void SetLastGood(const std::string& watch, double, std::uint64_t bytes) override { last_good[watch] = bytes; }
   void SetLastCheckpointOk(const std::string&, bool) override {}
+  void SetLoadIncompatible(const std::string&, bool) override {}
   void SetProblem(const std::string& watch, WatchProblem problem, bool active) override {
     problems[watch + "/" + std::string(WatchProblemName(problem))] = active;
   }

@@ -74,6 +74,8 @@ class Reporter {
   virtual void SaveFailed(const std::string& watch, std::string_view cause) = 0;
   virtual void SetLastGood(const std::string& watch, double unix_seconds, std::uint64_t bytes) = 0;
   virtual void SetLastCheckpointOk(const std::string& watch, bool ok) = 0;
+  /// Whether the watch's newest ok checkpoint will not load in its load target's environment.
+  virtual void SetLoadIncompatible(const std::string& watch, bool incompatible) = 0;
   virtual void SetProblem(const std::string& watch, WatchProblem problem, bool active) = 0;
   virtual void SetFilesystem(const std::string& watch, std::uint64_t avail, std::uint64_t size) = 0;
   virtual void Rescanned(const std::string& watch, ScanReason reason) = 0;

@@ -40,6 +40,8 @@ class Metrics {
   void SaveFailed(const std::string& watch, std::string_view cause);
   void SetLastGood(const std::string& watch, double unix_seconds, std::uint64_t bytes);
   void SetLastCheckpointOk(const std::string& watch, bool ok);
+  /// ckptwatch_checkpoint_load_incompatible: 1 when the newest ok checkpoint will not load.
+  void SetLoadIncompatible(const std::string& watch, bool incompatible);
   void SetProblem(const std::string& watch, std::string_view problem, bool active);
   void SetFilesystem(const std::string& watch, std::uint64_t avail_bytes, std::uint64_t size_bytes);
   void Rescanned(const std::string& watch, std::string_view reason);
