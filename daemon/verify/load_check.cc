@@ -250,10 +250,12 @@ bool ParseVersion(std::string_view text, std::pair<int, int>* out, std::string* 
 
 bool ParseLoadTarget(std::string_view text, LoadTarget* out, std::string* err) {
   LoadTarget target;
-  while (!text.empty()) {
+  bool more = !text.empty();
+  while (more) {
     const std::size_t comma = text.find(',');
     const std::string_view part = text.substr(0, comma);
-    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    more = comma != std::string_view::npos;
+    text = more ? text.substr(comma + 1) : std::string_view();
     const std::size_t eq = part.find('=');
     const std::string_view key = part.substr(0, eq);
     std::optional<std::pair<int, int>>* slot =
