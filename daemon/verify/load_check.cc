@@ -24,7 +24,8 @@ std::string_view StringOf(const Json& object, std::string_view key) {
 bool IsDottedIdentifier(std::string_view s) {
   if (s.empty() || s.size() > kMaxLoadFactBytes) return false;
   return std::ranges::all_of(s, [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.';
   });
 }
 
@@ -43,7 +44,8 @@ bool HoldsBytecode(const Json& layer_config) {
   const auto function = layer_config.find("function");
   if (function == layer_config.end()) return false;
   if (function->is_object()) return StringOf(*function, "class_name") == "__lambda__";
-  return StringOf(layer_config, "function_type") == "lambda" && (function->is_string() || function->is_array());
+  return StringOf(layer_config, "function_type") == "lambda" &&
+         (function->is_string() || function->is_array());
 }
 
 // A custom class name in a reason: what a file chose, so printable ASCII only.
@@ -114,26 +116,31 @@ bool IsConvolution(const std::string& name) {
 void JudgeKeras(const VerifyResult& r, const LoadTarget& target, Judge* judge) {
   const KerasInfo& k = r.keras;
   const std::optional<Version> saved = ParseKerasVersion(k.version);
-  const KerasRelease* release = target.keras ? ReleaseFor(target.keras->first, target.keras->second) : nullptr;
-  const std::string keras_target =
-      target.keras ? "Keras " + std::to_string(target.keras->first) + "." + std::to_string(target.keras->second)
-                   : "";
+  const KerasRelease* release =
+      target.keras ? ReleaseFor(target.keras->first, target.keras->second) : nullptr;
+  const std::string keras_target = target.keras ? "Keras " + std::to_string(target.keras->first) +
+                                                      "." + std::to_string(target.keras->second)
+                                                : "";
   const bool archive = r.format == "keras_zip";
 
   if (!k.custom_classes.empty())
     judge->Add(LoadOutcome::kNeedsCustomObjects,
                "load_model needs custom_objects (or the package that registers them) for: " +
-                   Join([&] {
-                     std::vector<std::string> names;
-                     for (const std::string& c : k.custom_classes) names.push_back(Printable(c));
-                     return names;
-                   }(), 5));
+                   Join(
+                       [&] {
+                         std::vector<std::string> names;
+                         for (const std::string& c : k.custom_classes)
+                           names.push_back(Printable(c));
+                         return names;
+                       }(),
+                       5));
 
   if (k.lambda_bytecode > 0) {
-    std::string text = std::to_string(k.lambda_bytecode) +
-                       (k.lambda_bytecode == 1 ? " Lambda layer holds" : " Lambda layers hold") +
-                       " marshalled Python bytecode: it loads only on the Python minor version that "
-                       "saved it (not recorded in the file; another gives 'bad marshal data' or a crash)";
+    std::string text =
+        std::to_string(k.lambda_bytecode) +
+        (k.lambda_bytecode == 1 ? " Lambda layer holds" : " Lambda layers hold") +
+        " marshalled Python bytecode: it loads only on the Python minor version that "
+        "saved it (not recorded in the file; another gives 'bad marshal data' or a crash)";
     if (target.python)
       text += ", so the target Python " + std::to_string(target.python->first) + "." +
               std::to_string(target.python->second) + " must be that version";
@@ -148,22 +155,24 @@ void JudgeKeras(const VerifyResult& r, const LoadTarget& target, Judge* judge) {
 
   const bool other_backend = k.backend == "theano" || k.backend == "cntk";
   if (other_backend && release == nullptr)
-    judge->Add(LoadOutcome::kLoads, "saved with the " + k.backend +
-                                        " backend: only Keras 2.0-2.3 convert its convolution kernels on load");
+    judge->Add(LoadOutcome::kLoads,
+               "saved with the " + k.backend +
+                   " backend: only Keras 2.0-2.3 convert its convolution kernels on load");
   if (release == nullptr) return;
 
   const int index = ReleaseIndex(*release);
   const std::string as = keras_target + " (tables of " + std::string(release->version) + ")";
   if (saved && !archive && saved->major > target.keras->first)
     judge->Add(LoadOutcome::kIncompatible,
-               "saved by Keras " + std::to_string(saved->major) + "." + std::to_string(saved->minor) +
-                   ", a newer major than the target " + keras_target +
-                   ": an older Keras does not know the newer config format");
+               "saved by Keras " + std::to_string(saved->major) + "." +
+                   std::to_string(saved->minor) + ", a newer major than the target " +
+                   keras_target + ": an older Keras does not know the newer config format");
   if (saved && saved->major == 1 && release->line != KerasLine::kKeras1 &&
       !release->Has(KerasRelease::kConvertsKeras1Configs) && k.kind == "full_model")
     judge->Add(LoadOutcome::kIncompatible,
                "a Keras 1 model config (output_dim, init, W_regularizer, ...): " + keras_target +
-                   " has no legacy interfaces to convert Keras 1 arguments ('Keyword argument not understood')");
+                   " has no legacy interfaces to convert Keras 1 arguments ('Keyword argument not "
+                   "understood')");
   if (archive) {
     const bool saved_by_3 = saved && saved->major >= 3;
     const bool target_3 = release->line == KerasLine::kKeras3;
@@ -178,7 +187,8 @@ void JudgeKeras(const VerifyResult& r, const LoadTarget& target, Judge* judge) {
     }
     if (!release->Has(KerasRelease::kReadsKerasArchive))
       judge->Add(LoadOutcome::kIncompatible,
-                 keras_target + " cannot read a .keras archive: its load_model expects HDF5 or a SavedModel");
+                 keras_target +
+                     " cannot read a .keras archive: its load_model expects HDF5 or a SavedModel");
     else if (!foreign_module.empty())
       judge->Add(LoadOutcome::kIncompatible,
                  "config.json names module " + foreign_module + ", which " + as +
@@ -187,7 +197,8 @@ void JudgeKeras(const VerifyResult& r, const LoadTarget& target, Judge* judge) {
     else if (saved && saved_by_3 != target_3)
       judge->Add(LoadOutcome::kIncompatible,
                  "a .keras archive written by Keras " + std::to_string(saved->major) + "." +
-                     std::to_string(saved->minor) + " and a target of the other generation (" + keras_target +
+                     std::to_string(saved->minor) + " and a target of the other generation (" +
+                     keras_target +
                      "): the two saving formats differ in config layout and weight paths");
   }
   std::vector<std::string> missing;
@@ -198,31 +209,36 @@ void JudgeKeras(const VerifyResult& r, const LoadTarget& target, Judge* judge) {
     missing.push_back(name + (when.empty() ? "" : " (" + when + ")"));
   }
   if (!missing.empty())
-    judge->Add(LoadOutcome::kIncompatible, as + " has no " + Join(missing, 8) + ": 'Unknown layer'");
-  if (other_backend && (release->line == KerasLine::kTfKeras || release->line == KerasLine::kKeras3) &&
+    judge->Add(LoadOutcome::kIncompatible,
+               as + " has no " + Join(missing, 8) + ": 'Unknown layer'");
+  if (other_backend &&
+      (release->line == KerasLine::kTfKeras || release->line == KerasLine::kKeras3) &&
       !release->Has(KerasRelease::kConvertsTheanoKernels)) {
     const bool convolutions = std::ranges::any_of(k.builtin_classes, IsConvolution);
-    judge->Add(convolutions ? LoadOutcome::kIncompatible : LoadOutcome::kLoads,
-               "saved with the " + k.backend + " backend: " + as +
-                   " does not convert its convolution kernels on load" +
-                   (convolutions ? ", so the convolutions compute wrong outputs without any error"
-                                 : ""));
+    judge->Add(
+        convolutions ? LoadOutcome::kIncompatible : LoadOutcome::kLoads,
+        "saved with the " + k.backend + " backend: " + as +
+            " does not convert its convolution kernels on load" +
+            (convolutions ? ", so the convolutions compute wrong outputs without any error" : ""));
   }
 }
 
 void JudgePickle(const VerifyResult& r, Judge* judge) {
   std::vector<std::string> main, other;
-  for (const std::string& g : r.pickle_globals) (g.starts_with("__main__.") ? main : other).push_back(g);
+  for (const std::string& g : r.pickle_globals)
+    (g.starts_with("__main__.") ? main : other).push_back(g);
   if (!main.empty())
-    judge->Add(LoadOutcome::kNeedsCustomObjects,
-               "the pickle references " + Join(main, 5) +
-                   ": only a script that defines it loads this file ('Can't get attribute ... on <module "
-                   "'__main__'>'), and torch.load(weights_only=True) refuses it ('Unsupported global')");
+    judge->Add(
+        LoadOutcome::kNeedsCustomObjects,
+        "the pickle references " + Join(main, 5) +
+            ": only a script that defines it loads this file ('Can't get attribute ... on <module "
+            "'__main__'>'), and torch.load(weights_only=True) refuses it ('Unsupported global')");
   if (!other.empty())
-    judge->Add(LoadOutcome::kNeedsCustomObjects,
-               "the pickle imports " + Join(other, 5) +
-                   ": the loading environment needs those modules, and torch.load(weights_only=True) "
-                   "refuses them unless allowed with torch.serialization.add_safe_globals");
+    judge->Add(
+        LoadOutcome::kNeedsCustomObjects,
+        "the pickle imports " + Join(other, 5) +
+            ": the loading environment needs those modules, and torch.load(weights_only=True) "
+            "refuses them unless allowed with torch.serialization.add_safe_globals");
 }
 
 }  // namespace
@@ -258,8 +274,9 @@ bool ParseLoadTarget(std::string_view text, LoadTarget* out, std::string* err) {
     text = more ? text.substr(comma + 1) : std::string_view();
     const std::size_t eq = part.find('=');
     const std::string_view key = part.substr(0, eq);
-    std::optional<std::pair<int, int>>* slot =
-        key == "keras" ? &target.keras : key == "python" ? &target.python : nullptr;
+    std::optional<std::pair<int, int>>* slot = key == "keras"    ? &target.keras
+                                               : key == "python" ? &target.python
+                                                                 : nullptr;
     if (eq == std::string_view::npos || slot == nullptr) {
       *err = Quoted(part) + ": write keras=VERSION and/or python=VERSION, comma-separated";
       return false;
@@ -288,8 +305,8 @@ std::string FormatLoadTarget(const LoadTarget& target) {
   return text;
 }
 
-void CollectKerasLoadFacts(const nlohmann::json& model_config, const nlohmann::json* training_config,
-                           KerasInfo* keras) {
+void CollectKerasLoadFacts(const nlohmann::json& model_config,
+                           const nlohmann::json* training_config, KerasInfo* keras) {
   std::set<std::string> classes, modules;
   const std::set<std::string> custom(keras->custom_classes.begin(), keras->custom_classes.end());
   try {
@@ -297,10 +314,12 @@ void CollectKerasLoadFacts(const nlohmann::json& model_config, const nlohmann::j
       const std::string_view name = StringOf(object, "class_name");
       const auto config = object.find("config");
       if (name.empty() || config == object.end()) return;
-      if (classes.size() < kMaxLoadFacts && ReleasesWithName(name) != 0 && !custom.count(std::string(name)))
+      if (classes.size() < kMaxLoadFacts && ReleasesWithName(name) != 0 &&
+          !custom.count(std::string(name)))
         classes.emplace(name);
       const std::string_view module = StringOf(object, "module");
-      if (modules.size() < kMaxLoadFacts && IsDottedIdentifier(module) && IsInternalKerasModule(module))
+      if (modules.size() < kMaxLoadFacts && IsDottedIdentifier(module) &&
+          IsInternalKerasModule(module))
         modules.emplace(module);
       if (name == "Lambda" && config->is_object()) {
         ++keras->lambdas;

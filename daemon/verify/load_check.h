@@ -31,8 +31,8 @@ std::string FormatLoadTarget(const LoadTarget& target);
 /// Adds what `model_config` (and `training_config`, when non-null) says about loading to `keras`:
 /// the built-in class names it uses, its Keras-internal module paths, its Lambda layers and how
 /// their functions are stored. Bounded (kMaxLoadFactNames); never throws.
-void CollectKerasLoadFacts(const nlohmann::json& model_config, const nlohmann::json* training_config,
-                           KerasInfo* keras);
+void CollectKerasLoadFacts(const nlohmann::json& model_config,
+                           const nlohmann::json* training_config, KerasInfo* keras);
 
 /// Judges an ok `result` against `target` (empty: what is certain without one); nullopt for a
 /// result that is not ok. Applies every rule of docs/verify.md's table.

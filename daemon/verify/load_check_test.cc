@@ -21,7 +21,8 @@ LoadTarget Target(const std::string& text) {
 
 // An ok result whose Keras facts come from `config`, as the verifier child collects them.
 VerifyResult KerasResult(const std::string& version, const std::string& kind, const json& config,
-                         const std::string& format = "hdf5", const std::string& backend = "tensorflow") {
+                         const std::string& format = "hdf5",
+                         const std::string& backend = "tensorflow") {
   VerifyResult r;
   r.verdict = Verdict::kOk;
   r.format = format;
@@ -37,11 +38,14 @@ json Layer(const std::string& class_name, json config = json::object()) {
   return {{"class_name", class_name}, {"config", std::move(config)}};
 }
 
-json Sequential(std::vector<json> layers) { return {{"class_name", "Sequential"}, {"config", layers}}; }
+json Sequential(std::vector<json> layers) {
+  return {{"class_name", "Sequential"}, {"config", layers}};
+}
 
 TEST(KerasReleases, EveryLineKnowsItsOwnModelClassesAndDense) {
   for (const KerasRelease& r : KerasReleases()) {
-    for (std::string_view name : {"Sequential", "Model", "Dense", "InputLayer", "Lambda", "Conv2D"}) {
+    for (std::string_view name :
+         {"Sequential", "Model", "Dense", "InputLayer", "Lambda", "Conv2D"}) {
       if (r.line == KerasLine::kKeras1 && (name == "Conv2D" || name == "InputLayer")) continue;
       EXPECT_TRUE(ReleasesWithName(name) & (1u << ReleaseIndex(r))) << name << " in " << r.source;
     }
@@ -75,16 +79,19 @@ TEST(LoadTarget, ParsesAndFormats) {
   EXPECT_EQ(FormatLoadTarget(Target("python=3.11.4,keras=2")), "keras=2.0,python=3.11");
   LoadTarget t;
   std::string err;
-  for (const char* bad : {"", "keras", "keras=", "keras=two", "tensorflow=2.15", "keras=2.15,", "keras=2.x"})
+  for (const char* bad :
+       {"", "keras", "keras=", "keras=two", "tensorflow=2.15", "keras=2.15,", "keras=2.x"})
     EXPECT_FALSE(ParseLoadTarget(bad, &t, &err)) << bad;
 }
 
 TEST(LoadCheck, Keras1TimeDistributedDenseIsIncompatibleWithKeras215AndNamed) {
-  const json config = Sequential({Layer("TimeDistributedDense", {{"output_dim", 4}}), Layer("Activation")});
+  const json config =
+      Sequential({Layer("TimeDistributedDense", {{"output_dim", 4}}), Layer("Activation")});
   const auto load = JudgeLoad(KerasResult("1.2.2", "full_model", config), Target("keras=2.15"));
   ASSERT_TRUE(load);
   EXPECT_EQ(load->outcome, LoadOutcome::kIncompatible);
-  EXPECT_NE(load->reason.find("TimeDistributedDense (last in 1.2.2)"), std::string::npos) << load->reason;
+  EXPECT_NE(load->reason.find("TimeDistributedDense (last in 1.2.2)"), std::string::npos)
+      << load->reason;
   EXPECT_EQ(load->target, "keras=2.15");
   // Multi-backend Keras 2 converts Keras 1 arguments, but has no TimeDistributedDense either.
   const auto k2 = JudgeLoad(KerasResult("1.2.2", "full_model", config), Target("keras=2.3"));
@@ -93,8 +100,9 @@ TEST(LoadCheck, Keras1TimeDistributedDenseIsIncompatibleWithKeras215AndNamed) {
 }
 
 TEST(LoadCheck, LambdaBytecodeIsFlaggedForPythonAndKeras3SafeMode) {
-  const json lambda = Layer("Lambda", {{"function", json::array({"4wEAAAAAAAAA", nullptr, nullptr})},
-                                       {"function_type", "lambda"}});
+  const json lambda = Layer(
+      "Lambda",
+      {{"function", json::array({"4wEAAAAAAAAA", nullptr, nullptr})}, {"function_type", "lambda"}});
   const VerifyResult r = KerasResult("2.3.1", "full_model", Sequential({Layer("Dense"), lambda}));
   EXPECT_EQ(r.keras.lambdas, 1);
   EXPECT_EQ(r.keras.lambda_bytecode, 1);
@@ -108,32 +116,38 @@ TEST(LoadCheck, LambdaBytecodeIsFlaggedForPythonAndKeras3SafeMode) {
   EXPECT_NE(k3->reason.find("Requested the deserialization of a Lambda layer"), std::string::npos);
   // A named function is not bytecode.
   const VerifyResult named = KerasResult(
-      "2.3.1", "full_model", Sequential({Layer("Lambda", {{"function", "my_fn"}, {"function_type", "function"}})}));
+      "2.3.1", "full_model",
+      Sequential({Layer("Lambda", {{"function", "my_fn"}, {"function_type", "function"}})}));
   EXPECT_EQ(named.keras.lambda_bytecode, 0);
   EXPECT_EQ(JudgeLoad(named, Target("keras=3.6"))->outcome, LoadOutcome::kLoads);
 }
 
 TEST(LoadCheck, KerasArchivesOfOneGenerationDoNotLoadInTheOther) {
-  const json functional = {{"module", "keras.src.engine.functional"}, {"class_name", "Functional"},
-                           {"config", {{"layers", json::array({{{"module", "keras.layers"},
-                                                                {"class_name", "Dense"},
-                                                                {"config", json::object()}}})}}}};
+  const json functional = {{"module", "keras.src.engine.functional"},
+                           {"class_name", "Functional"},
+                           {"config",
+                            {{"layers", json::array({{{"module", "keras.layers"},
+                                                      {"class_name", "Dense"},
+                                                      {"config", json::object()}}})}}}};
   const VerifyResult tf = KerasResult("2.15.0", "keras3", functional, "keras_zip", "");
   EXPECT_EQ(tf.keras.modules, std::vector<std::string>{"keras.src.engine.functional"});
   const auto in3 = JudgeLoad(tf, Target("keras=3.6"));
   EXPECT_EQ(in3->outcome, LoadOutcome::kIncompatible);
   EXPECT_NE(in3->reason.find("keras.src.engine.functional cannot be imported"), std::string::npos);
   EXPECT_EQ(JudgeLoad(tf, Target("keras=2.15"))->outcome, LoadOutcome::kLoads);
-  const json k3 = {{"module", "keras"}, {"class_name", "Sequential"}, {"config", {{"layers", json::array()}}}};
+  const json k3 = {
+      {"module", "keras"}, {"class_name", "Sequential"}, {"config", {{"layers", json::array()}}}};
   const VerifyResult v3 = KerasResult("3.6.0", "keras3", k3, "keras_zip", "");
   EXPECT_EQ(JudgeLoad(v3, Target("keras=2.15"))->outcome, LoadOutcome::kIncompatible);
-  EXPECT_EQ(JudgeLoad(v3, Target("keras=2.9"))->reason.find("cannot read a .keras archive") != std::string::npos,
+  EXPECT_EQ(JudgeLoad(v3, Target("keras=2.9"))->reason.find("cannot read a .keras archive") !=
+                std::string::npos,
             true);
   EXPECT_EQ(JudgeLoad(v3, Target("keras=3.6"))->outcome, LoadOutcome::kLoads);
 }
 
 TEST(LoadCheck, PlainKeras2DenseLoadsInKeras3AndNewerMajorH5DoesNotLoadInKeras2) {
-  const json dense = Sequential({Layer("Dense", {{"kernel_initializer", Layer("VarianceScaling")}})});
+  const json dense =
+      Sequential({Layer("Dense", {{"kernel_initializer", Layer("VarianceScaling")}})});
   EXPECT_EQ(JudgeLoad(KerasResult("2.3.1", "full_model", dense), Target("keras=3.6"))->outcome,
             LoadOutcome::kLoads);
   const auto old = JudgeLoad(KerasResult("3.5.0", "full_model", dense), Target("keras=2.15"));
@@ -174,13 +188,20 @@ TEST(LoadCheck, PickleMainAndForeignClassesNeedTheirCode) {
 }
 
 TEST(LoadCheck, FactsSurviveJsonAndHostileNamesAreBounded) {
-  VerifyResult r = KerasResult("3.6.0", "keras3", Sequential({Layer("Dense"), Layer("Lambda", {{"function", {{"class_name", "__lambda__"}, {"config", {{"code", "x"}}}}}})}), "keras_zip", "");
+  VerifyResult r = KerasResult(
+      "3.6.0", "keras3",
+      Sequential(
+          {Layer("Dense"),
+           Layer("Lambda",
+                 {{"function", {{"class_name", "__lambda__"}, {"config", {{"code", "x"}}}}}})}),
+      "keras_zip", "");
   r.pickle_globals = {std::string(1000, 'x') + "\x01"};
   r.load = JudgeLoad(r, Target("keras=3.6"));
   VerifyResult back;
   std::string err;
   ASSERT_TRUE(FromJson(ToJson(r), &back, &err)) << err;
-  EXPECT_EQ(back.keras.builtin_classes, (std::vector<std::string>{"Dense", "Lambda", "Sequential"}));
+  EXPECT_EQ(back.keras.builtin_classes,
+            (std::vector<std::string>{"Dense", "Lambda", "Sequential"}));
   EXPECT_EQ(back.keras.lambda_bytecode, 1);
   ASSERT_TRUE(back.load);
   EXPECT_EQ(back.load->outcome, LoadOutcome::kIncompatible);
