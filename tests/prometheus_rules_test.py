@@ -52,6 +52,7 @@ METRICS = {
     "ckptwatch_last_good_checkpoint_timestamp_seconds": ("gauge", {"watch", "run"}),
     "ckptwatch_last_good_checkpoint_bytes": ("gauge", {"watch", "run"}),
     "ckptwatch_last_checkpoint_ok": ("gauge", {"watch", "run"}),
+    "ckptwatch_checkpoint_load_incompatible": ("gauge", {"watch"}),
     "ckptwatch_filesystem_avail_bytes": ("gauge", {"watch"}),
     "ckptwatch_filesystem_size_bytes": ("gauge", {"watch"}),
     "ckptwatch_verify_duration_seconds": ("histogram", {"level"}),
@@ -73,7 +74,7 @@ VERDICTS = {"ok", "not_found", "permission_denied", "empty", "not_hdf5", "trunca
             "external_data"}
 CAUSES = {"disk_full", "permission_denied", "truncated", "corrupt", "empty", "in_progress",
           "nonfinite", "timeout", "verifier_crashed", "not_hdf5", "not_found", "not_regular",
-          "external_data", "writer_died"}
+          "external_data", "writer_died", "load_incompatible"}
 PROBLEMS = {"missing_directory", "not_writable", "low_space", "stale", "unreadable", "degraded_watching"}
 LEVELS = {"header", "structure", "full"}
 ENUMS = {"verdict": VERDICTS, "cause": CAUSES, "problem": PROBLEMS, "level": LEVELS,

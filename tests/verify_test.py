@@ -37,9 +37,13 @@ CORPUS = os.path.abspath(
 
 JSON_KEYS = {
     "path", "verdict", "ok", "reason", "level", "format", "bytes", "expected_bytes",
-    "superblock_version", "datasets", "parameters", "nonfinite", "keras", "elapsed_ms",
+    "superblock_version", "datasets", "parameters", "nonfinite", "keras", "pickle_globals", "load",
+    "elapsed_ms",
 }
-KERAS_KEYS = {"version", "backend", "kind", "custom_classes"}
+KERAS_KEYS = {
+    "version", "backend", "kind", "custom_classes", "builtin_classes", "modules", "lambdas",
+    "lambda_bytecode",
+}
 VERDICTS = {
     "ok", "not_found", "permission_denied", "empty", "not_hdf5", "truncated", "in_progress",
     "corrupt", "nonfinite", "timeout", "verifier_crashed", "not_regular", "external_data",

@@ -222,19 +222,26 @@ def write_full_model(
     nonfinite=None,
     str_attrs=False,
     optimizer=True,
+    keras_version=None,
+    model_config=None,
 ):
     """Keras 2 `model.save("*.h5")`: model_config, training_config, model_weights and
     optimizer_weights.
 
     `nonfinite` maps weight names ("dense_2/kernel:0") to values (NaN/Inf) written at the start of
     that dataset. `str_attrs` writes string attributes as variable-length str (Keras 3's legacy
-    h5 writer) instead of fixed-length bytes (Keras 2).
+    h5 writer) instead of fixed-length bytes (Keras 2). `keras_version` and `model_config` (a
+    dict) replace the Keras 2 defaults: another Keras release's config with the same layout.
     """
     layers = dense_stack() if layers is None else layers
     with _open_for_write(path, libver, userblock_size) as f:
         _write_full_model_into(
             f, layers, dataset_options or {}, nonfinite or {}, str_attrs, optimizer
         )
+        if keras_version is not None:
+            f.attrs["keras_version"] = _string_attr(keras_version, str_attrs)
+        if model_config is not None:
+            f.attrs["model_config"] = _string_attr(json.dumps(model_config), str_attrs)
     if userblock_size:
         _fill_user_block(path, userblock_size)
 
@@ -380,13 +387,14 @@ def keras3_weights_h5(layers):
     return buffer.getvalue()
 
 
-def write_keras3_zip(path, layers=None):
-    """Keras 3 `model.save("*.keras")`."""
+def write_keras3_zip(path, layers=None, *, keras_version=KERAS3_VERSION, config=None):
+    """Keras 3 `model.save("*.keras")`; with `keras_version` and `config`, the same archive
+    layout as tf.keras 2.12-2.15 writes it."""
     layers = dense_stack() if layers is None else layers
-    metadata = {"keras_version": KERAS3_VERSION, "date_saved": "2024-05-01@12:00:00"}
+    metadata = {"keras_version": keras_version, "date_saved": "2024-05-01@12:00:00"}
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("metadata.json", json.dumps(metadata))
-        zf.writestr("config.json", json.dumps(keras3_config(layers)))
+        zf.writestr("config.json", json.dumps(config or keras3_config(layers)))
         zf.writestr("model.weights.h5", keras3_weights_h5(layers))
 
 

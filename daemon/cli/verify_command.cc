@@ -17,6 +17,7 @@
 #include "confinement.h"
 #include "logfmt.h"
 #include "open_beneath.h"
+#include "load_check.h"
 #include "verifier_child.h"
 
 namespace ckptwatch {
@@ -24,7 +25,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: ckptwatch verify [--level header|structure|full] [--json] [--recursive]\n"
-    "                        [--timeout SECONDS] PATH...\n"
+    "                        [--timeout SECONDS] [--load-target keras=V,python=V] PATH...\n"
     "\n"
     "Verifies weight files by their content: HDF5 (.h5, .weights.h5), Keras 3 (.keras),\n"
     "PyTorch (torch.save zip or legacy, TorchScript) and safetensors.\n"
@@ -39,6 +40,9 @@ constexpr char kUsage[] =
     "  --json           one JSON object per line per file\n"
     "  --recursive, -r  descend into subdirectories of directory PATHs\n"
     "  --timeout SECS   wall-clock limit per file (default 300)\n"
+    "  --load-target T  the environment that will load the files, e.g.\n"
+    "                   keras=2.15,python=3.11: each ok file also gets a load\n"
+    "                   outcome (loads, needs_custom_objects, incompatible)\n"
     "\n"
     "Exit status: 0 every file ok, 1 at least one file not ok, 2 usage error.\n"
     "Verdicts: ok not_found permission_denied empty not_hdf5 truncated in_progress\n"
@@ -51,6 +55,7 @@ struct Options {
   bool json = false;
   bool recursive = false;
   bool help = false;
+  LoadTarget load_target;
   std::vector<std::string> paths;
 };
 
@@ -106,6 +111,14 @@ std::optional<Options> ParseOptions(const std::vector<std::string>& args, std::s
         return std::nullopt;
       }
       options.limits.timeout_seconds = seconds;
+    } else if (arg == "--load-target") {
+      auto text = value();
+      if (!text) return std::nullopt;
+      std::string target_error;
+      if (!ParseLoadTarget(*text, &options.load_target, &target_error)) {
+        *error = "--load-target: " + target_error;
+        return std::nullopt;
+      }
     } else {
       *error = "unknown option " + arg;
       return std::nullopt;
@@ -227,6 +240,7 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       if (file != path && IsQuietlySkipped(file, result)) continue;
       all_ok = all_ok && result.ok();
       ++verified;
+      result.load = JudgeLoad(result, options->load_target);
       if (options->json)
         out << DumpJsonLine(ToJson(result)) << "\n";
       else

@@ -62,6 +62,8 @@ struct VerifyConfig {
   std::chrono::milliseconds timeout{0};
   std::uint64_t memory_limit = 0;
   int queue_limit = 0;
+  std::string load_target_keras;   ///< "2.15"; empty: no Keras target (load_check.h).
+  std::string load_target_python;  ///< "3.11"; empty: no Python target.
   bool operator==(const VerifyConfig&) const = default;
 };
 
@@ -91,6 +93,10 @@ struct WatchConfig {
   std::vector<Principal> readers;
   int run_depth = 0;  ///< The path component below the root that names a run; 0: no runs.
   int max_runs = 0;   ///< Runs with their own series at once (the least recently active go).
+  /// Effective: verify.load_target unless the watch gives a load_target of its own.
+  std::string load_target_keras;
+  std::string load_target_python;
+  bool fail_on_incompatible = false;  ///< A load outcome `incompatible` is a failed save.
   bool operator==(const WatchConfig&) const = default;
 };
 

@@ -81,6 +81,8 @@ std::string TypeDoc(const Key& key) {
       return "user";
     case Type::kPrincipals:
       return "list of users/groups";
+    case Type::kVersion:
+      return "version";
     case Type::kEnum:
       break;
   }

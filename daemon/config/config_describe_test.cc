@@ -155,6 +155,8 @@ std::string ValueOf(const Key& key, bool changed) {
       return changed ? "1002" : "1001";
     case Type::kPrincipals:
       return changed ? "[1002]" : "[1001]";
+    case Type::kVersion:
+      return changed ? "\"3.6\"" : "\"2.15\"";
     case Type::kEnum:
       return std::visit(
           [&](auto field) -> std::string {

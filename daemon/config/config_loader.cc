@@ -71,7 +71,7 @@ class Loader : public Diagnostics {
   // Per watch, what the cross-checks after the walk need.
   struct WatchSite {
     YAML::Mark mark, name_mark, path_mark;
-    bool name_given = false, level_given = false;
+    bool name_given = false, level_given = false, load_target_given = false;
   };
 
   void ApplyDefaults(std::string_view prefix, Config* config, WatchConfig* watch);
@@ -213,6 +213,7 @@ void Loader::WalkWatches(const YAML::Node& key_node, const YAML::Node& list, Con
     }
     site.name_given = seen.count("name") > 0;
     site.level_given = seen.count("level") > 0;
+    site.load_target_given = seen.count("load_target") > 0;
     site.name_mark = site.name_given ? element["name"].Mark() : site.mark;
     site.path_mark = element["path"].Mark();
     config->watches.push_back(std::move(watch));
@@ -247,6 +248,10 @@ void Loader::CheckWatches(Config* config) {
     const WatchSite& site = watch_sites_[i];
     const std::string display = "watches[" + std::to_string(i) + "]";
     if (!site.level_given) watch.level = config->verify.level;
+    if (!site.load_target_given) {
+      watch.load_target_keras = config->verify.load_target_keras;
+      watch.load_target_python = config->verify.load_target_python;
+    }
     if (!site.name_given) watch.name = DeriveName(watch.path);
     if (auto [first, inserted] = by_name.emplace(watch.name, i); !inserted) {
       Error(site.name_mark, display + ".name",

@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "config_table.h"
+#include "load_check.h"
 
 namespace ckptwatch::config_table {
 namespace {
@@ -27,6 +28,8 @@ std::string_view TypeWord(Type type) {
     case Type::kListen:
     case Type::kUser:
       return "a string";
+    case Type::kVersion:
+      return "a version";
     case Type::kBool:
       return "true or false";
     case Type::kInt:
@@ -268,6 +271,15 @@ void Parse(Diagnostics& diag, const Site& site, const YAML::Node& node, std::str
         return;
       }
       break;
+    case Type::kVersion: {
+      std::pair<int, int> version;
+      std::string err;
+      if (!ParseVersion(*text, &version, &err)) {
+        diag.Error(site.mark, site.display, err);
+        return;
+      }
+      break;
+    }
     default:
       if (text->empty() || text->size() > 256) {
         diag.Error(site.mark, site.display, "needs 1 to 256 characters");

@@ -76,6 +76,14 @@ const Key kKeys[] = {
      CONFIG_FIELD(verify.queue_limit),
      "Most files waiting for a verifier. Past it, settled files wait their turn in the watch "
      "(backpressure: nothing is dropped, memory grows by the path names only)."},
+    {"verify.load_target.keras", Type::kVersion, Presence::kOptional, "", "", "", kLive,
+     CONFIG_FIELD(verify.load_target_keras),
+     "Keras version (`major.minor`: `2.15`, `3.6`) of the environment expected to load the "
+     "checkpoints: each ok verdict also gets a load outcome judged against it (docs/verify.md, "
+     "Load prediction). Unset: only what is certain without one."},
+    {"verify.load_target.python", Type::kVersion, Presence::kOptional, "", "", "", kLive,
+     CONFIG_FIELD(verify.load_target_python),
+     "Python version (`3.11`) of that environment; named in Lambda bytecode warnings."},
     {"state.file", Type::kPath, Presence::kOptional, "", "", "", kRestartProcess,
      CONFIG_FIELD(state.file),
      "Where the last verdict of each file is kept across restarts (JSON, replaced atomically). "
@@ -143,6 +151,17 @@ const Key kKeys[] = {
      "With `run_depth`: runs that keep their own series. When a new run appears beyond it, "
      "the series of the run whose files were written or verified least recently are removed "
      "(`event=run_expired`)."},
+    {"watches[].load_target.keras", Type::kVersion, Presence::kDerived,
+     "`verify.load_target.keras`", "", "", kLive, WATCH_FIELD(load_target_keras),
+     "Keras version expected to load this watch's checkpoints. A watch with a `load_target` "
+     "of its own ignores `verify.load_target` entirely."},
+    {"watches[].load_target.python", Type::kVersion, Presence::kDerived,
+     "`verify.load_target.python`", "", "", kLive, WATCH_FIELD(load_target_python),
+     "Python version expected to load this watch's checkpoints."},
+    {"watches[].fail_on_incompatible", Type::kBool, Presence::kDefault, "false", "", "", kLive,
+     WATCH_FIELD(fail_on_incompatible),
+     "A checkpoint whose load outcome is `incompatible` is a failed save (cause "
+     "`load_incompatible`), not only a warning."},
 };
 
 #undef CONFIG_FIELD
@@ -348,7 +367,8 @@ std::string TableProblems() {
           using T = std::remove_pointer_t<decltype(field(nullptr, nullptr))>;
           if constexpr (std::is_same_v<T, std::string>) {
             return key.type == Type::kString || key.type == Type::kName ||
-                   key.type == Type::kPath || key.type == Type::kListen;
+                   key.type == Type::kPath || key.type == Type::kListen ||
+                   key.type == Type::kVersion;
           } else if constexpr (std::is_enum_v<T>) {
             return key.type == Type::kEnum;
           } else {

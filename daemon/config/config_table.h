@@ -55,6 +55,7 @@ enum class Type {
   kGlobs,
   kUser,
   kPrincipals,
+  kVersion,
 };
 
 enum class Presence {

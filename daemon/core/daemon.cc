@@ -72,6 +72,9 @@ class LoopReporter : public Reporter {
   void RemoveRun(const std::string& watch, const std::string& run) override {
     metrics_.RemoveRun(watch, run);
   }
+  void SetLoadIncompatible(const std::string& watch, bool incompatible) override {
+    metrics_.SetLoadIncompatible(watch, incompatible);
+  }
   void SetProblem(const std::string& watch, WatchProblem problem, bool active) override {
     metrics_.SetProblem(watch, WatchProblemName(problem), active);
   }

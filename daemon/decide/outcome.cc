@@ -37,9 +37,20 @@ SaveCause WriterCause(const VerifyResult& result, const OutcomeInput& input) {
 
 }  // namespace
 
+LoadTarget WatchLoadTarget(const WatchConfig& watch) {
+  LoadTarget target;
+  std::pair<int, int> version;
+  std::string ignored;
+  if (ParseVersion(watch.load_target_keras, &version, &ignored)) target.keras = version;
+  if (ParseVersion(watch.load_target_python, &version, &ignored)) target.python = version;
+  return target;
+}
+
 Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input) {
   Outcome out;
   out.message = result.reason;
+  const std::optional<LoadJudgement> load = JudgeLoad(result, input.load_target);
+  if (load) out.load = load->outcome;
   if (!result.ok()) {
     // Space first: a writer that died of ENOSPC died of the full disk.
     SaveCause c = ClassifyFailure(result, input.space.value_or(FsSpace{}), input.min_free);
@@ -50,7 +61,12 @@ Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input) {
     // Saved fine, but the people who load it must be able to read it.
     out.cause = "permission_denied";
     out.message += "; but " + input.unreadable;
+  } else if (load && load->outcome == LoadOutcome::kIncompatible && input.fail_on_incompatible) {
+    out.cause = "load_incompatible";
   }
+  if (load && (!load->target.empty() || !load->reason.empty()))
+    out.message += "; load" + (load->target.empty() ? "" : " with " + load->target) + ": " +
+                   std::string(LoadOutcomeName(load->outcome)) + (load->reason.empty() ? "" : ": " + load->reason);
   out.level = out.cause.empty() ? LogLevel::kInfo : LogLevel::kError;
 
   out.fields = {{"watch", input.watch},
@@ -67,6 +83,7 @@ Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input) {
     for (const std::string& c : result.keras.custom_classes) classes += (classes.empty() ? "" : ",") + c;
     out.fields.push_back({"custom_classes", classes});
   }
+  if (load) out.fields.push_back({"load", std::string(LoadOutcomeName(load->outcome))});
   if (!out.cause.empty()) {
     out.fields.push_back({"cause", out.cause});
     if (input.space) out.fields.push_back({"avail_bytes", std::to_string(input.space->avail)});

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "logfmt.h"
+#include "load_check.h"
 #include "save_cause.h"
 #include "verify_result.h"
 
@@ -32,6 +33,8 @@ struct OutcomeInput {
   std::optional<SpaceThreshold> min_free;
   /// Why configured readers cannot read an ok file; "" when they can.
   std::string unreadable;
+  LoadTarget load_target;  ///< The watch's; empty: judged without a target.
+  bool fail_on_incompatible = false;
 };
 
 struct Outcome {
@@ -39,7 +42,11 @@ struct Outcome {
   LogLevel level = LogLevel::kInfo;
   std::string message;
   std::vector<LogField> fields;  ///< The `verify` line's fields.
+  std::optional<LoadOutcome> load;  ///< For an ok file: its load outcome (load_check.h).
 };
+
+/// The load target a watch's config names (both parts validated when the config loaded).
+LoadTarget WatchLoadTarget(const WatchConfig& watch);
 
 /// Decides how `result` is reported.
 Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input);

@@ -281,6 +281,7 @@ class FakeReporter : public Reporter {
     runs.erase(Key(watch, run));
     removed_runs.push_back(Key(watch, run));
   }
+  void SetLoadIncompatible(const std::string&, bool) override {}
   void SetProblem(const std::string& watch, WatchProblem problem, bool active) override {
     problems[watch + "/" + std::string(WatchProblemName(problem))] = active;
   }

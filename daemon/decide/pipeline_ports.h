@@ -81,6 +81,8 @@ class Reporter {
   virtual void AddRun(const std::string& watch, const std::string& run) = 0;
   /// A run expired (max_runs): its series go away.
   virtual void RemoveRun(const std::string& watch, const std::string& run) = 0;
+  /// Whether the watch's newest ok checkpoint will not load in its load target's environment.
+  virtual void SetLoadIncompatible(const std::string& watch, bool incompatible) = 0;
   virtual void SetProblem(const std::string& watch, WatchProblem problem, bool active) = 0;
   virtual void SetFilesystem(const std::string& watch, std::uint64_t avail, std::uint64_t size) = 0;
   virtual void Rescanned(const std::string& watch, ScanReason reason) = 0;

@@ -193,6 +193,8 @@ bool Pipeline::Repeated(Watch& w, const std::string& path, const std::string& ke
 std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input) {
   input.watch = job.watch;
   input.min_free = w.config.min_free;
+  input.load_target = WatchLoadTarget(w.config);
+  input.fail_on_incompatible = w.config.fail_on_incompatible;
   if (result.ok()) {
     for (const Principal& reader : w.config.readers) {
       std::string why = env_.WhyCannotRead(job.path, reader);
@@ -220,6 +222,7 @@ std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult&
   SeeRun(w, run);
   reporter_.Verified(job.watch, result.verdict, result.level, result.elapsed_ms / 1000.0, result.bytes);
   reporter_.SetLastCheckpointOk(job.watch, run, outcome.cause.empty());
+  if (outcome.load) reporter_.SetLoadIncompatible(job.watch, *outcome.load == LoadOutcome::kIncompatible);
   if (result.ok()) {
     ++w.ok_total;
     w.last_good_time = env_.UnixNow();

@@ -32,7 +32,7 @@ constexpr std::string_view kCauses[] = {"disk_full", "permission_denied", "trunc
                                         "corrupt",   "empty",             "in_progress",
                                         "nonfinite", "timeout",           "verifier_crashed",
                                         "not_hdf5",  "not_found",         "not_regular",
-                                        "external_data", "writer_died"};
+                                        "external_data", "writer_died", "load_incompatible"};
 
 // The labels of a per-run series: a run's series carry `run`; "" is no label, as Prometheus
 // reads an empty one (and one family must not hold both spellings of a series).
@@ -78,6 +78,10 @@ struct Metrics::Impl {
   Family<Gauge>& last_ok = prometheus::BuildGauge()
       .Name("ckptwatch_last_checkpoint_ok")
       .Help("1 when the most recent verdict of the watch was ok, else 0.")
+      .Register(*registry);
+  Family<Gauge>& load_incompatible = prometheus::BuildGauge()
+      .Name("ckptwatch_checkpoint_load_incompatible")
+      .Help("1 when the newest ok checkpoint of the watch will not load in its load target, else 0.")
       .Register(*registry);
   Family<Gauge>& fs_avail = prometheus::BuildGauge()
       .Name("ckptwatch_filesystem_avail_bytes")
@@ -235,7 +239,7 @@ void Metrics::RemoveWatch(const std::string& watch) {
   impl_->runs.erase(watch);
   for (WatchProblem p : kAllWatchProblems)
     impl_->problem.Remove(&impl_->problem.Add({{"watch", watch}, {"problem", std::string(WatchProblemName(p))}}));
-  for (Family<Gauge>* family : {&impl_->fs_avail, &impl_->fs_size})
+  for (Family<Gauge>* family : {&impl_->fs_avail, &impl_->fs_size, &impl_->load_incompatible})
     family->Remove(&family->Add({{"watch", watch}}));
   impl_->verified_bytes.Remove(&impl_->verified_bytes.Add({{"watch", watch}}));
 }
@@ -276,6 +280,10 @@ void Metrics::RemoveRun(const std::string& watch, const std::string& run) {
   auto it = impl_->runs.find(watch);
   if (it == impl_->runs.end() || !it->second.erase(run)) return;
   impl_->RemoveRunSeries(watch, run);
+}
+
+void Metrics::SetLoadIncompatible(const std::string& watch, bool incompatible) {
+  impl_->load_incompatible.Add({{"watch", watch}}).Set(incompatible ? 1 : 0);
 }
 
 void Metrics::SetProblem(const std::string& watch, std::string_view problem, bool active) {

@@ -46,6 +46,8 @@ class Metrics {
   void AddRun(const std::string& watch, const std::string& run);
   /// A run expired: its series go away (RemoveWatch() removes every run's).
   void RemoveRun(const std::string& watch, const std::string& run);
+  /// ckptwatch_checkpoint_load_incompatible: 1 when the newest ok checkpoint will not load.
+  void SetLoadIncompatible(const std::string& watch, bool incompatible);
   void SetProblem(const std::string& watch, std::string_view problem, bool active);
   void SetFilesystem(const std::string& watch, std::uint64_t avail_bytes, std::uint64_t size_bytes);
   void Rescanned(const std::string& watch, std::string_view reason);

@@ -13,6 +13,7 @@
 #include "hdf5_fd_driver.h"
 #include "hdf5_handle.h"
 #include "keras_classes.h"
+#include "load_check.h"
 #include "loadable_datatype.h"
 #include "nonfinite_scan.h"
 #include "read_plan.h"
@@ -532,6 +533,7 @@ void InspectKeras(Walk& walk, hid_t file) {
   }
   nlohmann::json training = nlohmann::json::parse(training_config, nullptr, false);
   keras.custom_classes = FindCustomClasses(config, training.is_discarded() ? nullptr : &training);
+  CollectKerasLoadFacts(config, training.is_discarded() ? nullptr : &training, &keras);
 }
 
 Hid OpenFile(const Hdf5Source& source) {

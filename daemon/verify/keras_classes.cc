@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <exception>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -362,14 +363,14 @@ bool IsSkippedKey(std::string_view key) {
   return key == "inbound_nodes" || key == "build_config";
 }
 
-void Collect(const Json& root, std::set<std::string>* found) {
+void Walk(const Json& root, const std::function<void(const Json&)>& visit) {
   // An explicit stack: a config is untrusted, and recursion depth would be the input's to pick.
   std::vector<std::pair<const Json*, int>> stack{{&root, 0}};
   while (!stack.empty()) {
     const auto [node, depth] = stack.back();
     stack.pop_back();
     if (node->is_object()) {
-      if (auto name = CustomName(*node)) found->insert(std::move(*name));
+      visit(*node);
       if (depth >= kMaxDepth) continue;
       for (auto it = node->begin(); it != node->end(); ++it) {
         if (it->is_structured() && !IsSkippedKey(it.key())) stack.emplace_back(&*it, depth + 1);
@@ -395,18 +396,24 @@ bool IsBuiltinKerasClass(std::string_view class_name) {
          std::ranges::binary_search(kOptimizers, class_name.substr(kUnpackaged.size()));
 }
 
+void ForEachKerasObject(const nlohmann::json& model_config, const nlohmann::json* training_config,
+                        const std::function<void(const nlohmann::json&)>& visit) {
+  Walk(model_config, visit);
+  if (training_config != nullptr && training_config->is_object()) {
+    // Only what compile() deserializes; "optimizer" is Keras 3's compile_config spelling.
+    for (std::string_view key : {"optimizer_config", "optimizer", "loss", "metrics", "weighted_metrics"}) {
+      if (const Json* value = Field(*training_config, key)) Walk(*value, visit);
+    }
+  }
+}
+
 std::vector<std::string> FindCustomClasses(const nlohmann::json& model_config,
                                            const nlohmann::json* training_config) {
   std::set<std::string> found;
   try {
-    Collect(model_config, &found);
-    if (training_config != nullptr && training_config->is_object()) {
-      // Only what compile() deserializes; "optimizer" is Keras 3's compile_config spelling.
-      for (std::string_view key :
-           {"optimizer_config", "optimizer", "loss", "metrics", "weighted_metrics"}) {
-        if (const Json* value = Field(*training_config, key)) Collect(*value, &found);
-      }
-    }
+    ForEachKerasObject(model_config, training_config, [&](const Json& object) {
+      if (auto name = CustomName(object)) found.insert(std::move(*name));
+    });
   } catch (const std::exception&) {
     // Only allocation can fail here; report what was found rather than nothing.
   }

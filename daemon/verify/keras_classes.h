@@ -2,6 +2,7 @@
 // only with custom_objects (or the package that defines it).
 #pragma once
 
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
@@ -35,6 +36,11 @@ bool IsBuiltinKerasClass(std::string_view class_name);
 /// training_config. Nesting deeper than 256 levels is not searched. Never throws.
 std::vector<std::string> FindCustomClasses(const nlohmann::json& model_config,
                                            const nlohmann::json* training_config);
+
+/// Calls `visit` with every JSON object FindCustomClasses() searches (same keys, same depth cap),
+/// the model config's first, then training_config's. May throw what `visit` throws.
+void ForEachKerasObject(const nlohmann::json& model_config, const nlohmann::json* training_config,
+                        const std::function<void(const nlohmann::json&)>& visit);
 
 /// One group of built-in names and the Keras sources it was read from.
 struct BuiltinKerasGroup {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "keras_classes.h"
+#include "load_check.h"
 
 namespace ckptwatch {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 constexpr char kWeightsEntry[] = "model.weights.h5";
 constexpr char kConfigEntry[] = "config.json";
 constexpr char kMetadataEntry[] = "metadata.json";
-constexpr std::uint64_t kMaxJsonBytes = 256u << 20;
+constexpr std::uint64_t kMaxZipJsonBytes = 256u << 20;
 
 struct ZipCloser {
   // Read-only: discard never writes the archive back.
@@ -114,21 +115,23 @@ KerasArchive ReadKerasArchive(int fd, Level level, std::uint64_t memory_budget) 
 
   bool present = false;
   std::vector<std::uint8_t> metadata, config;
-  if (!read_named(kMetadataEntry, kMaxJsonBytes, &metadata, &present))
+  if (!read_named(kMetadataEntry, kMaxZipJsonBytes, &metadata, &present))
     return fail(Verdict::kCorrupt, std::string(kMetadataEntry) + " in the archive is unreadable: " + error);
   if (present) {
     auto json = nlohmann::json::parse(metadata, nullptr, false);
     if (json.is_object() && json.contains("keras_version") && json["keras_version"].is_string())
-      result.keras_version = json["keras_version"].get<std::string>();
+      result.keras.version = json["keras_version"].get<std::string>();
   }
-  if (!read_named(kConfigEntry, kMaxJsonBytes, &config, &present))
+  if (!read_named(kConfigEntry, kMaxZipJsonBytes, &config, &present))
     return fail(Verdict::kCorrupt, std::string(kConfigEntry) + " in the archive is unreadable: " + error);
   if (!present)
     return fail(Verdict::kCorrupt, "the archive has no config.json: keras.saving.load_model will fail");
   auto json = nlohmann::json::parse(config, nullptr, false);
   if (json.is_discarded())
     return fail(Verdict::kCorrupt, "config.json in the archive is not valid JSON: load_model will fail");
-  result.custom_classes = FindCustomClasses(json, nullptr);
+  result.keras.kind = "keras3";
+  result.keras.custom_classes = FindCustomClasses(json, nullptr);
+  CollectKerasLoadFacts(json, nullptr, &result.keras);
 
   if (!read_named(kWeightsEntry, memory_budget, &result.weights, &present))
     return fail(Verdict::kCorrupt, std::string(kWeightsEntry) + " in the archive is unreadable: " + error);

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "verdict.h"
+#include "verify_result.h"
 
 namespace ckptwatch {
 
@@ -16,8 +16,7 @@ struct KerasArchive {
   std::string reason;
   std::vector<std::uint8_t> weights;  ///< model.weights.h5, read whole (CRC checked).
   bool weights_over_budget = false;   ///< Too large to hold; only its CRC was checked.
-  std::string keras_version;          ///< From metadata.json.
-  std::vector<std::string> custom_classes;  ///< From config.json.
+  KerasInfo keras;  ///< version from metadata.json; kind "keras3"; classes and facts from config.json.
 };
 
 /// Reads the archive open at `fd` (borrowed; read with pread) and checks the zip is complete (central directory

@@ -108,7 +108,7 @@ void VerifyKerasArchive(const std::string& name, int fd, Level level, const Veri
   result->verdict = archive.verdict;
   result->reason = archive.reason;
   if (archive.verdict != Verdict::kOk) return;
-  result->keras = {archive.keras_version, "", "keras3", archive.custom_classes};
+  result->keras = archive.keras;
   if (archive.weights_over_budget) {
     result->reason = "model.weights.h5 is larger than the verifier's memory budget (" +
                      Thousands(options.memory_budget) + " bytes): only its zip CRC was checked";
@@ -164,6 +164,7 @@ void VerifyTorch(int fd, FileFormat format, Level level, VerifyResult* result) {
   result->parameters = check.parameters;
   result->nonfinite = check.nonfinite;
   if (check.verdict != Verdict::kOk) return;
+  result->pickle_globals = check.foreign_globals;
   // Notes on an ok verdict: what a load will need, what was not checked.
   std::string note = ForeignGlobalsNote(check.foreign_globals);
   if (note.size() > 2) note = note.substr(2);

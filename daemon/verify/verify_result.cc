@@ -34,6 +34,30 @@ std::string MoreMarker(std::size_t n) {
 
 json Escaped(const std::string& s) { return EscapeBytes(s); }
 
+json EscapedList(const std::vector<std::string>& items) {
+  json list = json::array();
+  for (const std::string& item : items) list.push_back(Escaped(item));
+  return list;
+}
+
+std::vector<std::string> UnescapedList(const json& list) {
+  std::vector<std::string> items;
+  for (const json& item : list) items.push_back(UnescapeBytes(item.get<std::string>()));
+  return items;
+}
+
+// Load facts are names a file chose: printable ASCII only (so escaping cannot multiply them),
+// each cut to kMaxLoadFactBytes, at most kMaxLoadFacts of them.
+void BoundFacts(std::vector<std::string>* items) {
+  if (items->size() > kMaxLoadFacts) items->resize(kMaxLoadFacts);
+  for (std::string& item : *items) {
+    if (item.size() > kMaxLoadFactBytes) item.resize(kMaxLoadFactBytes);
+    for (char& c : item) {
+      if (c < 0x20 || c > 0x7e || c == '\\' || c == '"') c = '?';
+    }
+  }
+}
+
 json ToJsonUnbounded(const VerifyResult& r) {
   json keras = nullptr;
   if (!r.keras.kind.empty()) {
@@ -42,7 +66,17 @@ json ToJsonUnbounded(const VerifyResult& r) {
     keras = {{"version", Escaped(r.keras.version)},
              {"backend", Escaped(r.keras.backend)},
              {"kind", Escaped(r.keras.kind)},
-             {"custom_classes", std::move(classes)}};
+             {"custom_classes", std::move(classes)},
+             {"builtin_classes", EscapedList(r.keras.builtin_classes)},
+             {"modules", EscapedList(r.keras.modules)},
+             {"lambdas", r.keras.lambdas},
+             {"lambda_bytecode", r.keras.lambda_bytecode}};
+  }
+  json load = nullptr;
+  if (r.load) {
+    load = {{"outcome", LoadOutcomeName(r.load->outcome)},
+            {"target", r.load->target.empty() ? json(nullptr) : Escaped(r.load->target)},
+            {"reason", Escaped(r.load->reason)}};
   }
   auto optional = [](const auto& value) -> json {
     if (value) return *value;
@@ -61,12 +95,33 @@ json ToJsonUnbounded(const VerifyResult& r) {
               {"parameters", r.parameters},
               {"nonfinite", optional(r.nonfinite)},
               {"keras", keras},
+              {"pickle_globals", EscapedList(r.pickle_globals)},
+              {"load", load},
               {"elapsed_ms", r.elapsed_ms}};
 }
 
 std::string Unescaped(const json& j) { return UnescapeBytes(j.get<std::string>()); }
 
 }  // namespace
+
+std::string_view LoadOutcomeName(LoadOutcome outcome) {
+  switch (outcome) {
+    case LoadOutcome::kLoads:
+      return "loads";
+    case LoadOutcome::kNeedsCustomObjects:
+      return "needs_custom_objects";
+    case LoadOutcome::kIncompatible:
+      return "incompatible";
+  }
+  return "incompatible";
+}
+
+std::optional<LoadOutcome> ParseLoadOutcome(std::string_view name) {
+  for (LoadOutcome o : {LoadOutcome::kLoads, LoadOutcome::kNeedsCustomObjects, LoadOutcome::kIncompatible}) {
+    if (LoadOutcomeName(o) == name) return o;
+  }
+  return std::nullopt;
+}
 
 void BoundResult(VerifyResult* r) {
   Truncate(&r->path, kMaxPathBytes);
@@ -76,6 +131,13 @@ void BoundResult(VerifyResult* r) {
   Truncate(&k.version, kMaxNameBytes);
   Truncate(&k.backend, kMaxNameBytes);
   Truncate(&k.kind, kMaxNameBytes);
+  BoundFacts(&k.builtin_classes);
+  BoundFacts(&k.modules);
+  BoundFacts(&r->pickle_globals);
+  if (r->load) {
+    Truncate(&r->load->target, kMaxNameBytes);
+    Truncate(&r->load->reason, kMaxLoadReasonBytes);
+  }
   std::vector<std::string>& classes = k.custom_classes;
   std::size_t more = 0;
   if (!classes.empty() && IsMoreMarker(classes.back())) {
@@ -148,6 +210,21 @@ bool FromJson(const json& j, VerifyResult* r, std::string* err) {
       r->keras.backend = Unescaped(k.at("backend"));
       r->keras.kind = Unescaped(k.at("kind"));
       for (const json& c : k.at("custom_classes")) r->keras.custom_classes.push_back(Unescaped(c));
+      r->keras.builtin_classes = UnescapedList(k.value("builtin_classes", json::array()));
+      r->keras.modules = UnescapedList(k.value("modules", json::array()));
+      r->keras.lambdas = k.value("lambdas", 0);
+      r->keras.lambda_bytecode = k.value("lambda_bytecode", 0);
+    }
+    r->pickle_globals = UnescapedList(j.value("pickle_globals", json::array()));
+    r->load.reset();
+    if (const auto it = j.find("load"); it != j.end() && !it->is_null()) {
+      const std::optional<LoadOutcome> outcome = ParseLoadOutcome(it->at("outcome").get<std::string>());
+      if (!outcome) {
+        *err = "unknown load outcome";
+        return false;
+      }
+      const json& target = it->at("target");
+      r->load = LoadJudgement{*outcome, target.is_null() ? "" : Unescaped(target), Unescaped(it->at("reason"))};
     }
     r->elapsed_ms = j.at("elapsed_ms").get<double>();
     // The parent trusts nothing the child printed to be small.
@@ -164,6 +241,14 @@ std::string FormatTextLine(const VerifyResult& result) {
   BoundResult(&r);
   std::string line = EscapeForDisplay(r.path, false) + ": " + std::string(VerdictName(r.verdict));
   if (!r.reason.empty()) line += ": " + EscapeForDisplay(r.reason, false);
+  // The load outcome is worth a word when a target asked for it or something is in doubt.
+  if (r.load && (!r.load->target.empty() || r.load->outcome != LoadOutcome::kLoads || !r.load->reason.empty())) {
+    line += " [load";
+    if (!r.load->target.empty()) line += " with " + EscapeForDisplay(r.load->target, false);
+    line += ": " + std::string(LoadOutcomeName(r.load->outcome));
+    if (!r.load->reason.empty()) line += ": " + EscapeForDisplay(r.load->reason, false);
+    line += "]";
+  }
   return line;
 }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "verdict.h"
@@ -17,6 +18,24 @@ struct KerasInfo {
   std::string backend;  ///< `backend` attribute; empty if absent.
   std::string kind;     ///< "full_model", "weights_only", "keras3"; empty: not Keras.
   std::vector<std::string> custom_classes;  ///< Sorted; loading needs custom_objects.
+  /// Names the config uses that some Keras release ships (keras_releases.h); sorted.
+  std::vector<std::string> builtin_classes;
+  /// Keras-internal module paths a `.keras` config names ("keras.src.engine.functional"); sorted.
+  std::vector<std::string> modules;
+  int lambdas = 0;          ///< Lambda layers in the config.
+  int lambda_bytecode = 0;  ///< Of them, those whose function is marshalled Python bytecode.
+};
+
+/// Whether the environment expected to load a file will (load_check.h).
+enum class LoadOutcome { kLoads, kNeedsCustomObjects, kIncompatible };
+/// "loads", "needs_custom_objects", "incompatible": stable, in JSON, logs and metrics.
+std::string_view LoadOutcomeName(LoadOutcome outcome);
+std::optional<LoadOutcome> ParseLoadOutcome(std::string_view name);
+
+struct LoadJudgement {
+  LoadOutcome outcome = LoadOutcome::kLoads;
+  std::string target;  ///< "keras=2.15,python=3.11"; empty: judged without a target.
+  std::string reason;  ///< The rules that fired, "; "-separated; empty when nothing is in doubt.
 };
 
 /// Everything ckptwatch reports about one file. Counters describe what was
@@ -34,6 +53,9 @@ struct VerifyResult {
   std::uint64_t parameters = 0;            ///< Total elements over all datasets.
   std::optional<std::uint64_t> nonfinite;  ///< NaN/Inf count; set at `full` only.
   KerasInfo keras;
+  /// PyTorch: "module.name" of the classes a pickle imports beyond torch and Python; sorted.
+  std::vector<std::string> pickle_globals;
+  std::optional<LoadJudgement> load;  ///< Set by JudgeLoad() in the parent, for ok files.
   double elapsed_ms = 0;
 
   bool ok() const { return verdict == Verdict::kOk; }
@@ -45,6 +67,9 @@ inline constexpr std::size_t kMaxPathBytes = 4096;       ///< PATH_MAX: longer c
 inline constexpr std::size_t kMaxNameBytes = 256;        ///< A class name, Keras version, backend.
 inline constexpr std::size_t kMaxCustomClasses = 100;    ///< Entries, "… and N more" included.
 inline constexpr std::size_t kMaxJsonBytes = 64 * 1024;  ///< One ToJson() line.
+inline constexpr std::size_t kMaxLoadFacts = 64;          ///< builtin_classes, modules, globals.
+inline constexpr std::size_t kMaxLoadFactBytes = 128;     ///< Each of them.
+inline constexpr std::size_t kMaxLoadReasonBytes = 2048;
 
 /// Truncates over-long strings (on UTF-8 boundaries, with a marker) and the custom class list
 /// ("… and N more") so that ToJson(*result) dumps to at most kMaxJsonBytes. Idempotent.
