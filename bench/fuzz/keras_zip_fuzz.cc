@@ -40,7 +40,7 @@ void CheckArchive(const KerasArchive& archive, std::uint64_t budget) {
   if (archive.weights_over_budget && !archive.weights.empty()) {
     Fail("over-budget weights were kept", archive);
   }
-  const auto& classes = archive.custom_classes;
+  const auto& classes = archive.keras.custom_classes;
   if (!std::is_sorted(classes.begin(), classes.end()) ||
       std::adjacent_find(classes.begin(), classes.end()) != classes.end()) {
     Fail("custom classes are not sorted and unique", archive);
