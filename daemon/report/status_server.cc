@@ -93,7 +93,8 @@ std::unique_ptr<StatusServer> StatusServer::Start(uv_loop_t* loop, const std::st
   if (rc == 0) {
     server->bound_ = true;
     if (const struct group* adm = getgrnam("adm")) {
-      if (chown(path.c_str(), static_cast<uid_t>(-1), adm->gr_gid) != 0) {
+      // lchown: a socket swapped for a symlink after the bind is not followed.
+      if (lchown(path.c_str(), static_cast<uid_t>(-1), adm->gr_gid) != 0) {
         // Not a member of adm: the daemon's own group keeps it.
       }
     }
