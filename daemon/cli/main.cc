@@ -6,6 +6,7 @@
 #include "hdf5_inspector.h"
 #include "run_command.h"
 #include "verifier_child.h"
+#include "verifier_zygote.h"
 #include "verify_command.h"
 
 namespace {
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   if (command == "run") return RunRunCommand(rest, std::cout, std::cerr);
   if (command == "check-config") return RunCheckConfigCommand(rest, std::cout, std::cerr);
   if (command == kVerifierChildCommand) return VerifierChildMain(rest);
+  if (command == kVerifierZygoteCommand) return VerifierZygoteMain(rest);
   std::cerr << "ckptwatch: unknown command '" << command << "'\n\n" << kUsage;
   return 2;
 }

@@ -40,6 +40,7 @@ inline constexpr std::string_view kEvents[] = {
     "scan_skipped",
     "scan_failed",
     "loop_error",
+    "verifier_restarted",
     "summary",
     "reload",
     "reload_failed",
