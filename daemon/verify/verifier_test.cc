@@ -58,7 +58,9 @@ TEST(FirstLook, LeavesAHealthyHdf5HeaderToTheChild) {
   UniqueFd fd = MemFile(file);
   auto header = FirstLook(fd.get(), "model.h5", AtLevel(Level::kHeader));
   ASSERT_TRUE(header);  // level header: always settled here
-  if (header->verdict == Verdict::kOk) EXPECT_FALSE(FirstLook(fd.get(), "model.h5", AtLevel(Level::kStructure)));
+  if (header->verdict == Verdict::kOk) {
+    EXPECT_FALSE(FirstLook(fd.get(), "model.h5", AtLevel(Level::kStructure)));
+  }
 }
 
 TEST(FirstLook, LeavesAKerasArchiveToTheChild) {
