@@ -81,9 +81,11 @@ TEST(FirstLookCorpus, SettlesOnlyWhatTheChildWouldSayAlike) {
   int files = 0, settled = 0;
   for (const std::string& root : {std::string(corpus), std::string(corpus) + "-formats"}) {
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
-      if (!it->is_regular_file() || it->path().extension() == ".md" || it->path().extension() == ".tsv") continue;
+    for (auto it = fs::recursive_directory_iterator(root, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file() || it->path().extension() == ".md" ||
+          it->path().extension() == ".tsv")
+        continue;
       const std::string path = it->path().string();
       SCOPED_TRACE(path);
       UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));

@@ -1,5 +1,6 @@
 #include "verifier_zygote.h"
 
+#include <hdf5.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -15,8 +16,6 @@
 #include <cstring>
 #include <iostream>
 #include <map>
-
-#include <hdf5.h>
 
 #include "confinement.h"
 #include "hdf5_handle.h"
@@ -122,8 +121,8 @@ void Serve(int socket, int sigchld_fd) {
       }
     }
     RequestHeader header{};
-    const bool whole = static_cast<std::size_t>(n) >= sizeof header && !(msg.msg_flags & MSG_TRUNC) &&
-                       !(msg.msg_flags & MSG_CTRUNC);
+    const bool whole = static_cast<std::size_t>(n) >= sizeof header &&
+                       !(msg.msg_flags & MSG_TRUNC) && !(msg.msg_flags & MSG_CTRUNC);
     if (whole) std::memcpy(&header, buffer.data(), sizeof header);
     if (whole && header.type == RequestType::kKill) {
       for (const auto& [pid, id] : children)
@@ -168,8 +167,8 @@ int VerifierZygoteMain(const std::vector<std::string>& args) {
   syscall(SYS_close_range, kZygoteSocketFd + 1, UINT_MAX, 0);
   std::string err;
   if (!DropCapabilities(&err) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    std::cerr << "ckptwatch " << kVerifierZygoteCommand << ": cannot drop privileges: "
-              << (err.empty() ? std::strerror(errno) : err) << "\n";
+    std::cerr << "ckptwatch " << kVerifierZygoteCommand
+              << ": cannot drop privileges: " << (err.empty() ? std::strerror(errno) : err) << "\n";
     return 2;
   }
   // What every child would otherwise do first (and what makes an exec'd child slow): libhdf5's
@@ -227,7 +226,8 @@ bool SendZygoteJob(int socket, std::uint64_t id, const std::vector<std::string>&
   while ((n = sendmsg(socket, &msg, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
   }
   if (n == static_cast<ssize_t>(payload.size())) return true;
-  *err = std::string("sending a job to the zygote: ") + (n < 0 ? std::strerror(errno) : "short write");
+  *err =
+      std::string("sending a job to the zygote: ") + (n < 0 ? std::strerror(errno) : "short write");
   return false;
 }
 

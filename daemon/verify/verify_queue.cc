@@ -36,9 +36,9 @@ struct VerifyQueue::Child {
   bool out_done = false;
   bool err_done = false;
   bool finished = false;
-  bool spawned = false;       // a uv_process_t of ours runs it
-  bool abandoned = false;     // killed by Shutdown: no verdict is reported
-  bool zygote_died = false;   // its zygote died before reporting its exit
+  bool spawned = false;      // a uv_process_t of ours runs it
+  bool abandoned = false;    // killed by Shutdown: no verdict is reported
+  bool zygote_died = false;  // its zygote died before reporting its exit
 };
 
 struct VerifyQueue::Zygote {
@@ -47,10 +47,10 @@ struct VerifyQueue::Zygote {
   uv_poll_t poll{};
   int socket = -1;
   int open_handles = 0;
-  bool polling = false;          // the poll handle is open
+  bool polling = false;  // the poll handle is open
   bool exited = false;
-  bool lost = false;             // no longer serves jobs
-  bool unexpected = false;       // lost while the daemon was not stopping: reported
+  bool lost = false;        // no longer serves jobs
+  bool unexpected = false;  // lost while the daemon was not stopping: reported
   bool process_closing = false;
   std::uint64_t restart_ms = 0;  // when the next zygote starts
   std::string how;               // how it ended
@@ -190,9 +190,9 @@ void VerifyQueue::AfterFirstLook(Child* child) {
   if (child->first_verdict || shutting_down_) {
     if (child->first_verdict) {
       child->settled = std::move(child->first_verdict);
-      child->settled->elapsed_ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - child->started)
-              .count();
+      child->settled->elapsed_ms = std::chrono::duration<double, std::milli>(
+                                       std::chrono::steady_clock::now() - child->started)
+                                       .count();
     } else {
       child->abandoned = true;
     }
@@ -218,7 +218,8 @@ bool VerifyQueue::ForkInZygote(Child* child) {
   args.erase(args.begin(), args.begin() + 2);  // the executable and the subcommand
   const std::uint64_t id = next_id_++;
   std::string error;
-  const bool sent = SendZygoteJob(zygote_->socket, id, args, child->file.get(), out[1], err[1], &error);
+  const bool sent =
+      SendZygoteJob(zygote_->socket, id, args, child->file.get(), out[1], err[1], &error);
   close(out[1]);
   close(err[1]);
   if (!sent) {
@@ -272,7 +273,7 @@ void VerifyQueue::SpawnChild(Child* child) {
   options.stdio = stdio;
 
   int rc = uv_spawn(loop_, &child->process, &options);
-  child->file.reset();  // the child has its own copy now
+  child->file.reset();    // the child has its own copy now
   ++child->open_handles;  // the process handle must be closed even when spawn failed
   child->spawned = rc == 0;
   if (rc != 0) {
@@ -337,9 +338,10 @@ void VerifyQueue::MaybeFinish(Child* child) {
     child->job.retried = true;
     waiting_.push_front(std::move(child->job));
   } else if (!child->abandoned) {
-    VerifyResult result = child->settled ? *child->settled
-                                         : ResultFromChild(child->job.path, child->job.options.level,
-                                                           child->outcome, limits_);
+    VerifyResult result =
+        child->settled
+            ? *child->settled
+            : ResultFromChild(child->job.path, child->job.options.level, child->outcome, limits_);
     done_(child->job, result);
   }
   if (child->settled) return Release(child);  // no handle was initialised
@@ -376,8 +378,9 @@ void VerifyQueue::StartZygote() {
     --zygotes_alive_;
     delete zygote;
     if (zygote_lost_) zygote_lost_(error, restart_backoff_ms_);
-    uv_timer_start(restart_timer_, [](uv_timer_t* t) { static_cast<VerifyQueue*>(t->data)->StartZygote(); },
-                   restart_backoff_ms_, 0);
+    uv_timer_start(
+        restart_timer_, [](uv_timer_t* t) { static_cast<VerifyQueue*>(t->data)->StartZygote(); },
+        restart_backoff_ms_, 0);
     return;
   }
   zygote->socket = fds[0];
@@ -446,8 +449,10 @@ int VerifyQueue::DrainZygoteReports(Zygote* zygote) {
             std::string("the verifier zygote cannot fork: ") + std::strerror(report.wait_status);
         break;
       case ZygoteReport::Kind::kExited:
-        if (WIFEXITED(report.wait_status)) child->outcome.exit_code = WEXITSTATUS(report.wait_status);
-        if (WIFSIGNALED(report.wait_status)) child->outcome.term_signal = WTERMSIG(report.wait_status);
+        if (WIFEXITED(report.wait_status))
+          child->outcome.exit_code = WEXITSTATUS(report.wait_status);
+        if (WIFSIGNALED(report.wait_status))
+          child->outcome.term_signal = WTERMSIG(report.wait_status);
         break;
     }
     child->exited = true;
@@ -483,10 +488,12 @@ void VerifyQueue::LoseZygote(Zygote* zygote) {
       const bool stable = std::chrono::steady_clock::now() - zygote->started >= kZygoteStable;
       if (stable) restart_backoff_ms_ = kZygoteRestartDelayMs;
       zygote->restart_ms = stable ? 0 : restart_backoff_ms_;
-      if (!stable) restart_backoff_ms_ = std::min(restart_backoff_ms_ * 2, kZygoteMaxRestartDelayMs);
+      if (!stable)
+        restart_backoff_ms_ = std::min(restart_backoff_ms_ * 2, kZygoteMaxRestartDelayMs);
       zygote->unexpected = true;
-      uv_timer_start(restart_timer_, [](uv_timer_t* t) { static_cast<VerifyQueue*>(t->data)->StartZygote(); },
-                     zygote->restart_ms, 0);
+      uv_timer_start(
+          restart_timer_, [](uv_timer_t* t) { static_cast<VerifyQueue*>(t->data)->StartZygote(); },
+          zygote->restart_ms, 0);
     }
   }
   if (!zygote->exited) {
