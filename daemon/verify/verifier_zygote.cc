@@ -44,6 +44,16 @@ struct ReportWire {
 constexpr std::size_t kMaxRequestBytes = 64u << 10;
 constexpr int kJobFds = 3;  // the checkpoint, the child's stdout, its stderr
 
+// One datagram of `data` with room for (or carrying) kJobFds descriptors in `control`.
+msghdr Message(iovec* iov, char* control, std::size_t control_size) {
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = control_size;
+  return msg;
+}
+
 [[noreturn]] void RunChild(const std::vector<std::string>& args, int file_fd, int out_fd,
                            int err_fd) {
   // The zygote's SIGCHLD handling is not the child's.
@@ -102,11 +112,7 @@ void Serve(int socket, int sigchld_fd) {
     if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kJobFds)];
     iovec iov{buffer.data(), buffer.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    msghdr msg = Message(&iov, control, sizeof control);
     ssize_t n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) break;  // the daemon is gone, or stopping
@@ -212,11 +218,7 @@ bool SendZygoteJob(int socket, std::uint64_t id, const std::vector<std::string>&
   const int fds[kJobFds] = {file_fd, out_fd, err_fd};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
   iovec iov{payload.data(), payload.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  msghdr msg = Message(&iov, control, sizeof control);
   cmsghdr* c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;

@@ -79,6 +79,22 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
   return out;
 }
 
+// Spawns `argv` (this executable) with the verifier's environment and `stdio`.
+int SpawnSelf(uv_loop_t* loop, uv_process_t* process, std::vector<std::string> argv_strings,
+              uv_stdio_container_t* stdio, int stdio_count, uv_exit_cb exit_cb) {
+  std::vector<char*> argv = Pointers(argv_strings);
+  std::vector<std::string> env_strings = VerifierChildEnvironment();
+  std::vector<char*> env = Pointers(env_strings);
+  uv_process_options_t options{};
+  options.exit_cb = exit_cb;
+  options.file = argv[0];
+  options.args = argv.data();
+  options.env = env.data();
+  options.stdio_count = stdio_count;
+  options.stdio = stdio;
+  return uv_spawn(loop, process, &options);
+}
+
 std::string DescribeExit(int64_t exit_status, int term_signal) {
   if (term_signal != 0) return std::string("killed by signal ") + std::to_string(term_signal);
   return "exited with status " + std::to_string(exit_status);
@@ -243,12 +259,6 @@ bool VerifyQueue::ForkInZygote(Child* child) {
 }
 
 void VerifyQueue::SpawnChild(Child* child) {
-  std::vector<std::string> argv_strings =
-      VerifierChildArgv(self_exe_, child->job.path, child->job.options, limits_);
-  std::vector<char*> argv = Pointers(argv_strings);
-  std::vector<std::string> env_strings = VerifierChildEnvironment();
-  std::vector<char*> env = Pointers(env_strings);
-
   uv_pipe_init(loop_, &child->out, 0);
   uv_pipe_init(loop_, &child->err, 0);
   uv_timer_init(loop_, &child->timer);
@@ -264,15 +274,9 @@ void VerifyQueue::SpawnChild(Child* child) {
   static_assert(kVerifierChildFd == 3, "the checkpoint is the child's fourth descriptor");
   stdio[3].flags = UV_INHERIT_FD;
   stdio[3].data.fd = child->file.get();
-  uv_process_options_t options{};
-  options.exit_cb = OnExit;
-  options.file = self_exe_.c_str();
-  options.args = argv.data();
-  options.env = env.data();
-  options.stdio_count = 4;
-  options.stdio = stdio;
-
-  int rc = uv_spawn(loop_, &child->process, &options);
+  int rc = SpawnSelf(loop_, &child->process,
+                     VerifierChildArgv(self_exe_, child->job.path, child->job.options, limits_),
+                     stdio, 4, OnExit);
   child->file.reset();    // the child has its own copy now
   ++child->open_handles;  // the process handle must be closed even when spawn failed
   child->spawned = rc == 0;
@@ -385,10 +389,6 @@ void VerifyQueue::StartZygote() {
   }
   zygote->socket = fds[0];
 
-  std::vector<std::string> argv_strings{self_exe_, std::string(kVerifierZygoteCommand)};
-  std::vector<char*> argv = Pointers(argv_strings);
-  std::vector<std::string> env_strings = VerifierChildEnvironment();
-  std::vector<char*> env = Pointers(env_strings);
   uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_IGNORE;
@@ -397,19 +397,14 @@ void VerifyQueue::StartZygote() {
   static_assert(kZygoteSocketFd == 3, "the socket is the zygote's fourth descriptor");
   stdio[3].flags = UV_INHERIT_FD;
   stdio[3].data.fd = fds[1];
-  uv_process_options_t options{};
-  options.exit_cb = [](uv_process_t* process, int64_t exit_status, int term_signal) {
+  auto on_exit = [](uv_process_t* process, int64_t exit_status, int term_signal) {
     auto* z = static_cast<Zygote*>(process->data);
     z->exited = true;
     z->how = DescribeExit(exit_status, term_signal);
     z->queue->LoseZygote(z);
   };
-  options.file = self_exe_.c_str();
-  options.args = argv.data();
-  options.env = env.data();
-  options.stdio_count = 4;
-  options.stdio = stdio;
-  int rc = uv_spawn(loop_, &zygote->process, &options);
+  int rc = SpawnSelf(loop_, &zygote->process, {self_exe_, std::string(kVerifierZygoteCommand)},
+                     stdio, 4, on_exit);
   close(fds[1]);
   if (rc != 0) {
     zygote->exited = true;
