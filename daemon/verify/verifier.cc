@@ -354,10 +354,13 @@ std::optional<VerifyResult> FirstLook(int fd, const std::string& name, const Ver
   VerifyResult result = VerifyOpenFile(fd, name, header);
   if (options.level == Level::kHeader) return result;
   // Verdicts that no deeper level changes: the child's checks start with these same ones.
-  // (A corrupt header goes to the child, whose reason can be more precise.)
+  // (A corrupt header goes to the child, whose reason can be more precise.) Not truncated:
+  // a file looked at within microseconds of a write event is often a save still being
+  // written between two writes, and the pipeline tells that from a failed save only by the
+  // file changing before the verdict arrives (docs/reliability.md) — a child takes long
+  // enough for that, this look does not.
   switch (result.verdict) {
     case Verdict::kEmpty:
-    case Verdict::kTruncated:
     case Verdict::kNotHdf5:
     case Verdict::kInProgress:
       break;

@@ -30,8 +30,8 @@ VerifyResult VerifyOpenFile(int fd, const std::string& name, const VerifyOptions
 /// The daemon's first look at a file, in its own process: format detection and our own
 /// bounds-checked, fuzzed header parsers (HDF5 superblock, zip directory, safetensors header),
 /// never libhdf5, libzip or a pickle. Returns the verdict when that settles it — `options.level`
-/// is header, or the file is empty, truncated, changing or no checkpoint at all, which deeper
-/// levels would report alike — and nullopt when a confined child must verify at `options.level`
+/// is header, or the file is empty, changing or no checkpoint at all, which deeper levels
+/// would report alike (a truncated file goes to the child: see verifier.cc) — and nullopt when a confined child must verify at `options.level`
 /// (a .keras archive and a legacy torch.save file always go to the child).
 std::optional<VerifyResult> FirstLook(int fd, const std::string& name, const VerifyOptions& options);
 
