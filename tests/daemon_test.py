@@ -314,7 +314,10 @@ class ControlTest(DaemonTestCase):
         # Killed under a verification: the file is verified again, one verdict, ok.
         path = os.path.join(self.ckpt, "big.h5")
         writers.write_sized_model(path, 64 << 20)
-        child = self.wait_for_verifier_child(d.proc.pid)
+        end = time.monotonic() + 60
+        while not children(second) and time.monotonic() < end:
+            time.sleep(0.005)
+        [child] = children(second)
         os.kill(child, signal.SIGSTOP)  # still verifying when its zygote dies
         os.kill(second, signal.SIGKILL)
         v = d.wait_verdict(path)

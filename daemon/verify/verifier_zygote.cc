@@ -54,8 +54,11 @@ msghdr Message(iovec* iov, char* control, std::size_t control_size) {
   return msg;
 }
 
-[[noreturn]] void RunChild(const std::vector<std::string>& args, int file_fd, int out_fd,
-                           int err_fd) {
+[[noreturn]] void RunChild(pid_t zygote, const std::vector<std::string>& args, int file_fd,
+                           int out_fd, int err_fd) {
+  // First of all: die with the zygote (VerifierChildMain() asks again, for a spawned child).
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != zygote) _exit(127);
   // The zygote's SIGCHLD handling is not the child's.
   sigset_t none;
   sigemptyset(&none);
@@ -136,8 +139,9 @@ void Serve(int socket, int sigchld_fd) {
     } else if (whole && header.type == RequestType::kRun && received.size() == kJobFds) {
       std::vector<std::string> args =
           SplitArgs(buffer.data() + sizeof header, static_cast<std::size_t>(n) - sizeof header);
+      const pid_t zygote = getpid();
       pid_t pid = fork();
-      if (pid == 0) RunChild(args, received[0], received[1], received[2]);
+      if (pid == 0) RunChild(zygote, args, received[0], received[1], received[2]);
       if (pid < 0) {
         Report(socket, header.id, ZygoteReport::Kind::kForkFailed, 0, errno);
       } else {

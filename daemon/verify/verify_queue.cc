@@ -466,10 +466,14 @@ void VerifyQueue::LoseZygote(Zygote* zygote) {
     std::vector<Child*> orphans;
     for (auto& [id, child] : forked_)
       if (child->zygote == zygote && !child->exited) orphans.push_back(child);
+    // Nor is their output waited for: one stopped before it could ask for that signal
+    // would hold its pipes open for ever.
     for (Child* child : orphans) {
       child->zygote_died = true;
-      child->exited = true;
+      child->exited = child->out_done = child->err_done = true;
       child->outcome.term_signal = SIGKILL;
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&child->out));
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&child->err));
       MaybeFinish(child);
     }
     if (zygote->polling) {
