@@ -17,6 +17,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -138,6 +139,15 @@ def table(header, rows):
     for row in rows:
         lines.append("| " + " | ".join(str(c) for c in row) + " |")
     return "\n".join(lines)
+
+
+def in_scratch_dir(parent, prefix, run):
+    """run(work) in a fresh directory under `parent`, deleted afterwards whatever happens."""
+    work = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        return run(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # ---- /proc readings ----------------------------------------------------------------------------

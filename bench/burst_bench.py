@@ -104,26 +104,33 @@ def run_ckptwatch(binary, work, args, queue):
     })
 
 
+def start_inotify_baseline(options, root, out_path):
+    """`inotifywait -m OPTIONS ROOT | h5py_watch_verify.py OUT_PATH`, returned as (watcher,
+    reader) once every watch is set up and the reader has imported h5py."""
+    watcher = subprocess.Popen(
+        ["inotifywait", "-m", *options, "--format", "%w%f %T", "--timefmt", "%s", root],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Without -q, inotifywait says on stderr when every watch is set up.
+    line = ""
+    while "Watches established" not in line:
+        line = watcher.stderr.readline()
+        if not line:
+            raise SystemExit("inotifywait did not start")
+    consumer = subprocess.Popen([benchlib.PYTHON, CONSUMER, out_path], stdin=watcher.stdout)
+    watcher.stdout.close()
+    deadline = time.monotonic() + 30
+    while not os.path.exists(out_path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return watcher, consumer
+
+
 def run_baseline(work, args, queue):
     root = os.path.join(work, "ckpt")
     dirs = make_tree(root, args.dirs)
     out_path = os.path.join(work, "verified.tsv")
     with benchlib.sysctl("fs.inotify.max_queued_events", queue):
-        watcher = subprocess.Popen(
-            ["inotifywait", "-m", "-r", "-e", "close_write", "--format", "%w%f %T", "--timefmt",
-             "%s", root], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # Without -q, inotifywait says on stderr when every watch is set up.
-        line = ""
-        while "Watches established" not in line:
-            line = watcher.stderr.readline()
-            if not line:
-                raise SystemExit("inotifywait did not start")
-    consumer = subprocess.Popen([benchlib.PYTHON, CONSUMER, out_path], stdin=watcher.stdout)
-    watcher.stdout.close()
+        watcher, consumer = start_inotify_baseline(["-r", "-e", "close_write"], root, out_path)
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(out_path) and time.monotonic() < deadline:
-            time.sleep(0.01)
         procs, times = start_writers(dirs, args, work)
         go_time = time.time()
         go(procs)
@@ -252,12 +259,9 @@ def main():
         for rep in range(args.reps):
             for queue in queues:
                 for tool in ("ckptwatch", "baseline"):
-                    work = tempfile.mkdtemp(prefix=f"{tool}-", dir=tmp)
-                    try:
-                        r = (run_ckptwatch(args.bin, work, args, queue) if tool == "ckptwatch"
-                             else run_baseline(work, args, queue))
-                    finally:
-                        shutil.rmtree(work, ignore_errors=True)
+                    r = benchlib.in_scratch_dir(
+                        tmp, f"{tool}-", lambda work: run_ckptwatch(args.bin, work, args, queue)
+                        if tool == "ckptwatch" else run_baseline(work, args, queue))
                     results[queue][tool].append(r)
                     print(f"burst rep {rep + 1}/{args.reps} queue {queue} {tool}: "
                           f"{r['exactly_one']}/{r['files']} exactly once, missing {r['missing']}, "

@@ -5,9 +5,10 @@
 # usage: bench/run.sh [--quick] [--build-dir DIR] [--out FILE] [--keep-data] [--wait S]
 #                     [SECTION...]
 #
-#   SECTION      verify latency burst scale idle (default: all five, in that order)
+#   SECTION      verify latency burst scale idle sharded (default: all six, in that order)
 #   --quick      a smoke run of about two minutes: 1 GiB only, 100 files for latency, a
-#                1,000-file burst, 1,000 directories for scale, a 10 s idle window, one rep each
+#                1,000-file burst, 1,000 directories for scale, a 10 s idle window, a 128-shard
+#                save, one rep each
 #   --build-dir  where the ckptwatch binary is (default: build); it is copied first, so a rebuild
 #                during the run cannot change what is measured
 #   --out FILE   also write the document to FILE
@@ -18,7 +19,7 @@
 #
 # Run as root: the burst lowers fs.inotify.max_queued_events (and restores it), and missing tools
 # (inotify-tools, linux-perf, strace) are installed with apt-get. Generated data peaks at about
-# 12 GiB under $TMPDIR (default /tmp) and is deleted at the end.
+# 12 GiB under $TMPDIR (default /tmp), 4 GiB more for the sharded save, and is deleted at the end.
 set -euo pipefail
 
 # All of it is one function, read whole before it runs: editing this file during a long run
@@ -42,13 +43,13 @@ main() {
       --out) out=$2; shift ;;
       --keep-data) keep=1 ;;
       --wait) wait=$2; shift ;;
-      verify|latency|burst|scale|idle) sections+=("$1") ;;
-      -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      verify|latency|burst|scale|idle|sharded) sections+=("$1") ;;
+      -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
       *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
   done
-  [[ ${#sections[@]} -gt 0 ]] || sections=(verify latency burst scale idle)
+  [[ ${#sections[@]} -gt 0 ]] || sections=(verify latency burst scale idle sharded)
 
   if [[ ! -x $build_dir/ckptwatch ]]; then
     echo "bench/run.sh: no ckptwatch binary in $build_dir; build first (make build)" >&2
@@ -133,6 +134,14 @@ main() {
         else
           "$python" "$here/watch_cost_bench.py" idle --bin "$bin" --tmpdir "$work" --no-header \
             --dirs 1000 --seconds 60 --reps 3
+        fi ;;
+      sharded)
+        if [[ $quick -eq 1 ]]; then
+          "$python" "$here/sharded_bench.py" --bin "$bin" --tmpdir "$work" --no-header \
+            --files 128 --reps 1
+        else
+          "$python" "$here/sharded_bench.py" --bin "$bin" --tmpdir "$work" --no-header \
+            --files 512 --bytes $((8 << 20)) --reps 3
         fi ;;
     esac
   }

@@ -41,6 +41,15 @@ def children(pid):
     return found
 
 
+def cmdline(pid):
+    """/proc/PID/cmdline with spaces for NULs; "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read().replace("\0", " ")
+    except OSError:
+        return ""
+
+
 def process_state(pid):
     """The state letter of /proc/PID/stat ("R", "S", "T", "Z", ...), None once it is gone."""
     try:
@@ -268,19 +277,56 @@ class ControlTest(DaemonTestCase):
         self.assertIn(process_state(child), (None, "Z"), f"verifier child {child} outlived the daemon")
 
     def wait_for_verifier_child(self, pid, deadline=60):
-        """The daemon's running verifier child: its children, read from /proc/PID/task/*/children
-        (a few files, not all of /proc) every 5 ms."""
+        """The daemon's running verifier child: a child of its zygote (`__verify-zygote`), or a
+        spawned `__verify-child`, read from /proc/PID/task/*/children (a few files, not all of
+        /proc) every 5 ms."""
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             for child in children(pid):
-                try:
-                    with open(f"/proc/{child}/cmdline") as f:
-                        if "__verify-child" in f.read():
-                            return child
-                except OSError:
-                    continue  # exited since listed
+                line = cmdline(child)
+                if "__verify-child" in line:
+                    return child
+                if "__verify-zygote" in line:
+                    for grandchild in children(child):
+                        return grandchild
             time.sleep(0.005)
         raise AssertionError("no verifier child appeared")
+
+    def zygote(self, pid, deadline=10):
+        """The daemon's zygote: its one child running `__verify-zygote`."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            found = [c for c in children(pid) if "__verify-zygote" in cmdline(c)]
+            if found:
+                self.assertEqual(len(found), 1, "one zygote")
+                return found[0]
+            time.sleep(0.005)
+        raise AssertionError("no zygote appeared")
+
+    def test_a_killed_zygote_is_restarted_and_costs_no_verdict(self):
+        d = self.start(yaml_watch("run", self.ckpt, settle="100ms", level="full"))
+        first = self.zygote(d.proc.pid)
+        # Killed while idle: a new one, said once.
+        os.kill(first, signal.SIGKILL)
+        d.wait_event(lambda e: e.get("event") == "verifier_restarted")
+        second = self.zygote(d.proc.pid)
+        self.assertNotEqual(first, second)
+        # Killed under a verification: the file is verified again, one verdict, ok.
+        path = os.path.join(self.ckpt, "big.h5")
+        writers.write_sized_model(path, 64 << 20)
+        end = time.monotonic() + 60
+        while not children(second) and time.monotonic() < end:
+            time.sleep(0.005)
+        [child] = children(second)
+        os.kill(child, signal.SIGSTOP)  # still verifying when its zygote dies
+        os.kill(second, signal.SIGKILL)
+        v = d.wait_verdict(path)
+        self.assertEqual(v["verdict"], "ok", v)
+        self.assertIn(process_state(child), (None, "Z"), "the child died with its zygote")
+        time.sleep(0.5)
+        self.assertEqual(len([e for e in d.events() if e.get("event") == "verify"
+                              and e.get("path") == path]), 1)
+        self.assertEqual(len([e for e in d.events() if e.get("event") == "verifier_restarted"]), 2)
 
     def test_sd_notify_ready_status_and_stopping_reach_the_notify_socket(self):
         d = self.start(yaml_watch("run", self.ckpt))

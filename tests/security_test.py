@@ -907,24 +907,108 @@ class VerifierChildTest(SecurityTestCase):
         self.assertNotIn(b"CKPTWATCH_SENTINEL", environ)
         d.wait_verdict(big)
 
+    def test_daemon_verifier_child_is_confined_before_it_reads_a_byte(self):
+        """Attacks the pre-forked verifier: a child the daemon's zygote forks for a file must
+        hold what a spawned `__verify-child` holds — no capability, NoNewPrivs, the syscall
+        filter, descriptors 0-3 only — from before its first read (sampled with /proc/PID/io:
+        every sample that has read bytes must show all of it). The zygote itself holds no
+        capability and no descriptor but its socket and its signalfd."""
+        big = os.path.join(self.watch, "big.h5")
+        adversary(writers.write_sized_model, big + ".tmp", 96 << 20)
+        [d] = self.start_daemons(yaml_watch("adv", self.watch, level="full", settle="100ms"),
+                                 formats=("json",))
+        self.barrier()
+        zygotes = [p for p in verifier_zygotes(d.proc.pid)]
+        self.assertEqual(len(zygotes), 1, "one zygote per daemon")
+        zygote = proc_status(zygotes[0])
+        self.assertEqual({k: zygote[k].strip() for k in ("CapEff", "CapPrm", "CapAmb", "NoNewPrivs")},
+                         {"CapEff": "0" * 16, "CapPrm": "0" * 16, "CapAmb": "0" * 16,
+                          "NoNewPrivs": "1"})
+        fd_dir = f"/proc/{zygotes[0]}/fd"
+        held = {int(n): os.readlink(os.path.join(fd_dir, n)) for n in os.listdir(fd_dir)}
+        self.assertEqual(sorted(held), [0, 1, 2, 3, 4], held)  # stdio, its socket, its SIGCHLDs
+        self.assertTrue(held[3].startswith("socket:"), held)
+        self.assertEqual(held[4], "anon_inode:[signalfd]", held)
+        os.rename(big + ".tmp", big)
+        samples = []
+        end = time.monotonic() + DEADLINE
+        while not samples and time.monotonic() < end:
+            for child in verifier_children(d.proc.pid):
+                while True:
+                    try:
+                        with open(f"/proc/{child}/io") as f:
+                            read = int(dict(l.split(": ") for l in f.read().splitlines())["rchar"])
+                        status = proc_status(child)
+                        fds = sorted(int(n) for n in os.listdir(f"/proc/{child}/fd"))
+                    except (OSError, KeyError, ValueError):
+                        break  # gone
+                    if status.get("State", "").startswith(("Z", "X")):
+                        break
+                    if read > 0:
+                        samples.append(({k: status.get(k, "absent").strip() for k in
+                                         ("CapEff", "CapPrm", "CapAmb", "NoNewPrivs", "Seccomp")}, fds))
+            time.sleep(0.0005)
+        self.assertTrue(samples, "no verifier child was caught reading")
+        seccomp = "0" if "ASAN_OPTIONS" in os.environ else "2"
+        expected = ({"CapEff": "0" * 16, "CapPrm": "0" * 16, "CapAmb": "0" * 16, "NoNewPrivs": "1",
+                     "Seccomp": seccomp}, [0, 1, 2, 3])
+        for status, fds in samples:
+            self.assertEqual(status, expected[0])
+            # A child caught while exiting has closed some already; never holds another.
+            self.assertLessEqual(set(fds), set(expected[1]), fds)
+        self.assertIn(expected[1], [fds for _, fds in samples])
+        self.assertEqual(d.wait_verdict(big)["verdict"], "ok")
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def parent_of(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
+
+
+def verifier_children(pid):
+    """The verifier children below daemon `pid`: those the zygote (`__verify-zygote`, the
+    daemon's child) forked, which carry its command line, and spawned `__verify-child`s."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        line = cmdline(entry)
+        if b"__verify-child" in line and is_descendant(int(entry), pid):
+            found.append(int(entry))
+        elif b"__verify-zygote" in line:
+            parent = parent_of(entry)
+            if b"__verify-zygote" in cmdline(parent) and is_descendant(parent, pid):
+                found.append(int(entry))
+    return found
+
+
+def verifier_zygotes(pid):
+    """The daemon's zygotes: its children running `__verify-zygote`."""
+    return [int(e) for e in os.listdir("/proc") if e.isdigit()
+            and b"__verify-zygote" in cmdline(e) and parent_of(e) == pid]
+
 
 def wait_for_child_environ(pid, deadline=DEADLINE):
-    """The environment a `__verify-child` descendant of `pid` was started with."""
+    """The environment a verifier child of daemon `pid` was started with."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
+        for child in verifier_children(pid):
             try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if b"__verify-child" not in f.read():
-                        continue
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    environ = f.read()
+                with open(f"/proc/{child}/environ", "rb") as f:
+                    return f.read()
             except OSError:
                 continue
-            if is_descendant(int(entry), pid):
-                return environ
         time.sleep(0.001)
     raise AssertionError("no verifier child appeared")
 

@@ -7,6 +7,7 @@
 #include "run_command.h"
 #include "status_command.h"
 #include "verifier_child.h"
+#include "verifier_zygote.h"
 #include "verify_command.h"
 
 namespace {
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   if (command == "check-config") return RunCheckConfigCommand(rest, std::cout, std::cerr);
   if (command == "status") return RunStatusCommand(rest, std::cout, std::cerr);
   if (command == kVerifierChildCommand) return VerifierChildMain(rest);
+  if (command == kVerifierZygoteCommand) return VerifierZygoteMain(rest);
   std::cerr << "ckptwatch: unknown command '" << command << "'\n\n" << kUsage;
   return 2;
 }

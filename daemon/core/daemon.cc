@@ -283,6 +283,10 @@ bool Daemon::Setup() {
       ChildLimits{}, static_cast<std::size_t>(config_.verify.queue_limit),
       [this](const VerifyJob& job, const VerifyResult& result) {
         Step([&] { pipeline_->OnVerified(job, result); });
+      },
+      [this](const std::string& how, std::uint64_t restart_ms) {
+        Log(LogLevel::kWarn, "verifier_restarted", {{"how", how}, {"restart_in_ms", std::to_string(restart_ms)}},
+            "the pre-forked verifier ended (" + how + "); restarting it");
       });
   ApplyVerifyConfig();
   reporter_ = std::make_unique<LoopReporter>(log_, *metrics_);

@@ -42,6 +42,7 @@ inline constexpr std::string_view kEvents[] = {
     "scan_failed",
     "loop_error",
     "status_unavailable",
+    "verifier_restarted",
     "summary",
     "reload",
     "reload_failed",

@@ -336,6 +336,43 @@ VerifyResult VerifyOpenFile(int fd, const std::string& name, const VerifyOptions
   return finish();
 }
 
+std::optional<VerifyResult> FirstLook(int fd, const std::string& name, const VerifyOptions& options) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  switch (size == 0 ? FileFormat::kUnknown : DetectFormat(FdReadAt(fd), size)) {
+    case FileFormat::kKerasZip:
+    case FileFormat::kTorchLegacy:
+      return std::nullopt;  // their header level runs libzip or the pickle reader
+    case FileFormat::kZip:
+      if (HasSuffix(name, ".keras")) return std::nullopt;
+      break;
+    default:
+      break;
+  }
+  VerifyOptions header = options;
+  header.level = Level::kHeader;
+  VerifyResult result = VerifyOpenFile(fd, name, header);
+  if (options.level == Level::kHeader) return result;
+  // Verdicts that no deeper level changes: the child's checks start with these same ones.
+  // (A corrupt header goes to the child, whose reason can be more precise.) Not truncated:
+  // a file looked at within microseconds of a write event is often a save still being
+  // written between two writes, and the pipeline tells that from a failed save only by the
+  // file changing before the verdict arrives (docs/reliability.md) — a child takes long
+  // enough for that, this look does not.
+  switch (result.verdict) {
+    case Verdict::kEmpty:
+    case Verdict::kNotHdf5:
+    case Verdict::kInProgress:
+      break;
+    default:
+      return std::nullopt;
+  }
+  result.level = options.level == Level::kFull && result.bytes > options.full_max_bytes ? Level::kStructure
+                                                                                         : options.level;
+  return result;
+}
+
 void MarkIfChanged(int fd, const struct stat& before, VerifyResult* result) {
   struct stat after;
   if (fstat(fd, &after) == 0 && SameFileState(before, after)) return;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "open_beneath.h"
@@ -25,6 +26,14 @@ struct VerifyOptions {
 /// runs libhdf5/libzip on untrusted bytes: call it inside the confined
 /// verifier child (see verifier_child.h), except for header-only HDF5 checks.
 VerifyResult VerifyOpenFile(int fd, const std::string& name, const VerifyOptions& options);
+
+/// The daemon's first look at a file, in its own process: format detection and our own
+/// bounds-checked, fuzzed header parsers (HDF5 superblock, zip directory, safetensors header),
+/// never libhdf5, libzip or a pickle. Returns the verdict when that settles it — `options.level`
+/// is header, or the file is empty, changing or no checkpoint at all, which deeper levels
+/// would report alike (a truncated file goes to the child: see verifier.cc) — and nullopt when a confined child must verify at `options.level`
+/// (a .keras archive and a legacy torch.save file always go to the child).
+std::optional<VerifyResult> FirstLook(int fd, const std::string& name, const VerifyOptions& options);
 
 /// Makes `*result` in_progress when the file open at `fd` no longer has the
 /// size, times and inode it had in `before`: a writer rewrote it during the
