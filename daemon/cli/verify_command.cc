@@ -14,11 +14,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "confinement.h"
+#include "capabilities.h"
 #include "logfmt.h"
 #include "open_beneath.h"
 #include "load_check.h"
 #include "verifier_child.h"
+#include "verify_open_file.h"
 
 namespace ckptwatch {
 namespace {
@@ -137,7 +138,7 @@ VerifyResult VerifyHeaderHere(std::shared_ptr<UniqueFd> fd, const std::string& p
   auto promise = std::make_shared<std::promise<VerifyResult>>();
   std::future<VerifyResult> future = promise->get_future();
   std::thread([fd, path, verify = options.verify, promise] {
-    promise->set_value(VerifyOpenFile(fd->get(), path, verify));
+    promise->set_value(VerifyOpenFileWith(fd->get(), path, verify, DeepReaders{}));
   }).detach();
   if (future.wait_for(std::chrono::duration<double>(options.limits.timeout_seconds)) ==
       std::future_status::ready)
@@ -148,14 +149,14 @@ VerifyResult VerifyHeaderHere(std::shared_ptr<UniqueFd> fd, const std::string& p
   return ResultFromChild(path, Level::kHeader, outcome, options.limits);
 }
 
-VerifyResult Verify(const std::string& self, const std::string& path, const Options& options) {
+VerifyResult Verify(const std::string& engine, const std::string& path, const Options& options) {
   // Opened here, as the invoking user: a FIFO or device is never opened, and
   // the child gets only this descriptor.
   OpenedEntry file = OpenRegularFile(path);
   if (file.kind != EntryKind::kRegular) return UnopenedResult(path, file, options.verify.level);
   if (options.verify.level == Level::kHeader && !LooksLikeKerasArchive(path, file.fd.get()))
     return VerifyHeaderHere(std::make_shared<UniqueFd>(std::move(file.fd)), path, options);
-  VerifyResult result = VerifyInChild(self, file.fd.get(), path, options.verify, options.limits);
+  VerifyResult result = VerifyInChild(engine, file.fd.get(), path, options.verify, options.limits);
   // The child sees the file a moment after it was opened here: a save that
   // truncated it in between makes a broken verdict about a save under way.
   if (!result.ok() && result.verdict != Verdict::kInProgress) MarkIfChanged(file.fd.get(), file.st, &result);
@@ -195,7 +196,8 @@ std::vector<std::string> CollectWeightFiles(const std::string& path, bool recurs
   return files;
 }
 
-int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                     const std::string& engine) {
   std::string error;
   std::optional<Options> options = ParseOptions(args, &error);
   if (!options) {
@@ -221,7 +223,6 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       return 2;
     }
   }
-  const std::string self = SelfExecutable();
   bool all_ok = true;
   std::size_t verified = 0;
   for (const std::string& path : options->paths) {
@@ -235,7 +236,7 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       err << "ckptwatch verify: no weight files (*.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, *.ckpt, "
              "*.safetensors) in " << path << "\n";
     for (const std::string& file : files) {
-      VerifyResult result = Verify(self, file, *options);
+      VerifyResult result = Verify(engine, file, *options);
       // Found by a directory scan, a .bin of another program is not a weight file.
       if (file != path && IsQuietlySkipped(file, result)) continue;
       all_ok = all_ok && result.ok();

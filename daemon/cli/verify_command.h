@@ -10,7 +10,10 @@ namespace ckptwatch {
 /// Runs `ckptwatch verify ARGS…` (args after "verify"). Writes one line per
 /// file to `out` and diagnostics to `err`. Returns 0 when every file is ok,
 /// 1 when any is not (or nothing was found to verify), 2 on a usage error.
-int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// Header checks run here with our own parsers; everything that needs libhdf5 or libzip
+/// runs in a confined child of `engine` (the ckptwatch-engine binary).
+int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                     const std::string& engine);
 
 /// The weight files `path` names: itself when it is not a directory, else the
 /// *.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, *.ckpt and *.safetensors files in it

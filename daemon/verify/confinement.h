@@ -7,12 +7,9 @@
 
 #include <string>
 
-namespace ckptwatch {
+#include "capabilities.h"
 
-/// Drops every capability of this process: effective, permitted and
-/// inheritable sets, the ambient set, and the bounding set where allowed.
-/// False with `*err` when the kernel refused.
-bool DropCapabilities(std::string* err);
+namespace ckptwatch {
 
 /// Confines the calling process for verifying the file open at `keep_fd`:
 /// closes every descriptor but 0, 1, 2 and `keep_fd`; drops every capability;

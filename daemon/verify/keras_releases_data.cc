@@ -13,7 +13,7 @@ extern const std::size_t kReleaseCount = 16;
 extern const std::size_t kNameCount = 1302;
 extern const std::size_t kModuleCount = 897;
 
-extern const KerasRelease kReleases[16] = {
+extern constinit const KerasRelease kReleases[16] = {
     {"1.2.2", "keras-team/keras 1.2.2 (4fa7e5d454dd)", 1, 2, 2, KerasLine::kKeras1, 0, 172},
     {"2.0.0", "keras-team/keras 2.0.0 (f78d417f948c)", 2, 0, 0, KerasLine::kKeras2, KerasRelease::kConvertsKeras1Configs | KerasRelease::kConvertsTheanoKernels, 195},
     {"2.1.6", "keras-team/keras 2.1.6 (b09ec1c9bf82)", 2, 1, 6, KerasLine::kKeras2, KerasRelease::kConvertsKeras1Configs | KerasRelease::kConvertsTheanoKernels, 218},
@@ -33,7 +33,7 @@ extern const KerasRelease kReleases[16] = {
 };
 
 // Built-in names, sorted; bit i: in kReleases[i].
-extern const KerasNameMask kNames[1302] = {
+extern constinit const KerasNameMask kNames[1302] = {
     {"ACC", 0x003e0u},
     {"AUC", 0x0fff0u},
     {"AUCCurve", 0x0fc00u},
@@ -1339,7 +1339,7 @@ extern const KerasNameMask kNames[1302] = {
 };
 
 // Module paths of the packages above, sorted; bit i: importable in kReleases[i].
-extern const KerasNameMask kModules[897] = {
+extern constinit const KerasNameMask kModules[897] = {
     {"keras.activations", 0x000ffu},
     {"keras.constraints", 0x000ffu},
     {"keras.engine", 0x000ffu},

@@ -1,5 +1,7 @@
 // Verifying one weight file in this process, by its content: HDF5 (.h5, .hdf5, .weights.h5),
 // a Keras 3 .keras zip, a PyTorch checkpoint (zip, TorchScript or legacy) or safetensors.
+// VerifyOpenFile() and VerifyFile() link libhdf5 and libzip (verifier.cc); everything else here
+// does not (verify_open_file.cc), so the light `ckptwatch` front can use it.
 #pragma once
 
 #include <cstdint>

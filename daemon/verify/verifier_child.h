@@ -1,6 +1,7 @@
 // The isolated verifier: libhdf5 is not hardened against malformed files, so
 // every parse runs in a child process with CPU, memory and wall-clock limits.
-// A crash or hang costs one verdict, never the caller.
+// A crash or hang costs one verdict, never the caller. The child's side is verifier_child.cc
+// (links libhdf5); the parent's, verifier_child_spawn.cc (does not).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,8 @@ inline constexpr std::string_view kVerifierChildCommand = "__verify-child";
 /// The descriptor the child verifies: the parent opens the checkpoint and
 /// passes it here; the child never opens anything (see confinement.h).
 inline constexpr int kVerifierChildFd = 3;
+/// The child's exit status when it ran out of memory (std::bad_alloc under RLIMIT_AS).
+inline constexpr int kVerifierChildExitOutOfMemory = 3;
 
 /// argv (argv[0] = `self_exe`) that makes the child verify descriptor
 /// kVerifierChildFd, calling it `path` in its messages.

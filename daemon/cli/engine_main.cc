@@ -1,0 +1,57 @@
+// ckptwatch-engine: every ckptwatch command — the daemon, check-config, status, verify, and
+// the verifier's child and zygote. `ckptwatch` (main.cc) runs `verify` itself and execs this
+// for the rest.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "hdf5_inspector.h"
+#include "run_command.h"
+#include "status_command.h"
+#include "verifier_child.h"
+#include "verifier_zygote.h"
+#include "verify_command.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: ckptwatch COMMAND [ARGS...]\n"
+    "\n"
+    "Commands:\n"
+    "  run [--config FILE]   watch checkpoint directories (the daemon; foreground)\n"
+    "  verify PATH...        verify weight files now and exit (ckptwatch verify --help)\n"
+    "  check-config FILE     validate a config file and print the effective config\n"
+    "  status [--json]       what the running daemon sees: failing files, last good, problems\n"
+    "\n"
+    "Options:\n"
+    "  --help, -h            show this help\n"
+    "  --version             show the version and the HDF5 library version\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ckptwatch;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string command = args.front();
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (command == "--version" || command == "version") {
+    std::cout << "ckptwatch " << CKPTWATCH_VERSION << " (HDF5 " << Hdf5LibraryVersion() << ")\n";
+    return 0;
+  }
+  if (command == "verify") return RunVerifyCommand(rest, std::cout, std::cerr, SelfExecutable());
+  if (command == "run") return RunRunCommand(rest, std::cout, std::cerr);
+  if (command == "check-config") return RunCheckConfigCommand(rest, std::cout, std::cerr);
+  if (command == "status") return RunStatusCommand(rest, std::cout, std::cerr);
+  if (command == kVerifierChildCommand) return VerifierChildMain(rest);
+  if (command == kVerifierZygoteCommand) return VerifierZygoteMain(rest);
+  std::cerr << "ckptwatch: unknown command '" << command << "'\n\n" << kUsage;
+  return 2;
+}
