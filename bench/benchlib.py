@@ -76,14 +76,18 @@ def binary_version(binary):
 
 
 def snapshot_binary(binary, workdir):
-    """Copies the binary under test into `workdir`, so a rebuild by someone else during the run
-    cannot change what is measured; returns the copy's path. The verifier child is the copy too
-    (the daemon spawns /proc/self/exe)."""
+    """Copies the binary under test and the ckptwatch-engine beside it into `workdir`, so a
+    rebuild by someone else during the run cannot change what is measured; returns the copy's
+    path. The front finds the engine copy beside itself, and the daemon's verifier children are
+    that engine (it spawns /proc/self/exe)."""
     if not os.access(binary, os.X_OK):
         raise SystemExit(f"no ckptwatch binary at {binary}; build first (make build)")
     os.makedirs(workdir, exist_ok=True)
     copy = os.path.join(workdir, "ckptwatch")
     shutil.copy2(binary, copy)
+    engine = os.path.join(os.path.dirname(os.path.abspath(binary)), "ckptwatch-engine")
+    if os.access(engine, os.X_OK):
+        shutil.copy2(engine, os.path.join(workdir, "ckptwatch-engine"))
     return copy
 
 

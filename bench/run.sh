@@ -86,8 +86,9 @@ main() {
   trap cleanup EXIT
   trap 'exit 130' INT TERM
 
+  # The front and the engine it execs (and whose children verify), side by side as built.
   bin=$work/ckptwatch
-  cp -p "$build_dir/ckptwatch" "$bin"
+  cp -p "$build_dir/ckptwatch" "$build_dir/ckptwatch-engine" "$work/"
 
   run_section() {
     local name=$1

@@ -410,6 +410,12 @@ class PackageTest(unittest.TestCase):
         files = [p for p in run(["dpkg", "-L", "ckptwatch"]).stdout.splitlines()
                  if os.path.isfile(p)]
         self.assertIn(INSTALLED_BIN, files)
+        # The front finds its engine where the package puts it (the verify --level full above
+        # ran there), and loads none of the engine's libraries: that is what makes it start fast.
+        self.assertIn("/usr/lib/ckptwatch/ckptwatch-engine", files)
+        front_libs = run(["ldd", INSTALLED_BIN]).stdout
+        for heavy in ("libuv", "libzip", "libspdlog", "libprometheus", "libsystemd", "libyaml", "libstdc++"):
+            self.assertNotIn(heavy, front_libs)
         run(["dpkg", "--purge", "ckptwatch"])
         self.assertEqual(self.status(), NOT_INSTALLED)
         self.assertNotEqual(run(["dpkg", "-L", "ckptwatch"], check=False).returncode, 0)
