@@ -8,21 +8,28 @@ namespace {
 
 // Counts in lanes as wide as the data (a 32-bit counter for 32-bit floats)
 // so the compiler vectorises the loop; the outer loop keeps each lane count
-// far from overflow. Inlined into the AVX2-cloned functions below.
+// far from overflow. 128 bytes of lanes are four AVX2 registers counted
+// independently: one accumulator chains every add on the one before (about
+// 30 % slower here). Inlined into the AVX2-cloned functions below.
 template <typename Word>
 [[gnu::always_inline]] inline std::uint64_t CountExponentAllOnes(const std::uint8_t* data,
                                                                  std::size_t count, Word mask) {
   constexpr std::size_t kBlock = std::size_t{1} << (sizeof(Word) >= 4 ? 24 : sizeof(Word) == 2 ? 15 : 7);
+  constexpr std::size_t kLanes = 128 / sizeof(Word);
+  auto nonfinite = [&](std::size_t i) {
+    Word w;
+    std::memcpy(&w, data + i * sizeof(Word), sizeof(Word));
+    return static_cast<Word>((w & mask) == mask);
+  };
   std::uint64_t total = 0;
   for (std::size_t start = 0; start < count; start += kBlock) {
     const std::size_t end = std::min(count, start + kBlock);
-    Word lanes = 0;
-    for (std::size_t i = start; i < end; ++i) {
-      Word w;
-      std::memcpy(&w, data + i * sizeof(Word), sizeof(Word));
-      lanes += static_cast<Word>((w & mask) == mask);
-    }
-    total += lanes;
+    Word lanes[kLanes] = {};
+    std::size_t i = start;
+    for (; i + kLanes <= end; i += kLanes)
+      for (std::size_t j = 0; j < kLanes; ++j) lanes[j] += nonfinite(i + j);
+    for (; i < end; ++i) total += nonfinite(i);
+    for (Word lane : lanes) total += lane;
   }
   return total;
 }
