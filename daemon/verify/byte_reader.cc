@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -50,6 +51,15 @@ ReadAt FdReadAt(int fd) {
     do got = pread(fd, buf, n, static_cast<off_t>(offset));
     while (got < 0 && errno == EINTR);
     return static_cast<long>(got);
+  };
+}
+
+ReadAt SpanReadAt(std::span<const std::uint8_t> bytes) {
+  return [bytes](std::uint64_t offset, void* buf, std::size_t n) -> long {
+    if (offset >= bytes.size()) return 0;
+    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, bytes.size() - offset));
+    std::memcpy(buf, bytes.data() + offset, n);
+    return static_cast<long>(n);
   };
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,8 @@ class ByteReader {
 
 /// A ReadAt that preads the open descriptor `fd` (borrowed).
 ReadAt FdReadAt(int fd);
+/// A ReadAt that copies from `bytes` (borrowed), a file held in memory.
+ReadAt SpanReadAt(std::span<const std::uint8_t> bytes);
 
 /// Little-endian loads from bytes the caller has bounds-checked.
 inline std::uint64_t LoadLe(const std::uint8_t* p, int bytes) {

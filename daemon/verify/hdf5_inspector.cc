@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "byte_reader.h"
+#include "hdf5_direct_read.h"
 #include "hdf5_fd_driver.h"
 #include "hdf5_handle.h"
 #include "keras_classes.h"
@@ -35,16 +37,6 @@ constexpr hsize_t kMaxAttributeBytes = 64u << 20;
 // caught by its superblock's end-of-file address before either.
 constexpr hsize_t kMaxChunksChecked = 1000;
 
-std::optional<FloatLayout> FloatLayoutOf(hid_t float_type) {
-  std::size_t sign = 0, exponent_pos = 0, exponent_bits = 0, mantissa_pos = 0, mantissa_bits = 0;
-  if (H5Tget_fields(float_type, &sign, &exponent_pos, &exponent_bits, &mantissa_pos, &mantissa_bits) < 0)
-    return std::nullopt;
-  int offset = H5Tget_offset(float_type);
-  if (offset < 0) return std::nullopt;
-  return FloatLayout{H5Tget_size(float_type), exponent_pos + static_cast<std::size_t>(offset),
-                     exponent_bits};
-}
-
 struct Walk {
   const Hdf5Source* source = nullptr;
   Level level = Level::kStructure;
@@ -55,9 +47,21 @@ struct Walk {
   // iteration pushes "iteration operator failed" on top of it.
   std::optional<Hdf5Error> error;
   std::vector<std::uint8_t> buffer;
+  // The first dataset in visit order with a NaN/Inf, however it was read.
+  std::uint64_t first_nonfinite_visit = UINT64_MAX;
   std::string first_nonfinite_dataset;
   LoadableDatatypes datatypes;
+  // At kFull with direct reads: the datasets read after the walk, straight from the file.
+  std::optional<DirectReads> direct;
 };
+
+void NoteNonfinite(Walk& walk, std::uint64_t visit, const std::string& path, std::uint64_t count) {
+  *walk.out->nonfinite += count;
+  if (count > 0 && visit < walk.first_nonfinite_visit) {
+    walk.first_nonfinite_visit = visit;
+    walk.first_nonfinite_dataset = path;
+  }
+}
 
 std::string Quote(const std::string& name) { return "'" + name + "'"; }
 
@@ -130,8 +134,10 @@ herr_t VisitAttribute(hid_t location, const char* name, const H5A_info_t*, void*
 }
 
 // Raw data addresses must lie inside the file: HDF5 itself only notices a
-// missing tail when a read reaches it, which `structure` never does.
-bool CheckStorageInsideFile(Walk& walk, hid_t dataset, hid_t dcpl, const std::string& path) {
+// missing tail when a read reaches it, which `structure` never does. Where the
+// data lies goes to `*storage` for a direct read.
+bool CheckStorageInsideFile(Walk& walk, hid_t dataset, hid_t dcpl, const std::string& path,
+                            RawStorage* storage) {
   const std::uint64_t file_size = walk.source->file_size;
   auto outside = [&](std::uint64_t end) {
     Fail(walk, Verdict::kTruncated,
@@ -140,11 +146,14 @@ bool CheckStorageInsideFile(Walk& walk, hid_t dataset, hid_t dcpl, const std::st
              ": truncated (disk full or writer killed during save?)");
     return false;
   };
-  switch (H5Pget_layout(dcpl)) {
+  storage->layout = H5Pget_layout(dcpl);
+  switch (storage->layout) {
     case H5D_CONTIGUOUS: {
       haddr_t offset = H5Dget_offset(dataset);  // absolute, includes the base
       if (offset == HADDR_UNDEF) return true;   // never written: fill value
       hsize_t size = H5Dget_storage_size(dataset);
+      storage->offset = offset;
+      storage->bytes = size;
       if (offset > file_size || size > file_size - offset) return outside(offset + size);
       return true;
     }
@@ -156,14 +165,20 @@ bool CheckStorageInsideFile(Walk& walk, hid_t dataset, hid_t dcpl, const std::st
         FailFromHdf5(walk, "cannot index the chunks of dataset " + Quote(path));
         return false;
       }
+      const int rank = H5Sget_simple_extent_ndims(space.get());
+      storage->all_chunks_listed =
+          walk.direct.has_value() && rank > 0 && chunks <= kMaxChunksChecked;
+      std::vector<hsize_t> coords(static_cast<std::size_t>(std::max(rank, 0)));
       for (hsize_t i = 0; i < std::min(chunks, kMaxChunksChecked); ++i) {
         unsigned filter_mask = 0;
         haddr_t address = HADDR_UNDEF;
         hsize_t size = 0;
-        if (H5Dget_chunk_info(dataset, space.get(), i, nullptr, &filter_mask, &address, &size) < 0) {
+        if (H5Dget_chunk_info(dataset, space.get(), i, coords.data(), &filter_mask, &address,
+                              &size) < 0) {
           FailFromHdf5(walk, "cannot read chunk " + std::to_string(i) + " of dataset " + Quote(path));
           return false;
         }
+        if (storage->all_chunks_listed) storage->chunks.push_back({coords, address, size});
         if (address == HADDR_UNDEF) continue;
         // Chunk addresses are relative to the superblock's base address.
         std::uint64_t start = walk.source->base_address + address;
@@ -194,8 +209,9 @@ bool RefuseExternalStorage(Walk& walk, hid_t dcpl, const std::string& path) {
   return true;
 }
 
-// Reads every element of `dataset` block by block and counts non-finite floats.
-bool ReadAllData(Walk& walk, hid_t dataset, const std::string& path) {
+// Reads every element of `dataset` (the `visit`-th) block by block through
+// libhdf5 and counts non-finite floats.
+bool ReadAllData(Walk& walk, hid_t dataset, const std::string& path, std::uint64_t visit) {
   Hid file_type(H5Dget_type(dataset), H5Tclose);
   Hid file_space(H5Dget_space(dataset), H5Sclose);
   Hid dcpl(H5Dget_create_plist(dataset), H5Pclose);
@@ -228,7 +244,7 @@ bool ReadAllData(Walk& walk, hid_t dataset, const std::string& path) {
   if (element_size == 0) return false;
 
   std::optional<FloatLayout> float_layout;
-  if (type_class == H5T_FLOAT) float_layout = FloatLayoutOf(mem_type.get());
+  if (type_class == H5T_FLOAT) float_layout = FloatLayoutOfType(mem_type.get());
 
   ReadPlan plan({dims.begin(), dims.end()}, {chunk.begin(), chunk.end()}, element_size,
                 kReadBufferBytes, kMaxReadBufferBytes);
@@ -257,8 +273,7 @@ bool ReadAllData(Walk& walk, hid_t dataset, const std::string& path) {
     if (variable_length)
       H5Dvlen_reclaim(mem_type.get(), mem_space.get(), H5P_DEFAULT, walk.buffer.data());
   }
-  if (nonfinite > 0 && walk.first_nonfinite_dataset.empty()) walk.first_nonfinite_dataset = path;
-  *walk.out->nonfinite += nonfinite;
+  NoteNonfinite(walk, visit, path, nonfinite);
   return true;
 }
 
@@ -351,7 +366,7 @@ herr_t VisitObject(hid_t root, const char* name, const H5O_info_t* info, void* d
   }
   if (info->type != H5O_TYPE_DATASET) return 0;
 
-  ++walk.out->datasets;
+  const std::uint64_t visit = walk.out->datasets++;
   Hid space(H5Dget_space(object.get()), H5Sclose);
   Hid dcpl(H5Dget_create_plist(object.get()), H5Pclose);
   if (!space.valid() || !dcpl.valid()) return Stop(walk);
@@ -360,7 +375,8 @@ herr_t VisitObject(hid_t root, const char* name, const H5O_info_t* info, void* d
   if (points < 0) return Stop(walk);
   walk.out->parameters += static_cast<std::uint64_t>(points);
   if (RefuseExternalStorage(walk, dcpl.get(), path)) return 1;
-  if (!CheckStorageInsideFile(walk, object.get(), dcpl.get(), path)) return 1;
+  RawStorage storage;
+  if (!CheckStorageInsideFile(walk, object.get(), dcpl.get(), path, &storage)) return 1;
   Hid type(H5Dget_type(object.get()), H5Tclose);
   if (!type.valid()) return Stop(walk);
   if (std::optional<DatatypeProblem> problem = walk.datatypes.Check(type.get())) {
@@ -368,8 +384,31 @@ herr_t VisitObject(hid_t root, const char* name, const H5O_info_t* info, void* d
          "dataset " + Quote(path) + " has " + problem->what + ": " + problem->why);
     return 1;
   }
-  if (walk.level == Level::kFull && !ReadAllData(walk, object.get(), path)) return Stop(walk);
+  if (walk.level != Level::kFull) return 0;
+  if (walk.direct && walk.direct->Plan(object.get(), dcpl.get(), storage, visit, path)) return 0;
+  if (!ReadAllData(walk, object.get(), path, visit)) return Stop(walk);
   return 0;
+}
+
+// After the walk: reads the datasets it planned straight from the file. One
+// whose read failed is read again by libhdf5, whose error is the verdict, as
+// if the walk had read it.
+void ReadDirectly(Walk& walk, hid_t file) {
+  const Hdf5Source& source = *walk.source;
+  const ReadAt read_at = source.image.empty() ? FdReadAt(source.fd) : SpanReadAt(source.image);
+  for (const DirectReads::Dataset& dataset : walk.direct->Read(read_at)) {
+    if (!dataset.read_failed) {
+      ++walk.out->direct_datasets;
+      NoteNonfinite(walk, dataset.visit, dataset.path, dataset.nonfinite);
+      continue;
+    }
+    walk.failed_object = "object " + Quote(dataset.path);
+    Hid object(H5Dopen2(file, dataset.path.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!object.valid() || !ReadAllData(walk, object.get(), dataset.path, dataset.visit)) {
+      FailFromHdf5(walk, "libhdf5 cannot read " + walk.failed_object);
+      return;
+    }
+  }
 }
 
 // ---- Keras layout -------------------------------------------------------
@@ -572,12 +611,20 @@ Hdf5Inspection InspectHdf5(const Hdf5Source& source, Level level) {
     FailFromHdf5(walk, "libhdf5 cannot open the file");
     return result;
   }
+  // Direct reads stop where libhdf5's reads would fail (its end of allocation)
+  // or return zeros (the end of the file): storage past either is left to it.
+  if (level == Level::kFull && source.direct_reads && source.end_of_allocation)
+    walk.direct.emplace(std::min(source.file_size, *source.end_of_allocation), source.base_address);
   if (H5Ovisit2(file.get(), H5_INDEX_NAME, H5_ITER_NATIVE, VisitObject, &walk,
                 H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS) < 0) {
     FailFromHdf5(walk, "libhdf5 cannot read " + walk.failed_object);
     return result;
   }
   if (result.verdict != Verdict::kOk) return result;
+  if (walk.direct) {
+    ReadDirectly(walk, file.get());
+    if (result.verdict != Verdict::kOk) return result;
+  }
   InspectKeras(walk, file.get());
   // Closing flushes and checks the metadata cache: a file whose cache entries
   // cannot be released (pinned entries, bad sizes) fails here.

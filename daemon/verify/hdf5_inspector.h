@@ -21,6 +21,7 @@ struct Hdf5Inspection {
   std::uint64_t datasets = 0;
   std::uint64_t parameters = 0;
   std::optional<std::uint64_t> nonfinite;  ///< Set when level is kFull.
+  std::uint64_t direct_datasets = 0;       ///< Of `datasets`, read straight from the file.
   KerasInfo keras;
 };
 
@@ -33,6 +34,13 @@ struct Hdf5Source {
   std::span<const std::uint8_t> image;  ///< Opened without copying when non-empty.
   std::uint64_t file_size = 0;
   std::uint64_t base_address = 0;       ///< Superblock base (user block size).
+  /// Where the superblock says the file ends (absolute, HeaderCheck::expected_bytes): libhdf5
+  /// reads nothing past it (H5Fget_eoa() refuses drivers without SWMR support, so it is
+  /// passed in). Without it every read goes through libhdf5.
+  std::optional<std::uint64_t> end_of_allocation;
+  /// At kFull, read unfiltered floating-point data straight from `fd`/`image` rather than
+  /// through libhdf5 (same verdicts, faster); false reads everything through libhdf5.
+  bool direct_reads = true;
 };
 
 /// Opens `source` read-only with HDF5 file locking off (a reader's lock makes
@@ -41,7 +49,10 @@ struct Hdf5Source {
 /// and attribute, checks raw storage lies inside the file, every datatype is one
 /// h5py and libhdf5 can load (LoadableDatatypes), and the Keras layout is
 /// consistent; at kFull also reads every dataset byte (filters, fletcher32)
-/// in bounded memory and counts NaN/Inf. A dataset stored in other files
+/// in bounded memory and counts NaN/Inf. Unfiltered float datasets whose storage
+/// lies inside the file are read after the walk in file order, straight from the
+/// descriptor (`direct_reads`); anything else, or a failed direct read, goes
+/// through libhdf5, whose error becomes the verdict. A dataset stored in other files
 /// (external storage, a virtual dataset) or an external link is kExternalData:
 /// following it would read a file nobody asked about.
 Hdf5Inspection InspectHdf5(const Hdf5Source& source, Level level);

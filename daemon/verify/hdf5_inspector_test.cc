@@ -127,11 +127,15 @@ std::vector<std::uint8_t> WriteImage(const FloatType& type, Storage storage,
   });
 }
 
-Hdf5Inspection Inspect(const std::vector<std::uint8_t>& image, Level level,
-                       std::uint64_t file_size) {
+// `direct`: unfiltered floats are read straight from the image (the default), or all through
+// libhdf5. A libhdf5-written image ends at its end of allocation.
+Hdf5Inspection Inspect(const std::vector<std::uint8_t>& image, Level level, std::uint64_t file_size,
+                       bool direct = true) {
   Hdf5Source source;
   source.image = image;
   source.file_size = file_size;
+  source.end_of_allocation = image.size();
+  source.direct_reads = direct;
   return InspectHdf5(source, level);
 }
 
@@ -182,13 +186,18 @@ TEST(Hdf5InspectorNonfinite, FindsOnlyTheLastElementNanOfEachFloatTypeAndStorage
         SCOPED_TRACE(testing::Message() << type.name << ", " << StorageName(storage) << ", "
                                         << count << " elements");
         const auto image = WriteImage(type, storage, {{"w", count, {count - 1}}});
-        const Hdf5Inspection full = Inspect(image, Level::kFull);
-        EXPECT_EQ(full.verdict, Verdict::kNonfinite) << full.reason;
-        EXPECT_EQ(full.nonfinite, 1u);
         const auto clean = WriteImage(type, storage, {{"w", count, {}}});
-        const Hdf5Inspection ok = Inspect(clean, Level::kFull);
-        EXPECT_EQ(ok.verdict, Verdict::kOk) << ok.reason;
-        EXPECT_EQ(ok.nonfinite, 0u);
+        for (bool direct : {true, false}) {
+          SCOPED_TRACE(direct ? "direct reads" : "libhdf5 reads");
+          const Hdf5Inspection full = Inspect(image, Level::kFull, image.size(), direct);
+          EXPECT_EQ(full.verdict, Verdict::kNonfinite) << full.reason;
+          EXPECT_EQ(full.nonfinite, 1u);
+          const bool read_directly = direct && storage != Storage::kChunkedGzip;
+          EXPECT_EQ(full.direct_datasets, read_directly ? 1u : 0u);
+          const Hdf5Inspection ok = Inspect(clean, Level::kFull, clean.size(), direct);
+          EXPECT_EQ(ok.verdict, Verdict::kOk) << ok.reason;
+          EXPECT_EQ(ok.nonfinite, 0u);
+        }
       }
     }
   }

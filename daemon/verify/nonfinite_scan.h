@@ -6,12 +6,13 @@
 
 namespace ckptwatch {
 
-/// Where the exponent sits in a little-endian floating-point element
-/// (HDF5's H5Tget_fields, plus the type's bit offset).
+/// Where the exponent sits in a floating-point element (HDF5's H5Tget_fields, plus the type's
+/// bit offset): bits are counted from the least significant, whatever the byte order.
 struct FloatLayout {
   std::size_t size = 4;           ///< Bytes per element.
   std::size_t exponent_pos = 23;  ///< First exponent bit, counted from bit 0.
   std::size_t exponent_bits = 8;
+  bool big_endian = false;  ///< Bytes stored most significant first.
 };
 
 /// How many of the `count` elements at `data` are NaN or ±Inf (exponent

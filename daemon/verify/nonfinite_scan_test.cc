@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -167,6 +168,36 @@ TEST(NonfiniteScan, CountsNonfiniteAtEveryBlockBoundary) {
     placed += 2;
   }
   EXPECT_EQ(CountNonfinite(f16.layout, elements.data(), count), placed);
+}
+
+// Big-endian files hold the same values with their bytes reversed: every size and path counts
+// them as its little-endian twin does, and reading them little-endian would count nothing.
+TEST(NonfiniteScan, BigEndianDataCountsAsItsLittleEndianTwin) {
+  struct Case {
+    FloatLayout layout;
+    std::vector<std::uint8_t> little;  // one finite element, then NaN, then +Inf
+  };
+  const Case cases[] = {
+      {{2, 10, 5}, {0x00, 0x3c, 0x00, 0x7e, 0x00, 0x7c}},
+      {{4, 23, 8}, Bytes<float>({1.0f, NAN, std::numeric_limits<float>::infinity()})},
+      {{8, 52, 11}, Bytes<double>({1.0, NAN, std::numeric_limits<double>::infinity()})},
+      {{16, 64, 15}, std::vector<std::uint8_t>(48, 0)},  // the generic path
+  };
+  for (Case c : cases) {
+    SCOPED_TRACE(testing::Message() << c.layout.size << "-byte elements");
+    if (c.layout.size == 16) {
+      for (int e : {1, 2}) c.little[16 * e + 8] = 0xff, c.little[16 * e + 9] = 0x7f;
+      c.little[9] = 0x3f;
+    }
+    std::vector<std::uint8_t> big = c.little;
+    for (std::size_t at = 0; at < big.size(); at += c.layout.size)
+      std::reverse(big.begin() + at, big.begin() + at + c.layout.size);
+    EXPECT_EQ(CountNonfinite(c.layout, c.little.data(), 3), 2u);
+    FloatLayout big_layout = c.layout;
+    big_layout.big_endian = true;
+    EXPECT_EQ(CountNonfinite(big_layout, big.data(), 3), 2u);
+    EXPECT_EQ(CountNonfinite(c.layout, big.data(), 3), 0u);
+  }
 }
 
 }  // namespace

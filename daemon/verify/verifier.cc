@@ -1,9 +1,9 @@
 #include "verifier.h"
 
-#include <cstring>
 #include <optional>
 #include <span>
 
+#include "byte_reader.h"
 #include "hdf5_inspector.h"
 #include "keras_zip.h"
 #include "page_cache.h"
@@ -23,8 +23,15 @@ void ApplyInspection(const Hdf5Inspection& inspection, VerifyResult* result) {
 }
 // libhdf5 past a superblock CheckHeaderOfFd() found sound, on the same descriptor.
 void InspectHdf5File(const std::string& name, int fd, const HeaderCheck& header, Level level,
-                     VerifyResult* result) {
-  Hdf5Source source{fd, name, {}, result->bytes, header.superblock->base_address};
+                     const VerifyOptions& options, VerifyResult* result) {
+  const Hdf5Source source{.fd = fd,
+                          .name = name,
+                          .image = {},
+                          .file_size = result->bytes,
+                          .base_address = header.superblock->base_address,
+                          .end_of_allocation = header.expected_bytes,
+                          .direct_reads = options.direct_reads};
+  // Direct reads go through `fd` inside the guard's lifetime, as libhdf5's do.
   std::optional<PageCacheGuard> cache_guard;
   if (level == Level::kFull) cache_guard.emplace(fd, result->bytes);
   ApplyInspection(InspectHdf5(source, level), result);
@@ -44,14 +51,7 @@ void VerifyKerasArchive(const std::string& name, int fd, Level level, const Veri
     return;
   }
   std::span<const std::uint8_t> image(archive.weights);
-  HeaderCheck header = CheckHeader(
-      [image](std::uint64_t offset, void* buf, std::size_t n) -> long {
-        if (offset >= image.size()) return 0;
-        std::size_t count = std::min<std::size_t>(n, image.size() - offset);
-        std::memcpy(buf, image.data() + offset, count);
-        return static_cast<long>(count);
-      },
-      image.size());
+  HeaderCheck header = CheckHeader(SpanReadAt(image), image.size());
   ApplyHeader(header, result);
   // expected_bytes describes the file on disk; the inner image's does not.
   result->expected_bytes.reset();
@@ -60,7 +60,12 @@ void VerifyKerasArchive(const std::string& name, int fd, Level level, const Veri
   };
   if (header.verdict != Verdict::kOk) return inside();
   if (level == Level::kHeader) return;
-  Hdf5Source source{-1, name + "/model.weights.h5", image, image.size(), header.superblock->base_address};
+  const Hdf5Source source{.name = name + "/model.weights.h5",
+                          .image = image,
+                          .file_size = image.size(),
+                          .base_address = header.superblock->base_address,
+                          .end_of_allocation = header.expected_bytes,
+                          .direct_reads = options.direct_reads};
   KerasInfo keras = result->keras;
   ApplyInspection(InspectHdf5(source, level), result);
   result->keras = keras;  // the archive's metadata.json and config.json speak for it

@@ -20,6 +20,9 @@ struct VerifyOptions {
   std::uint64_t full_max_bytes = std::numeric_limits<std::uint64_t>::max();
   /// Largest model.weights.h5 of a .keras archive held in memory.
   std::uint64_t memory_budget = std::uint64_t{1} << 30;
+  /// At `full`, read unfiltered float data straight from the file (Hdf5Source::direct_reads);
+  /// false reads it all through libhdf5, the reference tests compare against.
+  bool direct_reads = true;
 };
 
 /// Verifies the file open at `fd` (read-only; borrowed) through that

@@ -71,13 +71,14 @@ void NotReadHere(std::string_view what, VerifyResult* result) {
                    "process does not have: not verified";
 }
 
-void VerifyHdf5(const std::string& name, int fd, Level level, const DeepReaders& deep, VerifyResult* result) {
+void VerifyHdf5(const std::string& name, int fd, Level level, const VerifyOptions& options,
+                const DeepReaders& deep, VerifyResult* result) {
   result->format = "hdf5";
   HeaderCheck header = CheckHeaderOfFd(fd, result->bytes);
   ApplyHeader(header, result);
   if (header.verdict != Verdict::kOk || level == Level::kHeader) return;
   if (!deep.hdf5) return NotReadHere("HDF5 beyond its superblock", result);
-  deep.hdf5(name, fd, header, level, result);
+  deep.hdf5(name, fd, header, level, options, result);
 }
 
 void VerifyKeras(const std::string& name, int fd, Level level, const VerifyOptions& options,
@@ -148,7 +149,7 @@ void VerifyByContent(const std::string& name, int fd, Level level, const VerifyO
   const FileFormat format = DetectFormat(read_at, result->bytes);
   switch (format) {
     case FileFormat::kHdf5:
-      return VerifyHdf5(name, fd, level, deep, result);
+      return VerifyHdf5(name, fd, level, options, deep, result);
     case FileFormat::kKerasZip:
       return VerifyKeras(name, fd, level, options, deep, result);
     case FileFormat::kTorchZip:

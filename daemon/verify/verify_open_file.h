@@ -16,7 +16,7 @@ namespace ckptwatch {
 struct DeepReaders {
   /// HDF5 past its superblock, which `header` found sound; `level` is structure or full.
   void (*hdf5)(const std::string& name, int fd, const HeaderCheck& header, Level level,
-               VerifyResult* result) = nullptr;
+               const VerifyOptions& options, VerifyResult* result) = nullptr;
   /// A .keras archive, at any level.
   void (*keras)(const std::string& name, int fd, Level level, const VerifyOptions& options,
                 VerifyResult* result) = nullptr;
