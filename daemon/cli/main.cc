@@ -21,6 +21,6 @@ int main(int argc, char** argv) {
     return RunVerifyCommand(std::vector<std::string>(argv + 2, argv + argc), std::cout, std::cerr, engine);
   execv(engine.c_str(), argv);
   std::cerr << "ckptwatch: cannot run " << engine << ": " << std::strerror(errno)
-            << " (the engine binary is installed beside ckptwatch, in ../lib/ckptwatch/)\n";
+            << " (ckptwatch looks for its engine beside itself, then in ../lib/ckptwatch/)\n";
   return 127;
 }
