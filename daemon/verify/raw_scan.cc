@@ -42,7 +42,8 @@ RawScanCounts ScanRawRuns(std::vector<RawRun> runs, std::span<const FloatLayout>
     if (i + 1 < runs.size() && runs[i + 1].offset <= end + kMaxGapBytes)
       stretch_end[i] = std::max(end, stretch_end[i + 1]);
   }
-  block_bytes = std::max<std::size_t>(block_bytes, 2 * kAlign);
+  // aligned_alloc wants a size that is a multiple of the alignment (ASan refuses any other).
+  block_bytes = (std::max<std::size_t>(block_bytes, 2 * kAlign) + kAlign - 1) / kAlign * kAlign;
   std::unique_ptr<std::uint8_t, FreeDeleter> buffer(
       static_cast<std::uint8_t*>(std::aligned_alloc(kAlign, block_bytes)));
   if (!buffer) {
