@@ -1,5 +1,6 @@
 #include "verify_command.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "capabilities.h"
 #include "logfmt.h"
 #include "open_beneath.h"
+#include "page_cache.h"
 #include "load_check.h"
 #include "verifier_child.h"
 #include "verify_open_file.h"
@@ -135,6 +137,11 @@ std::optional<Options> ParseOptions(const std::vector<std::string>& args, std::s
 // runs on a thread that is left behind, descriptor and all, if it overstays.
 VerifyResult VerifyHeaderHere(std::shared_ptr<UniqueFd> fd, const std::string& path,
                               const Options& options) {
+  // A file whose every page is cached (one just written) cannot make a read wait: checked right
+  // here, without the thread, which costs a fifth of a header check's process.
+  struct stat st;
+  if (fstat(fd->get(), &st) == 0 && FullyCached(fd->get(), static_cast<std::uint64_t>(st.st_size)))
+    return VerifyOpenFileWith(fd->get(), path, options.verify, DeepReaders{});
   auto promise = std::make_shared<std::promise<VerifyResult>>();
   std::future<VerifyResult> future = promise->get_future();
   std::thread([fd, path, verify = options.verify, promise] {

@@ -26,23 +26,24 @@ struct Cachestat {
 
 std::uint64_t PageSize() { return static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)); }
 
+}  // namespace
+
 // The common case right after a save: every page is cached. Asking the kernel for the count is
 // one call where mincore() is a page-table walk over every page (~18 ms per GiB here). False
 // when the kernel, or a syscall filter that does not know the call (systemd 252's, which
-// refuses it with EPERM), says nothing: the caller then asks page by page.
-bool FullyCached(int fd, std::uint64_t pages) {
+// refuses it with EPERM), says nothing: the guard then asks page by page.
+bool FullyCached(int fd, std::uint64_t file_size) {
+  const std::uint64_t page = PageSize();
   CachestatRange whole{0, 0};  // len 0: to the end of the file
   Cachestat stat{};
-  return syscall(__NR_cachestat, fd, &whole, &stat, 0) == 0 && stat.nr_cache >= pages;
+  return syscall(__NR_cachestat, fd, &whole, &stat, 0) == 0 && stat.nr_cache >= (file_size + page - 1) / page;
 }
-
-}  // namespace
 
 PageCacheGuard::PageCacheGuard(int fd, std::uint64_t file_size) : fd_(fd) {
   const std::uint64_t page = PageSize();
   const std::uint64_t pages = (file_size + page - 1) / page;
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  if (FullyCached(fd, pages)) return;  // nothing to drop afterwards: resident_ stays empty
+  if (FullyCached(fd, file_size)) return;  // nothing to drop afterwards: resident_ stays empty
   std::vector<unsigned char> resident(pages);
   for (std::uint64_t offset = 0; offset < file_size; offset += kWindowBytes) {
     std::uint64_t length = std::min(kWindowBytes, file_size - offset);

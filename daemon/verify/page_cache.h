@@ -6,6 +6,11 @@
 
 namespace ckptwatch {
 
+/// True when the kernel says every page of the file open at `fd` (`file_size` bytes) is in the
+/// page cache (cachestat(2), Linux 6.5): reading it cannot wait on a disk or a server. False
+/// when any is not, or the kernel or a syscall filter does not answer.
+bool FullyCached(int fd, std::uint64_t file_size);
+
 /// Records which pages of a file are cached when constructed; on destruction
 /// drops (POSIX_FADV_DONTNEED) only the pages that were not cached before, so
 /// verifying a 10 GiB checkpoint does not evict the trainer's working set and

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -79,6 +81,16 @@ TEST_F(PageCacheGuardTest, OnlyThePagesTheReadBroughtInAreDropped) {
   }
   const std::vector<bool> after = Resident();
   for (std::size_t i = 0; i < kPages; ++i) EXPECT_EQ(after[i], i < kPages / 2) << "page " << i;
+}
+
+// What `ckptwatch verify --level header` asks before it reads inline rather than on a thread.
+TEST_F(PageCacheGuardTest, FullyCachedIsTrueOnlyWhenEveryPageIs) {
+  // A kernel before 6.5 has no cachestat(2): then the answer is always "not known", false.
+  const bool kernel_answers = syscall(451, -1, nullptr, nullptr, 0) != 0 && errno != ENOSYS;
+  ReadAll();
+  EXPECT_EQ(FullyCached(fd_, kPages * page_), kernel_answers);
+  Evict(kPages / 2, kPages / 2);
+  EXPECT_FALSE(FullyCached(fd_, kPages * page_));
 }
 
 }  // namespace
