@@ -137,11 +137,17 @@ std::optional<Options> ParseOptions(const std::vector<std::string>& args, std::s
 // runs on a thread that is left behind, descriptor and all, if it overstays.
 VerifyResult VerifyHeaderHere(std::shared_ptr<UniqueFd> fd, const std::string& path,
                               const Options& options) {
-  // A file whose every page is cached (one just written) cannot make a read wait: checked right
-  // here, without the thread, which costs a fifth of a header check's process.
+  // A header check reads near the start of the file and near its end (a zip's directory, the
+  // end HDF5 promises). When both are cached (a file just written) no read will wait on a disk
+  // or a server: checked right here, without the thread, which costs a fifth of the process.
+  constexpr std::uint64_t kEdge = 1 << 20;
   struct stat st;
-  if (fstat(fd->get(), &st) == 0 && FullyCached(fd->get(), static_cast<std::uint64_t>(st.st_size)))
-    return VerifyOpenFileWith(fd->get(), path, options.verify, DeepReaders{});
+  if (fstat(fd->get(), &st) == 0) {
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    const std::uint64_t tail = std::min(size, kEdge);
+    if (RangeCached(fd->get(), 0, std::min(size, kEdge)) && RangeCached(fd->get(), size - tail, tail))
+      return VerifyOpenFileWith(fd->get(), path, options.verify, DeepReaders{});
+  }
   auto promise = std::make_shared<std::promise<VerifyResult>>();
   std::future<VerifyResult> future = promise->get_future();
   std::thread([fd, path, verify = options.verify, promise] {

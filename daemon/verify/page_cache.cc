@@ -32,11 +32,15 @@ std::uint64_t PageSize() { return static_cast<std::uint64_t>(sysconf(_SC_PAGESIZ
 // one call where mincore() is a page-table walk over every page (~18 ms per GiB here). False
 // when the kernel, or a syscall filter that does not know the call (systemd 252's, which
 // refuses it with EPERM), says nothing: the guard then asks page by page.
-bool FullyCached(int fd, std::uint64_t file_size) {
+bool FullyCached(int fd, std::uint64_t file_size) { return RangeCached(fd, 0, file_size); }
+
+bool RangeCached(int fd, std::uint64_t offset, std::uint64_t length) {
+  if (length == 0) return true;
   const std::uint64_t page = PageSize();
-  CachestatRange whole{0, 0};  // len 0: to the end of the file
+  const std::uint64_t first = offset / page, last = (offset + length - 1) / page;
+  CachestatRange range{first * page, (last - first + 1) * page};
   Cachestat stat{};
-  return syscall(__NR_cachestat, fd, &whole, &stat, 0) == 0 && stat.nr_cache >= (file_size + page - 1) / page;
+  return syscall(__NR_cachestat, fd, &range, &stat, 0) == 0 && stat.nr_cache >= last - first + 1;
 }
 
 PageCacheGuard::PageCacheGuard(int fd, std::uint64_t file_size) : fd_(fd) {

@@ -91,6 +91,9 @@ TEST_F(PageCacheGuardTest, FullyCachedIsTrueOnlyWhenEveryPageIs) {
   EXPECT_EQ(FullyCached(fd_, kPages * page_), kernel_answers);
   Evict(kPages / 2, kPages / 2);
   EXPECT_FALSE(FullyCached(fd_, kPages * page_));
+  EXPECT_EQ(RangeCached(fd_, 0, kPages / 2 * page_), kernel_answers);
+  EXPECT_FALSE(RangeCached(fd_, kPages / 2 * page_, 1));
+  EXPECT_FALSE(RangeCached(fd_, kPages / 2 * page_ - 1, 2));  // straddles into the evicted half
 }
 
 }  // namespace
