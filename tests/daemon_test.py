@@ -271,7 +271,9 @@ class ControlTest(DaemonTestCase):
         stop = [e for e in d.events() if e.get("event") == "stop"]
         self.assertEqual(stop[0]["running"], "1")
         # The daemon killed it before exiting; once reparented, it is reaped (or a zombie).
-        end = time.monotonic() + 10
+        # 30 s: in the ASan build of CI one run still saw it stopped after 10 s (cause not
+        # established; see the issue 12 closing note).
+        end = time.monotonic() + 30
         while process_state(child) not in (None, "Z") and time.monotonic() < end:
             time.sleep(0.05)
         self.assertIn(process_state(child), (None, "Z"), f"verifier child {child} outlived the daemon")
