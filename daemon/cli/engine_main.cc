@@ -1,6 +1,8 @@
 // ckptwatch-engine: every ckptwatch command — the daemon, check-config, status, verify, and
 // the verifier's child and zygote. `ckptwatch` (main.cc) runs `verify` itself and execs this
 // for the rest.
+#include <signal.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -30,6 +32,10 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First, before any socket or pipe exists: a status or metrics client that
+  // hangs up mid-answer must cost a write EPIPE, never the daemon (and with it
+  // the zygote and every alarm). Children inherit SIG_IGN across exec too.
+  signal(SIGPIPE, SIG_IGN);
   using namespace ckptwatch;
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
