@@ -130,20 +130,21 @@ int VerifyQueue::zygote_pid() const { return zygote_ ? zygote_->process.pid : 0;
 
 bool VerifyQueue::Enqueue(VerifyJob job) {
   if (shutting_down_) return false;
-  for (VerifyJob& waiting : waiting_) {
-    if (waiting.path == job.path) {
-      waiting = std::move(job);
-      return true;
-    }
+  if (waiting_.size() >= max_queued_ && !waiting_.contains(job.path)) return false;
+  // The owner picks the file's lane (fair_queue.h): one stat beneath the root,
+  // no open. A name that is gone or not a file keeps lane 0; its verdict
+  // needs no child anyway.
+  if (job.root) {
+    const OpenedEntry entry = ProbeBeneath(job.root->get(), job.relative);
+    if (entry.kind == EntryKind::kRegular) job.owner = entry.st.st_uid;
   }
-  if (waiting_.size() >= max_queued_) return false;
-  waiting_.push_back(std::move(job));
+  waiting_.Push(std::move(job));
   StartMore();
   return true;
 }
 
 void VerifyQueue::DropWatch(const std::string& watch) {
-  std::erase_if(waiting_, [&](const VerifyJob& job) { return job.watch == watch; });
+  waiting_.EraseIf([&](const VerifyJob& job) { return job.watch == watch; });
 }
 
 void VerifyQueue::Reconfigure(std::size_t max_parallel, ChildLimits limits,
@@ -158,9 +159,7 @@ void VerifyQueue::StartMore() {
   if (starting_) return;  // a job finished inside Start(): the loop below goes on
   starting_ = true;
   while (!shutting_down_ && running_.size() < max_parallel_ && !waiting_.empty()) {
-    VerifyJob job = std::move(waiting_.front());
-    waiting_.pop_front();
-    Start(std::move(job));
+    Start(*waiting_.Pop());
   }
   starting_ = false;
 }
@@ -340,7 +339,7 @@ void VerifyQueue::MaybeFinish(Child* child) {
     // The zygote was killed from outside (an OOM kill, an administrator): nothing
     // about this file says it is broken. Verified again, once, by the next zygote.
     child->job.retried = true;
-    waiting_.push_front(std::move(child->job));
+    waiting_.PushFront(std::move(child->job));
   } else if (!child->abandoned) {
     VerifyResult result =
         child->settled
@@ -537,7 +536,7 @@ void VerifyQueue::MaybeStopped() {
 
 void VerifyQueue::Shutdown(std::uint64_t grace_ms, std::function<void()> stopped) {
   shutting_down_ = true;
-  waiting_.clear();
+  waiting_.EraseIf([](const VerifyJob&) { return true; });
   uv_timer_stop(restart_timer_);
   stopped_ = std::move(stopped);
   if (running_.empty()) return MaybeStopped();

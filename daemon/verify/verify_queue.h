@@ -8,12 +8,12 @@
 #include <uv.h>
 
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "fair_queue.h"
 #include "unique_fd.h"
 #include "verifier_child.h"
 
@@ -29,6 +29,8 @@ struct VerifyJob {
   std::shared_ptr<UniqueFd> root;
   std::string relative;
   VerifyOptions options;
+  /// Set by the queue: the file's owner (st_uid) when queued, its lane in the fair order.
+  uid_t owner = 0;
   /// Set by the queue: the job was requeued once because its zygote died under it.
   bool retried = false;
 };
@@ -51,8 +53,11 @@ class VerifyQueue {
   VerifyQueue(const VerifyQueue&) = delete;
   VerifyQueue& operator=(const VerifyQueue&) = delete;
 
-  /// Queues `job`. A job for a path already waiting replaces it (latest write
-  /// wins). False when the queue is full (the caller rescans later).
+  /// Queues `job` in its watch's lane for the file's owner: jobs start one
+  /// watch after another, one owner after another (fair_queue.h), so one
+  /// user's flood cannot hold back another's verdict. A job for a path already
+  /// waiting replaces it (latest write wins). False when the queue is full
+  /// (the caller rescans later).
   bool Enqueue(VerifyJob job);
   /// Drops waiting jobs under `watch` (a removed watch); running ones finish.
   void DropWatch(const std::string& watch);
@@ -96,7 +101,7 @@ class VerifyQueue {
   ChildLimits limits_;
   std::size_t max_queued_;
   Done done_;
-  std::deque<VerifyJob> waiting_;
+  FairQueue<VerifyJob> waiting_;  // per watch, then per owner, in turn
   std::map<Child*, std::unique_ptr<Child>> running_;
   ZygoteLost zygote_lost_;
   Zygote* zygote_ = nullptr;  // the one serving jobs; null while (re)starting
