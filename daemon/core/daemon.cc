@@ -13,7 +13,7 @@
 
 #include "event_log.h"
 #include "hdf5_inspector.h"
-#include "inotify_watcher.h"
+#include "inotify_set.h"
 #include "metrics.h"
 #include "name_patterns.h"
 #include "pipeline.h"
@@ -148,7 +148,7 @@ class Daemon {
   void ApplyVerifyConfig();
   void Stop(const char* signal_name);
   void CloseHandles();
-  void OnInotifyReadable();
+  void OnInotifyEvents(const std::vector<WatchEvent>& events);
   void ArmSettleTimer();
   void OnTick();
   void RestoreState();
@@ -178,10 +178,8 @@ class Daemon {
   std::unique_ptr<LoopReporter> reporter_;
   uv_loop_t loop_{};
   uv_signal_t sig_hup_{}, sig_term_{}, sig_int_{}, sig_usr1_{};
-  uv_poll_t inotify_poll_{};
-  bool inotify_poll_active_ = false;
   uv_timer_t settle_timer_{}, tick_timer_{};
-  std::unique_ptr<InotifyWatcher> inotify_;
+  std::unique_ptr<InotifyWatchSet> inotify_;  // one inotify instance per watch
   std::unique_ptr<StatusServer> status_;
   std::string state_path_;
   bool state_write_failing_ = false;
@@ -261,21 +259,17 @@ bool Daemon::Setup() {
        {"watches", std::to_string(config_.watches.size())}});
 
   WatchError watch_error;
-  inotify_ = InotifyWatcher::Create(&watch_error);
+  inotify_ = InotifyWatchSet::Create(
+      &loop_, [this](std::vector<WatchEvent>& events) { OnInotifyEvents(events); },
+      [this](int status) {
+        // A failed poll would leave an inotify watch silent: say so; the
+        // polling scans of the tick are all that is left.
+        Log(LogLevel::kError, "loop_error", {{"call", "inotify poll"}}, uv_strerror(status));
+      },
+      &watch_error);
   if (!inotify_) {
     // Every watch polls instead; say so once.
     Log(LogLevel::kError, "backend_fallback", {{"backend", "poll"}}, watch_error.message);
-  } else if (Check(uv_poll_init(&loop_, &inotify_poll_, inotify_->fd()), "uv_poll_init(inotify)")) {
-    inotify_poll_.data = this;
-    inotify_poll_active_ = true;
-    int rc = uv_poll_start(&inotify_poll_, UV_READABLE, [](uv_poll_t* handle, int status, int) {
-      auto* daemon = static_cast<Daemon*>(handle->data);
-      if (status == 0) return daemon->OnInotifyReadable();
-      // A failed poll would leave every inotify watch silent: say so; the
-      // polling scans of the tick are all that is left.
-      daemon->Log(LogLevel::kError, "loop_error", {{"call", "inotify poll"}}, uv_strerror(status));
-    });
-    if (!Check(rc, "uv_poll_start(inotify)")) inotify_.reset();
   }
 
   queue_ = std::make_unique<VerifyQueue>(
@@ -320,9 +314,7 @@ void Daemon::ApplyVerifyConfig() {
 
 // ---- inputs ------------------------------------------------------------------
 
-void Daemon::OnInotifyReadable() {
-  std::vector<WatchEvent> events;
-  inotify_->ReadEvents(&events);
+void Daemon::OnInotifyEvents(const std::vector<WatchEvent>& events) {
   Step([&] {
     for (const WatchEvent& event : events) pipeline_->OnWatchEvent(event);
   });
@@ -449,7 +441,7 @@ void Daemon::Stop(const char* signal_name) {
       {{"signal", signal_name}, {"running", std::to_string(queue_ ? queue_->running() : 0)},
        {"queued", std::to_string(queue_ ? queue_->waiting() : 0)}},
       "stopping: waiting up to " + std::to_string(kStopGraceMs / 1000) + "s for running verifications");
-  if (inotify_poll_active_) uv_poll_stop(&inotify_poll_);
+  if (inotify_) inotify_->Close();
   uv_timer_stop(&settle_timer_);
   uv_timer_stop(&tick_timer_);
   if (queue_)
@@ -470,7 +462,7 @@ void Daemon::CloseHandles() {
   close(&settle_timer_);
   close(&tick_timer_);
   if (status_) status_->Close();
-  if (inotify_poll_active_) close(&inotify_poll_);
+  if (inotify_) inotify_->Close();
   // Thread-pool scans still running finish on their own; their results
   // reach a stopped pipeline, which ignores them.
 }
