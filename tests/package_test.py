@@ -54,11 +54,12 @@ PACKAGE_DIRS = ["/etc/ckptwatch", LOG_DIR, "/usr/share/doc/ckptwatch", "/usr/sha
 WANTS_LINK = "/etc/systemd/system/multi-user.target.wants/ckptwatch.service"
 NOT_INSTALLED = "not installed"
 
-# The unit user: only CAP_DAC_READ_SEARCH, inherited across the verifier child's execve.
+# The unit user: only CAP_DAC_READ_SEARCH and CAP_LEASE, inherited across the verifier child's
+# execve (which drops both).
 AS_UNIT_USER = [
     "setpriv", "--reuid=ckptwatch", "--regid=ckptwatch", "--init-groups", "--no-new-privs",
-    "--inh-caps=-all,+dac_read_search", "--ambient-caps=-all,+dac_read_search",
-    "--bounding-set=-all,+dac_read_search", "--",
+    "--inh-caps=-all,+dac_read_search,+lease", "--ambient-caps=-all,+dac_read_search,+lease",
+    "--bounding-set=-all,+dac_read_search,+lease", "--",
 ]
 AS_UNIT_USER_WITHOUT_CAPS = [
     "setpriv", "--reuid=ckptwatch", "--regid=ckptwatch", "--init-groups", "--no-new-privs",

@@ -66,10 +66,11 @@ OLD_ATIME = 1_000_000_000  # 2001: any read of a private file on strictatime mov
 
 
 def as_daemon_user():
-    """setpriv prefix: the daemon's user, its groups, and only CAP_DAC_READ_SEARCH (inherited
-    and ambient, so it survives execve as it does under the unit's AmbientCapabilities)."""
+    """setpriv prefix: the daemon's user, its groups, and only CAP_DAC_READ_SEARCH and CAP_LEASE
+    (inherited and ambient, so they survive execve as under the unit's AmbientCapabilities)."""
     return ["setpriv", f"--reuid={DAEMON_USER}", f"--regid={DAEMON_USER}", "--init-groups",
-            "--inh-caps=-all,+dac_read_search", "--ambient-caps=-all,+dac_read_search", "--"]
+            "--inh-caps=-all,+dac_read_search,+lease", "--ambient-caps=-all,+dac_read_search,+lease",
+            "--"]
 
 
 def ensure_user(name):

@@ -73,9 +73,11 @@ OpenWriters RealEnv::WritersOf(const std::string& watch, const std::string& rela
                                Clock::time_point since, std::string* who) const {
   auto root = Root(watch);
   if (!root || relative.empty()) return OpenWriters::kUnknown;
-  OpenedEntry entry = ProbeBeneath(root->get(), relative);
+  // Opened read-only (O_NONBLOCK: a writer's lease cannot block the loop) for the
+  // lease probe (open_writers.h), which asks about this one inode.
+  OpenedEntry entry = OpenBeneath(root->get(), relative);
   if (entry.kind != EntryKind::kRegular) return OpenWriters::kNone;
-  return writers_.Query(entry.st.st_dev, entry.st.st_ino, since, who);
+  return writers_.Query(entry.fd.get(), entry.st, since, who);
 }
 
 bool RealEnv::StatSpace(const std::string& path, FsSpace* out) const { return ckptwatch::StatSpace(path, out); }

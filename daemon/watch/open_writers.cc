@@ -2,18 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
 namespace ckptwatch {
 namespace {
-
-// A walk of a machine with more descriptors than this stops there: a bound on
-// the time the loop spends, at the price of a possible miss.
-constexpr std::size_t kMaxDescriptors = 1'000'000;
 
 bool IsNumber(const char* name) {
   if (!*name) return false;
@@ -45,38 +41,75 @@ int AccessMode(const std::string& fdinfo) {
 
 }  // namespace
 
-OpenWriters OpenWriterIndex::Query(dev_t dev, ino_t ino, Clock::time_point not_before, std::string* who) {
-  const Clock::time_point now = Clock::now();
-  if (!valid_ || now - taken_ > max_age_ || taken_ < not_before) Refresh(now);
-  auto it = writers_.find({dev, ino});
-  if (it != writers_.end()) {
+std::optional<OpenWriters> ProbeWritersByLease(int fd) {
+  // No F_SETOWN on this descriptor: a writer opening the file while the lease
+  // is held breaks it without any signal reaching the daemon.
+  if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+    fcntl(fd, F_SETLEASE, F_UNLCK);
+    return OpenWriters::kNone;
+  }
+  if (errno == EAGAIN) return OpenWriters::kSome;
+  return std::nullopt;
+}
+
+OpenWriters OpenWriterIndex::Query(int fd, const struct stat& st, Clock::time_point not_before,
+                                   std::string* who, Clock::time_point now) {
+  if (std::optional<OpenWriters> lease = ProbeWritersByLease(fd)) {
+    if (*lease == OpenWriters::kSome) *who = NameHolder(st, now);
+    return *lease;
+  }
+  if (!valid_ || now - taken_ > max_age_ || taken_ < not_before) {
+    snapshot_ = WalkProc(std::nullopt, std::nullopt);
+    taken_ = now;
+    valid_ = true;
+  }
+  auto it = snapshot_.writers.find({st.st_dev, st.st_ino});
+  if (it != snapshot_.writers.end()) {
     *who = it->second;
     return OpenWriters::kSome;
   }
-  return visible_ ? OpenWriters::kNone : OpenWriters::kUnknown;
+  return snapshot_.visible && snapshot_.complete ? OpenWriters::kNone : OpenWriters::kUnknown;
 }
 
-void OpenWriterIndex::Refresh(Clock::time_point now) {
-  taken_ = now;
-  valid_ = true;
-  writers_.clear();
-  int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (proc < 0) {
-    visible_ = false;
-    return;
+std::string OpenWriterIndex::NameHolder(const struct stat& st, Clock::time_point now) {
+  if (now - name_window_ >= std::chrono::seconds(1)) {
+    name_window_ = now;
+    names_in_window_ = 0;
   }
+  if (names_in_window_ >= kNamesPerSecond) return "a process";
+  ++names_in_window_;
+  // The writer is most often the file's owner: only its processes are looked at.
+  const Walk walk = WalkProc(st.st_uid, std::make_pair(st.st_dev, st.st_ino));
+  auto it = walk.writers.find({st.st_dev, st.st_ino});
+  return it != walk.writers.end() ? it->second : "a process";
+}
+
+OpenWriterIndex::Walk OpenWriterIndex::WalkProc(std::optional<uid_t> only_uid,
+                                                std::optional<std::pair<dev_t, ino_t>> stop_at) {
+  Walk walk;
+  int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (proc < 0) return walk;
   // pid 1 belongs to root: if its descriptors are hidden, so are the trainer's.
   int init_fds = openat(proc, "1/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  visible_ = init_fds >= 0;
+  walk.visible = init_fds >= 0;
   if (init_fds >= 0) close(init_fds);
+  walk.complete = true;
   DIR* pids = fdopendir(dup(proc));
   const std::string self = std::to_string(getpid());
-  std::size_t seen = 0;
-  while (pids && seen < kMaxDescriptors) {
+  std::map<uid_t, std::size_t> seen_by_uid;  // the bound is charged to each uid alone
+  while (pids) {
     struct dirent* p = readdir(pids);
     if (!p) break;
     if (!IsNumber(p->d_name) || self == p->d_name) continue;
     const std::string pid = p->d_name;
+    struct stat owner;
+    if (fstatat(proc, pid.c_str(), &owner, 0) != 0) continue;  // exited
+    if (only_uid && owner.st_uid != *only_uid) continue;
+    std::size_t& seen = seen_by_uid[owner.st_uid];
+    if (seen >= kMaxDescriptorsPerUid) {
+      walk.complete = false;
+      continue;
+    }
     int fd_dir = openat(proc, (pid + "/fd").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd_dir < 0) continue;  // exited, or a kernel thread
     DIR* fds = fdopendir(fd_dir);
@@ -85,22 +118,40 @@ void OpenWriterIndex::Refresh(Clock::time_point now) {
       continue;
     }
     while (struct dirent* f = readdir(fds)) {
-      if (!IsNumber(f->d_name) || ++seen > kMaxDescriptors) continue;
+      if (!IsNumber(f->d_name)) continue;
+      if (++seen > kMaxDescriptorsPerUid) {
+        walk.complete = false;
+        break;
+      }
       struct stat st;
       // Follows the magic link to the open file itself, wherever it lives.
-      if (fstatat(dirfd(fds), f->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode)) continue;
+      if (fstatat(dirfd(fds), f->d_name, &st, 0) != 0) {
+        // Listing another user's descriptors needs only CAP_DAC_READ_SEARCH,
+        // following them ptrace rights: a process whose files cannot be seen
+        // leaves the answer unknown, never "no writer".
+        if (errno == EACCES || errno == EPERM) {
+          walk.complete = false;
+          break;
+        }
+        continue;
+      }
+      if (!S_ISREG(st.st_mode)) continue;
+      auto key = std::make_pair(st.st_dev, st.st_ino);
+      if (stop_at && key != *stop_at) continue;
       const int mode = AccessMode(ReadSmall(proc, pid + "/fdinfo/" + f->d_name));
       if (mode != O_WRONLY && mode != O_RDWR) continue;
-      auto key = std::make_pair(st.st_dev, st.st_ino);
-      if (writers_.count(key)) continue;
+      if (walk.writers.count(key)) continue;
       std::string comm = ReadSmall(proc, pid + "/comm");
       while (!comm.empty() && (comm.back() == '\n' || comm.back() == ' ')) comm.pop_back();
-      writers_[key] = "pid " + pid + (comm.empty() ? "" : " (" + comm + ")");
+      walk.writers[key] = "pid " + pid + (comm.empty() ? "" : " (" + comm + ")");
+      if (stop_at) break;
     }
     closedir(fds);
+    if (stop_at && walk.writers.count(*stop_at)) break;
   }
   if (pids) closedir(pids);
   close(proc);
+  return walk;
 }
 
 }  // namespace ckptwatch
