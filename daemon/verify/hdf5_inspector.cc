@@ -53,6 +53,8 @@ struct Walk {
   LoadableDatatypes datatypes;
   // At kFull with direct reads: the datasets read after the walk, straight from the file.
   std::optional<DirectReads> direct;
+  // At kFull: bytes libhdf5 has decoded so far, against out->decode_budget.
+  std::uint64_t decoded = 0;
 };
 
 void NoteNonfinite(Walk& walk, std::uint64_t visit, const std::string& path, std::uint64_t count) {
@@ -221,7 +223,8 @@ bool ReadAllData(Walk& walk, hid_t dataset, const std::string& path, std::uint64
   if (rank < 0) return false;
   std::vector<hsize_t> dims(rank), chunk(rank, 1);
   H5Sget_simple_extent_dims(file_space.get(), dims.data(), nullptr);
-  if (H5Sget_simple_extent_npoints(file_space.get()) == 0) return true;
+  const hssize_t points = H5Sget_simple_extent_npoints(file_space.get());
+  if (points == 0) return true;
   if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) H5Pget_chunk(dcpl.get(), rank, chunk.data());
 
   const H5T_class_t type_class = H5Tget_class(file_type.get());
@@ -242,6 +245,15 @@ bool ReadAllData(Walk& walk, hid_t dataset, const std::string& path, std::uint64
   if (!mem_type.valid()) return false;
   const std::size_t element_size = H5Tget_size(mem_type.get());
   if (element_size == 0) return false;
+  // What decoding this dataset costs is its logical size, not its storage:
+  // past the budget its values are left unread (the verdict says so).
+  const std::uint64_t logical = static_cast<std::uint64_t>(std::max<hssize_t>(points, 0)) * element_size;
+  if (logical > walk.out->decode_budget - std::min(walk.decoded, walk.out->decode_budget)) {
+    ++walk.out->full_skipped_datasets;
+    walk.out->full_skipped_bytes += logical;
+    return true;
+  }
+  walk.decoded += logical;
 
   std::optional<FloatLayout> float_layout;
   if (type_class == H5T_FLOAT) float_layout = FloatLayoutOfType(mem_type.get());
@@ -601,6 +613,7 @@ Hdf5Inspection InspectHdf5(const Hdf5Source& source, Level level) {
   InitHdf5ErrorHandling();
   Hdf5Inspection result;
   if (level == Level::kFull) result.nonfinite = 0;
+  result.decode_budget = DecodeBudget(source.file_size);
   Walk walk;
   walk.source = &source;
   walk.level = level;
@@ -639,6 +652,11 @@ Hdf5Inspection InspectHdf5(const Hdf5Source& source, Level level) {
                     ": training diverged before this save; resume from an earlier checkpoint";
   }
   return result;
+}
+
+std::uint64_t DecodeBudget(std::uint64_t file_size) {
+  constexpr std::uint64_t kFloor = std::uint64_t{256} << 20;
+  return std::max(kFloor, file_size > UINT64_MAX / 4 ? UINT64_MAX : file_size * 4);
 }
 
 std::string Hdf5LibraryVersion() {

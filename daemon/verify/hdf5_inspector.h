@@ -22,6 +22,11 @@ struct Hdf5Inspection {
   std::uint64_t parameters = 0;
   std::optional<std::uint64_t> nonfinite;  ///< Set when level is kFull.
   std::uint64_t direct_datasets = 0;       ///< Of `datasets`, read straight from the file.
+  /// At kFull: datasets whose values were not read because decoding them would
+  /// pass `decode_budget` (DecodeBudget()), and the bytes they would decode to.
+  std::uint64_t full_skipped_datasets = 0;
+  std::uint64_t full_skipped_bytes = 0;
+  std::uint64_t decode_budget = 0;
   KerasInfo keras;
 };
 
@@ -42,6 +47,13 @@ struct Hdf5Source {
   /// through libhdf5 (same verdicts, faster); false reads everything through libhdf5.
   bool direct_reads = true;
 };
+
+/// The bytes libhdf5 may decode (decompress, or fill) at kFull for a file of
+/// `file_size` bytes: 4x the file, at least 256 MiB. The file's size alone
+/// bounds nothing: 64 MiB of gzip decodes to 64 GiB, which held a verifier for
+/// minutes, so a dataset that would take the total past this is not read (its
+/// structure is still checked) and the verdict says so.
+std::uint64_t DecodeBudget(std::uint64_t file_size);
 
 /// Opens `source` read-only with HDF5 file locking off (a reader's lock makes
 /// the trainer's next h5py.File(path, "w") fail) through the descriptor or the

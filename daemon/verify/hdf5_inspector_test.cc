@@ -640,5 +640,76 @@ TEST(Hdf5InspectorDatatypes, ADatasetOrAttributeOfATypeNoLoaderReadsIsCorruptAtS
 
 TEST(Hdf5InspectorDatatypes, EveryTypeH5pyReadsStaysOk) { ExpectVerdicts(LoadableTypes()); }
 
+// A gzip bomb as an attacker writes one: the same compressed 1 MiB chunk of zeros written raw
+// `chunks` times (H5Dwrite_chunk), so the file is ~1 KiB a chunk and decodes to 1 MiB a chunk.
+std::vector<std::uint8_t> BombImage(hsize_t chunks) {
+  return ImageOf([&](hid_t file) {
+    constexpr hsize_t kElements = (1 << 20) / 4;
+    std::vector<std::uint8_t> zeros(kElements * 4, 0);
+    // The compressed chunk: what libhdf5's own deflate filter makes of one chunk of zeros.
+    const std::vector<std::uint8_t> packed = [&] {
+      const hsize_t one[1] = {kElements};
+      hid_t space = H5Screate_simple(1, one, nullptr);
+      hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+      H5Pset_chunk(dcpl, 1, one);
+      H5Pset_deflate(dcpl, 9);
+      hid_t d = H5Dcreate2(file, "seed", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+      EXPECT_GE(H5Dwrite(d, H5T_IEEE_F32LE, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data()), 0);
+      hsize_t size = 0;
+      const hsize_t origin[1] = {0};
+      H5Dget_chunk_storage_size(d, origin, &size);
+      std::vector<std::uint8_t> out(size);
+      uint32_t filters = 0;
+      EXPECT_GE(H5Dread_chunk(d, H5P_DEFAULT, origin, &filters, out.data()), 0);
+      H5Dclose(d);
+      H5Pclose(dcpl);
+      H5Sclose(space);
+      return out;
+    }();
+    const hsize_t dims[1] = {chunks * kElements}, chunk[1] = {kElements};
+    hid_t space = H5Screate_simple(1, dims, nullptr);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, chunk);
+    H5Pset_deflate(dcpl, 9);
+    hid_t d = H5Dcreate2(file, "bomb", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    for (hsize_t i = 0; i < chunks; ++i) {
+      const hsize_t at[1] = {i * kElements};
+      EXPECT_GE(H5Dwrite_chunk(d, H5P_DEFAULT, 0, at, packed.size(), packed.data()), 0);
+    }
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+  });
+}
+
+TEST(Hdf5Inspector, CompressionBombIsVerifiedAtStructureWithoutDecodingIt) {
+  // 300 MiB decoded from ~300 KiB: past the 256 MiB floor of the budget.
+  const std::vector<std::uint8_t> image = BombImage(300);
+  ASSERT_LT(image.size(), 4u << 20);
+  EXPECT_EQ(DecodeBudget(image.size()), 256u << 20);
+  const Hdf5Inspection full = Inspect(image, Level::kFull);
+  EXPECT_EQ(full.verdict, Verdict::kOk) << full.reason;
+  EXPECT_EQ(full.full_skipped_datasets, 1u);
+  EXPECT_EQ(full.full_skipped_bytes, 300u << 20);
+  EXPECT_EQ(full.datasets, 2u);
+  const Hdf5Inspection structure = Inspect(image, Level::kStructure);
+  EXPECT_EQ(structure.full_skipped_datasets, 0u);
+}
+
+TEST(Hdf5Inspector, CompressedDataWithinTheBudgetIsReadInFull) {
+  const std::vector<std::uint8_t> image = BombImage(8);
+  const Hdf5Inspection full = Inspect(image, Level::kFull);
+  EXPECT_EQ(full.verdict, Verdict::kOk) << full.reason;
+  EXPECT_EQ(full.full_skipped_datasets, 0u);
+  ASSERT_TRUE(full.nonfinite.has_value());
+  EXPECT_EQ(*full.nonfinite, 0u);
+}
+
+TEST(Hdf5Inspector, DecodeBudgetIsFourTimesTheFileAboveItsFloor) {
+  EXPECT_EQ(DecodeBudget(0), 256u << 20);
+  EXPECT_EQ(DecodeBudget(1u << 30), 4ull << 30);
+  EXPECT_EQ(DecodeBudget(UINT64_MAX / 2), UINT64_MAX);
+}
+
 }  // namespace
 }  // namespace ckptwatch

@@ -20,6 +20,14 @@ void ApplyInspection(const Hdf5Inspection& inspection, VerifyResult* result) {
   result->parameters = inspection.parameters;
   result->nonfinite = inspection.nonfinite;
   result->keras = inspection.keras;
+  if (inspection.verdict == Verdict::kOk && inspection.full_skipped_datasets > 0) {
+    result->level = Level::kStructure;
+    result->reason = "verified at structure, not full: " + std::to_string(inspection.full_skipped_datasets) +
+                     " compressed datasets would decode to " + Thousands(inspection.full_skipped_bytes) +
+                     " bytes, past the bound of " + Thousands(inspection.decode_budget) +
+                     " for this file (4x its size, at least 256 MiB): a compression bomb, or unusually "
+                     "compressible data; their layout and chunk index were checked, their values not read";
+  }
 }
 // libhdf5 past a superblock CheckHeaderOfFd() found sound, on the same descriptor.
 void InspectHdf5File(const std::string& name, int fd, const HeaderCheck& header, Level level,

@@ -296,7 +296,7 @@ VerifyResult VerifyOpenFileWith(int fd, const std::string& name, const VerifyOpt
   // (A replacement by rename leaves this inode whole; the new file gets its
   // own verdict.)
   MarkIfChanged(fd, before, &result);
-  if (result.level != options.level && result.ok())
+  if (options.level == Level::kFull && result.bytes > options.full_max_bytes && result.ok())
     result.reason = "verified at structure, not full: the file is larger than full_max_bytes";
   return finish();
 }
