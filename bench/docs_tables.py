@@ -94,6 +94,25 @@ def reliability(figures_path, soak_path, out_dir):
     (out / "soak.md").write_text("\n".join(table) + "\n")
 
 
+def denial(figures_path, out_path):
+    """docs/reliability.md's table of attacks on another user's alarm (tests/alarm_denial_test.py)."""
+    rows = [json.loads(l) for l in pathlib.Path(figures_path).read_text().splitlines() if l.strip()]
+    alarms = [r for r in rows if r["table"] == "alarm_denial"]
+    bombs = [r for r in rows if r["table"] == "bomb_verdict"]
+    if not alarms:
+        sys.exit(f"docs_tables: no alarm_denial figures in {figures_path}: did the test fail?")
+    text = ("| during | victim's failed save reported after its close | bound |\n"
+            "| --- | ---: | ---: |\n")
+    for r in sorted(alarms, key=lambda r: r["alarm_s"]):
+        text += f"| {r['attack']} | {r['alarm_s']:.2f} s | {r['within_s']:g} s |\n"
+    if bombs:
+        text += ("\n| gzip bomb (64 MB, 64 GiB decoded) | verdict | level | verifier time |\n"
+                 "| --- | --- | --- | ---: |\n")
+        for i, b in enumerate(bombs, 1):
+            text += f"| bomb {i} | `{b['verdict']}` | `{b['level']}` | {b['elapsed_ms']:.0f} ms |\n"
+    pathlib.Path(out_path).write_text(text)
+
+
 def split_row(line):
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
@@ -149,6 +168,8 @@ def splice(doc_path, name, fragment_path, stamp):
 def main(argv):
     if len(argv) >= 2 and argv[1] == "reliability" and len(argv) == 5:
         reliability(*argv[2:])
+    elif len(argv) >= 2 and argv[1] == "denial" and len(argv) == 4:
+        denial(*argv[2:])
     elif len(argv) >= 2 and argv[1] == "targets" and len(argv) == 4:
         targets(*argv[2:])
     elif len(argv) >= 2 and argv[1] == "splice" and len(argv) == 6:
