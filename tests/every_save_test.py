@@ -156,6 +156,47 @@ class NothingDroppedTest(EverySaveTestCase):
         self.assertEqual(sorted(paths), sorted([os.path.join(final, "opt_state.h5"),
                                                 os.path.join(final, "params.h5"), marker]), paths)
 
+    def hf_checkpoint(self, directory):
+        """What Hugging Face Trainer's _save_checkpoint writes: weights, optimizer, scheduler and
+        trainer state, by the real writers (safetensors by its spec, torch.save)."""
+        import format_writers
+        import numpy as np
+        os.makedirs(directory)
+        format_writers.write_safetensors(os.path.join(directory, "model.safetensors"),
+                                         {"w": format_writers.array_tensor(np.ones((64, 64), "<f4"))})
+        format_writers.save_torch(os.path.join(directory, "optimizer.pt"),
+                                  format_writers.torch_state_dict(1 << 16))
+        format_writers.save_torch(os.path.join(directory, "scheduler.pt"), {"last_epoch": 5})
+        with open(os.path.join(directory, "trainer_state.json"), "w") as f:
+            f.write('{"global_step": 5}')
+        return ["model.safetensors", "optimizer.pt", "scheduler.pt"]
+
+    def assert_renamed_save_is_no_failure(self, staging_name, excluded):
+        d = self.start(yaml_watch("run", self.ckpt, recursive=True, settle="300ms"))
+        staging = os.path.join(self.ckpt, staging_name)
+        names = self.hf_checkpoint(staging)
+        final = os.path.join(self.ckpt, "checkpoint-5")
+        os.rename(staging, final)
+        for name in names:
+            self.assertEqual(d.wait_verdict(os.path.join(final, name))["verdict"], "ok")
+        marker = os.path.join(self.ckpt, "marker.h5")
+        writers.write_sized_model(marker, 1 << 12)
+        d.wait_verdict(marker)
+        verdicts = d.verdicts()
+        self.assertEqual([v for v in verdicts if v["verdict"] != "ok"], [])
+        if excluded:  # never looked at; any other staging name may have been verified ok before
+            self.assertEqual([v["path"] for v in verdicts if v["path"].startswith(staging)], [])
+        self.assertEqual(d.metric("ckptwatch_save_failures_total") or 0, 0)
+        self.assertEqual([e for e in d.events() if e.get("level") == "error"], [])
+
+    def test_a_hugging_face_staging_rename_is_no_failed_save(self):
+        # transformers' Trainer saves into tmp-checkpoint-N, then renames it: excluded by default.
+        self.assert_renamed_save_is_no_failure("tmp-checkpoint-5", excluded=True)
+
+    def test_a_staging_directory_of_any_name_renamed_into_place_is_no_failed_save(self):
+        # A name no default excludes: its files were pending under it when it moved.
+        self.assert_renamed_save_is_no_failure("checkpoint-5.saving", excluded=False)
+
     def test_a_non_recursive_watch_ignores_a_subdirectory_moved_into_it(self):
         d = self.start(yaml_watch("run", self.ckpt, settle="0s"))
         elsewhere = os.path.join(self.dir, "old_run")

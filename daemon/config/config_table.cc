@@ -108,11 +108,12 @@ const Key kKeys[] = {
      "File-name globs (fnmatch) of the files to verify; `.weights.h5` matches `*.h5`. The format "
      "comes from the content, not the name; a `.bin` file that is no checkpoint is skipped quietly."},
     {"watches[].exclude", Type::kGlobs, Presence::kDefault,
-     R"(["*.orbax-checkpoint-tmp-*", "*.tmp", ".tmp*"])", "", "", kLive, WATCH_FIELD(exclude),
+     R"(["*.orbax-checkpoint-tmp-*", "tmp-checkpoint-*", "*.tmp", ".tmp*"])", "", "", kLive,
+     WATCH_FIELD(exclude),
      "Globs (fnmatch) on each path component below the root: a matching file, or anything in a "
      "matching directory, is not verified. The defaults are atomic-save staging directories "
-     "(Orbax, `*.tmp`): their rename into place is verified, once. Setting it replaces the "
-     "defaults."},
+     "(Orbax, Hugging Face Trainer's `tmp-checkpoint-N`, `*.tmp`): their rename into place is "
+     "verified, once. Setting it replaces the defaults."},
     {"watches[].backend", Type::kEnum, Presence::kDefault, "auto", "", "", kRestartWatch,
      WATCH_FIELD(backend),
      "How changes are noticed: `inotify`, `poll` (rescans; for NFS and other network "

@@ -252,6 +252,7 @@ void Pipeline::OnWatchEvent(const WatchEvent& event) {
       break;
     }
     case WatchEvent::Kind::kNameGone:
+      if (!event.moved_to.empty()) MovedAway(*w, event.path, event.moved_to);
       RunGone(*w, event.path);
       Forget(*w, event.path);
       break;

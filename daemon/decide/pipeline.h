@@ -97,6 +97,8 @@ class Pipeline {
   void Touch(Watch& w, const std::string& path, Clock::time_point when, bool closed = false);
   bool Wanted(const Watch& w, const std::string& path) const;
   void Forget(Watch& w, const std::string& path);
+  /// `from` (a file or directory) was renamed to `to` within the watch.
+  void MovedAway(Watch& w, const std::string& from, const std::string& to);
   void WatchFailed(Watch& w, const WatchEvent& event);
   void PollUnwatched(Watch& w, Clock::time_point now);
   void OnUnwatchedScan(Watch& w, const ScanResult& result, Clock::time_point now);

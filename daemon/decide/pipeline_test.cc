@@ -363,6 +363,65 @@ TEST_F(PipelineSaves, OrbaxTempDirectoryRenamedIntoPlaceGetsVerdictsUnderTheFina
   EXPECT_TRUE(reporter_.Events("scan_failed").empty()) << "the vanished temp directory is not an error";
 }
 
+// A saver with a staging name ckptwatch does not know (not excluded): its files are written and
+// even dispatched under the staging name, then the directory is renamed into place. Nothing is a
+// failed save because it moved; every file gets its verdict under the name a loader will use.
+TEST_F(PipelineSaves, StagingDirectoryRenamedIntoPlaceIsNoFailedSave) {
+  StartOne("settle: 200ms, recursive: true");
+  env_.MakeDir(P("stage-5"));
+  Event(Kind::kDirectoryCreated, P("stage-5"));
+  Save(P("stage-5/model-00001-of-00002.safetensors"));
+  Pass(seconds(1));  // dispatched: its verification is under way
+  ASSERT_EQ(Jobs().size(), 1u);
+  Save(P("stage-5/model-00002-of-00002.safetensors"));  // still settling
+  env_.MakeDir(P("checkpoint-5"));
+  env_.Rename(P("stage-5/model-00001-of-00002.safetensors"), P("checkpoint-5/model-00001-of-00002.safetensors"));
+  env_.Rename(P("stage-5/model-00002-of-00002.safetensors"), P("checkpoint-5/model-00002-of-00002.safetensors"));
+  env_.RemoveDir(P("stage-5"));
+  WatchEvent gone;
+  gone.kind = Kind::kNameGone;
+  gone.watch_id = watcher_.IdOf(kRoot);
+  gone.path = P("stage-5");
+  gone.moved_to = P("checkpoint-5");
+  pipeline_->OnWatchEvent(gone);
+  Event(Kind::kDirectoryCreated, P("checkpoint-5"));
+  Answer(Verdict::kNotFound);  // the verification under the old name finds nothing there
+  Pass(seconds(1));
+  std::set<std::string> paths;
+  for (const VerifyJob& job : Jobs()) paths.insert(job.path);
+  EXPECT_EQ(paths, (std::set<std::string>{P("checkpoint-5/model-00001-of-00002.safetensors"),
+                                          P("checkpoint-5/model-00002-of-00002.safetensors")}));
+  AnswerAllOk();
+  Pass(seconds(5));
+  EXPECT_TRUE(Jobs().empty()) << "the settling file was not verified under its old name";
+  EXPECT_TRUE(reporter_.failures.empty());
+  EXPECT_TRUE(Verdicts(P("stage-5/model-00001-of-00002.safetensors")).empty());
+  EXPECT_EQ(Verdicts(P("checkpoint-5/model-00001-of-00002.safetensors")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("checkpoint-5/model-00002-of-00002.safetensors")).size(), 1u);
+}
+
+// A file deleted before its verdict is not a rename: it still says not_found.
+TEST_F(PipelineSaves, ACheckpointDeletedBeforeItsVerdictIsStillNotFound) {
+  StartOne("settle: 200ms");
+  Save(P("epoch_1.h5"));
+  Pass(seconds(1));
+  env_.Remove(P("epoch_1.h5"));
+  Event(Kind::kNameGone, P("epoch_1.h5"));
+  Answer(Verdict::kNotFound);
+  ASSERT_EQ(Verdicts(P("epoch_1.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("epoch_1.h5"))[0].fields.at("verdict"), "not_found");
+}
+
+// Hugging Face Trainer stages a save as tmp-checkpoint-N and renames it: excluded by default.
+TEST_F(PipelineSaves, HuggingFaceStagingDirectoryIsExcludedByDefault) {
+  StartOne("settle: 200ms, recursive: true");
+  env_.MakeDir(P("tmp-checkpoint-5"));
+  Event(Kind::kDirectoryCreated, P("tmp-checkpoint-5"));
+  Save(P("tmp-checkpoint-5/model.safetensors"));
+  Pass(seconds(1));
+  EXPECT_TRUE(Jobs().empty());
+}
+
 TEST_F(PipelineSaves, AtStartOnlyTheNewestCheckpointIsVerified) {
   env_.MakeDir(kRoot);
   env_.Write(P("old.h5"), 1);

@@ -21,9 +21,12 @@ constexpr std::chrono::seconds kWritableCheckEvery{30};
 
 std::string HumanDuration(double seconds) {
   char text[32];
-  if (seconds < 120) std::snprintf(text, sizeof text, "%.0fs", seconds);
-  else if (seconds < 7200) std::snprintf(text, sizeof text, "%.0fm", seconds / 60);
-  else std::snprintf(text, sizeof text, "%.1fh", seconds / 3600);
+  if (seconds < 120)
+    std::snprintf(text, sizeof text, "%.0fs", seconds);
+  else if (seconds < 7200)
+    std::snprintf(text, sizeof text, "%.0fm", seconds / 60);
+  else
+    std::snprintf(text, sizeof text, "%.1fh", seconds / 3600);
   return text;
 }
 
@@ -54,6 +57,27 @@ void Pipeline::OnVerified(const VerifyJob& job, const VerifyResult& unbounded) {
   reporter_.SetQueueLength(QueueLength());
 }
 
+// A rename is not a failed save: what waited under the old name is dropped
+// (the new name's own write or directory event brings it back, under the
+// name a loader will use), and verdicts already under way for it are
+// dropped when they come. Deleting a name is not this: a checkpoint that
+// vanishes before its verdict still says not_found.
+void Pipeline::MovedAway(Watch& w, const std::string& from, const std::string& to) {
+  w.settle->DropPendingUnder(from);
+  const std::string prefix = from + "/";
+  auto under = [&](const std::string& path) {
+    return path == from || path.compare(0, prefix.size(), prefix) == 0;
+  };
+  std::erase_if(w.blocked, under);
+  std::erase_if(w.blocked_set, under);
+  std::size_t in_flight = 0;
+  for (const auto& [path, dispatched] : w.dispatched)
+    if (under(path) && w.moved_away.insert(path).second) ++in_flight;
+  Log(LogLevel::kDebug, "verify_superseded", {{"watch", w.config.name}, {"path", from}},
+      "renamed to " + to + " (" + std::to_string(in_flight) +
+          " verifications under way for the old name are dropped): verified under its new name");
+}
+
 // Whether a verdict is a failed save, not yet known, or stale — see
 // docs/reliability.md, "When a save has failed".
 void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result) {
@@ -67,11 +91,13 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
   const Clock::time_point now = env_.Now();
   Watch::Dispatched dispatched = w.dispatched[path];
   w.dispatched.erase(path);
+  if (w.moved_away.erase(path)) return;  // renamed meanwhile: MovedAway()
   // *.bin is a checkpoint only when its content says so (pytorch_model.bin); other programs'
   // .bin files are not failed saves.
   if (IsQuietlySkipped(path, result)) {
     if (dispatched.stat) Remember(w, path, *dispatched.stat, VerdictName(result.verdict), "");
-    Log(LogLevel::kDebug, "not_checkpoint", {{"watch", job.watch}, {"path", path}, {"format", result.format}},
+    Log(LogLevel::kDebug, "not_checkpoint",
+        {{"watch", job.watch}, {"path", path}, {"format", result.format}},
         "skipped: " + result.reason);
     return;
   }
@@ -87,7 +113,9 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
                                      current->mtime_ns > dispatched.event_ns);
     if (changed) {
       Log(LogLevel::kDebug, "verify_superseded",
-          {{"watch", job.watch}, {"path", path}, {"verdict", std::string(VerdictName(result.verdict))}},
+          {{"watch", job.watch},
+           {"path", path},
+           {"verdict", std::string(VerdictName(result.verdict))}},
           "file changed after its write event (the next save is under way); waiting for that save");
       w.last_event_ns[path] = env_.RealtimeNs();
       w.closes[path].closed = false;
@@ -115,10 +143,13 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
                                      ? std::min<milliseconds>(w.config.stuck_after, kEmptyRecheck)
                                      : w.config.stuck_after;
       const std::string why = writers == OpenWriters::kSome ? "still open for writing by " + holder
-                              : writer_gone ? "a save may be starting (closed, then reopened to truncate)"
-                                            : "no close by its writer seen (polling)";
+                              : writer_gone
+                                  ? "a save may be starting (closed, then reopened to truncate)"
+                                  : "no close by its writer seen (polling)";
       Log(LogLevel::kInfo, "verify_deferred",
-          {{"watch", job.watch}, {"path", path}, {"verdict", std::string(VerdictName(result.verdict))}},
+          {{"watch", job.watch},
+           {"path", path},
+           {"verdict", std::string(VerdictName(result.verdict))}},
           result.reason + "; " + why + ": looking again in " + FormatDuration(delay));
       w.settle->Touch(path, now + delay - w.config.settle);
       return;
@@ -137,8 +168,10 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
   // files since, or the disk filled only afterwards).
   FsSpace space_now;
   const bool have_now = env_.SpaceForFile(w.config.name, job.relative, &space_now);
-  if (close.space && (!have_now || close.space->avail < space_now.avail)) input.space = close.space;
-  else if (have_now) input.space = space_now;
+  if (close.space && (!have_now || close.space->avail < space_now.avail))
+    input.space = close.space;
+  else if (have_now)
+    input.space = space_now;
   w.in_progress_seen.erase(path);
   w.closes.erase(path);
   const std::string cause = Report(w, job, result, std::move(input));
@@ -176,7 +209,8 @@ void Pipeline::CompactRemembered(Watch& w) {
 
 // The same file failing the same way again — an in-place rewrite each epoch
 // on a full disk — is one line per log.repeat_every, with a count.
-bool Pipeline::Repeated(Watch& w, const std::string& path, const std::string& key, std::string* note) {
+bool Pipeline::Repeated(Watch& w, const std::string& path, const std::string& key,
+                        std::string* note) {
   const Clock::time_point now = env_.Now();
   Watch::Repeat& r = w.repeats[path];
   if (r.key != key) {
@@ -184,13 +218,15 @@ bool Pipeline::Repeated(Watch& w, const std::string& path, const std::string& ke
     return false;
   }
   ++r.count;
-  if (config_.log.repeat_every.count() > 0 && now - r.last_logged < config_.log.repeat_every) return true;
+  if (config_.log.repeat_every.count() > 0 && now - r.last_logged < config_.log.repeat_every)
+    return true;
   r.last_logged = now;
   *note = "(again, ×" + std::to_string(r.count) + " since " + ClockTime(r.first_unix) + ")";
   return false;
 }
 
-std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input) {
+std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result,
+                             OutcomeInput input) {
   input.watch = job.watch;
   input.min_free = w.config.min_free;
   input.load_target = WatchLoadTarget(w.config);
@@ -208,7 +244,8 @@ std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult&
   bool quiet = false;
   if (!outcome.cause.empty()) {
     std::string note;
-    quiet = Repeated(w, job.path, std::string(VerdictName(result.verdict)) + "/" + outcome.cause, &note);
+    quiet = Repeated(w, job.path, std::string(VerdictName(result.verdict)) + "/" + outcome.cause,
+                     &note);
     if (!note.empty()) {
       outcome.message += " " + note;
       outcome.fields.push_back({"repeats", std::to_string(w.repeats[job.path].count)});
@@ -220,9 +257,11 @@ std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult&
 
   const std::string run = RunOf(w, job.path);
   SeeRun(w, run);
-  reporter_.Verified(job.watch, result.verdict, result.level, result.elapsed_ms / 1000.0, result.bytes);
+  reporter_.Verified(job.watch, result.verdict, result.level, result.elapsed_ms / 1000.0,
+                     result.bytes);
   reporter_.SetLastCheckpointOk(job.watch, run, outcome.cause.empty());
-  if (outcome.load) reporter_.SetLoadIncompatible(job.watch, *outcome.load == LoadOutcome::kIncompatible);
+  if (outcome.load)
+    reporter_.SetLoadIncompatible(job.watch, *outcome.load == LoadOutcome::kIncompatible);
   if (result.ok()) {
     ++w.ok_total;
     w.last_good_time = env_.UnixNow();
@@ -307,9 +346,12 @@ bool Pipeline::RestoreWatch(Watch& w, const Snapshot& snapshot) {
                           w.last_good_bytes);
   }
   Log(LogLevel::kInfo, "state_restored",
-      {{"watch", w.config.name}, {"unchanged", std::to_string(kept)}, {"failing", std::to_string(failing)},
+      {{"watch", w.config.name},
+       {"unchanged", std::to_string(kept)},
+       {"failing", std::to_string(failing)},
        {"changed", std::to_string(changed)}},
-      "verdicts from before the restart kept for unchanged files; changed and new files are verified");
+      "verdicts from before the restart kept for unchanged files; changed and new files are "
+      "verified");
   return true;
 }
 
@@ -320,11 +362,13 @@ void Pipeline::SetProblem(Watch& w, WatchProblem problem, bool active, const std
   const std::string name(WatchProblemName(problem));
   switch (w.problems.Set(name, active, reason)) {
     case ProblemSet::Change::kStarted:
-      Log(problem == WatchProblem::kMissingDirectory ? LogLevel::kWarn : LogLevel::kError, "problem",
-          {{"watch", w.config.name}, {"problem", name}, {"path", w.config.path}}, reason);
+      Log(problem == WatchProblem::kMissingDirectory ? LogLevel::kWarn : LogLevel::kError,
+          "problem", {{"watch", w.config.name}, {"problem", name}, {"path", w.config.path}},
+          reason);
       break;
     case ProblemSet::Change::kCleared:
-      Log(LogLevel::kInfo, "problem_cleared", {{"watch", w.config.name}, {"problem", name}, {"path", w.config.path}});
+      Log(LogLevel::kInfo, "problem_cleared",
+          {{"watch", w.config.name}, {"problem", name}, {"path", w.config.path}});
       break;
     case ProblemSet::Change::kNone:
       break;
@@ -349,18 +393,19 @@ void Pipeline::CheckSpace(Watch& w) {
 }
 
 void Pipeline::Summary(Watch& w) {
-  std::vector<LogField> fields = {{"watch", w.config.name},
-                                  {"state", w.state == Watch::State::kActive ? "active" : "missing"},
-                                  {"ok", std::to_string(w.ok_total)},
-                                  {"failed", std::to_string(w.failed_total)}};
+  std::vector<LogField> fields = {
+      {"watch", w.config.name},
+      {"state", w.state == Watch::State::kActive ? "active" : "missing"},
+      {"ok", std::to_string(w.ok_total)},
+      {"failed", std::to_string(w.failed_total)}};
   std::string msg;
   if (w.last_good_time) {
     double age = env_.UnixNow() - *w.last_good_time;
     fields.push_back({"last_good", w.last_good_path});
     fields.push_back({"last_good_age_s", std::to_string(static_cast<long long>(age))});
     fields.push_back({"last_good_bytes", std::to_string(w.last_good_bytes)});
-    msg = "last good checkpoint " + Basename(w.last_good_path) + " (" + HumanBytes(w.last_good_bytes) +
-          ") " + HumanDuration(age) + " ago";
+    msg = "last good checkpoint " + Basename(w.last_good_path) + " (" +
+          HumanBytes(w.last_good_bytes) + ") " + HumanDuration(age) + " ago";
   } else {
     msg = "no good checkpoint seen since start";
   }

@@ -76,6 +76,10 @@ struct Pipeline::Watch {
     Clock::time_point at;  // when it was handed to the verifier
   };
   std::map<std::string, Dispatched> dispatched;
+  // Dispatched paths whose name was then renamed within the watch (a staging
+  // directory moved into place): their verdict describes a name that no
+  // longer exists and is dropped; the new name is verified on its own.
+  std::set<std::string> moved_away;
   std::map<std::string, std::int64_t> last_event_ns;
   // The version each path had when its last verdict was reported: a
   // close-write with no write in between (HDF5 opens O_RDWR and closes a file

@@ -76,6 +76,26 @@ bool SettleQueue::Finish(const std::string& path) {
   return true;
 }
 
+void SettleQueue::DropPendingUnder(const std::string& path) {
+  const std::string prefix = path + "/";
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const std::string& name = it->first;
+    Entry& entry = it->second;
+    if ((name != path && name.compare(0, prefix.size(), prefix) != 0) || !entry.pending) {
+      ++it;
+      continue;
+    }
+    entry.pending = false;
+    if (entry.in_flight) {
+      --superseded_;  // its Finish() now reports nothing stale
+      ++it;
+    } else {
+      queue_.erase({entry.deadline, name});
+      it = entries_.erase(it);
+    }
+  }
+}
+
 bool SettleQueue::TakeOverflow() { return std::exchange(overflow_, false); }
 
 }  // namespace ckptwatch

@@ -51,6 +51,11 @@ class SettleQueue {
   /// MarkInFlight() or its Ready(): the verdict is stale and `path` is pending.
   bool Finish(const std::string& path);
 
+  /// Forgets the pending writes of `path` and every path below it (renamed
+  /// away: their new names are pending instead). In-flight paths stay in
+  /// flight until Finish(), which then reports nothing stale.
+  void DropPendingUnder(const std::string& path);
+
   /// True once after Touch() dropped paths because the queue was full.
   bool TakeOverflow();
 

@@ -141,4 +141,27 @@ TEST_F(Settle, ZeroSettleIsReadyAtOnce) {
 }
 
 }  // namespace
+TEST(SettleQueue, DropPendingUnderForgetsARenamedDirectoryButNotItsNeighbours) {
+  SettleQueue q(std::chrono::seconds(1), 100);
+  const auto t0 = SettleQueue::Clock::time_point{};
+  q.Touch("/r/stage/a.h5", t0);
+  q.Touch("/r/stage/b.h5", t0);
+  q.Touch("/r/stage2/c.h5", t0);  // a neighbour whose name starts the same
+  q.Touch("/r/d.h5", t0);
+  auto ready = q.Ready(t0 + std::chrono::seconds(1));
+  ASSERT_EQ(ready.size(), 4u);
+  q.MarkInFlight("/r/stage/a.h5");
+  q.Touch("/r/stage/a.h5", t0 + std::chrono::seconds(2));  // written again while in flight
+  q.Touch("/r/stage/b.h5", t0 + std::chrono::seconds(2));
+  q.Touch("/r/stage2/c.h5", t0 + std::chrono::seconds(2));
+  q.DropPendingUnder("/r/stage");
+  EXPECT_FALSE(q.IsPending("/r/stage/a.h5"));
+  EXPECT_FALSE(q.IsPending("/r/stage/b.h5"));
+  EXPECT_TRUE(q.IsPending("/r/stage2/c.h5"));
+  EXPECT_FALSE(q.Finish("/r/stage/a.h5")) << "nothing stale to verify again under the old name";
+  EXPECT_EQ(q.Ready(t0 + std::chrono::seconds(10)), std::vector<std::string>{"/r/stage2/c.h5"});
+  EXPECT_EQ(q.pending_count(), 0u);
+  EXPECT_EQ(q.in_flight_count(), 0u);
+}
+
 }  // namespace ckptwatch

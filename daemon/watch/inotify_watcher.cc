@@ -21,7 +21,6 @@ bool IsRegularFile(const std::string& path) {
   return lstat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode);
 }
 
-
 // IN_MODIFY is left out on purpose: a checkpoint is only worth a look once
 // its writer closes it or renames it into place. IN_EXCL_UNLINK keeps a file
 // that was deleted while still open from reporting its final close.
@@ -222,17 +221,18 @@ void InotifyWatcher::Resync(const std::string& reason, std::vector<WatchEvent>* 
   for (const auto& [id, root] : roots_) {
     WatchError err;
     if (WatchTree(id, root.path, /*is_root=*/true, &err)) {
-      out->push_back({WatchEvent::Kind::kOverflow, id, root.path, reason});
+      out->push_back({WatchEvent::Kind::kOverflow, id, root.path, reason, ""});
     } else if (Vanished(err.error)) {
-      out->push_back({WatchEvent::Kind::kDirectoryGone, id, root.path, ""});
+      out->push_back({WatchEvent::Kind::kDirectoryGone, id, root.path, "", ""});
     } else {
-      out->push_back({WatchEvent::Kind::kWatchFailed, id, root.path, err.message});
+      out->push_back({WatchEvent::Kind::kWatchFailed, id, root.path, err.message, ""});
     }
   }
 }
 
 void InotifyWatcher::ReadEvents(std::vector<WatchEvent>* out) {
   alignas(struct inotify_event) char buffer[64 * 1024];
+  moves_.clear();
   for (;;) {
     ssize_t n = read(fd_, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
@@ -242,7 +242,7 @@ void InotifyWatcher::ReadEvents(std::vector<WatchEvent>* out) {
       std::string reason = std::string("reading inotify events failed: ") +
                            (n < 0 ? std::strerror(errno) : "end of file") + "; rescan";
       for (const auto& [id, root] : roots_) {
-        out->push_back({WatchEvent::Kind::kOverflow, id, root.path, reason});
+        out->push_back({WatchEvent::Kind::kOverflow, id, root.path, reason, ""});
       }
       return;
     }
@@ -269,7 +269,7 @@ void InotifyWatcher::Handle(const struct inotify_event& event, std::vector<Watch
   const Dir& dir = it->second;
   const std::vector<int> ids = dir.watch_ids;
   auto emit = [&](Kind kind, const std::string& path) {
-    for (int id : ids) out->push_back({kind, id, path, ""});
+    for (int id : ids) out->push_back({kind, id, path, "", ""});
   };
 
   if (event.mask & (IN_DELETE_SELF | IN_IGNORED | IN_UNMOUNT)) {
@@ -289,13 +289,24 @@ void InotifyWatcher::Handle(const struct inotify_event& event, std::vector<Watch
   }
 
   const std::string path = event.len > 0 ? Join(dir.path, event.name) : dir.path;
+  // The second half of a rename whose first half this read saw: its name-gone
+  // events say where the name went (a staging directory renamed into place).
+  if ((event.mask & IN_MOVED_TO) && event.cookie != 0) {
+    auto from = moves_.find(event.cookie);
+    if (from != moves_.end()) {
+      for (std::size_t i : from->second)
+        if (std::find(ids.begin(), ids.end(), (*out)[i].watch_id) != ids.end())
+          (*out)[i].moved_to = path;
+      moves_.erase(from);
+    }
+  }
   if ((event.mask & IN_ISDIR) && (event.mask & (IN_CREATE | IN_MOVED_TO))) {
     for (int id : ids) {
       auto root = roots_.find(id);
       if (root == roots_.end() || !root->second.recursive) continue;
       WatchError err;
       if (!WatchTree(id, path, /*is_root=*/false, &err) && !Vanished(err.error)) {
-        out->push_back({Kind::kWatchFailed, id, path, err.message});
+        out->push_back({Kind::kWatchFailed, id, path, err.message, ""});
       }
     }
     emit(Kind::kDirectoryCreated, path);
@@ -309,7 +320,10 @@ void InotifyWatcher::Handle(const struct inotify_event& event, std::vector<Watch
   } else if (event.mask & IN_ATTRIB) {
     emit(Kind::kAttributesChanged, path);
   } else if (event.mask & (IN_DELETE | IN_MOVED_FROM)) {
+    const std::size_t first = out->size();
     emit(Kind::kNameGone, path);
+    if ((event.mask & IN_MOVED_FROM) && event.cookie != 0)
+      for (std::size_t i = first; i < out->size(); ++i) moves_[event.cookie].push_back(i);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -81,6 +82,9 @@ class InotifyWatcher : public Watcher {
 
   int fd_;
   int next_watch_id_ = 1;
+  // Within one ReadEvents(): the kNameGone events (indices into its output)
+  // of each IN_MOVED_FROM by cookie, given `moved_to` when the IN_MOVED_TO comes.
+  std::map<std::uint32_t, std::vector<std::size_t>> moves_;
   std::map<int, Root> roots_;  // by watch id
   std::map<int, Dir> dirs_;    // by kernel watch descriptor
 };

@@ -203,6 +203,33 @@ TEST(InotifyWatcher, DirectoryRenamedWithinTheTreeReportsUnderItsNewPath) {
   EXPECT_TRUE(Has(events, Kind::kFileWritten, dir / "c/b/f.h5"));
   EXPECT_EQ(CountKind(events, Kind::kDirectoryGone), 0);
   EXPECT_EQ(watcher->directory_count(), 3u);
+  // The old name's going says where it went: its pending files moved, they did not vanish.
+  int gone = 0;
+  for (const WatchEvent& e : events) {
+    if (e.kind != Kind::kNameGone || e.path != (dir / "a")) continue;
+    ++gone;
+    EXPECT_EQ(e.moved_to, (dir / "c"));
+  }
+  EXPECT_EQ(gone, 1);
+}
+
+TEST(InotifyWatcher, FileRenamedWithinTheTreeSaysWhereItWentAndADeleteDoesNot) {
+  TempDir dir;
+  fs::create_directories(dir / "sub");
+  WriteFile(dir / "staged.h5");
+  WriteFile(dir / "doomed.h5");
+  auto watcher = NewWatcher();
+  Watch(*watcher, dir.path());
+  fs::rename(dir / "staged.h5", dir / "sub/final.h5");
+  fs::remove(dir / "doomed.h5");
+  Events events = ReadThroughMarker(*watcher, dir / "marker");
+  for (const WatchEvent& e : events) {
+    if (e.kind != Kind::kNameGone) continue;
+    if (e.path == (dir / "staged.h5")) EXPECT_EQ(e.moved_to, (dir / "sub/final.h5"));
+    else EXPECT_EQ(e.moved_to, "") << e.path;
+  }
+  EXPECT_TRUE(Has(events, Kind::kNameGone, dir / "doomed.h5"));
+  EXPECT_TRUE(Has(events, Kind::kFileWritten, dir / "sub/final.h5"));
 }
 
 TEST(InotifyWatcher, DirectoryMovedOutOfTheTreeIsGoneAndSilent) {
@@ -214,6 +241,7 @@ TEST(InotifyWatcher, DirectoryMovedOutOfTheTreeIsGoneAndSilent) {
   fs::rename(dir / "sub", outside / "sub");
   Events events = ReadThroughMarker(*watcher, dir / "marker1");
   EXPECT_TRUE(Has(events, Kind::kDirectoryGone, dir / "sub"));
+  for (const WatchEvent& e : events) EXPECT_EQ(e.moved_to, "") << "moved out of the tree: gone";
   EXPECT_EQ(watcher->directory_count(), 1u);
 
   WriteFile(outside / "sub/f.h5");

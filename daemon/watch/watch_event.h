@@ -24,6 +24,10 @@ struct WatchEvent {
   int watch_id = -1;   ///< The id AddWatch() returned for the watch this belongs to.
   std::string path;    ///< The file or directory; for kOverflow, the watch root.
   std::string reason;  ///< Cause and remedy, for kOverflow and kWatchFailed only.
+  /// For kNameGone: where the name went when it was renamed within the same
+  /// watch and the backend saw both halves of the rename (inotify's cookie);
+  /// "" for a delete, or a rename out of the watch.
+  std::string moved_to;
 };
 
 /// A stable lower_snake_case name of `kind` for logs, e.g. "directory_gone".
