@@ -237,6 +237,47 @@ class RestartTest(EverySaveTestCase):
         self.assertEqual(d2.verdicts(bad), [], "the failure from before the restart was reported again")
         self.assertEqual(d2.metric("ckptwatch_save_failures_total", watch="run", cause="truncated"), 0)
 
+    def test_a_failure_pages_across_a_restart_until_a_newer_good_save_resolves_it(self):
+        state = os.path.join(self.dir, "state", "state.json")
+        os.makedirs(os.path.dirname(state))
+        watch = yaml_watch("run", self.ckpt, settle="0s")
+        extra = f'state: {{file: "{state}"}}\n'
+        d = self.start(watch, extra_yaml=extra)
+        bad = os.path.join(self.ckpt, "epoch_1.h5")
+        staged = os.path.join(self.dir, "staged.h5")
+        writers.write_sized_model(staged, 1 << 16)
+        writers.truncate(staged, 1 << 14)
+        shutil.copyfile(staged, bad)
+        self.assertEqual(d.wait_verdict(bad)["verdict"], "truncated")
+        self.wait_metric(d, 1, 5, "ckptwatch_failing_files", watch="run", cause="truncated")
+        self.assertEqual(d.stop(), 0)
+        os.remove(d.log_path)
+        os.remove(d.notify_path)
+
+        d2 = self.start(watch, extra_yaml=extra)
+        d2.wait_event(lambda e: e.get("event") == "state_restored")
+        # The counter starts again at 0 (CheckpointSaveFailed ends); the failing file still counts.
+        self.wait_metric(d2, 1, 5, "ckptwatch_failing_files", watch="run", cause="truncated")
+        self.assertEqual(d2.metric("ckptwatch_save_failures_total", watch="run", cause="truncated"), 0)
+        status = subprocess.run([os.environ.get("CKPTWATCH_BIN", "ckptwatch"), "status", "--config",
+                                 d2.config_path], capture_output=True, text=True, timeout=30)
+        self.assertEqual(status.returncode, 1, status.stdout + status.stderr)
+
+        good = os.path.join(self.ckpt, "epoch_2.h5")
+        writers.write_sized_model(good, 1 << 16)
+        self.assertEqual(d2.wait_verdict(good)["verdict"], "ok")
+        end = time.monotonic() + 5
+        while d2.metric("ckptwatch_failing_files", watch="run", cause="truncated") != 0:
+            self.assertLess(time.monotonic(), end, "the newer good save did not resolve the failure")
+            time.sleep(0.05)
+        status = subprocess.run([os.environ.get("CKPTWATCH_BIN", "ckptwatch"), "status", "--config",
+                                 d2.config_path], capture_output=True, text=True, timeout=30)
+        self.assertEqual(status.returncode, 0, status.stdout + status.stderr)
+        self.assertIn("RESOLVED", status.stdout)
+        self.assertIn(bad, status.stdout)
+        self.assertIn("newer good save epoch_2.h5", status.stdout)
+        print("\n" + status.stdout, file=sys.stderr)
+
     def test_a_corrupt_state_file_is_ignored_with_a_warning(self):
         state = os.path.join(self.dir, "state.json")
         with open(state, "w") as f:

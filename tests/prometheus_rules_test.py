@@ -52,6 +52,7 @@ METRICS = {
     "ckptwatch_last_good_checkpoint_timestamp_seconds": ("gauge", {"watch", "run"}),
     "ckptwatch_last_good_checkpoint_bytes": ("gauge", {"watch", "run"}),
     "ckptwatch_last_checkpoint_ok": ("gauge", {"watch", "run"}),
+    "ckptwatch_failing_files": ("gauge", {"watch", "run", "cause"}),
     "ckptwatch_checkpoint_load_incompatible": ("gauge", {"watch"}),
     "ckptwatch_filesystem_avail_bytes": ("gauge", {"watch"}),
     "ckptwatch_filesystem_size_bytes": ("gauge", {"watch"}),
@@ -550,9 +551,11 @@ class ExpositionTest(unittest.TestCase):
         for name in ("ckptwatch_save_failures_total", "ckptwatch_watch_problem",
                      "ckptwatch_last_good_checkpoint_bytes", "ckptwatch_filesystem_avail_bytes",
                      "ckptwatch_last_checkpoint_ok", "ckptwatch_verify_duration_seconds_bucket",
-                     "ckptwatch_config_last_reload_successful", "ckptwatch_watch_info"):
+                     "ckptwatch_config_last_reload_successful", "ckptwatch_watch_info",
+                     "ckptwatch_failing_files"):
             self.assertIn(name, seen)
         self.assertRegex(text, r'ckptwatch_save_failures_total\{cause="truncated",watch="run42"\} 1\b')
+        self.assertRegex(text, r'ckptwatch_failing_files\{cause="truncated",watch="run42"\} 1\b')
 
 
 if __name__ == "__main__":

@@ -97,6 +97,25 @@ std::string Fit(const std::string& text, std::size_t width) {
   return "…" + text.substr(text.size() - (width - 1));
 }
 
+// Failures that are over: what ended each, so a green status after a bad
+// night still says what happened.
+std::string FormatResolved(const StatusSnapshot& status) {
+  std::string out;
+  for (const WatchStatus& w : status.watches) {
+    for (const ResolvedFailure& r : w.resolved) {
+      if (out.empty()) out = "\nRESOLVED (newest first; times UTC)\n";
+      const std::string where = r.run.empty() ? w.name : w.name + "/" + r.run;
+      const std::string by = r.resolved_by == r.path
+                                 ? "written again good"
+                                 : "newer good save " + r.resolved_by.substr(r.resolved_by.rfind('/') + 1);
+      out += "  " + Fit(r.path, 76) + "\n";
+      out += "    " + Fit(where, 30) + ": was " + r.verdict + " (cause " + r.cause + "), resolved " +
+             Clock(r.resolved_unix) + " by " + Fit(by, 60) + "\n";
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string FormatStatus(const StatusSnapshot& status, double now) {
@@ -123,6 +142,7 @@ std::string FormatStatus(const StatusSnapshot& status, double now) {
         out += "    … and " + std::to_string(w.failing_total - w.failing.size()) + " more in " + w.name + "\n";
     }
   }
+  out += FormatResolved(status);
   out += "\nWATCHES\n";
   for (const WatchStatus& w : status.watches) {
     std::snprintf(line, sizeof line, "  %-20s %-9s %-8s %s", Fit(w.name, 20).c_str(), w.state.c_str(),

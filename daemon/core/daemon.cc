@@ -66,6 +66,10 @@ class LoopReporter : public Reporter {
   void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) override {
     metrics_.SetLastCheckpointOk(watch, run, ok);
   }
+  void SetFailingFiles(const std::string& watch, const std::string& run, std::string_view cause,
+                       std::size_t count) override {
+    metrics_.SetFailingFiles(watch, run, cause, count);
+  }
   void AddRun(const std::string& watch, const std::string& run) override {
     metrics_.AddRun(watch, run);
   }

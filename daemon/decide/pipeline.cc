@@ -374,6 +374,7 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
 // path stays pending: its verdict says not_found if it is gone for good.
 void Pipeline::Forget(Watch& w, const std::string& path) {
   state_dirty_ = true;
+  w.failing_dirty = true;
   EraseUnder(w.known.files, path);
   EraseUnder(w.reported, path);
   CompactRemembered(w);
@@ -664,6 +665,7 @@ void Pipeline::OnTick() {
   if (stopping_) return;
   const Clock::time_point now = env_.Now();
   for (auto& [name, w] : watches_) {
+    PublishFailing(*w);
     if (w->stale && w->config.expect_every)
       SetProblem(*w, WatchProblem::kStale, w->stale->Stale(now),
                  "no good checkpoint for " +

@@ -109,6 +109,11 @@ class Pipeline {
   void Remember(Watch& w, const std::string& path, const FileStat& stat, std::string_view verdict,
                 const std::string& cause);
   void CompactRemembered(Watch& w);
+  /// After an ok verdict of `path`: the failures it ends (pipeline_failing.cc).
+  void ResolveFailures(Watch& w, const std::string& path, const FileStat& stat,
+                       const std::optional<ResolvedFailure>& own_failure);
+  /// Gives the reporter the failing-file counts of `w` when they changed.
+  void PublishFailing(Watch& w);
   bool RestoreWatch(Watch& w, const Snapshot& snapshot);
   bool Considered(const Watch& w, const std::string& path) const;
   void Judge(Watch& w, const VerifyJob& job, const VerifyResult& result);

@@ -196,15 +196,18 @@ TEST_F(PipelineBacklog, RememberedVerdictsAreBounded) {
 
 TEST_F(PipelineBacklog, ARestartReportsNothingOldAndVerifiesOnlyWhatChanged) {
   env_.MakeDir(kRoot);
-  env_.Write(P("bad.h5"), 10);
   env_.Write(P("good.h5"), 20);
+  env_.Write(P("bad.h5"), 10);
   env_.Advance(seconds(1));
   env_.Write(P("later.h5"), 30);  // the newest: verified at start
   StartOne("settle: 0s");
   Event(Kind::kFileWritten, P("bad.h5"));
   Event(Kind::kFileWritten, P("good.h5"));
   Pass(milliseconds(1));
+  // Answered newest first, so no good save is newer than the failure when it is reported.
+  std::sort(Jobs().begin(), Jobs().end(), [](const VerifyJob& a, const VerifyJob& b) { return a.path > b.path; });
   while (!Jobs().empty()) Answer(Jobs().front().path == P("bad.h5") ? Verdict::kTruncated : Verdict::kOk);
+  ASSERT_EQ(reporter_.failing["run/truncated"], 1u);
   const SavedState saved = pipeline_->Saved();
   ASSERT_EQ(saved.watches.at("run").files.size(), 3u);  // later.h5 was the newest at start
   // The daemon restarts; meanwhile later.h5 was rewritten and new.h5 written.
@@ -224,12 +227,43 @@ TEST_F(PipelineBacklog, ARestartReportsNothingOldAndVerifiesOnlyWhatChanged) {
   EXPECT_TRUE(reporter_.failures.empty()) << "an old failure was reported again";
   ASSERT_EQ(reporter_.Events("state_restored").size(), 1u);
   EXPECT_EQ(reporter_.Events("state_restored")[0].fields.at("failing"), "1");
+}
+
+TEST_F(PipelineBacklog, ARestoredFailureStaysFailingUntilANewerGoodSaveAndAgainIsARepeat) {
+  env_.MakeDir(kRoot);
+  env_.Write(P("bad.h5"), 10);
+  StartOne("settle: 0s");
+  Pass(milliseconds(1));
+  Answer(Verdict::kTruncated);
+  const SavedState saved = pipeline_->Saved();
+  pipeline_.reset();
+  reporter_ = FakeReporter{};
+  watcher_ = FakeWatcher{};
+  restore_ = saved;
+  StartOne("settle: 0s");
+  Ticks(1);
+  EXPECT_EQ(reporter_.failing["run/truncated"], 1u) << "a restart resolved nothing";
+  EXPECT_TRUE(reporter_.failures.empty()) << "an old failure was reported again";
   // The known failure failing again is a repeat, not a new story.
   Save(P("bad.h5"), 11);
   Pass(milliseconds(1));
   Answer(Verdict::kTruncated);
   ASSERT_EQ(Verdicts(P("bad.h5")).size(), 1u);
   EXPECT_NE(Verdicts(P("bad.h5"))[0].msg.find("again, ×2"), std::string::npos);
+  // A newer good save ends it.
+  env_.Advance(seconds(5));
+  Save(P("next.h5"), 12);
+  Pass(milliseconds(1));
+  Answer(Verdict::kOk);
+  EXPECT_EQ(reporter_.failing["run/truncated"], 0u);
+  const StatusSnapshot status = pipeline_->CurrentStatus();
+  EXPECT_EQ(status.watches[0].failing_total, 0u);
+  ASSERT_EQ(status.watches[0].resolved.size(), 1u);
+  EXPECT_EQ(status.watches[0].resolved[0].path, P("bad.h5"));
+  EXPECT_EQ(status.watches[0].resolved[0].resolved_by, P("next.h5"));
+  EXPECT_TRUE(status.AllWell());
+  EXPECT_EQ(pipeline_->Saved().watches.at("run").files.size(), 2u);
+  for (const SavedFile& f : pipeline_->Saved().watches.at("run").files) EXPECT_EQ(f.cause, "") << f.path;
 }
 
 TEST_F(PipelineBacklog, StateSavedForAnotherRootIsNotUsed) {

@@ -274,6 +274,11 @@ class FakeReporter : public Reporter {
   void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) override {
     last_ok[Key(watch, run)] = ok;
   }
+  /// Keys as for `failures`.
+  void SetFailingFiles(const std::string& watch, const std::string& run, std::string_view cause,
+                       std::size_t count) override {
+    failing[Key(watch, run) + "/" + std::string(cause)] = count;
+  }
   void AddRun(const std::string& watch, const std::string& run) override {
     runs.insert(Key(watch, run));
   }
@@ -306,6 +311,7 @@ class FakeReporter : public Reporter {
   std::map<std::string, std::string> backends;
   std::vector<std::string> removed;
   std::map<std::string, int> verified, failures, rescans;
+  std::map<std::string, std::size_t> failing;
   std::map<std::string, std::uint64_t> last_good;  ///< by "watch" or "watch/run"
   std::map<std::string, bool> last_ok;             ///< by "watch" or "watch/run"
   std::set<std::string> runs;                      ///< "watch/run" with series now

@@ -77,6 +77,10 @@ class Reporter {
   virtual void SetLastGood(const std::string& watch, const std::string& run, double unix_seconds,
                            std::uint64_t bytes) = 0;
   virtual void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) = 0;
+  /// Files of `watch`/`run` whose latest verdict is a failed save of `cause`, not resolved
+  /// since (docs/reliability.md, "When a failure is over"): 0 removes nothing, it says none.
+  virtual void SetFailingFiles(const std::string& watch, const std::string& run, std::string_view cause,
+                               std::size_t count) = 0;
   /// A run of `watch` was first seen: its failure series exist from now on, at 0.
   virtual void AddRun(const std::string& watch, const std::string& run) = 0;
   /// A run expired (max_runs): its series go away.

@@ -124,5 +124,50 @@ TEST_F(PipelineRuns, ChangingRunDepthByReloadRemovesTheOldRunsSeries) {
   EXPECT_TRUE(reporter_.runs.empty());
 }
 
+TEST_F(PipelineRuns, AFailureIsResolvedOnlyByANewerGoodSaveOfItsOwnRunAndNotByItsOwnSave) {
+  StartOne("recursive: true, run_depth: 1, settle: 0s");
+  env_.MakeDir(P("runA"));
+  env_.MakeDir(P("runB"));
+  env_.MakeDir(P("runA/checkpoint-6"));
+  Save(P("runA/checkpoint-6/optimizer.pt"));
+  Pass(std::chrono::milliseconds(1));
+  Answer(Verdict::kTruncated);
+  env_.Advance(std::chrono::seconds(1));
+  Save(P("runA/checkpoint-6/model.safetensors"));  // the same save: ends nothing
+  env_.Advance(std::chrono::seconds(1));
+  Save(P("runB/epoch_9.h5"));  // another run: ends nothing
+  Pass(std::chrono::milliseconds(1));
+  AnswerAllOk();
+  EXPECT_EQ(reporter_.failing["run/runA/truncated"], 1u);
+  EXPECT_FALSE(pipeline_->CurrentStatus().AllWell());
+  env_.Advance(std::chrono::seconds(1));
+  env_.MakeDir(P("runA/checkpoint-7"));
+  Save(P("runA/checkpoint-7/model.safetensors"));
+  Pass(std::chrono::milliseconds(1));
+  AnswerAllOk();
+  EXPECT_EQ(reporter_.failing["run/runA/truncated"], 0u);
+  const StatusSnapshot status = pipeline_->CurrentStatus();
+  EXPECT_TRUE(status.AllWell());
+  ASSERT_EQ(status.watches[0].resolved.size(), 1u);
+  EXPECT_EQ(status.watches[0].resolved[0].resolved_by, P("runA/checkpoint-7/model.safetensors"));
+  EXPECT_EQ(status.watches[0].resolved[0].run, "runA");
+}
+
+TEST_F(PipelineRuns, AFileWrittenAgainGoodResolvesItsOwnFailure) {
+  StartOne("settle: 0s");
+  Save(P("best.h5"));
+  Pass(std::chrono::milliseconds(1));
+  Answer(Verdict::kTruncated);
+  EXPECT_EQ(reporter_.failing["run/truncated"], 1u);
+  env_.Advance(std::chrono::seconds(1));
+  Save(P("best.h5"), 8192);
+  Pass(std::chrono::milliseconds(1));
+  Answer(Verdict::kOk);
+  EXPECT_EQ(reporter_.failing["run/truncated"], 0u);
+  const StatusSnapshot status = pipeline_->CurrentStatus();
+  ASSERT_EQ(status.watches[0].resolved.size(), 1u);
+  EXPECT_EQ(status.watches[0].resolved[0].resolved_by, P("best.h5"));
+}
+
 }  // namespace
 }  // namespace ckptwatch::testing

@@ -38,6 +38,7 @@ StatusSnapshot Pipeline::CurrentStatus() const {
     std::sort(s.failing.begin(), s.failing.end(),
               [](const FailingFile& a, const FailingFile& b) { return a.since_unix > b.since_unix; });
     if (s.failing.size() > StatusSnapshot::kMaxFailingShown) s.failing.resize(StatusSnapshot::kMaxFailingShown);
+    s.resolved.assign(w->resolved.begin(), w->resolved.end());
     for (const auto& [problem, reason] : w->problems.active()) s.problems.push_back({problem, reason});
     s.pending = w->settle->pending_count() + w->blocked.size();
     for (const auto& [run, good] : w->run_last_good) s.runs.push_back({run, good});

@@ -174,8 +174,16 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     input.space = space_now;
   w.in_progress_seen.erase(path);
   w.closes.erase(path);
+  std::optional<ResolvedFailure> own_failure;
+  if (auto before = w.reported.find(path); before != w.reported.end() && !before->second.cause.empty())
+    own_failure = ResolvedFailure{path, RunOf(w, path), before->second.verdict, before->second.cause, path, 0};
   const std::string cause = Report(w, job, result, std::move(input));
-  if (dispatched.stat) Remember(w, path, *dispatched.stat, VerdictName(result.verdict), cause);
+  if (dispatched.stat) {
+    Remember(w, path, *dispatched.stat, VerdictName(result.verdict), cause);
+    if (cause.empty() && result.ok()) ResolveFailures(w, path, *dispatched.stat, own_failure);
+    // The gauge moves with the failure, not a tick later (an alert may be reading it).
+    if (cause != (own_failure ? own_failure->cause : std::string())) PublishFailing(w);
+  }
 }
 
 // Bounded: the oldest remembered verdicts go first. A forgotten file only
@@ -185,6 +193,7 @@ void Pipeline::Remember(Watch& w, const std::string& path, const FileStat& stat,
   const std::uint64_t seq = ++w.reported_seq;
   w.reported[path] = {stat, seq, std::string(verdict), cause};
   state_dirty_ = true;
+  w.failing_dirty = true;
   w.reported_order.emplace_back(seq, path);
   while (w.reported.size() > limits_.max_remembered_per_watch && !w.reported_order.empty()) {
     auto [old_seq, old_path] = std::move(w.reported_order.front());

@@ -90,6 +90,12 @@ struct Pipeline::Watch {
     std::string verdict, cause;
   };
   std::map<std::string, Reported> reported;
+  // Failures that are over (pipeline_failing.cc), newest first, bounded: what
+  // `ckptwatch status` shows as history.
+  std::deque<ResolvedFailure> resolved;
+  // The failing-file counts last given to the reporter, by (run, cause).
+  std::map<std::pair<std::string, std::string>, std::size_t> failing_published;
+  bool failing_dirty = true;  // `reported` changed since they were counted
   std::uint64_t reported_seq = 0;
   std::deque<std::pair<std::uint64_t, std::string>> reported_order;  // oldest first
   // Symlinks already reported (path -> target), so each is said once.

@@ -20,6 +20,17 @@ struct FailingFile {
   std::uint64_t count = 0;  ///< Failed saves of this file since then.
 };
 
+/// A failed save that is over: a newer good save landed in the same watch or
+/// run, or the file itself was written again good.
+struct ResolvedFailure {
+  std::string path;
+  std::string run;
+  std::string verdict;
+  std::string cause;
+  std::string resolved_by;  ///< The good checkpoint that resolved it (its own path: rewritten good).
+  double resolved_unix = 0;
+};
+
 struct WatchStatus {
   std::string name;
   std::string path;
@@ -33,6 +44,7 @@ struct WatchStatus {
   std::optional<LastGood> last_good;
   std::vector<FailingFile> failing;  ///< Newest first; at most kMaxFailingShown.
   std::size_t failing_total = 0;     ///< All failing files, shown or not.
+  std::vector<ResolvedFailure> resolved;  ///< Newest first; at most kMaxResolvedShown.
   struct Problem {
     std::string name;
     std::string reason;
@@ -54,6 +66,7 @@ struct StatusSnapshot {
   std::size_t queued = 0;
 
   static constexpr std::size_t kMaxFailingShown = 50;
+  static constexpr std::size_t kMaxResolvedShown = 10;
 
   /// True when nothing is failing and no watch has a problem.
   bool AllWell() const {

@@ -63,6 +63,11 @@ struct Metrics::Impl {
       .Name("ckptwatch_save_failures_total")
       .Help("Broken checkpoints, by watch and the cause of the failed save.")
       .Register(*registry);
+  Family<Gauge>& failing = prometheus::BuildGauge()
+      .Name("ckptwatch_failing_files")
+      .Help("Files whose latest verdict is a failed save, by watch and cause, until a newer good "
+            "save in the same watch or run resolves them; restored at start from the state file.")
+      .Register(*registry);
   Family<Gauge>& problem = prometheus::BuildGauge()
       .Name("ckptwatch_watch_problem")
       .Help("1 while a watch has the problem (missing_directory, not_writable, low_space, stale, unreadable).")
@@ -130,8 +135,10 @@ struct Metrics::Impl {
   // Removes the per-run series of `run` ("": the watch's own). Call with `mutex` held.
   void RemoveRunSeries(const std::string& watch, const std::string& run) {
     const prometheus::Labels labels = RunLabels(watch, run);
-    for (std::string_view cause : kCauses)
+    for (std::string_view cause : kCauses) {
       failures.Remove(&failures.Add(With(labels, "cause", cause)));
+      failing.Remove(&failing.Add(With(labels, "cause", cause)));
+    }
     for (Family<Gauge>* family : {&last_good_time, &last_good_bytes, &last_ok})
       family->Remove(&family->Add(labels));
   }
@@ -266,6 +273,11 @@ void Metrics::SetLastGood(const std::string& watch, const std::string& run, doub
 
 void Metrics::SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) {
   impl_->last_ok.Add(RunLabels(watch, run)).Set(ok ? 1 : 0);
+}
+
+void Metrics::SetFailingFiles(const std::string& watch, const std::string& run, std::string_view cause,
+                              std::size_t count) {
+  impl_->failing.Add(With(RunLabels(watch, run), "cause", cause)).Set(static_cast<double>(count));
 }
 
 void Metrics::AddRun(const std::string& watch, const std::string& run) {

@@ -42,6 +42,9 @@ class Metrics {
   void SetLastGood(const std::string& watch, const std::string& run, double unix_seconds,
                    std::uint64_t bytes);
   void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok);
+  /// ckptwatch_failing_files: files whose latest verdict is a failed save of `cause`, now.
+  void SetFailingFiles(const std::string& watch, const std::string& run, std::string_view cause,
+                       std::size_t count);
   /// A run of `watch` appeared: its failure series exist from now, at 0.
   void AddRun(const std::string& watch, const std::string& run);
   /// A run expired: its series go away (RemoveWatch() removes every run's).

@@ -30,6 +30,10 @@ std::string StatusJson(const StatusSnapshot& status, long pid, const std::string
     for (const FailingFile& f : w.failing)
       failing.push_back({{"path", f.path}, {"run", f.run}, {"verdict", f.verdict}, {"cause", f.cause},
                          {"since", f.since_unix}, {"count", f.count}});
+    json resolved = json::array();
+    for (const ResolvedFailure& r : w.resolved)
+      resolved.push_back({{"path", r.path}, {"run", r.run}, {"verdict", r.verdict}, {"cause", r.cause},
+                          {"resolved_by", r.resolved_by}, {"resolved", r.resolved_unix}});
     json problems = json::array();
     for (const WatchStatus::Problem& p : w.problems) problems.push_back({{"problem", p.name}, {"reason", p.reason}});
     json last_good = nullptr;
@@ -41,6 +45,7 @@ std::string StatusJson(const StatusSnapshot& status, long pid, const std::string
                       {"last_good", {{"path", r.last_good.path}, {"time", r.last_good.unix}, {"bytes", r.last_good.bytes}}}});
     watches.push_back({{"name", w.name}, {"path", w.path}, {"state", w.state}, {"backend", w.backend},
                        {"last_good", last_good}, {"failing", failing}, {"failing_total", w.failing_total},
+                       {"resolved", resolved},
                        {"problems", problems}, {"pending", w.pending}, {"runs", runs}});
   }
   const json doc = {{"version", kVersion}, {"ckptwatch", version}, {"pid", pid}, {"time", status.unix_now},
@@ -86,6 +91,17 @@ bool ParseStatusJson(const std::string& text, StatusSnapshot* out, std::string* 
         Get(fj, "since", &f.since_unix);
         Get(fj, "count", &f.count);
         w.failing.push_back(std::move(f));
+      }
+    if (wj.contains("resolved") && wj["resolved"].is_array())
+      for (const json& rj : wj["resolved"]) {
+        ResolvedFailure r;
+        Get(rj, "path", &r.path);
+        Get(rj, "run", &r.run);
+        Get(rj, "verdict", &r.verdict);
+        Get(rj, "cause", &r.cause);
+        Get(rj, "resolved_by", &r.resolved_by);
+        Get(rj, "resolved", &r.resolved_unix);
+        w.resolved.push_back(std::move(r));
       }
     if (wj.contains("runs") && wj["runs"].is_array())
       for (const json& rj : wj["runs"]) {
