@@ -206,6 +206,12 @@ class HostileNamesOnEverySurfaceTest(unittest.TestCase):
         text = self.assert_clean(r, "verify")
         self.assertEqual(len(text.splitlines()), len(HOSTILE_NAMES), text)
         self.assertIn(r"a.h5\nlevel=error", text)
+        # A directory with no weight file is named on stderr, escaped too.
+        empty = os.path.join(os.fsencode(self.dir), b"empty\x1b[2J\n" + FORGED)
+        os.mkdir(empty)
+        r = subprocess.run([BIN, "verify", empty], capture_output=True, timeout=60)
+        self.assert_clean(r, "verify of an empty directory")
+        self.assertIn(rb"empty\u001b[2J\nlevel=error", r.stderr)
 
 
 if __name__ == "__main__":
