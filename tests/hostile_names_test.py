@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import h5py
@@ -29,6 +30,40 @@ VERSION = b"2.1.5\xff"
 CLASS = "Evil\u202eLayer\x1b[31m"  # RIGHT-TO-LEFT OVERRIDE and an ANSI colour
 
 
+# Names an adversary who can write a watched directory may choose for files that fail: an SGR
+# colour, an OSC title change, a C1 CSI (U+009B), a RIGHT-TO-LEFT OVERRIDE, an isolate, a line
+# break that forges a log-like line, a carriage return, bytes that are not UTF-8, DEL.
+FORGED = b"level=error event=verify path=forged verdict=ok"
+HOSTILE_NAMES = [
+    b"\x1b[31mred\x1b[0m.h5",
+    b"\x1b]0;owned\x07.h5",
+    "\u009b2J.h5".encode(),
+    "evil\u202eh5.txt.h5".encode(),
+    "iso\u2066late\u2069.h5".encode(),
+    b"a.h5\n" + FORGED + b".h5",
+    b"hidden\rok.h5",
+    b"bad\xff\xfe.h5",
+    b"del\x7f\x01.h5",
+]
+
+
+def raw_unsafe(data):
+    """The first raw byte sequence of `data` a terminal would act on, or that is not UTF-8, other
+    than a line end; None when there is none."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"invalid UTF-8 at {e.start}"
+    for ch in text:
+        cp = ord(ch)
+        if ch == "\n":
+            continue
+        if cp < 0x20 or 0x7f <= cp <= 0x9f or cp in (0x061c, 0x200e, 0x200f, 0x2028, 0x2029) \
+                or 0x202a <= cp <= 0x202e or 0x2066 <= cp <= 0x2069:
+            return f"U+{cp:04X}"
+    return None
+
+
 def unescape_bytes(text):
     """Inverts EscapeBytes(): every \\xNN (lowercase hex) is the byte NN."""
     return re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]),
@@ -42,13 +77,18 @@ def write_hostile_checkpoint(path):
         f.attrs["keras_version"] = np.bytes_(VERSION)
 
 
+def make_watched_dir(test):
+    """A temporary directory for `test` with an empty `ckpt` in it: (directory, ckpt)."""
+    tmp = tempfile.TemporaryDirectory(prefix="ckptwatch-e2e-")
+    test.addCleanup(tmp.cleanup)
+    ckpt = os.path.join(tmp.name, "ckpt")
+    os.mkdir(ckpt)
+    return tmp.name, ckpt
+
+
 class HostileNamesTest(unittest.TestCase):
     def setUp(self):
-        tmp = tempfile.TemporaryDirectory(prefix="ckptwatch-e2e-")
-        self.addCleanup(tmp.cleanup)
-        self.dir = tmp.name
-        self.ckpt = os.path.join(self.dir, "ckpt")
-        os.mkdir(self.ckpt)
+        self.dir, self.ckpt = make_watched_dir(self)
         self.staging = os.path.join(self.dir, "staging.h5")
         write_hostile_checkpoint(self.staging)
 
@@ -111,6 +151,68 @@ class HostileNamesTest(unittest.TestCase):
                 self.assertNotIn(b"\x1b", raw)
                 self.assertNotIn("\u202e".encode(), raw)
                 d.stop()
+
+
+class HostileNamesOnEverySurfaceTest(unittest.TestCase):
+    """Failing files with hostile names in a watched directory, as a real daemon runs: `status`
+    (text and --json) and `verify` (text) print them escaped, never a raw control, C1, bidi or
+    invalid byte, and no line of the output is a forged log line."""
+
+    def setUp(self):
+        self.dir, self.ckpt = make_watched_dir(self)
+        self.d = Daemon(self.dir, yaml_watch("run", self.ckpt, settle="100ms"), log_format="text")
+        self.addCleanup(self.d.stop)
+        self.d.start()
+        for name in HOSTILE_NAMES:  # not HDF5: each is a failing file
+            with open(os.path.join(os.fsencode(self.ckpt), name), "wb") as f:
+                f.write(b"not a checkpoint " * 64)
+
+    def status(self, *args):
+        return subprocess.run([BIN, "status", "--config", self.d.config_path, *args],
+                              capture_output=True, timeout=30)
+
+    def assert_clean(self, proc, what):
+        where = f"{what}: exit {proc.returncode}\nstdout: {proc.stdout!r}\nstderr: {proc.stderr!r}"
+        self.assertIsNone(raw_unsafe(proc.stdout), where)
+        self.assertIsNone(raw_unsafe(proc.stderr), where)
+        for line in proc.stdout.splitlines():
+            self.assertFalse(line.lstrip().startswith(b"level="), where)
+        return proc.stdout.decode("utf-8")
+
+    def test_status_and_verify_print_hostile_names_escaped(self):
+        end = time.monotonic() + 60
+        while True:  # polls the daemon's answer until every file has its verdict
+            doc = json.loads(self.status("--json").stdout)
+            if doc["watches"][0]["failing_total"] == len(HOSTILE_NAMES):
+                break
+            self.assertLess(time.monotonic(), end, f"not every file failed in time: {doc}")
+            time.sleep(0.05)
+        r = self.status("--json")
+        self.assert_clean(r, "status --json")
+        doc = json.loads(r.stdout)
+        paths = sorted(unescape_bytes(f["path"]) for f in doc["watches"][0]["failing"])
+        self.assertEqual(paths, sorted(os.path.join(os.fsencode(self.ckpt), n) for n in HOSTILE_NAMES))
+
+        r = self.status()
+        self.assertEqual(r.returncode, 1, r)
+        text = self.assert_clean(r, "status")
+        for shown in (r"\u001b[31mred", r"\u001b]0;owned\u0007", r"\u009b2J", r"evil\u202eh5",
+                      r"iso\u2066late\u2069", r"a.h5\nlevel=error", r"hidden\rok", r"bad\xff\xfe",
+                      r"del\u007f\u0001"):
+            self.assertIn(shown, text)
+
+        r = subprocess.run([BIN, "verify", self.ckpt], capture_output=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r)
+        text = self.assert_clean(r, "verify")
+        self.assertEqual(len(text.splitlines()), len(HOSTILE_NAMES), text)
+        self.assertIn(r"a.h5\nlevel=error", text)
+        # A directory with no weight file is named on stderr, escaped too.
+        empty = os.path.join(os.fsencode(self.dir), b"empty\x1b[2J\n" + FORGED)
+        os.mkdir(empty)
+        r = subprocess.run([BIN, "verify", empty], capture_output=True, timeout=60)
+        self.assert_clean(r, "verify of an empty directory")
+        self.assertIn(rb"empty\u001b[2J\nlevel=error", r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -960,6 +960,68 @@ class VerifierChildTest(SecurityTestCase):
         self.assertIn(expected[1], [fds for _, fds in samples])
         self.assertEqual(d.wait_verdict(big)["verdict"], "ok")
 
+    def test_zygote_and_children_are_closed_to_their_own_uid(self):
+        """Attacks the verifier processes through /proc as the daemon's own uid (what an
+        exploited child, or anything else running as that user, is): a child holds a checkpoint
+        at descriptor 3 the uid itself perhaps may not read, the zygote the memory every child
+        starts from. Both are undumpable, so /proc/<child>/fd/3 and /proc/<zygote>/mem are
+        refused; the zygote runs under its own syscall filter (Seccomp: 2)."""
+        big = os.path.join(self.watch, "big.h5")
+        adversary(writers.write_sized_model, big + ".tmp", 96 << 20)
+        [d] = self.start_daemons(yaml_watch("adv", self.watch, level="full", settle="100ms"),
+                                 formats=("json",))
+        self.barrier()
+        [zygote] = verifier_zygotes(d.proc.pid)
+        seccomp = "0" if "ASAN_OPTIONS" in os.environ else "2"
+        self.assertEqual(proc_status(zygote)["Seccomp"].strip(), seccomp)
+        self.assertEqual(as_user(DAEMON, try_proc, "open", f"/proc/{zygote}/mem"), "denied")
+        self.assertEqual(as_user(DAEMON, try_proc, "open", f"/proc/{zygote}/environ"), "denied")
+        # One process of the daemon's uid watches for a child and tries it at once (a fork per
+        # try would miss children that live a fraction of a second).
+        tried = {}
+        probe = threading.Thread(target=lambda: tried.update(
+            result=as_user(DAEMON, probe_verifier_children, d.proc.pid, DEADLINE)))
+        probe.start()
+        os.rename(big + ".tmp", big)
+        probe.join()
+        self.assertTrue(tried["result"], "no verifier child was caught alive")
+        for child, fd3, listing in tried["result"]:
+            self.assertEqual((fd3, listing), ("denied", "denied"), f"child {child}")
+        self.assertEqual(d.wait_verdict(big)["verdict"], "ok")
+
+
+def try_proc(action, path):
+    """"read", "denied", "gone" (no such process), or the error: `action` on `path` ("open":
+    open and read a byte; "list": list the directory)."""
+    try:
+        if action == "list":
+            os.listdir(path)
+        else:
+            with open(path, "rb") as f:
+                f.read(1)
+        return "read"
+    except PermissionError:
+        return "denied"
+    except (FileNotFoundError, ProcessLookupError):
+        return "gone"
+    except OSError as e:
+        return f"error {e.errno}"
+
+
+def probe_verifier_children(daemon_pid, deadline):
+    """[(child, try_proc of fd/3, of listing fd/)] for the first verifier children of
+    `daemon_pid` caught alive within `deadline` seconds."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        tried = []
+        for child in verifier_children(daemon_pid):
+            fd3, listing = try_proc("open", f"/proc/{child}/fd/3"), try_proc("list", f"/proc/{child}/fd")
+            if "gone" not in (fd3, listing):
+                tried.append((child, fd3, listing))
+        if tried:
+            return tried
+    return []
+
 
 def cmdline(pid):
     try:
@@ -1024,6 +1086,48 @@ def is_descendant(child, ancestor):
         if child == ancestor:
             return True
     return False
+
+
+@unittest.skipUnless(ROOT, "needs root")
+class HardLinkTest(SecurityTestCase):
+    """With fs.protected_hardlinks=0 the adversary can hard-link the victim's 0600 checkpoint
+    (in a directory they may search) into the watched directory they own. The daemon, which
+    reads every file, must not verify that name: its verdict names no contents."""
+
+    def setUp(self):
+        super().setUp()
+        with open("/proc/sys/fs/protected_hardlinks") as f:
+            saved = f.read().strip()
+        subprocess.run(["sysctl", "-q", "fs.protected_hardlinks=0"], check=True)
+        self.addCleanup(subprocess.run, ["sysctl", "-q", f"fs.protected_hardlinks={saved}"], check=True)
+        self.shared = os.path.join(self.base, "victim-shared")
+        os.mkdir(self.shared, 0o755)
+        os.chown(self.shared, VICTIM.pw_uid, VICTIM.pw_gid)
+
+    def test_a_hard_link_to_a_private_checkpoint_discloses_nothing(self):
+        secret = self.private_checkpoint(directory=self.shared)
+        public = os.path.join(self.shared, "public.h5")
+        as_user(VICTIM, lambda: (writers.write_full_model(public), os.chmod(public, 0o644)))
+        self.start_daemons(yaml_watch("adv", self.watch, level="full", settle="100ms"))
+        for d in self.daemons:
+            [warning] = self.events(d, "hardlinks_unprotected")
+            self.assertEqual(warning.get("level"), "warn", warning)
+        stolen = os.path.join(self.watch, "stolen.h5")
+        # Linked under a temporary name and renamed into place, as a save is.
+        adversary(lambda: (os.link(secret.path, stolen + ".tmp"), os.rename(stolen + ".tmp", stolen)))
+        self.assertEqual(os.stat(stolen).st_nlink, 2)
+        for d in self.daemons:
+            v = d.wait_verdict(stolen)
+            self.assertEqual(v["verdict"], "permission_denied", v)
+            self.assertIn("hard link", v["msg"])
+            self.assertIn("withheld", v["msg"])
+        # A link to a file everyone may read discloses nothing: verified as any file.
+        linked = os.path.join(self.watch, "linked_public.h5")
+        adversary(lambda: (os.link(public, linked + ".tmp"), os.rename(linked + ".tmp", linked)))
+        for d in self.daemons:
+            self.assertEqual(d.wait_verdict(linked)["verdict"], "ok")
+        self.barrier()
+        self.assert_nothing_leaked()
 
 
 @unittest.skipUnless(ROOT, "needs root")

@@ -16,6 +16,7 @@
 #include "save_cause.h"
 #include "status_json.h"
 #include "status_server.h"
+#include "text_escape.h"
 #include "units.h"
 
 namespace ckptwatch {
@@ -91,10 +92,17 @@ std::string Clock(double unix_seconds) {
   return text;
 }
 
-// A path that does not fit keeps its end: the file name matters most.
+// Everything in the daemon's answer is shown escaped as the log escapes it: a file name is
+// chosen by whoever can write a watched directory, and a raw ESC, OSC, bidi override or line
+// break in it would rewrite the terminal or forge a line of this output.
+std::string Shown(const std::string& text) { return EscapeForDisplay(text, false); }
+
+// A path that does not fit keeps its end: the file name matters most. Cut after escaping, on a
+// character boundary, so the cut never makes a raw byte or a broken sequence.
 std::string Fit(const std::string& text, std::size_t width) {
-  if (text.size() <= width) return text;
-  return "…" + text.substr(text.size() - (width - 1));
+  const std::string shown = Shown(text);
+  if (shown.size() <= width) return shown;
+  return "…" + std::string(Utf8Suffix(shown, width - 1));
 }
 
 // Failures that are over: what ended each, so a green status after a bad
@@ -109,8 +117,8 @@ std::string FormatResolved(const StatusSnapshot& status) {
                                  ? "written again good"
                                  : "newer good save " + r.resolved_by.substr(r.resolved_by.rfind('/') + 1);
       out += "  " + Fit(r.path, 76) + "\n";
-      out += "    " + Fit(where, 30) + ": was " + r.verdict + " (cause " + r.cause + "), resolved " +
-             Clock(r.resolved_unix) + " by " + Fit(by, 60) + "\n";
+      out += "    " + Fit(where, 30) + ": was " + Fit(r.verdict, 24) + " (cause " + Fit(r.cause, 24) +
+             "), resolved " + Clock(r.resolved_unix) + " by " + Fit(by, 60) + "\n";
     }
   }
   return out;
@@ -133,20 +141,23 @@ std::string FormatStatus(const StatusSnapshot& status, double now) {
       for (const FailingFile& f : w.failing) {
         out += "  " + Fit(f.path, 76) + "\n";
         const std::string where = f.run.empty() ? w.name : w.name + "/" + f.run;
-        std::snprintf(line, sizeof line, "    %s: %s, cause %s, since %s%s\n", Fit(where, 30).c_str(), f.verdict.c_str(),
-                      f.cause.c_str(), f.since_unix > 0 ? Clock(f.since_unix).c_str() : "?",
+        std::snprintf(line, sizeof line, "    %s: %s, cause %s, since %s%s\n",
+                      Fit(where, 30).c_str(), Fit(f.verdict, 24).c_str(), Fit(f.cause, 24).c_str(),
+                      f.since_unix > 0 ? Clock(f.since_unix).c_str() : "?",
                       f.count > 1 ? (", ×" + std::to_string(f.count)).c_str() : "");
         out += line;
       }
       if (w.failing_total > w.failing.size())
-        out += "    … and " + std::to_string(w.failing_total - w.failing.size()) + " more in " + w.name + "\n";
+        out += "    … and " + std::to_string(w.failing_total - w.failing.size()) + " more in " +
+               Fit(w.name, 40) + "\n";
     }
   }
   out += FormatResolved(status);
   out += "\nWATCHES\n";
   for (const WatchStatus& w : status.watches) {
-    std::snprintf(line, sizeof line, "  %-20s %-9s %-8s %s", Fit(w.name, 20).c_str(), w.state.c_str(),
-                  w.backend.c_str(), w.pending ? (std::to_string(w.pending) + " pending").c_str() : "");
+    std::snprintf(line, sizeof line, "  %-20s %-9s %-8s %s", Fit(w.name, 20).c_str(),
+                  Fit(w.state, 9).c_str(), Fit(w.backend, 8).c_str(),
+                  w.pending ? (std::to_string(w.pending) + " pending").c_str() : "");
     std::string row = line;
     row.erase(row.find_last_not_of(' ') + 1);
     out += row + "\n";
@@ -166,8 +177,11 @@ std::string FormatStatus(const StatusSnapshot& status, double now) {
     }
     if (w.runs.size() > kRunsShown)
       out += "    … and " + std::to_string(w.runs.size() - kRunsShown) + " more runs (--json lists all)\n";
-    for (const WatchStatus::Problem& p : w.problems)
-      out += "    problem " + p.name + ": " + Fit(p.reason, p.name.size() < 40 ? 66 - p.name.size() : 26) + "\n";
+    for (const WatchStatus::Problem& p : w.problems) {
+      const std::string name = Fit(p.name, 40);
+      out += "    problem " + name + ": " +
+             Fit(p.reason, name.size() < 40 ? 66 - name.size() : 26) + "\n";
+    }
   }
   return out;
 }
@@ -185,7 +199,7 @@ int RunStatusCommand(const std::vector<std::string>& args, std::ostream& out, st
       out << kUsage;
       return 0;
     } else {
-      err << "ckptwatch status: unexpected argument '" << args[i] << "'\n" << kUsage;
+      err << "ckptwatch status: unexpected argument '" << Shown(args[i]) << "'\n" << kUsage;
       return 2;
     }
   }
@@ -201,7 +215,7 @@ int RunStatusCommand(const std::vector<std::string>& args, std::ostream& out, st
   }
   std::string answer, error;
   if (!Ask(socket_path, &answer, &error)) {
-    err << "ckptwatch status: " << error << "\n";
+    err << "ckptwatch status: " << Shown(error) << "\n";
     return 2;
   }
   StatusSnapshot status;

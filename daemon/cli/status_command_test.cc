@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "status_json.h"
+#include "text_escape.h"
 
 namespace ckptwatch {
 namespace {
@@ -60,6 +61,85 @@ TEST(StatusCommand, TheJsonDocumentReadsBackAsItWasWritten) {
   EXPECT_FALSE(back.AllWell());
   EXPECT_FALSE(ParseStatusJson("HTTP/1.1 200 OK\r\n", &back, &err));
   EXPECT_FALSE(ParseStatusJson("{\"version\": 9, \"watches\": []}", &back, &err));
+}
+
+// The first raw byte of `text` that a terminal would act on or that is not UTF-8, besides the
+// line ends the output is made of; npos when there is none.
+std::size_t FirstRawUnsafe(const std::string& text) {
+  char32_t cp;
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t len = DecodeUtf8(text, i, &cp);
+    if (len == 0 || (cp != '\n' && IsUnsafeCodePoint(cp))) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
+// Names a user who can write a watched directory may choose: ESC/CSI colour and cursor moves,
+// an OSC title change, C1 CSI, bidi overrides and isolates, a line break that forges a log-like
+// line, a carriage return that hides what came before, and bytes that are not UTF-8.
+const char* const kHostileNames[] = {
+    "\x1b[31mred\x1b[0m.h5",
+    "\x1b]0;owned\x07.h5",
+    "\xc2\x9b"
+    "2J.h5",
+    "evil\xe2\x80\xaeh5.txt",
+    "iso\xe2\x81\xa6late\xe2\x81\xa9.h5",
+    "a.h5\nlevel=error event=verify path=forged verdict=ok",
+    "hidden\rok.h5",
+    "bad\xff\xfe.h5",
+    "del\x7f\x01.h5",
+};
+
+TEST(StatusCommand, HostileNamesArePrintedEscapedNeverRaw) {
+  StatusSnapshot s = Sample();
+  WatchStatus& w = s.watches[1];
+  w.failing.clear();
+  for (const char* name : kHostileNames)
+    w.failing.push_back(
+        {w.path + "/" + name, name, "truncated", "truncated", 1'800'000'000 - 60, 1});
+  w.failing_total = w.failing.size();
+  w.name = kHostileNames[0];
+  w.runs.push_back(
+      {kHostileNames[5], {std::string("/r/") + kHostileNames[1], 1'800'000'000 - 5, 1}});
+  w.problems.push_back({kHostileNames[3], kHostileNames[5]});
+  s.watches[0].last_good->path = std::string("/srv/runs/runA/") + kHostileNames[2];
+  // Through the socket's document and back, as `ckptwatch status` sees it.
+  StatusSnapshot back;
+  std::string err;
+  ASSERT_TRUE(ParseStatusJson(StatusJson(s, 1, "0"), &back, &err)) << err;
+  ASSERT_EQ(back.watches[1].failing.size(), std::size(kHostileNames));
+  for (std::size_t i = 0; i < std::size(kHostileNames); ++i)
+    EXPECT_EQ(back.watches[1].failing[i].run, kHostileNames[i]) << "the bytes survive the JSON";
+  const std::string text = FormatStatus(back, 1'800'000'000);
+  const std::size_t raw = FirstRawUnsafe(text);
+  EXPECT_EQ(raw, std::string::npos) << "raw byte at " << raw << " in:\n" << text;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) EXPECT_NE(line.rfind("level=", 0), 0u) << line;
+  EXPECT_NE(text.find("\\u001b[31mred"), std::string::npos) << text;
+  EXPECT_NE(text.find("evil\\u202eh5.txt"), std::string::npos) << text;
+  EXPECT_NE(text.find("bad\\xff\\xfe.h5"), std::string::npos) << text;
+  EXPECT_NE(text.find("a.h5\\nlevel=error"), std::string::npos) << text;
+}
+
+TEST(StatusCommand, TheJsonDocumentHasNoRawControlBidiOrInvalidByte) {
+  StatusSnapshot s = Sample();
+  for (const char* name : kHostileNames)
+    s.watches[1].failing.push_back({std::string("/d/") + name, "", "corrupt", "corrupt", 1, 1});
+  const std::string doc = StatusJson(s, 1, "0");
+  EXPECT_EQ(FirstRawUnsafe(doc), std::string::npos);
+  EXPECT_EQ(doc.find('\n'), doc.size() - 1);
+}
+
+TEST(StatusCommand, ACutNameNeverSplitsACharacterOrAnEscapeIntoRawBytes) {
+  StatusSnapshot s = Sample();
+  // 100 snowmen and an ESC at the end: the path is cut from the left to fit 76 bytes.
+  std::string name;
+  for (int i = 0; i < 100; ++i) name += "\xe2\x98\x83";
+  s.watches[0].path = "/" + name + "\x1b";
+  const std::string text = FormatStatus(s, 1'800'000'000);
+  EXPECT_EQ(FirstRawUnsafe(text), std::string::npos) << text;
+  EXPECT_NE(text.find("\\u001b"), std::string::npos);
 }
 
 }  // namespace

@@ -5,21 +5,21 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <memory>
-#include <thread>
-#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <system_error>
-
-#include <nlohmann/json.hpp>
+#include <thread>
 
 #include "capabilities.h"
+#include "load_check.h"
 #include "logfmt.h"
 #include "open_beneath.h"
 #include "page_cache.h"
-#include "load_check.h"
+#include "text_escape.h"
 #include "verifier_child.h"
 #include "verify_open_file.h"
 
@@ -214,7 +214,7 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
   std::string error;
   std::optional<Options> options = ParseOptions(args, &error);
   if (!options) {
-    err << "ckptwatch verify: " << error << "\n\n" << kUsage;
+    err << "ckptwatch verify: " << EscapeForDisplay(error, false) << "\n\n" << kUsage;
     return 2;
   }
   if (options->help) {
@@ -236,18 +236,23 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       return 2;
     }
   }
+  // Paths reach these messages from a shell glob as often as from a person: printed escaped,
+  // like every field of a verdict line (FormatTextLine()), so a file name cannot rewrite the
+  // terminal.
   bool all_ok = true;
   std::size_t verified = 0;
   for (const std::string& path : options->paths) {
     std::string list_error;
     std::vector<std::string> files = CollectWeightFiles(path, options->recursive, &list_error);
     if (!list_error.empty()) {
-      err << "ckptwatch verify: " << list_error << "\n";
+      err << "ckptwatch verify: " << EscapeForDisplay(list_error, false) << "\n";
       all_ok = false;
     }
     if (files.empty() && list_error.empty())
-      err << "ckptwatch verify: no weight files (*.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, *.ckpt, "
-             "*.safetensors) in " << path << "\n";
+      err << "ckptwatch verify: no weight files (*.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, "
+             "*.ckpt, "
+             "*.safetensors) in "
+          << EscapeForDisplay(path, false) << "\n";
     for (const std::string& file : files) {
       VerifyResult result = Verify(engine, file, *options);
       // Found by a directory scan, a .bin of another program is not a weight file.

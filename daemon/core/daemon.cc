@@ -18,6 +18,7 @@
 #include "name_patterns.h"
 #include "pipeline.h"
 #include "real_env.h"
+#include "start_checks.h"
 #include "state_file.h"
 #include "status_json.h"
 #include "status_server.h"
@@ -261,6 +262,8 @@ bool Daemon::Setup() {
   Log(LogLevel::kInfo, "config_loaded",
       {{"source", config_.source.empty() ? "embedded default" : config_.source},
        {"watches", std::to_string(config_.watches.size())}});
+  if (const std::string why = HardlinkProtectionWarning(kProtectedHardlinksFile); !why.empty())
+    Log(LogLevel::kWarn, "hardlinks_unprotected", {{"sysctl", "fs.protected_hardlinks"}}, why);
 
   WatchError watch_error;
   inotify_ = InotifyWatchSet::Create(

@@ -1,5 +1,7 @@
 #include "start_checks.h"
 
+#include <fstream>
+
 #include "event_log.h"
 #include "metrics.h"
 
@@ -15,6 +17,16 @@ std::vector<StartProblem> CheckStart(const Config& config) {
   if (!PrepareMetricsEndpoint(config.metrics, &endpoint, &key, &err))
     problems.push_back({key, key + ": " + err});
   return problems;
+}
+
+std::string HardlinkProtectionWarning(const std::string& sysctl_file) {
+  std::ifstream in(sysctl_file);
+  std::string value;
+  if (!(in >> value) || value != "0") return "";
+  return "fs.protected_hardlinks is 0: anyone who can write a watched directory can hard-link "
+         "into it a file they cannot read. Such a file (more than one name) is not read unless "
+         "that discloses nothing (verdict permission_denied), but once its other name is removed "
+         "it has one name and is verified like any file; set fs.protected_hardlinks=1 (sysctl)";
 }
 
 std::string DescribeStartProblems(const std::string& source,

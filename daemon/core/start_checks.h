@@ -23,6 +23,14 @@ struct StartProblem {
 /// whether the metrics port is free — the running daemon holds it when check-config runs.
 std::vector<StartProblem> CheckStart(const Config& config);
 
+/// Where the kernel says whether hard links to files one cannot read are refused.
+inline constexpr char kProtectedHardlinksFile[] = "/proc/sys/fs/protected_hardlinks";
+
+/// A warning for the log when `sysctl_file` (kProtectedHardlinksFile) says 0; empty when it
+/// says anything else or cannot be read. Not a start problem: the daemon withholds what such
+/// links would disclose (link_disclosure.h), but one case is left that only the sysctl closes.
+std::string HardlinkProtectionWarning(const std::string& sysctl_file);
+
 /// "SOURCE: message" per problem, one per line.
 std::string DescribeStartProblems(const std::string& source,
                                   const std::vector<StartProblem>& problems);

@@ -298,6 +298,7 @@ void Pipeline::OnFileEvent(Watch& w, const std::string& path) {
     case EntryKind::kRegular:
     case EntryKind::kNotRegular:
     case EntryKind::kDenied:
+    case EntryKind::kWithheld:
     case EntryKind::kError:
       return Touch(w, path, env_.Now(), /*closed=*/true);
     case EntryKind::kSymlink:

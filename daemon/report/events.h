@@ -14,6 +14,7 @@ inline constexpr std::string_view kEvents[] = {
     "start",
     "start_failed",
     "config_loaded",
+    "hardlinks_unprotected",
     "watch_started",
     "watch_missing",
     "watch_recovered",

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "logfmt.h"
+#include "text_escape.h"
+
 namespace ckptwatch {
 namespace {
 
@@ -14,12 +17,18 @@ bool Get(const json& j, const char* key, T* out) {
   const json& v = j[key];
   if constexpr (std::is_same_v<T, std::string>) {
     if (!v.is_string()) return false;
+    *out = UnescapeBytes(v.get<std::string>());
   } else {
     if (!v.is_number()) return false;
+    *out = v.get<T>();
   }
-  *out = v.get<T>();
   return true;
 }
+
+// Every string is a name from outside (a file, a run, a reason quoting one): escaped as the
+// log's JSON escapes it, so bytes that are not UTF-8 survive the trip and no two names read
+// back the same.
+std::string E(const std::string& text) { return EscapeBytes(text); }
 
 }  // namespace
 
@@ -28,29 +37,51 @@ std::string StatusJson(const StatusSnapshot& status, long pid, const std::string
   for (const WatchStatus& w : status.watches) {
     json failing = json::array();
     for (const FailingFile& f : w.failing)
-      failing.push_back({{"path", f.path}, {"run", f.run}, {"verdict", f.verdict}, {"cause", f.cause},
-                         {"since", f.since_unix}, {"count", f.count}});
+      failing.push_back({{"path", E(f.path)},
+                         {"run", E(f.run)},
+                         {"verdict", E(f.verdict)},
+                         {"cause", E(f.cause)},
+                         {"since", f.since_unix},
+                         {"count", f.count}});
     json resolved = json::array();
     for (const ResolvedFailure& r : w.resolved)
-      resolved.push_back({{"path", r.path}, {"run", r.run}, {"verdict", r.verdict}, {"cause", r.cause},
-                          {"resolved_by", r.resolved_by}, {"resolved", r.resolved_unix}});
+      resolved.push_back({{"path", E(r.path)},
+                          {"run", E(r.run)},
+                          {"verdict", E(r.verdict)},
+                          {"cause", E(r.cause)},
+                          {"resolved_by", E(r.resolved_by)},
+                          {"resolved", r.resolved_unix}});
     json problems = json::array();
-    for (const WatchStatus::Problem& p : w.problems) problems.push_back({{"problem", p.name}, {"reason", p.reason}});
+    for (const WatchStatus::Problem& p : w.problems)
+      problems.push_back({{"problem", E(p.name)}, {"reason", E(p.reason)}});
     json last_good = nullptr;
     if (w.last_good)
-      last_good = {{"path", w.last_good->path}, {"time", w.last_good->unix}, {"bytes", w.last_good->bytes}};
+      last_good = {{"path", E(w.last_good->path)},
+                   {"time", w.last_good->unix},
+                   {"bytes", w.last_good->bytes}};
     json runs = json::array();
     for (const WatchStatus::Run& r : w.runs)
-      runs.push_back({{"run", r.name},
-                      {"last_good", {{"path", r.last_good.path}, {"time", r.last_good.unix}, {"bytes", r.last_good.bytes}}}});
-    watches.push_back({{"name", w.name}, {"path", w.path}, {"state", w.state}, {"backend", w.backend},
-                       {"last_good", last_good}, {"failing", failing}, {"failing_total", w.failing_total},
+      runs.push_back({{"run", E(r.name)},
+                      {"last_good",
+                       {{"path", E(r.last_good.path)},
+                        {"time", r.last_good.unix},
+                        {"bytes", r.last_good.bytes}}}});
+    watches.push_back({{"name", E(w.name)},
+                       {"path", E(w.path)},
+                       {"state", E(w.state)},
+                       {"backend", E(w.backend)},
+                       {"last_good", last_good},
+                       {"failing", failing},
+                       {"failing_total", w.failing_total},
                        {"resolved", resolved},
-                       {"problems", problems}, {"pending", w.pending}, {"runs", runs}});
+                       {"problems", problems},
+                       {"pending", w.pending},
+                       {"runs", runs}});
   }
   const json doc = {{"version", kVersion}, {"ckptwatch", version}, {"pid", pid}, {"time", status.unix_now},
                     {"verifying", status.verifying}, {"queued", status.queued}, {"watches", watches}};
-  return doc.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  // Safe on a terminal too (`ckptwatch status --json` prints it as it came).
+  return DumpJsonLine(doc) + "\n";
 }
 
 bool ParseStatusJson(const std::string& text, StatusSnapshot* out, std::string* err) {

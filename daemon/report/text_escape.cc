@@ -144,4 +144,18 @@ std::string_view Utf8Prefix(std::string_view s, std::size_t max_bytes) {
   return s.substr(0, end);
 }
 
+std::string_view Utf8Suffix(std::string_view s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  std::size_t start = s.size() - max_bytes;
+  // Step back to where the sequence `start` falls into begins; if that sequence is whole
+  // there, it does not fit, so the suffix starts after it.
+  std::size_t lead = start;
+  while (lead > 0 && start - lead < 3 && (static_cast<unsigned char>(s[lead]) & 0xc0) == 0x80)
+    --lead;
+  char32_t cp;
+  const std::size_t len = DecodeUtf8(s, lead, &cp);
+  if (len != 0 && lead < start && lead + len > start) start = lead + len;
+  return s.substr(start);
+}
+
 }  // namespace ckptwatch

@@ -41,4 +41,8 @@ std::string EscapeForDisplay(std::string_view bytes, bool escape_quotes);
 /// UTF-8 sequence.
 std::string_view Utf8Prefix(std::string_view s, std::size_t max_bytes);
 
+/// The longest suffix of `s` of at most `max_bytes` bytes that does not start inside a
+/// well-formed UTF-8 sequence.
+std::string_view Utf8Suffix(std::string_view s, std::size_t max_bytes);
+
 }  // namespace ckptwatch

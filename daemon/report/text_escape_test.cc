@@ -56,5 +56,25 @@ TEST(TextEscape, PrefixNeverSplitsACharacter) {
   EXPECT_EQ(Utf8Prefix("short", 100), "short");
 }
 
+TEST(TextEscape, SuffixNeverStartsInsideACharacter) {
+  EXPECT_EQ(Utf8Suffix("\xe2\x98\x83"
+                       "ab",
+                       4),
+            "ab");
+  EXPECT_EQ(Utf8Suffix("\xe2\x98\x83"
+                       "ab",
+                       5),
+            "\xe2\x98\x83"
+            "ab");
+  EXPECT_EQ(Utf8Suffix("x\xf0\x9f\x98\x80", 3), "");
+  // A stray continuation byte is a unit of its own: kept, as Utf8Prefix() keeps one.
+  EXPECT_EQ(Utf8Suffix("ab\x98"
+                       "cd",
+                       3),
+            "\x98"
+            "cd");
+  EXPECT_EQ(Utf8Suffix("short", 100), "short");
+}
+
 }  // namespace
 }  // namespace ckptwatch

@@ -1,7 +1,9 @@
 #include "confinement.h"
 
 #include <linux/capability.h>
+#include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -11,6 +13,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <iterator>
 #include <memory>
 
 namespace ckptwatch {
@@ -57,47 +60,77 @@ struct FilterDeleter {
   void operator()(void* ctx) const { seccomp_release(static_cast<scmp_filter_ctx>(ctx)); }
 };
 
-bool InstallSyscallFilter(std::string* err) {
-  // Everything not listed fails with EPERM rather than killing the process:
-  // libhdf5 then reports an error (a verdict), and an unexpected call from
-  // the C library degrades a verdict instead of turning it into a crash.
-  std::unique_ptr<void, FilterDeleter> holder(seccomp_init(SCMP_ACT_ERRNO(EPERM)));
-  scmp_filter_ctx ctx = holder.get();
-  if (ctx == nullptr) return (*err = "seccomp_init failed", false);
+using Filter = std::unique_ptr<void, FilterDeleter>;
+
+// Calls the child makes under either filter: reading its descriptor; fstat (glibc's is
+// newfstatat with AT_EMPTY_PATH); libzip's fdopen reads the flags; memory (mmap and mprotect
+// are added apart: never executable), time, signal handling, exit.
+constexpr int kChildCalls[] = {
+    SCMP_SYS(read), SCMP_SYS(pread64), SCMP_SYS(readv), SCMP_SYS(preadv), SCMP_SYS(preadv2),
+    SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(fcntl), SCMP_SYS(dup),
+    SCMP_SYS(fadvise64), SCMP_SYS(close), SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap),
+    SCMP_SYS(madvise), SCMP_SYS(mincore), SCMP_SYS(futex), SCMP_SYS(clock_gettime),
+    SCMP_SYS(clock_getres), SCMP_SYS(gettimeofday), SCMP_SYS(getpid), SCMP_SYS(gettid),
+    SCMP_SYS(getrandom), SCMP_SYS(sysinfo), SCMP_SYS(sched_yield), SCMP_SYS(rt_sigaction),
+    SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(sigaltstack),
+    SCMP_SYS(restart_syscall), SCMP_SYS(exit), SCMP_SYS(exit_group),
+    // cachestat(2): the page-cache guard's one-call count (page_cache.cc). By number:
+    // libseccomp 2.5 predates it.
+    451};
+
+// What the zygote adds for itself: its loop (poll, the signalfd, recvmsg with SCM_RIGHTS,
+// reports on its socket), fork and wait, and what a forked child does before its own filter
+// is in place (RunChild, VerifierChildMain: dup2 onto 1-3, die with the zygote, limits,
+// ConfineVerifier's close_range, capset, prctl and seccomp).
+constexpr int kZygoteCalls[] = {SCMP_SYS(poll),    SCMP_SYS(ppoll),    SCMP_SYS(recvmsg),
+                                SCMP_SYS(sendto),  SCMP_SYS(sendmsg),  SCMP_SYS(wait4),
+                                SCMP_SYS(waitid),  SCMP_SYS(getppid),  SCMP_SYS(set_robust_list),
+                                SCMP_SYS(dup2),    SCMP_SYS(dup3),     SCMP_SYS(close_range),
+                                SCMP_SYS(prctl),   SCMP_SYS(capget),   SCMP_SYS(capset),
+                                SCMP_SYS(seccomp), SCMP_SYS(prlimit64)};
+
+// The new-namespace flags of clone(2): a zygote without capabilities could still make a user
+// namespace, and from there a playground of privileges inside it.
+constexpr scmp_datum_t kCloneNewNamespaces = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS |
+                                             CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
+                                             CLONE_NEWNET;
+
+// A filter under which everything not allowed fails with EPERM rather than killing the
+// process: libhdf5 then reports an error (a verdict), and an unexpected call from the C
+// library degrades a verdict instead of turning it into a crash.
+bool NewFilter(Filter* filter, std::string* err) {
+  filter->reset(seccomp_init(SCMP_ACT_ERRNO(EPERM)));
+  if (*filter == nullptr) return (*err = "seccomp_init failed", false);
+  return true;
+}
+
+// Adds `calls` allowed unconditionally, writes to stdout/stderr only, and memory that is never
+// executable (exploit code needs it; the parse never does).
+int AddCommonRules(scmp_filter_ctx ctx, const int* calls, std::size_t count) {
   int rc = 0;
-  auto allow = [&](int syscall_number) {
-    if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, syscall_number, 0);
-  };
-  // Reading the one descriptor; fstat (glibc's is newfstatat with
-  // AT_EMPTY_PATH); libzip's fdopen reads the flags.
-  for (int nr : {SCMP_SYS(read), SCMP_SYS(pread64), SCMP_SYS(readv), SCMP_SYS(preadv),
-                 SCMP_SYS(preadv2), SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
-                 SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(fadvise64), SCMP_SYS(close)})
-    allow(nr);
-  // Memory (no executable mappings: see below), time, signals, exit.
-  for (int nr : {SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
-                 SCMP_SYS(mincore), SCMP_SYS(futex), SCMP_SYS(clock_gettime),
-                 SCMP_SYS(clock_getres), SCMP_SYS(gettimeofday), SCMP_SYS(getpid),
-                 SCMP_SYS(gettid), SCMP_SYS(getrandom), SCMP_SYS(sysinfo), SCMP_SYS(sched_yield),
-                 SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
-                 SCMP_SYS(sigaltstack), SCMP_SYS(restart_syscall), SCMP_SYS(exit),
-                 SCMP_SYS(exit_group)})
-    allow(nr);
-  // cachestat(2): the page-cache guard's one-call count (page_cache.cc). By number: libseccomp
-  // 2.5 predates it.
-  allow(451);
-  if (rc != 0) return (*err = std::string("seccomp_rule_add: ") + std::strerror(-rc), false);
-  // The verdict goes to stdout, last words to stderr; nothing else is written.
+  for (std::size_t i = 0; i < count && rc == 0; ++i)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i], 0);
   for (int nr : {SCMP_SYS(write), SCMP_SYS(writev)})
     for (scmp_datum_t fd : {scmp_datum_t{STDOUT_FILENO}, scmp_datum_t{STDERR_FILENO}})
       if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, fd));
-  // Exploit code needs executable memory; the parse never does.
-  if (rc == 0)
-    rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-                          SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-  if (rc == 0)
-    rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-                          SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+  for (int nr : {SCMP_SYS(mmap), SCMP_SYS(mprotect)})
+    if (rc == 0)
+      rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+  return rc;
+}
+
+bool Load(scmp_filter_ctx ctx, int rc, std::string* err) {
+  if (rc != 0) return (*err = std::string("seccomp_rule_add: ") + std::strerror(-rc), false);
+  rc = seccomp_load(ctx);
+  if (rc != 0) return (*err = std::string("seccomp_load: ") + std::strerror(-rc), false);
+  return true;
+}
+
+bool InstallSyscallFilter(std::string* err) {
+  Filter holder;
+  if (!NewFilter(&holder, err)) return false;
+  scmp_filter_ctx ctx = holder.get();
+  int rc = AddCommonRules(ctx, kChildCalls, std::size(kChildCalls));
   // abort() signals itself; no other process may be signalled.
   if (rc == 0)
     rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
@@ -105,16 +138,49 @@ bool InstallSyscallFilter(std::string* err) {
   // Reading limits (glibc's sysconf) but never raising them.
   if (rc == 0)
     rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A2(SCMP_CMP_EQ, 0));
-  if (rc != 0) return (*err = std::string("seccomp_rule_add: ") + std::strerror(-rc), false);
-  rc = seccomp_load(ctx);
-  if (rc != 0) return (*err = std::string("seccomp_load: ") + std::strerror(-rc), false);
-  return true;
+  return Load(ctx, rc, err);
+}
+
+bool InstallZygoteFilter(std::string* err) {
+  Filter holder;
+  if (!NewFilter(&holder, err)) return false;
+  scmp_filter_ctx ctx = holder.get();
+  int rc = AddCommonRules(ctx, kChildCalls, std::size(kChildCalls));
+  for (int nr : kZygoteCalls)
+    if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+  // fork() is clone() without a new namespace; clone3 (threads) is not needed and its flags
+  // sit in memory a filter cannot read.
+  if (rc == 0)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                          SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneNewNamespaces, 0));
+  // Seccomp cannot tell the zygote's children from other processes of its uid: it may send
+  // SIGKILL (what it sends its children) and SIGABRT (a child's abort() to itself, which the
+  // child's own filter then limits to itself), nothing else.
+  if (rc == 0)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, SCMP_A1(SCMP_CMP_EQ, SIGKILL));
+  if (rc == 0)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A2(SCMP_CMP_EQ, SIGABRT));
+  return Load(ctx, rc, err);
 }
 
 }  // namespace
 
+bool MakeUndumpable(std::string* err) {
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0) return true;
+  return (*err = Errno("PR_SET_DUMPABLE"), false);
+}
+
+bool ConfineZygote(std::string* err) {
+  if (!MakeUndumpable(err)) return false;
+  if (kSanitizerBuild) return true;
+  return InstallZygoteFilter(err);
+}
+
 bool ConfineVerifier(int keep_fd, std::string* err) {
   if (!CloseAllBut(keep_fd, err)) return false;
+  // A forked child inherits the zygote's setting and a spawned one had it set at start
+  // (verifier_child.cc); exec resets it, so it is asked again here, for whoever calls.
+  if (!MakeUndumpable(err)) return false;
   if (!DropCapabilities(err)) return false;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return (*err = Errno("no_new_privs"), false);
   // A sanitizer build's runtime writes its report to a log file when the

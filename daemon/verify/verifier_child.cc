@@ -46,6 +46,10 @@ void ApplyLimits(const ChildLimits& limits) {
 }  // namespace
 
 int VerifierChildMain(const std::vector<std::string>& args) {
+  // Before anything else: descriptor 3 is a checkpoint the daemon could read and this uid
+  // perhaps cannot. While the process is dumpable, any process of the same uid may open
+  // /proc/<pid>/fd/3 or read /proc/<pid>/mem (exec made a spawned child dumpable again).
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   VerifyOptions options;
   ChildLimits limits;
   std::string path;

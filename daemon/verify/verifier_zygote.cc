@@ -164,6 +164,9 @@ int VerifierZygoteMain(const std::vector<std::string>& args) {
     std::cerr << "ckptwatch " << kVerifierZygoteCommand << ": takes no arguments\n";
     return 2;
   }
+  // Nothing of the zygote or the children it forks (which inherit this) is for another
+  // process of this uid to read through /proc or ptrace.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   const pid_t parent = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) return 2;  // the daemon died before prctl
@@ -194,6 +197,11 @@ int VerifierZygoteMain(const std::vector<std::string>& args) {
   if (sigchld_fd < 0) {
     std::cerr << "ckptwatch " << kVerifierZygoteCommand << ": signalfd: " << std::strerror(errno)
               << "\n";
+    return 2;
+  }
+  // From here on the zygote can only do its job: receive, fork, wait, SIGKILL, report.
+  if (!ConfineZygote(&err)) {
+    std::cerr << "ckptwatch " << kVerifierZygoteCommand << ": cannot confine: " << err << "\n";
     return 2;
   }
   Serve(kZygoteSocketFd, sigchld_fd);

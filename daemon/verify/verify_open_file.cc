@@ -243,6 +243,12 @@ VerifyResult UnopenedResult(const std::string& path, const OpenedEntry& entry, L
         result.reason += " (reading as uid " + std::to_string(geteuid()) + ")";
       }
       break;
+    case EntryKind::kWithheld:
+      // permission_denied: the daemon may read it, but not for whoever put this name here.
+      // The reason names no contents, only what stat shows anyone who may search the directory.
+      result.verdict = Verdict::kPermissionDenied;
+      result.reason = entry.withheld;
+      break;
     case EntryKind::kSymlinkInPath:
       result.verdict = Verdict::kNotRegular;
       result.reason = "a directory on the way is a symlink: not followed";

@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string_view>
 #include <vector>
+
+#include "link_disclosure.h"
 
 namespace ckptwatch {
 namespace {
@@ -141,6 +144,37 @@ void Reopen(OpenedEntry* entry, int root_fd, const std::string& relative, bool b
   entry->fd.reset(fd);
 }
 
+// A file with several names may have been linked here by someone who cannot read it. The rule
+// needs the directory that holds this name: opened beneath the root like the file, and checked
+// to hold the very inode opened, so a directory swapped in between cannot stand in for it.
+// When that cannot be established the contents are withheld: nothing is read on a guess.
+void CheckHardLink(OpenedEntry* entry, int root_fd, const std::string& relative) {
+  const std::size_t slash = relative.find_last_of('/');
+  const std::string dir_name = slash == std::string::npos ? "" : relative.substr(0, slash);
+  const std::string base = slash == std::string::npos ? relative : relative.substr(slash + 1);
+  UniqueFd dir(OpenDirectoryBeneath(root_fd, dir_name));
+  struct stat dir_st, named;
+  std::string why;
+  if (!dir.valid() || fstat(dir.get(), &dir_st) != 0) {
+    why = std::string(
+              "not read: a file with several names (a hard link) whose directory cannot be "
+              "checked (") +
+          std::strerror(errno) + "): its contents are withheld (docs/security.md)";
+  } else if (fstatat(dir.get(), base.c_str(), &named, AT_SYMLINK_NOFOLLOW) != 0 ||
+             named.st_dev != entry->st.st_dev || named.st_ino != entry->st.st_ino) {
+    entry->error = ESTALE;  // replaced or moved since it was opened
+    entry->kind = EntryKind::kMissing;
+    entry->fd.reset();
+    return;
+  } else {
+    why = WhyLinkWithheld(entry->st, entry->fd.get(), dir_st);
+  }
+  if (why.empty()) return;
+  entry->kind = EntryKind::kWithheld;
+  entry->withheld = std::move(why);
+  entry->fd.reset();
+}
+
 }  // namespace
 
 OpenedEntry ProbeBeneath(int root_fd, const std::string& relative) {
@@ -158,6 +192,8 @@ OpenedEntry OpenBeneath(int root_fd, const std::string& relative) {
   OpenedEntry entry = ProbeBeneath(root_fd, relative);
   if (entry.kind == EntryKind::kRegular) Reopen(&entry, root_fd, relative, true);
   else entry.fd.reset();
+  if (entry.kind == EntryKind::kRegular && entry.st.st_nlink > 1)
+    CheckHardLink(&entry, root_fd, relative);
   return entry;
 }
 

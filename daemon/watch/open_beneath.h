@@ -25,6 +25,7 @@ enum class EntryKind {
   kSymlinkInPath,  ///< A directory on the way is a symlink, or ".." leaves the root.
   kMissing,        ///< ENOENT/ENOTDIR.
   kDenied,         ///< EACCES/EPERM.
+  kWithheld,       ///< A hard link whose contents must not be read (link_disclosure.h): not opened.
   kError,          ///< Anything else; `error` says what.
 };
 
@@ -33,11 +34,14 @@ struct OpenedEntry {
   UniqueFd fd;      ///< O_RDONLY|O_NONBLOCK|O_CLOEXEC; set for kRegular only.
   struct stat st {};  ///< Of the entry itself (the link, for kSymlink); unset for errors.
   int error = 0;    ///< errno for kMissing, kDenied, kError, kSymlinkInPath.
+  std::string withheld;  ///< For kWithheld: why (WhyLinkWithheld()).
 };
 
 /// Opens `relative` (no leading '/') beneath the directory `root_fd` for
 /// reading: no symlink is followed in any component, nothing outside the root
 /// is reached, and only a regular file is opened (O_NOATIME where allowed).
+/// A file with more than one name whose reading could disclose it to someone
+/// who cannot read it (WhyLinkWithheld()) comes back kWithheld, descriptor closed.
 OpenedEntry OpenBeneath(int root_fd, const std::string& relative);
 
 /// Like OpenBeneath() but never opens for reading: what the name is now.

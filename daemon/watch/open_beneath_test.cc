@@ -67,6 +67,39 @@ TEST_F(OpenBeneathTest, ASymlinkedDirectoryOnTheWayIsRefused) {
   EXPECT_EQ(OpenBeneath(fd_.get(), "alias/epoch=3.h5").kind, EntryKind::kSymlinkInPath);
 }
 
+// fs.protected_hardlinks=0 lets anyone link a file they cannot read into a directory they may
+// write: that name is never opened for reading (link_disclosure_test.cc has the whole rule).
+TEST_F(OpenBeneathTest, AHardLinkThatCouldDiscloseAPrivateFileIsNotOpened) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give the directory to another uid";
+  ASSERT_EQ(chmod((outside_ / "private.h5").c_str(), 0600), 0);
+  ASSERT_EQ(link((outside_ / "private.h5").c_str(), (root_ / "sub/stolen.h5").c_str()), 0);
+  // sub/ belongs to another user now: they, not root, may have made the link.
+  ASSERT_EQ(chown((root_ / "sub").c_str(), 65534, 65534), 0);
+  OpenedEntry entry = OpenBeneath(fd_.get(), "sub/stolen.h5");
+  EXPECT_EQ(entry.kind, EntryKind::kWithheld);
+  EXPECT_FALSE(entry.fd.valid());
+  EXPECT_EQ(entry.st.st_nlink, 2u);
+  EXPECT_NE(entry.withheld.find("hard link"), std::string::npos) << entry.withheld;
+  // A file of that directory with one name is read as always.
+  EXPECT_EQ(OpenBeneath(fd_.get(), "sub/epoch=3.h5").kind, EntryKind::kRegular);
+  // Readable by everyone, the link discloses nothing.
+  ASSERT_EQ(chmod((outside_ / "private.h5").c_str(), 0644), 0);
+  entry = OpenBeneath(fd_.get(), "sub/stolen.h5");
+  ASSERT_EQ(entry.kind, EntryKind::kRegular);
+  EXPECT_EQ(ReadAll(entry.fd.get()), "secret");
+  // Back to private, in a directory only root (the file's owner) may write: the owner's link.
+  ASSERT_EQ(chmod((outside_ / "private.h5").c_str(), 0600), 0);
+  ASSERT_EQ(chown((root_ / "sub").c_str(), 0, 0), 0);
+  ASSERT_EQ(chmod((root_ / "sub").c_str(), 0755), 0);
+  EXPECT_EQ(OpenBeneath(fd_.get(), "sub/stolen.h5").kind, EntryKind::kRegular);
+  ASSERT_EQ(chmod((root_ / "sub").c_str(), 0775), 0);
+  EXPECT_EQ(OpenBeneath(fd_.get(), "sub/stolen.h5").kind, EntryKind::kWithheld);
+  // At the root of the watch too.
+  ASSERT_EQ(link((outside_ / "private.h5").c_str(), (root_ / "top.h5").c_str()), 0);
+  ASSERT_EQ(chmod(root_.path().c_str(), 01777), 0);
+  EXPECT_EQ(OpenBeneath(fd_.get(), "top.h5").kind, EntryKind::kWithheld);
+}
+
 TEST_F(OpenBeneathTest, FifoSocketAndDirectoryAreStatedNeverOpened) {
   ASSERT_EQ(mkfifo((root_ / "x.h5").c_str(), 0600), 0);
   // Opening a FIFO for reading without O_NONBLOCK would block here forever.
