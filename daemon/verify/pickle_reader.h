@@ -39,6 +39,13 @@ struct PickleSummary {
 /// Limits on what a hostile pickle can make the reader hold.
 struct PickleLimits {
   std::uint64_t memory_bytes = 512u << 20;  ///< Strings, containers, memo and stack, approximately.
+  /// The largest memo CPython's unpickler may need: a PUT, BINPUT, LONG_BINPUT or MEMOIZE at
+  /// index i at or past its memo's size (32 at first) grows it to 2 x i pointers, all written
+  /// (Modules/_pickle.c, _Unpickler_MemoPut). An index whose memo exceeds this (16 x i bytes >
+  /// memo_bytes: i > 2^26 at 1 GiB) makes the pickle kMalformed: LONG_BINPUT 0x7fffffff asks for
+  /// 32 GiB and fails with MemoryError. Picklers number entries from 0, and the skeleton's
+  /// memory_bytes stops a pickle with millions of entries first, so only a crafted index gets here.
+  std::uint64_t memo_bytes = 1u << 30;
 };
 
 /// Reads the pickle that starts at `offset` and may extend to `end`, through `read_at`,
