@@ -366,6 +366,7 @@ bool Machine::Run() {
         if (!in_.Line(&text)) return false;
         if (op == 'S' && text.size() >= 2 && (text[0] == '\'' || text[0] == '"')) text = text.substr(1, text.size() - 2);
         if (op == 'P') {
+          ++out_.text_persistent_ids;
           if (!Push(PersistentLoad(Str(text)))) return false;
         } else if (!Push(Str(text))) {
           return false;

@@ -28,6 +28,9 @@ struct PickleSummary {
   int protocol = 0;           ///< From PROTO, 0 or 1 when absent (text opcodes).
   std::vector<PickleStorage> storages;  ///< Unique by key, in order of first use.
   std::uint64_t tensors = 0;  ///< torch._utils._rebuild_tensor* calls.
+  /// PERSID opcodes: persistent ids as text lines, what protocol 0 writes (str of torch's
+  /// storage tuple), which torch.load's persistent_load refuses (AssertionError).
+  std::uint64_t text_persistent_ids = 0;
   /// "module.name" of every global it imports that is not torch's, Python's own or a
   /// TorchScript class: a load needs that code (torch.load(weights_only=True) refuses it).
   std::vector<std::string> foreign_globals;

@@ -258,6 +258,7 @@ TEST(PickleOpcodes, TorchStateDictsAtEveryProtocolAsPythonsPicklerWritesThem) {
     EXPECT_EQ(s.tensors, 1u) << protocol;
     // Protocol 0 writes its persistent id as text, which names no storage (torch.load fails).
     ASSERT_EQ(s.storages.size(), protocol == 0 ? 0u : 1u) << protocol;
+    EXPECT_EQ(s.text_persistent_ids, protocol == 0 ? 1u : 0u) << protocol;
     if (protocol == 0) continue;
     EXPECT_EQ(s.storages[0].key, "0");
     EXPECT_EQ(s.storages[0].numel, 3u);

@@ -219,6 +219,8 @@ TorchCheck CheckTorchZip(const ReadAt& read_at, std::uint64_t file_size, Level l
     }
     if (pickle.status != PickleSummary::Status::kOk)
       return fail(Verdict::kCorrupt, e.name + " " + pickle.error + ": torch.load will fail");
+    if (pickle.text_persistent_ids)
+      return fail(Verdict::kCorrupt, e.name + TextPersistentIdsReason());
     const bool main = stem == "data";
     for (const PickleStorage& s : pickle.storages) {
       const std::string name = prefix + stem + "/" + s.key;
