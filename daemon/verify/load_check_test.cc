@@ -270,6 +270,10 @@ TEST(LoadCheck, ABytecodeLambdaUnderEachKerasLineAndFormat) {
     ASSERT_TRUE(load);
     EXPECT_EQ(LoadOutcomeName(load->outcome), LoadOutcomeName(c.outcome))
         << c.target << " " << c.format << ": " << load->reason;
+    // Only a release with safe mode, for its format, is named as refusing the bytecode.
+    const bool refuses = std::string(c.reason).find("refuses it unless") != std::string::npos;
+    EXPECT_EQ(load->reason.find("refuses it unless load_model") != std::string::npos, refuses)
+        << c.target << " " << c.format << ": " << load->reason;
     EXPECT_NE(load->reason.find(c.reason), std::string::npos)
         << c.target << " " << c.format << ": " << load->reason;
     // The same model with a named function instead of bytecode: only generation rules remain.
