@@ -558,6 +558,34 @@ class DefaultPatternsTest(DaemonCase):
         self.assertEqual(d.metric("ckptwatch_checkpoints_verified_total", watch="run", verdict="ok"), 5)
 
 
+class CraftedFilesInTheDaemonTest(DaemonCase):
+    def test_the_daemon_judges_crafted_files_as_the_loaders_do(self):
+        # The daemon's first look and its zygote child both see the name: an .h5 whose user block
+        # holds a torch archive is HDF5 (h5py loads it), a version-999 archive is not ok.
+        import h5py
+        ckpt, staging = self.path("ckpt"), self.path("staging")
+        os.makedirs(ckpt)
+        os.makedirs(staging)
+        d = self.start(yaml_watch("run", ckpt, settle="100ms", patterns=["*.h5", "*.pt"]))
+        zipped = os.path.join(staging, "zip.pt")
+        torch.save({"w": torch.ones(3)}, zipped)
+        polyglot = os.path.join(staging, "best.h5")
+        with h5py.File(polyglot, "w", userblock_size=1024) as f:
+            f.create_dataset("w", data=np.ones(10, dtype="f4"))
+        with open(polyglot, "r+b") as f:
+            f.write(read_bytes(zipped))
+        future = os.path.join(staging, "future.pt")
+        with zipfile.ZipFile(zipped) as z, zipfile.ZipFile(future, "w") as out:
+            for info in z.infolist():
+                out.writestr(info.filename, b"999\n" if info.filename.endswith("/version") else z.read(info))
+        for name, verdict, part in (("best.h5", "ok", "HDF5 superblock"), ("future.pt", "corrupt", "says 999")):
+            with self.subTest(name=name):
+                os.rename(os.path.join(staging, name), os.path.join(ckpt, name))
+                v = d.wait_verdict(os.path.join(ckpt, name))
+                self.assertEqual(v["verdict"], verdict, v)
+                self.assertIn(part, v["msg"], v)
+
+
 @requires(os.path.isfile(os.path.join(CORPUS, "MANIFEST.tsv")), f"no corpus at {CORPUS}")
 class CorpusFormatsTest(unittest.TestCase):
     def test_every_corpus_file_gets_its_expected_verdict_and_format(self):
