@@ -309,6 +309,125 @@ class TruncationTest(FormatCase):
         self.assertGreater(seen.get("truncated", 0), 0)
 
 
+def loads_in_child(code, path):
+    """(True, "") when `code` (a Python loader of sys.argv[1]) succeeds on `path`, else (False, its
+    last error line). The child gets 4 GiB of address space, so a memory bomb fails with
+    MemoryError on any host instead of exhausting it."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    proc = subprocess.run([PYTHON, "-c", code, path], capture_output=True, text=True, timeout=300,
+                          preexec_fn=limit)
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and "Warning" not in line]
+    return proc.returncode == 0, (lines[-1] if lines and proc.returncode else "")
+
+
+TORCH_LOAD = "import sys, torch; torch.load(sys.argv[1])"
+H5PY_OPEN = "import sys, h5py; f = h5py.File(sys.argv[1], 'r'); [f[k] for k in f]; f.close()"
+
+
+class CraftedFilesTest(FormatCase):
+    """Files a hostile user crafts to get a false verdict, each compared with what the real loader
+    (torch 1.13's torch.load, h5py) does with it: ok exactly when the loader loads it."""
+
+    def rewrite_zip(self, src, dst, change):
+        with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w") as out:
+            for info in z.infolist():
+                out.writestr(info.filename, change(info.filename, z.read(info.filename)))
+        return dst
+
+    def assertAgrees(self, path, loader, reason_part=None, fmt=None):
+        loads, error = loads_in_child(loader, path)
+        for level in ("header", "structure") if loads or reason_part is None else ("structure",):
+            r = verify(path, level)[0]
+            self.assertEqual(r["verdict"] == "ok", loads, (level, error, r))
+            if fmt:
+                self.assertEqual(r["format"], fmt, r)
+        if not loads and reason_part:
+            self.assertIn(reason_part, r["reason"], (error, r))
+        record("crafted", file=os.path.basename(path), loader="loads" if loads else error[:80],
+               verdict=r["verdict"])
+        return r
+
+    def test_torch_version_records_are_judged_as_torch_load_reads_them(self):
+        src = self.path("base.pt")
+        torch.save({"w": torch.ones(3)}, src)
+        cases = {b"999\n": "says 999, but torch.load reads versions 1 to 10", b"11": "says 11",
+                 b"0\n": "says 0", b"abc": "holds no number", b"-1": "negative",
+                 b"10\n": None, b" 3": None, b"3abc": None}
+        for i, (record_bytes, reason) in enumerate(cases.items()):
+            with self.subTest(version=record_bytes):
+                p = self.rewrite_zip(src, self.path(f"version{i}.pt"),
+                                     lambda n, d: record_bytes if n.endswith("/version") else d)
+                r = self.assertAgrees(p, TORCH_LOAD, reason, "torch_zip")
+                if reason:
+                    self.assertEqual(r["verdict"], "corrupt", r)
+                    # Rejected by the header check too, which runs in the daemon's first look.
+                    self.assertEqual(verify(p, "header")[0]["verdict"], "corrupt")
+
+    def test_a_memo_cpython_cannot_allocate_is_not_ok(self):
+        # The first BINPUT of torch.save's protocol-2 pickle widened to LONG_BINPUT 0x7fffffff:
+        # CPython's unpickler grows its memo to 2^32 pointers (32 GiB) and fails with MemoryError.
+        def bomb(data):
+            at = data.index(b"}q\x00")
+            return data[:at + 1] + b"r\xff\xff\xff\x7f" + data[at + 3:]
+
+        src = self.path("base.pt")
+        torch.save({"w": torch.ones(3)}, src)
+        p = self.rewrite_zip(src, self.path("memo.pt"), lambda n, d: bomb(d) if n.endswith("data.pkl") else d)
+        self.assertAgrees(p, TORCH_LOAD, "puts memo entry 2147483647")
+        legacy = self.path("memo_legacy.pt")
+        torch.save({"w": torch.ones(3)}, legacy, _use_new_zipfile_serialization=False)
+        write_bytes(legacy, bomb(read_bytes(legacy)))
+        self.assertAgrees(legacy, TORCH_LOAD, "puts memo entry 2147483647")
+        # An index CPython can hold (256 x 2 pointers) loads, and is ok.
+        fine = self.rewrite_zip(src, self.path("memo_fine.pt"),
+                                lambda n, d: d.replace(b"}q\x00", b"}r\x00\x01\x00\x00", 1)
+                                if n.endswith("data.pkl") else d)
+        self.assertAgrees(fine, TORCH_LOAD)
+
+    def test_legacy_saves_at_every_protocol_agree_with_torch_load(self):
+        for protocol in range(0, 6):
+            with self.subTest(protocol=protocol):
+                p = self.path(f"legacy{protocol}.bin")
+                torch.save({"w": torch.ones(3)}, p, pickle_protocol=protocol,
+                           _use_new_zipfile_serialization=False)
+                self.assertAgrees(p, TORCH_LOAD, None, "torch_legacy")
+
+    def test_hdf5_with_a_zip_in_its_user_block_agrees_with_h5py(self):
+        import h5py
+        b = self.path("zip.pt")
+        torch.save({"w": torch.ones(3)}, b)
+        torch_zip = read_bytes(b)
+        keras = self.path("keras.zip")
+        with zipfile.ZipFile(keras, "w") as z:
+            z.writestr("metadata.json", '{"keras_version": "3.6.0"}')
+            z.writestr("config.json", "{}")
+        keras_zip = read_bytes(keras)
+
+        def polyglot(name, content, user_block):
+            p = self.path(name)
+            with h5py.File(p, "w", userblock_size=user_block) as f:
+                f.create_dataset("w", data=np.ones(10, dtype="f4"))
+            with open(p, "r+b") as f:
+                f.write(content)
+            return p
+
+        for name, content, user_block in (("model.h5", torch_zip, 1024), ("model.hdf5", torch_zip, 4096),
+                                          ("model.weights.h5", keras_zip, 512), ("keras.h5", keras_zip, 512)):
+            with self.subTest(name=name):
+                p = polyglot(name, content, user_block)
+                for level in LEVELS:
+                    self.assertVerdict(p, "ok", level, "hdf5")
+                self.assertAgrees(p, H5PY_OPEN, None, "hdf5")
+                # Cut inside its HDF5 part, h5py fails and so do we.
+                cut = self.path("cut_" + name)
+                write_bytes(cut, read_bytes(p)[:user_block + 400])
+                self.assertAgrees(cut, H5PY_OPEN, None, "hdf5")
+
+
 class DaemonCase(FormatCase):
     def start(self, watches_yaml):
         d = Daemon(self.dir, watches_yaml)
@@ -437,6 +556,34 @@ class DefaultPatternsTest(DaemonCase):
         self.assertIn("Git LFS pointer", v["msg"])
         self.assertEqual(d.verdicts(foreign), [])
         self.assertEqual(d.metric("ckptwatch_checkpoints_verified_total", watch="run", verdict="ok"), 5)
+
+
+class CraftedFilesInTheDaemonTest(DaemonCase):
+    def test_the_daemon_judges_crafted_files_as_the_loaders_do(self):
+        # The daemon's first look and its zygote child both see the name: an .h5 whose user block
+        # holds a torch archive is HDF5 (h5py loads it), a version-999 archive is not ok.
+        import h5py
+        ckpt, staging = self.path("ckpt"), self.path("staging")
+        os.makedirs(ckpt)
+        os.makedirs(staging)
+        d = self.start(yaml_watch("run", ckpt, settle="100ms", patterns=["*.h5", "*.pt"]))
+        zipped = os.path.join(staging, "zip.pt")
+        torch.save({"w": torch.ones(3)}, zipped)
+        polyglot = os.path.join(staging, "best.h5")
+        with h5py.File(polyglot, "w", userblock_size=1024) as f:
+            f.create_dataset("w", data=np.ones(10, dtype="f4"))
+        with open(polyglot, "r+b") as f:
+            f.write(read_bytes(zipped))
+        future = os.path.join(staging, "future.pt")
+        with zipfile.ZipFile(zipped) as z, zipfile.ZipFile(future, "w") as out:
+            for info in z.infolist():
+                out.writestr(info.filename, b"999\n" if info.filename.endswith("/version") else z.read(info))
+        for name, verdict, part in (("best.h5", "ok", "HDF5 superblock"), ("future.pt", "corrupt", "says 999")):
+            with self.subTest(name=name):
+                os.rename(os.path.join(staging, name), os.path.join(ckpt, name))
+                v = d.wait_verdict(os.path.join(ckpt, name))
+                self.assertEqual(v["verdict"], verdict, v)
+                self.assertIn(part, v["msg"], v)
 
 
 @requires(os.path.isfile(os.path.join(CORPUS, "MANIFEST.tsv")), f"no corpus at {CORPUS}")

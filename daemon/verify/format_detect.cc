@@ -44,6 +44,10 @@ bool HasHdf5Signature(const ReadAt& read_at, std::uint64_t file_size) {
   return false;
 }
 
+// The names Keras's load_model and load_weights give to h5py (Keras 3: endswith((".h5", ".hdf5"));
+// ".weights.h5" included); a .keras goes to zipfile.
+bool NamedAsHdf5(std::string_view name) { return name.ends_with(".h5") || name.ends_with(".hdf5"); }
+
 FileFormat ZipKind(const ReadAt& read_at, std::uint64_t file_size) {
   ZipDirectory dir = ReadZipDirectory(read_at, file_size);
   std::vector<std::string> names;
@@ -129,9 +133,11 @@ bool IsWeightFormat(FileFormat format) {
   }
 }
 
-FileFormat DetectFormat(const ReadAt& read_at, std::uint64_t file_size) {
+FileFormat DetectFormat(const ReadAt& read_at, std::uint64_t file_size, std::string_view name) {
   const std::vector<std::uint8_t> head = Head(read_at, file_size);
   if (StartsWith(head, std::string_view(kHdf5Signature, 8))) return FileFormat::kHdf5;
+  // An HDF5 user block may hold anything, a zip included; h5py opens such a file as HDF5.
+  if (NamedAsHdf5(name) && HasHdf5Signature(read_at, file_size)) return FileFormat::kHdf5;
   if (StartsWith(head, "PK\x03\x04") || StartsWith(head, "PK\x05\x06")) return ZipKind(read_at, file_size);
   if (LooksLikeSafetensors(head.data(), head.size())) return FileFormat::kSafetensors;
   if (IsTorchLegacy(head)) return FileFormat::kTorchLegacy;

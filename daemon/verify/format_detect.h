@@ -1,5 +1,5 @@
-// Which kind of file this is, from its content (never its name): the weight formats ckptwatch
-// verifies, and what is commonly saved under a checkpoint's name instead.
+// Which kind of file this is, from its content (its name only where two formats overlap): the
+// weight formats ckptwatch verifies, and what is commonly saved under a checkpoint's name instead.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +38,11 @@ bool IsWeightFormat(FileFormat format);
 /// What the content of a file of `file_size` (> 0) bytes is. Reads its first 4 KiB, 8 bytes at
 /// each HDF5 user-block offset, and for a zip its end records and central directory (bounded:
 /// zip_directory.h), or the first local header's name when a cut-short zip has no directory.
-FileFormat DetectFormat(const ReadAt& read_at, std::uint64_t file_size);
+/// The content decides, except where two formats overlap: a file `name`d `.h5` or `.hdf5` (what
+/// Keras hands to h5py, which finds the signature at 0, 512, 1024, ...) is HDF5 when it has the
+/// signature at a user-block offset, whatever its user block holds (a zip, a pickle); under any
+/// other name a zip or pickle at offset 0 wins, as torch.load and Keras's `.keras` loader decide.
+FileFormat DetectFormat(const ReadAt& read_at, std::uint64_t file_size, std::string_view name = {});
 
 /// One sentence on why a file of a non-weight format is not a checkpoint, naming the load error
 /// it causes ("invalid load key, '<'"); reads up to 4 KiB more for an LFS pointer's size.

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "format_test_bytes.h"
 #include "verifier.h"
 
 namespace ckptwatch {
@@ -67,6 +68,52 @@ TEST(FormatDetect, OnlyAForeignBinIsSkippedQuietly) {
   r.format = "torch_zip";
   r.verdict = Verdict::kTruncated;
   EXPECT_FALSE(IsQuietlySkipped("/ckpt/pytorch_model.bin", r));
+}
+
+// `user_block` bytes holding `content`, then an HDF5 signature: what h5py writes with
+// userblock_size and a program then fills the user block with.
+std::string InUserBlock(const std::string& content, std::size_t user_block) {
+  std::string out = content;
+  out.resize(user_block, '\0');
+  return out + "\x89HDF\r\n\x1a\n"s + std::string(200, '\0');
+}
+
+TEST(FormatDetect, AFileNamedAsHdf5IsHdf5WhateverItsUserBlockHolds) {
+  const std::string torch_zip = testing::ZipArchive(testing::TorchZipFiles());
+  const std::string keras_zip =
+      testing::ZipArchive({{"metadata.json", "{}"}, {"config.json", "{}"}});
+  const std::string legacy = testing::LegacyTorchFile(4);
+  struct Case {
+    std::string bytes;
+    const char* name;
+    FileFormat format;
+  };
+  const Case cases[] = {
+      // h5py (and Keras's .h5/.hdf5 loaders) find the signature at 512, 1024, 2048, ...
+      {InUserBlock(torch_zip, 1024), "model.h5", FileFormat::kHdf5},
+      {InUserBlock(torch_zip, 1024), "model.hdf5", FileFormat::kHdf5},
+      {InUserBlock(torch_zip, 1024), "/ckpt/model.weights.h5", FileFormat::kHdf5},
+      {InUserBlock(keras_zip, 512), "model.h5", FileFormat::kHdf5},
+      {InUserBlock(keras_zip, 4096), "model.h5", FileFormat::kHdf5},
+      {InUserBlock(legacy, 1024), "model.h5", FileFormat::kHdf5},
+      {InUserBlock("\x02\0\0\0\0\0\0\0{}"s, 512), "model.h5", FileFormat::kHdf5},
+      // Under other names the zip or pickle at 0 decides, as torch.load and a .keras load do.
+      {InUserBlock(torch_zip, 1024), "model.pt", FileFormat::kTorchZip},
+      {InUserBlock(torch_zip, 1024), "", FileFormat::kTorchZip},
+      {InUserBlock(keras_zip, 512), "model.keras", FileFormat::kKerasZip},
+      {InUserBlock(keras_zip, 512), "model.h5.keras", FileFormat::kKerasZip},
+      {InUserBlock(legacy, 1024), "pytorch_model.bin", FileFormat::kTorchLegacy},
+      // libhdf5 looks only at 0 and powers of two from 512: 768 is not a user-block size.
+      {InUserBlock(keras_zip, 768), "model.h5", FileFormat::kKerasZip},
+      // A zip without a signature after it stays a zip, whatever its name.
+      {torch_zip, "model.h5", FileFormat::kTorchZip},
+      {keras_zip, "model.hdf5", FileFormat::kKerasZip},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(FormatName(DetectFormat(testing::OverBytes(c.bytes), c.bytes.size(), c.name)),
+              FormatName(c.format))
+        << c.name << ", " << c.bytes.size() << " bytes";
+  }
 }
 
 }  // namespace

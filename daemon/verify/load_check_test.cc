@@ -210,5 +210,84 @@ TEST(LoadCheck, FactsSurviveJsonAndHostileNamesAreBounded) {
   EXPECT_EQ(back.pickle_globals[0].size(), kMaxLoadFactBytes);
 }
 
+struct LambdaCase {
+  const char* target;
+  const char* format;  // "hdf5" or "keras_zip"
+  const char* saved;   // keras_version in the file
+  LoadOutcome outcome;
+  const char* reason;  // A part of the reason.
+};
+
+// A bytecode Lambda under each Keras line, in an .h5 and in a .keras archive. Safe mode
+// (Lambda.from_config refusing bytecode) came with tf.keras 2.12's tables (2.13-2.15 use them)
+// for .keras archives only, and with Keras 3 for both.
+const LambdaCase kLambdaCases[] = {
+    {"keras=1.2", "hdf5", "1.2.2", LoadOutcome::kLoads, "Python minor version"},
+    {"keras=2.3", "hdf5", "2.3.1", LoadOutcome::kLoads, "Python minor version"},
+    {"keras=2.9", "hdf5", "2.9.0", LoadOutcome::kLoads, "Python minor version"},
+    {"keras=2.13", "hdf5", "2.13.1", LoadOutcome::kLoads, "Python minor version"},
+    {"keras=2.15", "hdf5", "2.15.0", LoadOutcome::kLoads, "Python minor version"},
+    {"keras=2.16", "hdf5", "2.16.0", LoadOutcome::kLoads, "Python minor version"},
+    {"keras=3.6", "hdf5", "2.15.0", LoadOutcome::kIncompatible,
+     "Keras 3.6 refuses it unless load_model(..., safe_mode=False)"},
+    {"keras=2.9", "keras_zip", "2.15.0", LoadOutcome::kIncompatible,
+     "cannot read a .keras archive"},
+    {"keras=2.12", "keras_zip", "2.12.0", LoadOutcome::kIncompatible,
+     "Keras 2.12 refuses it unless load_model(..., safe_mode=False)"},
+    {"keras=2.13", "keras_zip", "2.13.1", LoadOutcome::kIncompatible,
+     "Keras 2.13 refuses it unless load_model(..., safe_mode=False)"},
+    {"keras=2.15", "keras_zip", "2.15.0", LoadOutcome::kIncompatible,
+     "Keras 2.15 refuses it unless load_model(..., safe_mode=False)"},
+    {"keras=2.16", "keras_zip", "2.16.0", LoadOutcome::kIncompatible,
+     "Keras 2.16 refuses it unless load_model(..., safe_mode=False)"},
+    {"keras=3.6", "keras_zip", "3.6.0", LoadOutcome::kIncompatible,
+     "Keras 3.6 refuses it unless load_model(..., safe_mode=False)"},
+};
+
+// The model each format stores a Lambda in: Keras 1/2 configs keep the marshalled function as
+// a [code, defaults, closure] list with function_type "lambda"; .keras a "__lambda__" object.
+VerifyResult LambdaModel(const std::string& format, const std::string& saved, bool bytecode) {
+  const bool archive = format == "keras_zip";
+  json function =
+      bytecode ? (archive ? json{{"class_name", "__lambda__"}, {"config", {{"code", "4wEA"}}}}
+                          : json::array({"4wEAAAAAAAAA", nullptr, nullptr}))
+               : json("my_fn");
+  json config = {{"function", function}};
+  if (!archive) config["function_type"] = bytecode ? "lambda" : "function";
+  json layer = Layer("Lambda", config), dense = Layer("Dense");
+  if (archive) layer["module"] = dense["module"] = "keras.layers";
+  json model = Sequential({dense, layer});
+  if (archive) model["module"] = "keras";
+  return KerasResult(saved, archive ? "keras3" : "full_model", model, format,
+                     archive ? "" : "tensorflow");
+}
+
+TEST(LoadCheck, ABytecodeLambdaUnderEachKerasLineAndFormat) {
+  for (const LambdaCase& c : kLambdaCases) {
+    const VerifyResult r = LambdaModel(c.format, c.saved, true);
+    ASSERT_EQ(r.keras.lambda_bytecode, 1) << c.format;
+    const auto load = JudgeLoad(r, Target(c.target));
+    ASSERT_TRUE(load);
+    EXPECT_EQ(LoadOutcomeName(load->outcome), LoadOutcomeName(c.outcome))
+        << c.target << " " << c.format << ": " << load->reason;
+    // Only a release with safe mode, for its format, is named as refusing the bytecode.
+    const bool refuses = std::string(c.reason).find("refuses it unless") != std::string::npos;
+    EXPECT_EQ(load->reason.find("refuses it unless load_model") != std::string::npos, refuses)
+        << c.target << " " << c.format << ": " << load->reason;
+    EXPECT_NE(load->reason.find(c.reason), std::string::npos)
+        << c.target << " " << c.format << ": " << load->reason;
+    // The same model with a named function instead of bytecode: only generation rules remain.
+    const VerifyResult named = LambdaModel(c.format, c.saved, false);
+    EXPECT_EQ(named.keras.lambda_bytecode, 0);
+    const auto named_load = JudgeLoad(named, Target(c.target));
+    EXPECT_EQ(named_load->reason.find("refuses it unless"), std::string::npos)
+        << named_load->reason;
+    if (std::string(c.reason) != "cannot read a .keras archive") {
+      EXPECT_EQ(named_load->outcome, LoadOutcome::kLoads)
+          << c.target << " " << c.format << ": " << named_load->reason;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ckptwatch

@@ -1,6 +1,7 @@
 #include "pickle_reader.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <string_view>
@@ -29,6 +30,13 @@ bool IsOwnGlobal(std::string_view module) {
   };
   return under("torch") || under("__torch__") || module == "collections" || module == "builtins" ||
          module == "__builtin__" || module == "_codecs" || module == "copyreg" || module == "copy_reg";
+}
+
+// "32 GiB", "1.5 GiB": a size in reasons.
+std::string Gib(std::uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g GiB", static_cast<double>(bytes) / (1u << 30));
+  return text;
 }
 
 bool AllDigits(const std::string& s) {
@@ -212,6 +220,16 @@ class Machine {
   bool Memo(std::uint64_t key) {
     Val* top;
     if (!Top(&top)) return false;
+    // CPython's _Unpickler_MemoPut: an index at or past the array's size grows it to twice the
+    // index, and _Unpickler_ResizeMemoList writes every new slot, so the memory is real.
+    if (key >= cpython_memo_slots_) {
+      if (key > limits_.memo_bytes / (2 * sizeof(void*)))
+        return Fail("puts memo entry " + std::to_string(key) +
+                    ", for which CPython's unpickler allocates and fills a memo of " +
+                    std::to_string(2 * key) + " pointers (" + Gib(2 * key * sizeof(void*)) +
+                    ", MemoryError where that is not free; no pickler writes such an index)");
+      cpython_memo_slots_ = 2 * key;
+    }
     if (!Charge(48)) return false;
     memo_[key] = *top;
     return true;
@@ -233,6 +251,7 @@ class Machine {
   std::unordered_map<std::string, std::size_t> storage_index_;
   std::set<std::string> foreign_;
   std::uint64_t used_ = 0;
+  std::uint64_t cpython_memo_slots_ = 32;  // _Unpickler_New's first memo size.
 };
 
 bool Machine::SetItems(Val target, const std::vector<Val>& kv) {
@@ -347,6 +366,7 @@ bool Machine::Run() {
         if (!in_.Line(&text)) return false;
         if (op == 'S' && text.size() >= 2 && (text[0] == '\'' || text[0] == '"')) text = text.substr(1, text.size() - 2);
         if (op == 'P') {
+          ++out_.text_persistent_ids;
           if (!Push(PersistentLoad(Str(text)))) return false;
         } else if (!Push(Str(text))) {
           return false;

@@ -28,6 +28,9 @@ struct PickleSummary {
   int protocol = 0;           ///< From PROTO, 0 or 1 when absent (text opcodes).
   std::vector<PickleStorage> storages;  ///< Unique by key, in order of first use.
   std::uint64_t tensors = 0;  ///< torch._utils._rebuild_tensor* calls.
+  /// PERSID opcodes: persistent ids as text lines, what protocol 0 writes (str of torch's
+  /// storage tuple), which torch.load's persistent_load refuses (AssertionError).
+  std::uint64_t text_persistent_ids = 0;
   /// "module.name" of every global it imports that is not torch's, Python's own or a
   /// TorchScript class: a load needs that code (torch.load(weights_only=True) refuses it).
   std::vector<std::string> foreign_globals;
@@ -39,6 +42,13 @@ struct PickleSummary {
 /// Limits on what a hostile pickle can make the reader hold.
 struct PickleLimits {
   std::uint64_t memory_bytes = 512u << 20;  ///< Strings, containers, memo and stack, approximately.
+  /// The largest memo CPython's unpickler may need: a PUT, BINPUT, LONG_BINPUT or MEMOIZE at
+  /// index i at or past its memo's size (32 at first) grows it to 2 x i pointers, all written
+  /// (Modules/_pickle.c, _Unpickler_MemoPut). An index whose memo exceeds this (16 x i bytes >
+  /// memo_bytes: i > 2^26 at 1 GiB) makes the pickle kMalformed: LONG_BINPUT 0x7fffffff asks for
+  /// 32 GiB and fails with MemoryError. Picklers number entries from 0, and the skeleton's
+  /// memory_bytes stops a pickle with millions of entries first, so only a crafted index gets here.
+  std::uint64_t memo_bytes = 1u << 30;
 };
 
 /// Reads the pickle that starts at `offset` and may extend to `end`, through `read_at`,

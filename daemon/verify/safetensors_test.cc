@@ -5,8 +5,12 @@
 #include <cstring>
 #include <string>
 
+#include "format_test_bytes.h"
+
 namespace ckptwatch {
 namespace {
+
+using namespace std::string_literals;
 
 ReadAt Over(const std::string& bytes) {
   return [&bytes](std::uint64_t offset, void* buf, std::size_t n) -> long {
@@ -119,6 +123,50 @@ TEST(Safetensors, NanAndInfAreCountedPerFloatDtypeAtFullOnly) {
 TEST(Safetensors, ShapesThatOverflowAreCorrupt) {
   const std::string header = R"({"a":{"dtype":"F64","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}})";
   EXPECT_EQ(Check(File(header, "")).verdict, Verdict::kCorrupt);
+}
+
+TEST(Safetensors, EachHeaderBranchGivesItsVerdictAndReason) {
+  const std::string one = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  std::string too_long = File("{}", "");
+  too_long[5] = 1;  // 2^40 + 2 bytes
+  std::string cut_header = File(one, "1234");
+  cut_header.resize(20);
+  const testing::VerdictCase cases[] = {
+      {"under 8 bytes", "\x02\0\0\0"s, Level::kHeader, Verdict::kTruncated,
+       "shorter than the safetensors header length"},
+      {"length over the limit", too_long, Level::kHeader, Verdict::kCorrupt, "(HeaderTooLarge)"},
+      {"header cut", cut_header, Level::kHeader, Verdict::kTruncated,
+       "inside its 54-byte safetensors header"},
+      {"not an object", File("[1]", ""), Level::kHeader, Verdict::kCorrupt,
+       "does not start with '{' (InvalidHeaderStart)"},
+      {"bad JSON", File("{\"a\":", ""), Level::kHeader, Verdict::kCorrupt,
+       "(InvalidHeaderDeserialization)"},
+      {"shape overflows",
+       File(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})",
+            "1234"),
+       Level::kHeader, Verdict::kCorrupt, "tensor a's shape overflows (ValidationOverflow)"},
+      {"data cut", File(one, "12"), Level::kHeader, Verdict::kTruncated,
+       "places tensor data up to 66"},
+      {"data long at header", File(one, "12345"), Level::kHeader, Verdict::kCorrupt,
+       "file is 1 bytes longer than its safetensors header accounts for"},
+      {"data long at structure", File(one, "12345"), Level::kStructure, Verdict::kCorrupt,
+       "file is 1 bytes longer than its safetensors tensors account for"},
+      {"gap", File(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})", "12"),
+       Level::kStructure, Verdict::kCorrupt,
+       "tensor a occupies bytes [1, 2) of the data but the previous tensor ends at 0"},
+      {"half a byte", File(R"({"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}})", "12"),
+       Level::kStructure, Verdict::kCorrupt,
+       "tensor a does not fill whole bytes (MisalignedSlice)"},
+      {"wrong size", File(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", "1234"),
+       Level::kStructure, Verdict::kCorrupt,
+       "tensor a is F32 with 2 elements (8 bytes) but its range holds 4 (TensorInvalidInfo)"},
+      {"ok", File(one, "1234"), Level::kFull, Verdict::kOk, ""},
+      {"NaN at full", File(one, "\0\0\xc0\x7f"s), Level::kFull, Verdict::kNonfinite,
+       "1 NaN/Inf value"},
+      {"NaN unread at structure", File(one, "\0\0\xc0\x7f"s), Level::kStructure, Verdict::kOk, ""},
+  };
+  testing::ExpectVerdicts(
+      cases, [](const std::string& bytes, Level level) { return Check(bytes, level); });
 }
 
 }  // namespace

@@ -26,11 +26,12 @@ struct TorchCheck {
 };
 
 /// A torch.save or torch.jit.save zip archive. kHeader: the end-of-central-directory record is
-/// present and consistent with the file size, the directory is whole, `<prefix>/data.pkl` and the
-/// version record exist. kStructure: every entry's local header; each `X.pkl` read without
-/// executing it; every storage it names exists as `X/<key>` with numel x element size bytes, and
-/// no `X/` entry is unreferenced. kFull: CRC-32 of every entry and a NaN/±Inf count over the
-/// float storages of model weights (not optimizer or callback state).
+/// present and consistent with the file size, the directory is whole, `<prefix>/data.pkl` exists
+/// and the version record (`.data/version`, else `version`) holds a version torch.load reads, as
+/// its std::stoull parses it (1 to 10). kStructure: every entry's local header; each `X.pkl` read
+/// without executing it; every storage it names exists as `X/<key>` with numel x element size
+/// bytes, and no `X/` entry is unreferenced. kFull: CRC-32 of every entry and a NaN/±Inf count over
+/// the float storages of model weights (not optimizer or callback state).
 TorchCheck CheckTorchZip(const ReadAt& read_at, std::uint64_t file_size, Level level);
 
 /// torch.save(..., _use_new_zipfile_serialization=False). kHeader and kStructure: the magic

@@ -60,6 +60,8 @@ TorchCheck CheckTorchLegacy(const ReadAt& read_at, std::uint64_t file_size, Leve
     if (check.verdict == Verdict::kCorrupt && check.reason.empty()) return check.verdict = Verdict::kOk, std::move(check);
     return check;
   }
+  if (main.text_persistent_ids)
+    return fail(Verdict::kCorrupt, "the main pickle" + TextPersistentIdsReason());
   check.tensors = main.tensors;
   check.foreign_globals = main.foreign_globals;
   if (!read("storage key list", &keys)) return check;

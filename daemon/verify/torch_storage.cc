@@ -53,6 +53,11 @@ void StorageScanner::Add(const std::uint8_t* data, std::size_t n) {
   std::memcpy(carry_, data + n - carried_, carried_);
 }
 
+std::string TextPersistentIdsReason() {
+  return " names its storages by text persistent ids (torch.save with pickle_protocol=0): "
+         "torch.load fails with AssertionError";
+}
+
 std::string ForeignGlobalsNote(const std::vector<std::string>& globals) {
   if (globals.empty()) return "";
   constexpr std::size_t kNamed = 10;

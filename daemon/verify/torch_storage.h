@@ -28,6 +28,10 @@ class StorageScanner {
   std::uint64_t nonfinite_ = 0;
 };
 
+/// " names its storages by text persistent ids (...): torch.load fails with AssertionError",
+/// the reason for a pickle that torch.save wrote with pickle_protocol=0.
+std::string TextPersistentIdsReason();
+
 /// "; loading needs these classes importable: a, b (torch.load(weights_only=True) refuses
 /// them)" for a non-empty list (at most 10 named), "" otherwise.
 std::string ForeignGlobalsNote(const std::vector<std::string>& globals);

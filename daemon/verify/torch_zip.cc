@@ -63,6 +63,96 @@ PickleSummary ReadPickleEntry(const ReadAt& read_at, std::uint64_t file_size, co
   return ReadPickle(memory, 0, bytes.size());
 }
 
+// The archive format versions torch.load reads: caffe2/serialize/versions.h's
+// kMinSupportedFileFormatVersion and kMaxSupportedFileFormatVersion (1 and 10 from torch 1.11
+// through 2.x; torch.save writes 3, torch.jit.save up to 10 for operators that changed meaning).
+constexpr std::uint64_t kMinTorchVersion = 1;
+constexpr std::uint64_t kMaxTorchVersion = 10;
+// More leading whitespace than this in a version record is not read: no writer puts any there.
+constexpr std::uint64_t kMaxVersionRecordBytes = 64u << 10;
+
+// What std::stoull, which torch's PyTorchStreamReader parses the record with, makes of it:
+// whitespace, an optional sign, decimal digits, anything after them ignored.
+class VersionRecordParser {
+ public:
+  enum class State { kSpace, kSign, kDigits, kDone, kNoNumber };
+  // Takes bytes until the number is known; false once it is (or cannot be).
+  bool Feed(const std::uint8_t* p, std::size_t n) {
+    for (std::size_t i = 0; i < n && state_ != State::kDone && state_ != State::kNoNumber;
+         ++i, ++fed_) {
+      if (fed_ == kMaxVersionRecordBytes && state_ != State::kDigits) {
+        state_ = State::kNoNumber;
+        break;
+      }
+      const std::uint8_t c = p[i];
+      const bool digit = c >= '0' && c <= '9';
+      if (state_ == State::kSpace && (c == ' ' || (c >= '\t' && c <= '\r'))) continue;
+      if (state_ == State::kSpace && (c == '+' || c == '-')) {
+        negative_ = c == '-';
+        state_ = State::kSign;
+      } else if (digit) {
+        state_ = State::kDigits;
+        overflow_ = overflow_ || value_ > (UINT64_MAX - (c - '0')) / 10;
+        value_ = value_ * 10 + (c - '0');
+      } else {
+        state_ = state_ == State::kDigits ? State::kDone : State::kNoNumber;
+      }
+    }
+    return state_ != State::kDone && state_ != State::kNoNumber;
+  }
+  // Whether torch.load accepts the record; `*why` says what it refuses otherwise.
+  bool Accepts(const std::string& name, std::string* why) const {
+    const std::string record = "torch archive's version record " + name;
+    if (state_ != State::kDigits && state_ != State::kDone) {
+      *why = record +
+             (fed_ >= kMaxVersionRecordBytes ? " holds no number in its first 64 KiB"
+                                             : " holds no number") +
+             ": torch.load fails (\"Couldn't parse the version\")";
+      return false;
+    }
+    if (overflow_) {
+      *why = record + " holds a number too large to parse: torch.load fails (stoull)";
+      return false;
+    }
+    if (negative_ && value_ != 0) {
+      *why = record + " holds a negative number: torch.load reads versions " + Range() + " only";
+      return false;
+    }
+    const std::uint64_t v = negative_ ? 0 : value_;
+    if (v >= kMinTorchVersion && v <= kMaxTorchVersion) return true;
+    *why = record + " says " + std::to_string(v) + ", but torch.load reads versions " + Range() +
+           " (\"the " + (v < kMinTorchVersion ? "minimum" : "maximum") +
+           " supported version for reading is " +
+           std::to_string(v < kMinTorchVersion ? kMinTorchVersion : kMaxTorchVersion) +
+           "\"): no torch release loads it";
+    return false;
+  }
+
+ private:
+  static std::string Range() {
+    return std::to_string(kMinTorchVersion) + " to " + std::to_string(kMaxTorchVersion);
+  }
+  State state_ = State::kSpace;
+  std::uint64_t value_ = 0, fed_ = 0;
+  bool negative_ = false, overflow_ = false;
+};
+
+// Reads the version record as torch.load does; false with `*why` when torch.load refuses it.
+bool CheckVersionRecord(const ReadAt& read_at, std::uint64_t file_size, const ZipEntry& e,
+                        std::string* why) {
+  std::string err;
+  std::uint64_t data_offset = 0;
+  VersionRecordParser parser;
+  if (!ZipEntryDataOffset(read_at, file_size, e, &data_offset, &err) ||
+      !StreamZipEntry(
+          read_at, file_size, e, data_offset,
+          [&](const std::uint8_t* p, std::size_t n) { return parser.Feed(p, n); }, &err)) {
+    *why = "torch archive's version record cannot be read: " + err + ": torch.load will fail";
+    return false;
+  }
+  return parser.Accepts(e.name, why);
+}
+
 }  // namespace
 
 TorchCheck CheckTorchZip(const ReadAt& read_at, std::uint64_t file_size, Level level) {
@@ -77,9 +167,15 @@ TorchCheck CheckTorchZip(const ReadAt& read_at, std::uint64_t file_size, Level l
   std::string prefix;
   if (!FindPrefix(dir, &prefix))
     return fail(Verdict::kCorrupt, "zip archive has no data.pkl: not a torch.save archive, torch.load will fail");
-  if (dir.Find(prefix + "version") < 0 && dir.Find(prefix + ".data/version") < 0)
+  // torch reads .data/version when the archive has it, else version.
+  long version = dir.Find(prefix + ".data/version");
+  if (version < 0) version = dir.Find(prefix + "version");
+  if (version < 0)
     return fail(Verdict::kCorrupt, "torch archive has no " + prefix +
                                        "version record: torch.load fails (\"failed finding file version\")");
+  if (std::string why;
+      !CheckVersionRecord(read_at, file_size, dir.entries[static_cast<std::size_t>(version)], &why))
+    return fail(Verdict::kCorrupt, why);
   if (level == Level::kHeader) return check.verdict = Verdict::kOk, std::move(check);
 
   std::string err;
@@ -123,6 +219,8 @@ TorchCheck CheckTorchZip(const ReadAt& read_at, std::uint64_t file_size, Level l
     }
     if (pickle.status != PickleSummary::Status::kOk)
       return fail(Verdict::kCorrupt, e.name + " " + pickle.error + ": torch.load will fail");
+    if (pickle.text_persistent_ids)
+      return fail(Verdict::kCorrupt, e.name + TextPersistentIdsReason());
     const bool main = stem == "data";
     for (const PickleStorage& s : pickle.storages) {
       const std::string name = prefix + stem + "/" + s.key;

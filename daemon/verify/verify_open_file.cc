@@ -146,7 +146,7 @@ bool CutWithinSignature(const std::string& name, int fd, std::uint64_t size) {
 void VerifyByContent(const std::string& name, int fd, Level level, const VerifyOptions& options,
                      const DeepReaders& deep, VerifyResult* result) {
   const ReadAt read_at = FdReadAt(fd);
-  const FileFormat format = DetectFormat(read_at, result->bytes);
+  const FileFormat format = DetectFormat(read_at, result->bytes, name);
   switch (format) {
     case FileFormat::kHdf5:
       return VerifyHdf5(name, fd, level, options, deep, result);
@@ -310,7 +310,7 @@ std::optional<VerifyResult> FirstLook(int fd, const std::string& name, const Ver
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  switch (size == 0 ? FileFormat::kUnknown : DetectFormat(FdReadAt(fd), size)) {
+  switch (size == 0 ? FileFormat::kUnknown : DetectFormat(FdReadAt(fd), size, name)) {
     case FileFormat::kKerasZip:
     case FileFormat::kTorchLegacy:
       return std::nullopt;  // their header level runs libzip or the pickle reader
