@@ -591,6 +591,22 @@ class CliTest(VerifyCase):
         proc = run(["verify", self.path("missing.h5")])
         self.assertEqual(proc.returncode, 1, describe(proc))
 
+    def test_several_files_end_with_a_summary_on_stderr(self):
+        good, empty = self.path("good.h5"), self.path("empty.h5")
+        writers.write_full_model(good)
+        writers.write_weights_only(self.path("good2.h5"))
+        open(empty, "wb").close()
+        proc = run(["verify", good, self.path("good2.h5"), empty])
+        self.assertEqual(proc.returncode, 1, describe(proc))
+        stderr = proc.stderr.decode() if isinstance(proc.stderr, bytes) else proc.stderr
+        self.assertEqual(stderr.splitlines()[-1], "ckptwatch verify: 3 files: 2 ok, 1 empty",
+                         describe(proc))
+        # One file is its own summary; --json keeps stdout one record per file.
+        proc = run(["verify", "--json", good])
+        stderr = proc.stderr.decode() if isinstance(proc.stderr, bytes) else proc.stderr
+        self.assertNotIn("files:", stderr, describe(proc))
+        self.assertEqual(len(parse_json_lines(proc)), 1)
+
     def test_usage_errors_exit_2(self):
         good = self.path("good.h5")
         writers.write_full_model(good)

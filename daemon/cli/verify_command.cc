@@ -241,6 +241,7 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
   // terminal.
   bool all_ok = true;
   std::size_t verified = 0;
+  std::map<std::string, std::size_t> by_verdict;
   for (const std::string& path : options->paths) {
     std::string list_error;
     std::vector<std::string> files = CollectWeightFiles(path, options->recursive, &list_error);
@@ -259,6 +260,7 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       if (file != path && IsQuietlySkipped(file, result)) continue;
       all_ok = all_ok && result.ok();
       ++verified;
+      ++by_verdict[std::string(VerdictName(result.verdict))];
       result.load = JudgeLoad(result, options->load_target);
       if (options->json)
         out << DumpJsonLine(ToJson(result)) << "\n";
@@ -267,7 +269,26 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       out.flush();
     }
   }
+  if (verified > 1) err << "ckptwatch verify: " << FormatVerifySummary(by_verdict) << "\n";
   return all_ok && verified > 0 ? 0 : 1;
+}
+
+std::string FormatVerifySummary(const std::map<std::string, std::size_t>& by_verdict) {
+  std::vector<std::pair<std::size_t, std::string>> order;
+  std::size_t total = 0;
+  for (const auto& [verdict, n] : by_verdict) {
+    order.emplace_back(n, verdict);
+    total += n;
+  }
+  // ok first (the answer to "is it all fine?"), then the rest, most frequent first.
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    if ((a.second == "ok") != (b.second == "ok")) return a.second == "ok";
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  std::string text = std::to_string(total) + (total == 1 ? " file: " : " files: ");
+  for (std::size_t i = 0; i < order.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(order[i].first) + " " + order[i].second;
+  return text;
 }
 
 }  // namespace ckptwatch

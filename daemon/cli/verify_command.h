@@ -2,6 +2,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,11 @@ namespace ckptwatch {
 /// runs in a confined child of `engine` (the ckptwatch-engine binary).
 int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                      const std::string& engine);
+
+/// The line `verify` ends with on stderr when it verified more than one file:
+/// "3 files: 2 ok, 1 truncated" (verdicts by count, then name), so a long run
+/// over a directory says at a glance what it found without scrolling back.
+std::string FormatVerifySummary(const std::map<std::string, std::size_t>& by_verdict);
 
 /// The weight files `path` names: itself when it is not a directory, else the
 /// *.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, *.ckpt and *.safetensors files in it
