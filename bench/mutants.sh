@@ -63,9 +63,10 @@ if ! build_tests; then
   exit 2
 fi
 
-# name, file, find, replace, tests — one mutant per line, selected by name.
+# name, file, find, replace, tests[, e2e] — one mutant per line, selected by name. Fields are
+# rejoined with the unit separator: `read` would merge the two TABs around an empty replacement.
 mapfile -t rows < <(grep -v '^#' "$table" | grep -v '^[[:space:]]*$' |
-  awk -F'\t' -v re="$select" '(NF == 5 || NF == 6) && $1 ~ re')
+  awk -F'\t' -v OFS='\037' -v re="$select" '(NF == 5 || NF == 6) && $1 ~ re { $1 = $1; print }')
 if [[ ${#rows[@]} -eq 0 ]]; then
   echo "mutants: no row of $table matches '$select'" >&2
   exit 2
@@ -85,7 +86,7 @@ PY
 }
 
 for row in "${rows[@]}"; do
-  IFS=$'\t' read -r name file find replace tests e2e <<<"$row"
+  IFS=$'\037' read -r name file find replace tests e2e <<<"$row"
   [[ $tests == - ]] && continue
   if ! run_tests "$tests"; then
     cat "$work/ctest.log" >&2
@@ -109,7 +110,7 @@ check_e2e() {
 results=()
 killed=0 by_unit=0 by_e2e=0
 for row in "${rows[@]}"; do
-  IFS=$'\t' read -r name file find replace tests e2e <<<"$row"
+  IFS=$'\037' read -r name file find replace tests e2e <<<"$row"
   t0=$SECONDS
   [[ -n $e2e && -z ${MUTANTS_NO_E2E:-} ]] && check_e2e "$e2e"
   cp "$src/$file" "$work/original"
