@@ -191,6 +191,8 @@ TEST_F(OpenBeneathTest, LinksThroughSymlinkedDirectoriesStayInside) {
       {"ring1.h5", "ring2.h5", LinkTarget::kOutside},
       {"ring2.h5", "ring1.h5", LinkTarget::kOutside},
       {"file_as_dir.h5", "sub/epoch=3.h5/x", LinkTarget::kDangling},
+      // A file is no directory to come back up from.
+      {"file_dotdot.h5", "sub/epoch=3.h5/../epoch=3.h5", LinkTarget::kDangling},
       {"later.h5", "alias/epoch=9.h5", LinkTarget::kDangling},
   };
   for (const Case& c : cases) ASSERT_EQ(symlink(c.target, (root_ / c.name).c_str()), 0) << c.name;
