@@ -136,7 +136,7 @@ for row in "${rows[@]}"; do
     cp "$work/original" "$src/$file"  # a fresh mtime: the next build recompiles it
   fi
   echo "mutants: $name: $result ($((SECONDS - t0)) s)" >&2
-  results+=("| \`$name\` | \`$file\` | \`${tests//|/\\|}\` | ${e2e:+\`${e2e//|/\\|}\`} | $result |")
+  results+=("| \`$name\` | \`$file\` | \`${tests//|/\\|}\` | ${e2e:+\`${e2e//|/\\|}\`} | ${result//|/\\|} |")
 done
 build_tests  # leave the copy built unmutated for the next run
 [[ ${#e2e_checked[@]} -gt 0 ]] && build_binaries
