@@ -88,6 +88,7 @@ class OneAnswerSocket {
     if (listening_) server_ = std::thread([this] { Serve(); });
   }
   ~OneAnswerSocket() {
+    shutdown(fd_, SHUT_RDWR);  // wakes an accept() no client came to: a failure, not a hang
     if (server_.joinable()) server_.join();
     close(fd_);
     std::filesystem::remove_all(dir_);
