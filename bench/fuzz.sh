@@ -20,7 +20,7 @@ seconds=${1:-300}
   exit 2
 }
 shift $(($# > 0 ? 1 : 0))
-all_targets=(superblock keras_zip config units logfmt keras_classes text_escape safetensors torch)
+all_targets=(superblock keras_zip config units logfmt keras_classes text_escape safetensors torch state)
 targets=("${@:-${all_targets[@]}}")
 for t in "${targets[@]}"; do
   [[ " ${all_targets[*]} " == *" ${t%_fuzz} "* ]] || {
@@ -60,7 +60,7 @@ mkdir -p "$build/fuzz-logs"
 
 # Per target: longest input, and a dictionary where one exists.
 declare -A max_len=([superblock]=8192 [keras_zip]=65536 [config]=4096 [units]=64 [logfmt]=1024
-  [keras_classes]=16384 [text_escape]=4096 [safetensors]=16384 [torch]=65536)
+  [keras_classes]=16384 [text_escape]=4096 [safetensors]=16384 [torch]=65536 [state]=16384)
 
 binary() {
   local bin=$build/bench/fuzz/$1_fuzz

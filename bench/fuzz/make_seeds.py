@@ -4,7 +4,7 @@
 usage: make_seeds.py OUT_DIR [CORPUS_DIR]
 
 OUT_DIR/<target>/ gets one file per seed, for the targets superblock, keras_zip, config, units,
-logfmt, keras_classes, text_escape, safetensors and torch. Seeds come from the shared corpora
+logfmt, keras_classes, text_escape, safetensors, torch and state. Seeds come from the shared corpora
 (read in place, never copied into the repository; safetensors and torch files from
 ../shared/corpus-formats or CKPTWATCH_FORMATS_CORPUS), from files the real h5py and torch write
 (tests/writers.py, tests/format_writers.py), from config/*.yaml and from a few strings. Needs
@@ -215,6 +215,18 @@ CONFIGS = [
     "---\nwatches:\n  - path: /a\n---\nwatches:\n  - path: /b\n",
 ]
 
+# The state file as the daemon writes it (daemon/core/state_file.cc), and near misses.
+STATES = [
+    '{"version":1,"watches":{}}\n',
+    '{"version":1,"watches":{"run":{"files":[["/c/a.h5",4096,1700000000123456789,42,"truncated",'
+    '"disk_full",1700000000.5],["/c/sub/b.h5",10,5,43,"ok","",0]],"last_good":["/c/sub/b.h5",10,'
+    '0,0,"ok","",1800000000.0],"path":"/c"},"other":{"files":[],"path":"/d"}}}\n',
+    '{"version":1,"watches":{"run":{"files":[["/c/a.h5",1,-2,3,"corrupt","corrupt",1e308]],'
+    '"path":"/c"}}}\n',
+    '{"version":1,"watches":{"run":{"files":[["/c/a.h5","1",2,3,"ok","",0]],"path":"/c"}}}\n',
+    '{"version":2,"watches":{}}\n',
+]
+
 
 def main(argv):
     if len(argv) not in (2, 3):
@@ -254,6 +266,8 @@ def main(argv):
         seeds.add("config", p.read_bytes())
     for text in CONFIGS:
         seeds.add("config", text)
+    for text in STATES:
+        seeds.add("state", text)
     for text in UNITS:
         seeds.add("units", text)
     for text in LOGFMT:

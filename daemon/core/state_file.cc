@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "unique_fd.h"
+#include "verdict.h"
 
 namespace ckptwatch {
 namespace {
@@ -26,6 +27,9 @@ json FileJson(const SavedFile& f) {
   return json::array({f.path, f.stat.size, f.stat.mtime_ns, f.stat.ino, f.verdict, f.cause, f.since_unix});
 }
 
+// One file entry: [path, size, mtime_ns, inode, verdict, cause, since_unix].
+// Every field's JSON type is checked before it is read: get<>() on the wrong
+// type throws, and a state file must never stop the daemon from starting.
 bool FileFrom(const json& j, SavedFile* f) {
   if (!j.is_array() || j.size() != 7 || !j[0].is_string() || !j[1].is_number_unsigned() ||
       !j[2].is_number_integer() || !j[3].is_number_unsigned() || !j[4].is_string() || !j[5].is_string() ||
@@ -36,7 +40,43 @@ bool FileFrom(const json& j, SavedFile* f) {
   f->verdict = j[4].get<std::string>();
   f->cause = j[5].get<std::string>();
   f->since_unix = j[6].get<double>();
-  return !f->path.empty() && f->path[0] == '/';
+  // Only what the pipeline itself stores is restored: a verdict's name, and a
+  // cause that is empty, disk_full or a verdict's name (save_cause.h).
+  const bool known_cause = f->cause.empty() || f->cause == "disk_full" || ParseVerdict(f->cause);
+  return !f->path.empty() && f->path[0] == '/' && ParseVerdict(f->verdict) && known_cause;
+}
+
+// The state in `j`, or false with `*err` naming what is wrong.
+bool FromJson(const json& j, const std::string& path, SavedState* out, std::string* err) {
+  if (j.is_discarded() || !j.is_object() || !j.contains("version") || j["version"] != kVersion ||
+      !j.contains("watches") || !j["watches"].is_object()) {
+    *err = path + " is not a ckptwatch state file (version " + std::to_string(kVersion) + ")";
+    return false;
+  }
+  for (const auto& [name, wj] : j["watches"].items()) {
+    if (!wj.is_object() || !wj.contains("path") || !wj["path"].is_string() ||
+        !wj.contains("files") || !wj["files"].is_array()) {
+      *err = path + ": watch " + name + " is malformed";
+      return false;
+    }
+    SavedWatch w;
+    w.path = wj["path"].get<std::string>();
+    for (const json& fj : wj["files"]) {
+      if (w.files.size() >= kMaxFilesPerWatch) break;
+      SavedFile f;
+      if (!FileFrom(fj, &f)) {
+        *err = path + ": a file entry of watch " + name + " is malformed";
+        return false;
+      }
+      w.files.push_back(std::move(f));
+    }
+    if (wj.contains("last_good")) {
+      SavedFile f;
+      if (FileFrom(wj["last_good"], &f)) w.last_good = std::move(f);
+    }
+    out->watches[name] = std::move(w);
+  }
+  return true;
 }
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
@@ -85,41 +125,26 @@ bool LoadStateFile(const std::string& path, SavedState* out, std::string* err) {
     done += static_cast<std::size_t>(n);
   }
   text.resize(done);
-  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("version") || j["version"] != kVersion ||
-      !j.contains("watches") || !j["watches"].is_object()) {
-    *err = path + " is not a ckptwatch state file (version " + std::to_string(kVersion) + ")";
-    return false;
-  }
-  for (const auto& [name, wj] : j["watches"].items()) {
-    if (!wj.is_object() || !wj.contains("path") || !wj["path"].is_string() || !wj.contains("files") ||
-        !wj["files"].is_array()) {
-      *err = path + ": watch " + name + " is malformed";
-      *out = {};
-      return false;
-    }
-    SavedWatch w;
-    w.path = wj["path"].get<std::string>();
-    for (const json& fj : wj["files"]) {
-      if (w.files.size() >= kMaxFilesPerWatch) break;
-      SavedFile f;
-      if (!FileFrom(fj, &f)) {
-        *err = path + ": a file entry of watch " + name + " is malformed";
-        *out = {};
-        return false;
-      }
-      w.files.push_back(std::move(f));
-    }
-    if (wj.contains("last_good")) {
-      SavedFile f;
-      if (FileFrom(wj["last_good"], &f)) w.last_good = std::move(f);
-    }
-    out->watches[name] = std::move(w);
-  }
-  return true;
+  return ParseStateText(text, path, out, err);
 }
 
-bool WriteStateFile(const std::string& path, const SavedState& state, std::string* err) {
+bool ParseStateText(std::string_view text, const std::string& path, SavedState* out,
+                    std::string* err) {
+  *out = {};
+  // The checks in FromJson() leave nothing for nlohmann to throw on; this
+  // catch is the wrapper's edge all the same, so that a check forgotten
+  // there costs a warning (state_ignored), never the daemon's start.
+  try {
+    if (FromJson(json::parse(text, nullptr, /*allow_exceptions=*/false), path, out, err))
+      return true;
+  } catch (const json::exception& e) {
+    *err = path + " is not a ckptwatch state file: " + e.what();
+  }
+  *out = {};
+  return false;
+}
+
+std::string StateFileText(const SavedState& state) {
   json watches = json::object();
   for (const auto& [name, w] : state.watches) {
     json files = json::array();
@@ -134,7 +159,11 @@ bool WriteStateFile(const std::string& path, const SavedState& state, std::strin
   const json j = {{"version", kVersion}, {"watches", std::move(watches)}};
   // A name that is not UTF-8 is stored with replacement characters: it will
   // not match on restore, so that file is verified again. Nothing worse.
-  const std::string text = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+bool WriteStateFile(const std::string& path, const SavedState& state, std::string* err) {
+  const std::string text = StateFileText(state);
   const std::string tmp = path + ".tmp";
   UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640));
   if (!fd.valid()) {

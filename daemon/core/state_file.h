@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "config.h"
 #include "saved_state.h"
@@ -19,6 +20,15 @@ std::string StateFilePath(const Config& config);
 /// Reads `path`. False with `*err` when it exists but cannot be used; true
 /// with an empty state when it does not exist.
 bool LoadStateFile(const std::string& path, SavedState* out, std::string* err);
+
+/// The state in `text`, the contents of the state file `path` (named in
+/// `*err`). False with `*err` and an empty `*out` for anything but a state
+/// file this version wrote; never throws, whatever the bytes.
+bool ParseStateText(std::string_view text, const std::string& path, SavedState* out,
+                    std::string* err);
+
+/// The text WriteStateFile() stores for `state` (one line of JSON).
+std::string StateFileText(const SavedState& state);
 
 /// Replaces `path` with `state`. False with `*err`; the old file then stays.
 bool WriteStateFile(const std::string& path, const SavedState& state, std::string* err);

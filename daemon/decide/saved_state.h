@@ -19,16 +19,19 @@ struct SavedFile {
   std::string verdict;
   std::string cause;       ///< Empty: not a failed save.
   double since_unix = 0;   ///< A failure: when this file first failed this way.
+  bool operator==(const SavedFile&) const = default;
 };
 
 struct SavedWatch {
   std::string path;  ///< The watch's root; state for another root is not used.
   std::vector<SavedFile> files;
   std::optional<SavedFile> last_good;  ///< Its `since_unix` is when it was verified.
+  bool operator==(const SavedWatch&) const = default;
 };
 
 struct SavedState {
   std::map<std::string, SavedWatch> watches;  ///< By watch name.
+  bool operator==(const SavedState&) const = default;
 };
 
 }  // namespace ckptwatch

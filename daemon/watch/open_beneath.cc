@@ -39,11 +39,29 @@ std::vector<std::string_view> Components(const std::string& path) {
   return parts;
 }
 
-// Kernels before 5.6 have no openat2: walk one component at a time with
-// O_NOFOLLOW, which is what RESOLVE_NO_SYMLINKS does in one call.
-int WalkNoFollow(int root_fd, const std::string& relative) {
+// True when `name` in `dir_fd` is a symlink (not followed).
+bool IsSymlinkAt(int dir_fd, const std::string& name) {
+  struct stat st;
+  return fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+bool NoOpenat2(int error) { return error == ENOSYS || error == E2BIG; }
+
+// Without openat2 (kernels before 5.6, seccomp profiles that answer ENOSYS):
+// the same open one component at a time. Each directory on the way is opened
+// O_PATH|O_NOFOLLOW|O_DIRECTORY relative to the descriptor of the one before,
+// so a symlink anywhere on the way fails there, and ".." is refused outright
+// (EXDEV) rather than resolved: no name above the root is ever looked up.
+// The last component is opened with `flags` and O_NOFOLLOW, as openat2 would.
+int OpenWalkingNoFollow(int root_fd, const std::string& relative, int flags) {
   std::vector<std::string_view> parts = Components(relative);
-  if (parts.empty()) return fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+  if (parts.empty()) {
+    if (relative.empty()) {
+      errno = ENOENT;  // as openat2 answers for ""
+      return -1;
+    }
+    return openat(root_fd, ".", flags);
+  }
   UniqueFd dir;
   int at = root_fd;
   for (std::size_t i = 0; i < parts.size(); ++i) {
@@ -52,30 +70,84 @@ int WalkNoFollow(int root_fd, const std::string& relative) {
       return -1;
     }
     const bool last = i + 1 == parts.size();
-    int fd = openat(at, std::string(parts[i]).c_str(),
-                    O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
+    const std::string name(parts[i]);
+    int fd = openat(at, name.c_str(),
+                    last ? flags | O_NOFOLLOW : O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-      // A symlink in the middle fails O_DIRECTORY with ENOTDIR: say ELOOP,
-      // as RESOLVE_NO_SYMLINKS would.
-      struct stat st;
-      if (!last && errno == ENOTDIR &&
-          fstatat(at, std::string(parts[i]).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-        errno = ELOOP;
+      // A symlink fails O_DIRECTORY with ENOTDIR: say ELOOP, as
+      // RESOLVE_NO_SYMLINKS does, so that it is told apart from a missing name.
+      if (errno == ENOTDIR && IsSymlinkAt(at, name)) errno = ELOOP;
       return -1;
     }
+    if (last) return fd;
     dir.reset(fd);
     at = fd;
   }
-  return dir.release();
+  return -1;  // not reached: the last component returns
+}
+
+// Opens `relative` beneath `root_fd` with `flags`: no symlink followed in any
+// component (the last one included: O_NOFOLLOW), nothing outside the root.
+int OpenNoSymlinks(int root_fd, const std::string& relative, int flags) {
+  int fd = OpenAt2(root_fd, relative, static_cast<std::uint64_t>(flags | O_NOFOLLOW),
+                   kBeneathNoSymlinks);
+  if (fd < 0 && NoOpenat2(errno)) fd = OpenWalkingNoFollow(root_fd, relative, flags);
+  return fd;
 }
 
 // An O_PATH descriptor for `relative` beneath `root_fd`; the trailing
 // component is not followed (a symlink comes back as itself).
 int OpenPathBeneath(int root_fd, const std::string& relative) {
-  int fd = OpenAt2(root_fd, relative, O_PATH | O_NOFOLLOW | O_CLOEXEC,
-                   kBeneathNoSymlinks);
-  if (fd < 0 && (errno == ENOSYS || errno == E2BIG)) fd = WalkNoFollow(root_fd, relative);
-  return fd;
+  return OpenNoSymlinks(root_fd, relative, O_PATH | O_CLOEXEC);
+}
+
+// Where `relative` leads beneath `root_fd` when symlinks are followed but
+// never out of the root: 0 when it names an existing entry, else the errno
+// openat2(RESOLVE_BENEATH) gives (EXDEV: it would leave; ENOENT/ENOTDIR: it
+// names nothing; ELOOP: too many links). The fallback for ResolveLink():
+// links are read and spliced into the rest of the path, and ".." goes back to
+// the descriptor of the directory the walk came down from, never to a parent
+// looked up by name — so no directory above the root is ever held.
+int ResolveWalking(int root_fd, const std::string& relative) {
+  constexpr int kMaxLinks = 40;           // the kernel's MAXSYMLINKS
+  constexpr std::size_t kMaxDepth = 256;  // directories held at once
+  std::vector<std::string> todo;          // the components still to walk, last first
+  auto push_front = [&todo](const std::string& path) {
+    std::vector<std::string_view> parts = Components(path);
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.emplace_back(*it);
+  };
+  push_front(relative);
+  if (todo.empty()) return ENOENT;
+  std::vector<UniqueFd> down;  // the directories entered below the root
+  int links = 0;
+  while (!todo.empty()) {
+    const std::string name = std::move(todo.back());
+    todo.pop_back();
+    if (name == "..") {
+      if (down.empty()) return EXDEV;
+      down.pop_back();
+      continue;
+    }
+    const int at = down.empty() ? root_fd : down.back().get();
+    UniqueFd fd(openat(at, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st;
+    if (!fd.valid() || fstat(fd.get(), &st) != 0) return errno;
+    if (S_ISLNK(st.st_mode)) {
+      if (++links > kMaxLinks) return ELOOP;
+      char target[4096];
+      ssize_t n = readlinkat(fd.get(), "", target, sizeof target);
+      if (n <= 0 || static_cast<std::size_t>(n) == sizeof target) return n < 0 ? errno : ENOENT;
+      // RESOLVE_BENEATH refuses an absolute link: it would start over at "/".
+      if (target[0] == '/') return EXDEV;
+      push_front(std::string(target, static_cast<std::size_t>(n)));
+      continue;
+    }
+    if (todo.empty()) return 0;
+    if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+    if (down.size() >= kMaxDepth) return ELOOP;
+    down.push_back(std::move(fd));
+  }
+  return 0;  // the path ended with "..": a directory inside the root
 }
 
 EntryKind KindOfError(int error) {
@@ -119,8 +191,7 @@ void Reopen(OpenedEntry* entry, int root_fd, const std::string& relative, bool b
   if (fd < 0 && errno == EPERM) fd = open(magic.c_str(), kReadFlags);
   if (fd < 0 && errno == ENOENT) {
     if (beneath) {
-      fd = OpenAt2(root_fd, relative, kReadFlags | O_NOFOLLOW,
-                   kBeneathNoSymlinks);
+      fd = OpenNoSymlinks(root_fd, relative, kReadFlags);
     } else {
       fd = open(relative.c_str(), kReadFlags);
     }
@@ -199,12 +270,7 @@ OpenedEntry OpenBeneath(int root_fd, const std::string& relative) {
 
 int OpenDirectoryBeneath(int root_fd, const std::string& relative) {
   if (relative.empty()) return openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int fd = OpenAt2(root_fd, relative, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
-                   kBeneathNoSymlinks);
-  if (fd >= 0 || (errno != ENOSYS && errno != E2BIG)) return fd;
-  UniqueFd path_fd(WalkNoFollow(root_fd, relative));
-  if (!path_fd.valid()) return -1;
-  return openat(path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return OpenNoSymlinks(root_fd, relative, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 OpenedEntry OpenRegularFile(const std::string& path) {
@@ -222,17 +288,25 @@ OpenedEntry OpenRegularFile(const std::string& path) {
 }
 
 LinkTarget ResolveLink(int root_fd, const std::string& relative, std::string* text) {
+  text->clear();
+  // The link's own text, read through its O_PATH descriptor: the directories
+  // on the way to it are not followed either.
+  UniqueFd link(OpenPathBeneath(root_fd, relative));
   char buffer[4096];
-  ssize_t n = readlinkat(root_fd, relative.c_str(), buffer, sizeof buffer);
-  text->assign(buffer, n > 0 ? static_cast<std::size_t>(n) : 0);
+  ssize_t n = link.valid() ? readlinkat(link.get(), "", buffer, sizeof buffer) : -1;
+  if (n > 0) text->assign(buffer, static_cast<std::size_t>(n));
   int fd = OpenAt2(root_fd, relative, O_PATH | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+  int error = errno;
   if (fd >= 0) {
     close(fd);
-    return LinkTarget::kInside;
+    error = 0;
+  } else if (NoOpenat2(error)) {
+    error = ResolveWalking(root_fd, relative);
   }
+  if (error == 0) return LinkTarget::kInside;
   // EXDEV: the resolution tried to leave the root, and stopped there, before
   // looking anything up outside it.
-  if (errno == ENOENT || errno == ENOTDIR) return LinkTarget::kDangling;
+  if (error == ENOENT || error == ENOTDIR) return LinkTarget::kDangling;
   return LinkTarget::kOutside;
 }
 

@@ -1,14 +1,19 @@
 #include "open_beneath.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/openat2.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
-
-#include <gtest/gtest.h>
+#include <filesystem>
+#include <string>
 
 #include "watch_test_util.h"
 
@@ -151,6 +156,90 @@ TEST_F(OpenBeneathTest, LinksAreClassifiedWithoutLookingOutside) {
   EXPECT_EQ(ResolveLink(fd_.get(), "dangling.h5", &text), LinkTarget::kDangling);
   EXPECT_EQ(ResolveLink(fd_.get(), "abs.h5", &text), LinkTarget::kOutside);
   EXPECT_EQ(ResolveLink(fd_.get(), "up.h5", &text), LinkTarget::kOutside);
+}
+
+// Everything here also runs under tests/no_openat2 (CTest: unit.no_openat2), which makes
+// openat2 answer ENOSYS so that the fallback walks are what is tested. This says which of the
+// two ran, so that neither run can pass on the other's code.
+TEST(OpenBeneath, Openat2IsAvailableExactlyWhenTheRunSaysSo) {
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  const long fd = syscall(SYS_openat2, AT_FDCWD, ".", &how, sizeof how);
+  const int error = errno;
+  if (fd >= 0) close(static_cast<int>(fd));
+  if (std::getenv("CKPTWATCH_TEST_NO_OPENAT2")) {
+    EXPECT_EQ(fd, -1);
+    EXPECT_EQ(error, ENOSYS) << "the fallback run has openat2: it would test nothing new";
+  } else if (fd < 0 && error == ENOSYS) {
+    GTEST_SKIP() << "this kernel has no openat2 (before 5.6): only the fallback was tested";
+  } else {
+    EXPECT_GE(fd, 0) << std::strerror(error);
+  }
+}
+
+// A symlinked directory anywhere on the way is refused, whether the open is
+// one openat2 call or the component-by-component fallback.
+TEST_F(OpenBeneathTest, DirectoriesAreOpenedOnlyWithoutASymlinkOnTheWay) {
+  ASSERT_EQ(symlink(outside_.path().c_str(), (root_ / "evil").c_str()), 0);
+  ASSERT_EQ(symlink("sub", (root_ / "alias").c_str()), 0);
+  std::filesystem::create_directories(root_ / "sub/deeper");
+  UniqueFd sub(OpenDirectoryBeneath(fd_.get(), "sub/deeper"));
+  EXPECT_TRUE(sub.valid()) << std::strerror(errno);
+  UniqueFd itself(OpenDirectoryBeneath(fd_.get(), ""));
+  EXPECT_TRUE(itself.valid()) << std::strerror(errno);
+  for (const std::string path :
+       {"evil", "alias", "alias/deeper", "evil/", "..", "sub/../..", "sub/epoch=3.h5"}) {
+    SCOPED_TRACE(path);
+    UniqueFd fd(OpenDirectoryBeneath(fd_.get(), path));
+    EXPECT_FALSE(fd.valid());
+  }
+  // What a listing of the refused name would have shown is outside the root.
+  EXPECT_EQ(OpenBeneath(fd_.get(), "evil/private.h5").kind, EntryKind::kSymlinkInPath);
+  EXPECT_EQ(ProbeBeneath(fd_.get(), "alias/epoch=3.h5").kind, EntryKind::kSymlinkInPath);
+}
+
+// ResolveLink follows links, but only while they stay inside the root: a link
+// through a symlinked directory, a chain of links, or ".." past the root is
+// outside, decided before anything outside the root is looked up.
+TEST_F(OpenBeneathTest, LinksThroughSymlinkedDirectoriesStayInside) {
+  ASSERT_EQ(symlink(outside_.path().c_str(), (root_ / "evil").c_str()), 0);
+  const std::string outside_name = std::filesystem::path(outside_.path()).filename();
+  ASSERT_EQ(symlink(("../" + outside_name).c_str(), (root_ / "sibling").c_str()), 0);
+  ASSERT_EQ(symlink("..", (root_ / "sub/up").c_str()), 0);
+  ASSERT_EQ(symlink("sub", (root_ / "alias").c_str()), 0);
+  struct Case {
+    const char* name;
+    const char* target;
+    LinkTarget expected;
+  };
+  const Case cases[] = {
+      {"hop.h5", "evil/private.h5", LinkTarget::kOutside},
+      {"sib.h5", "sibling/private.h5", LinkTarget::kOutside},
+      {"updown.h5", "sub/up/sub/up/../x.h5", LinkTarget::kOutside},
+      {"via.h5", "alias/epoch=3.h5", LinkTarget::kInside},
+      {"back.h5", "sub/up/sub/epoch=3.h5", LinkTarget::kInside},
+      {"dots.h5", "sub/../sub/./epoch=3.h5", LinkTarget::kInside},
+      {"chain.h5", "via.h5", LinkTarget::kInside},
+      {"chain_out.h5", "hop.h5", LinkTarget::kOutside},
+      {"ring1.h5", "ring2.h5", LinkTarget::kOutside},
+      {"ring2.h5", "ring1.h5", LinkTarget::kOutside},
+      {"file_as_dir.h5", "sub/epoch=3.h5/x", LinkTarget::kDangling},
+      // A file is no directory to come back up from.
+      {"file_dotdot.h5", "sub/epoch=3.h5/../epoch=3.h5", LinkTarget::kDangling},
+      {"later.h5", "alias/epoch=9.h5", LinkTarget::kDangling},
+  };
+  for (const Case& c : cases) ASSERT_EQ(symlink(c.target, (root_ / c.name).c_str()), 0) << c.name;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string text;
+    EXPECT_EQ(ResolveLink(fd_.get(), c.name, &text), c.expected);
+    EXPECT_EQ(text, c.target);
+  }
+  // A link beyond a symlinked directory is not even read: its text is outside.
+  ASSERT_EQ(symlink("private.h5", (outside_ / "peek.h5").c_str()), 0);
+  std::string text = "stale";
+  EXPECT_EQ(ResolveLink(fd_.get(), "evil/peek.h5", &text), LinkTarget::kOutside);
+  EXPECT_EQ(text, "");
 }
 
 TEST(OpenRegularFile, FollowsSymlinksButOpensOnlyRegularFiles) {
