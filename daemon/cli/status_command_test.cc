@@ -149,6 +149,8 @@ TEST(StatusCommand, ACutNameNeverSplitsACharacterOrAnEscapeIntoRawBytes) {
   const std::string text = FormatStatus(s, 1'800'000'000);
   EXPECT_EQ(FirstRawUnsafe(text), std::string::npos) << text;
   EXPECT_NE(text.find("\\u001b"), std::string::npos);
+}
+
 // A daemon's status socket that gives one `answer` to one client, then hangs up.
 class OneAnswerSocket {
  public:
