@@ -9,9 +9,10 @@
 #include <vector>
 
 #include "config.h"
-#include "logfmt.h"
 #include "load_check.h"
+#include "logfmt.h"
 #include "save_cause.h"
+#include "status_snapshot.h"
 #include "verify_result.h"
 
 namespace ckptwatch {
@@ -43,6 +44,8 @@ struct Outcome {
   std::string message;
   std::vector<LogField> fields;  ///< The `verify` line's fields.
   std::optional<LoadOutcome> load;  ///< For an ok file: its load outcome (load_check.h).
+  /// An ok file that is not a failed save but may not load (logged at warn); path and run unset.
+  std::optional<LoadProblemFile> load_problem;
 };
 
 /// The load target a watch's config names (both parts validated when the config loaded).
