@@ -23,9 +23,11 @@ SaveCause WriterCause(const VerifyResult& result, const OutcomeInput& input) {
             "its writer closed the file before the save was complete and no process has it open: the "
             "writer died mid-save (killed, out of memory, preempted, crashed); resume from the last "
             "good checkpoint"};
-  if (input.stuck && !input.holder.empty())
-    return {"stuck", "still open for writing by " + input.holder + " and unchanged for " +
-                         FormatDuration(input.stuck_after) +
+  if (input.stuck && input.held_open)
+    return {"stuck", "still open for writing by " +
+                         (input.holder.empty() ? std::string("a process ckptwatch cannot name")
+                                               : input.holder) +
+                         " and unchanged for " + FormatDuration(input.stuck_after) +
                          ": the writer is hung, or keeps the file open between saves"};
   if (input.stuck)
     return {"writer_died", "still incomplete and unchanged after " + FormatDuration(input.stuck_after) +

@@ -28,7 +28,9 @@ struct OutcomeInput {
   /// Still incomplete at the second look, stuck_after later.
   bool stuck = false;
   std::chrono::milliseconds stuck_after{0};
-  /// Who still holds it open for writing ("pid 12 (python3)"), when known.
+  /// A process still holds it open for writing (at the second look).
+  bool held_open = false;
+  /// Who ("pid 12 (python3)"), when visible.
   std::string holder;
   std::optional<FsSpace> space;  ///< The file's own filesystem, when statvfs worked.
   std::optional<SpaceThreshold> min_free;

@@ -215,6 +215,18 @@ TEST_F(PipelineSaves,
   EXPECT_EQ(status.watches[0].resolved[0].resolved_by, P("a.h5"));
 }
 
+TEST_F(PipelineSaves, AHolderTheLeaseSeesButNoWalkCanNameIsStillStuckNotDead) {
+  StartOne("settle: 0s, stuck_after: 3s");
+  env_.open_for_writing[P("a.h5")] = "";  // the lease says someone writes; /proc hides who
+  env_.Write(P("a.h5"), 400);
+  Event(WatchEvent::Kind::kFileWriting, P("a.h5"));
+  Pass(seconds(3));
+  Answer(Verdict::kInProgress, 400);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "stuck");
+  EXPECT_NE(Verdicts(P("a.h5"))[0].msg.find("a process ckptwatch cannot name"), std::string::npos);
+}
+
 TEST_F(PipelineSaves, AWriteAfterACloseDoesNotDelayThatClosesVerdict) {
   StartOne("settle: 0s, stuck_after: 30s");
   Save(P("a.h5"), 500);

@@ -157,7 +157,8 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     }
     input.writer_died = writer_gone;
     input.stuck = !writer_gone;
-    if (writers == OpenWriters::kSome) input.holder = holder;
+    input.held_open = writers == OpenWriters::kSome;
+    if (input.held_open) input.holder = holder;
   } else if (close.closed && result.verdict == Verdict::kCorrupt && result.expected_bytes &&
              result.bytes > *result.expected_bytes) {
     // Data past the end the superblock records: written after the writer's
