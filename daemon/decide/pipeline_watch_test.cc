@@ -195,15 +195,12 @@ TEST_F(PipelineProblems, AnOkFileThatMayNotLoadIsInStatusUntilWrittenAgainWithou
   StartOne("settle: 0s, load_target: {keras: \"2.15\"}");
   Save(P("custom.h5"));
   Pass(milliseconds(1));
-  VerifyJob job = Jobs()[0];
-  Jobs().clear();
-  VerifyResult result;
-  result.path = job.path;
-  result.verdict = Verdict::kOk;
-  result.reason = "ok";
-  result.keras = {
-      "2.15.0", "tensorflow", "full_model", {"MyCustomLayer"}, {"Dense", "Sequential"}, {}, 0, 0};
-  pipeline_->OnVerified(job, result);
+  AnswerWith([](VerifyResult& result) {
+    result.verdict = Verdict::kOk;
+    result.reason = "ok";
+    result.keras = {
+        "2.15.0", "tensorflow", "full_model", {"MyCustomLayer"}, {"Dense", "Sequential"}, {}, 0, 0};
+  });
   ASSERT_EQ(Verdicts(P("custom.h5")).size(), 1u);
   EXPECT_EQ(Verdicts(P("custom.h5"))[0].level, LogLevel::kWarn);
   StatusSnapshot status = pipeline_->CurrentStatus();
