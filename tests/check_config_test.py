@@ -102,6 +102,30 @@ class CheckConfigMatchesRunTest(unittest.TestCase):
     def test_log_file_that_is_a_directory(self):
         self.assert_both_refuse(self.config(log_file=self.ckpt), "Is a directory")
 
+    def test_log_file_on_proc_that_root_may_access_but_nobody_can_create(self):
+        # access(W_OK) says yes to root on /proc; open() then fails: both must refuse it.
+        self.assert_both_refuse(self.config(log_file="/proc/nope/x.log"),
+                                "log.file: cannot create /proc/nope/x.log: /proc is on a kernel pseudo-filesystem")
+
+    def test_every_problem_at_once_each_at_its_line_and_column(self):
+        missing = os.path.join(self.dir, "missing.pass")
+        config = os.path.join(self.dir, "ckptwatch.yaml")
+        with open(config, "w") as f:
+            f.write('log: {file: "/proc/nope/x.log", format: json}\n'
+                    f"metrics:\n  listen: 127.0.0.1:{free_port()}\n"
+                    f"  basic_auth: {{username: prom, password_file: {json.dumps(missing)}}}\n"
+                    f"watches:\n  - {{name: run42, path: {json.dumps(self.ckpt)}, setle: 1s}}\n")
+        with open(config) as f:
+            setle_column = f.read().splitlines()[5].index("setle") + 1
+        check = run("check-config", config)
+        self.assertEqual(check.returncode, 2, check.stdout + check.stderr)
+        self.assertEqual(check.stderr.splitlines(), [
+            f"{config}:1:13: log.file: cannot create /proc/nope/x.log: /proc is on a kernel "
+            "pseudo-filesystem (proc, sysfs, cgroup, …) where files cannot be created",
+            f"{config}:4:47: metrics.basic_auth.password_file: cannot read {missing}: No such file or directory",
+            f"{config}:6:{setle_column}: watches[0].setle: unknown key; did you mean 'settle'?",
+        ])
+
     def test_writer_and_readers_that_do_not_exist(self):
         self.assert_both_refuse(self.config(watch_extra=", writer: no-such-user-ckw"),
                                 "no user 'no-such-user-ckw' on this host")

@@ -232,7 +232,7 @@ class RestartTest(EverySaveTestCase):
         writers.write_sized_model(good, 1 << 17)  # changed while the daemon was down
         d2 = self.start(watch, extra_yaml=extra)
         restored = d2.wait_event(lambda e: e.get("event") == "state_restored")
-        self.assertEqual((restored["unchanged"], restored["failing"], restored["changed"]), ("1", "1", "1"))
+        self.assertEqual((restored["unchanged"], restored["failing"], restored["changed"]), (1, 1, 1))
         self.assertEqual(d2.wait_verdict(good)["verdict"], "ok")
         self.assertEqual(d2.verdicts(bad), [], "the failure from before the restart was reported again")
         self.assertEqual(d2.metric("ckptwatch_save_failures_total", watch="run", cause="truncated"), 0)

@@ -282,7 +282,7 @@ class UnitFileTest(unittest.TestCase):
         notify.settimeout(DEADLINE)
         while b"READY=1" not in notify.recv(4096):
             pass
-        pid = int(next(e for e in log_events(log) if e["event"] == "start")["pid"])
+        pid = next(e for e in log_events(log) if e["event"] == "start")["pid"]
 
         def verdicts():
             return {e["path"]: e["verdict"] for e in log_events(log) if e["event"] == "verify"}

@@ -75,7 +75,7 @@ VERDICTS = {"ok", "not_found", "permission_denied", "empty", "not_hdf5", "trunca
             "external_data"}
 CAUSES = {"disk_full", "permission_denied", "truncated", "corrupt", "empty", "in_progress",
           "nonfinite", "timeout", "verifier_crashed", "not_hdf5", "not_found", "not_regular",
-          "external_data", "writer_died", "load_incompatible"}
+          "external_data", "writer_died", "load_incompatible", "stuck"}
 PROBLEMS = {"missing_directory", "not_writable", "low_space", "stale", "unreadable", "degraded_watching"}
 LEVELS = {"header", "structure", "full"}
 ENUMS = {"verdict": VERDICTS, "cause": CAUSES, "problem": PROBLEMS, "level": LEVELS,

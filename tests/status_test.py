@@ -8,9 +8,11 @@ import grp
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -101,6 +103,92 @@ class StatusTest(unittest.TestCase):
         r = self.status("--socket", self.d.status_path, preexec_fn=as_nobody([adm]))
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(self.bad, r.stdout)
+
+
+class OnCallStatusTest(unittest.TestCase):
+    """What the person paged at 3 a.m. reads: why each file failed, load problems, a stale
+    message that is current."""
+
+    def daemon(self, **keys):
+        work = tempdir(self)
+        os.chmod(work, 0o755)
+        ckpt = os.path.join(work, "ckpt")
+        os.makedirs(ckpt)
+        d = Daemon(work, yaml_watch("train", ckpt, settle="0s", **keys))
+        self.addCleanup(d.stop)
+        d.start()
+        return d, work, ckpt
+
+    def status(self, d, *args):
+        return subprocess.run([BIN, "status", "--config", d.config_path, *args], capture_output=True,
+                              text=True, timeout=30)
+
+    def test_a_custom_layer_file_under_load_target_logs_at_warn_and_is_in_status_with_its_class(self):
+        d, _, ckpt = self.daemon(load_target={"keras": "2.15"})
+        path = os.path.join(ckpt, "custom.h5")
+        writers.write_custom_layer_model(path, class_name="MyCustomLayer")
+        v = d.wait_verdict(path)
+        self.assertEqual((v["verdict"], v.get("load"), v["level"]), ("ok", "needs_custom_objects", "warn"), v)
+        self.assertNotIn("cause", v)
+        r = self.status(d)
+        self.assertEqual(r.returncode, 0, "a load problem is no failed save:\n" + r.stdout + r.stderr)
+        text = r.stdout
+        print("\n" + text, file=sys.stderr)
+        self.assertLess(text.index("LOAD PROBLEMS"), text.index("WATCHES"))
+        self.assertIn("  " + path + "\n", text)
+        self.assertIn("train: needs_custom_objects, class MyCustomLayer, target keras=2.15", text)
+        self.assertIn("    do: load with custom_objects for MyCustomLayer", text)
+        self.assertTrue(all(len(line) <= 80 for line in text.splitlines()), text)
+        (watch,) = json.loads(self.status(d, "--json").stdout)["watches"]
+        (problem,) = watch["load_problems"]
+        self.assertEqual((problem["path"], problem["load"], problem["classes"], problem["target"]),
+                         (path, "needs_custom_objects", "MyCustomLayer", "keras=2.15"))
+        self.assertIn("custom_objects", problem["advice"])
+
+        # Written again without the custom layer: the problem is over.
+        writers.write_sized_model(path, 1 << 14)
+        d.wait_event(lambda e: e.get("event") == "verify" and e.get("path") == path and e.get("load") == "loads")
+        (watch,) = json.loads(self.status(d, "--json").stdout)["watches"]
+        self.assertEqual(watch["load_problems"], [])
+
+    def test_status_text_names_each_failing_files_reason_keeping_its_start_and_end(self):
+        d, work, ckpt = self.daemon()
+        bad = os.path.join(ckpt, "epoch_007.h5")
+        staged = os.path.join(work, "staged.h5")
+        writers.write_sized_model(staged, 1 << 16)
+        writers.truncate(staged, 1 << 14)
+        shutil.copyfile(staged, bad)
+        v = d.wait_verdict(bad)
+        self.assertEqual(v["verdict"], "truncated")
+        r = self.status(d)
+        self.assertEqual(r.returncode, 1)
+        print("\n" + r.stdout, file=sys.stderr)
+        lines = r.stdout.splitlines()
+        why = lines[lines.index("  " + bad) + 2]
+        self.assertTrue(why.startswith("    why: " + v["msg"][:20]), why)
+        self.assertTrue(why.endswith(v["msg"][-20:]) or why.endswith(v["msg"]), (why, v["msg"]))
+        self.assertTrue(all(len(line) <= 80 for line in lines), r.stdout)
+        (watch,) = json.loads(self.status(d, "--json").stdout)["watches"]
+        (failing,) = watch["failing"]
+        self.assertEqual(failing["reason"], v["msg"])
+
+    def test_the_stale_reason_is_how_long_it_is_now_not_when_it_started(self):
+        d, _, _ = self.daemon(expect_every="1s")
+        d.wait_event(lambda e: e.get("event") == "problem" and e.get("problem") == "stale")
+
+        def stale_seconds():
+            (watch,) = json.loads(self.status(d, "--json").stdout)["watches"]
+            (reason,) = [p["reason"] for p in watch["problems"] if p["problem"] == "stale"]
+            m = re.match(r"no good checkpoint for (?:(\d+)m)?(?:(\d+)s)? \(expect_every 1s\)$", reason)
+            self.assertIsNotNone(m, reason)
+            return int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
+
+        first = stale_seconds()
+        # Polls status until the age has grown: a frozen reason never would.
+        deadline = time.monotonic() + 10
+        while stale_seconds() <= first:
+            self.assertLess(time.monotonic(), deadline, "the stale reason did not move")
+            time.sleep(0.2)
 
 
 class RunsStatusTest(unittest.TestCase):

@@ -47,12 +47,9 @@ int RunCheckConfigCommand(const std::vector<std::string>& args, std::ostream& ou
   }
   Config config;
   std::string error;
-  if (!LoadConfigFile(args[0], &config, &error)) {
+  // The start checks run with the loader, so every error is reported in one pass, in file order.
+  if (!LoadConfigFile(args[0], &config, &error, CheckStartAsConfigProblems)) {
     err << error << (error.empty() || error.back() != '\n' ? "\n" : "");
-    return 2;
-  }
-  if (const std::vector<StartProblem> problems = CheckStart(config); !problems.empty()) {
-    err << DescribeStartProblems(args[0], problems);
     return 2;
   }
   out << DescribeEffectiveConfig(config);
@@ -94,6 +91,11 @@ int RunRunCommand(const std::vector<std::string>& args, std::ostream& out, std::
     }
   } else if (!LoadConfigFile(config_path, &config, &error)) {
     err << error << (error.empty() || error.back() != '\n' ? "\n" : "");
+    return 2;
+  }
+  // Before opening it, so the words are check-config's (open() would only say ENOENT for /proc).
+  if (!config.log.file.empty() && !EventLog::CheckWritable(config.log.file, &error)) {
+    err << "ckptwatch run: log.file: " << error << "\n";
     return 2;
   }
   std::unique_ptr<EventLog> log = EventLog::Open(config.log.file, config.log.format, config.log.level, &error);

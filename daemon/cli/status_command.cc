@@ -105,6 +105,37 @@ std::string Fit(const std::string& text, std::size_t width) {
   return "…" + std::string(Utf8Suffix(shown, width - 1));
 }
 
+// A sentence that does not fit loses its middle: its start says who or what (a user, a file,
+// a path) and its end what follows (the error, the remedy); a cut from either side loses one.
+std::string FitMiddle(const std::string& text, std::size_t width) {
+  const std::string shown = Shown(text);
+  if (shown.size() <= width) return shown;
+  const std::string_view head = Utf8Prefix(shown, (width - 1) / 2);
+  return std::string(head) + "…" + std::string(Utf8Suffix(shown, width - 1 - head.size()));
+}
+
+// Ok files that may not load where they are loaded: not failed saves, but work for someone.
+std::string FormatLoadProblems(const StatusSnapshot& status) {
+  std::string out;
+  for (const WatchStatus& w : status.watches) {
+    for (const LoadProblemFile& l : w.load_problems) {
+      if (out.empty()) out = "\nLOAD PROBLEMS (saved ok, may not load; newest first)\n";
+      const std::string where = l.run.empty() ? w.name : w.name + "/" + l.run;
+      std::string what = Fit(where, 30) + ": " + Fit(l.load, 24);
+      if (!l.classes.empty()) what += ", class " + Fit(l.classes, 40);
+      what += ", target " + (l.target.empty() ? std::string("none") : Fit(l.target, 30));
+      out += "  " + Fit(l.path, 76) + "\n";
+      out += "    " + FitMiddle(what, 74) + "\n";
+      if (!l.reason.empty()) out += "    why: " + FitMiddle(l.reason, 69) + "\n";
+      out += "    do: " + FitMiddle(l.advice, 70) + "\n";
+    }
+    if (w.load_problems_total > w.load_problems.size())
+      out += "    … and " + std::to_string(w.load_problems_total - w.load_problems.size()) +
+             " more in " + Fit(w.name, 40) + " (--json)\n";
+  }
+  return out;
+}
+
 // Failures that are over: what ended each, so a green status after a bad
 // night still says what happened.
 std::string FormatResolved(const StatusSnapshot& status) {
@@ -146,12 +177,17 @@ std::string FormatStatus(const StatusSnapshot& status, double now) {
                       f.since_unix > 0 ? Clock(f.since_unix).c_str() : "?",
                       f.count > 1 ? (", ×" + std::to_string(f.count)).c_str() : "");
         out += line;
+        out += "    why: " +
+               (f.reason.empty() ? std::string("(failed before the daemon restarted; see its log)")
+                                 : FitMiddle(f.reason, 69)) +
+               "\n";
       }
       if (w.failing_total > w.failing.size())
         out += "    … and " + std::to_string(w.failing_total - w.failing.size()) + " more in " +
                Fit(w.name, 40) + "\n";
     }
   }
+  out += FormatLoadProblems(status);
   out += FormatResolved(status);
   out += "\nWATCHES\n";
   for (const WatchStatus& w : status.watches) {
@@ -180,7 +216,7 @@ std::string FormatStatus(const StatusSnapshot& status, double now) {
     for (const WatchStatus::Problem& p : w.problems) {
       const std::string name = Fit(p.name, 40);
       out += "    problem " + name + ": " +
-             Fit(p.reason, name.size() < 40 ? 66 - name.size() : 26) + "\n";
+             FitMiddle(p.reason, name.size() < 40 ? 66 - name.size() : 26) + "\n";
     }
   }
   return out;

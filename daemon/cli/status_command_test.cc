@@ -33,7 +33,11 @@ StatusSnapshot Sample() {
   b.name = "runB";
   b.path = "/srv/runs/runB/with/a/very/long/path/that/does/not/fit/into/eighty/columns/at/all/ckpt";
   b.last_good.reset();
-  b.failing.push_back({b.path + "/epoch_12.h5", "", "truncated", "disk_full", 1'800'000'000 - 3600, 3});
+  b.failing.push_back(
+      {b.path + "/epoch_12.h5", "", "truncated", "disk_full",
+       "file ends at 16384 bytes but its HDF5 superblock says 65536: truncated; the "
+       "filesystem had 0 B free when it was written: the disk filled during the save",
+       1'800'000'000 - 3600, 3});
   b.failing_total = 1;
   b.problems.push_back({"low_space", "1.0 GiB free, less than 1.5x the last good checkpoint (2.0 GiB)"});
   s.watches = {a, b};
@@ -59,6 +63,57 @@ TEST(StatusCommand, FailingFilesComeFirstAndEveryLineFits80Columns) {
   }
 }
 
+TEST(StatusCommand, EachFailingFileSaysWhyWithTheMiddleCutNeverItsStartOrEnd) {
+  const std::string text = FormatStatus(Sample(), 1'800'000'000);
+  // Who and where (the start) and what to do about it (the end) both survive the cut.
+  EXPECT_NE(text.find("    why: file ends at 16384 bytes"), std::string::npos) << text;
+  EXPECT_NE(text.find("…"), std::string::npos) << text;
+  EXPECT_NE(text.find("the disk filled during the save\n"), std::string::npos) << text;
+}
+
+TEST(StatusCommand, AProblemReasonKeepsItsSubjectAndItsEnd) {
+  StatusSnapshot s = Sample();
+  s.watches[1].problems = {{"not_writable",
+                            "user alice (uid 1001) cannot create files in /srv/runs/runB/with/a/"
+                            "very/long/path: no write permission on the directory: its saves will "
+                            "fail with PermissionError [Errno 13]"}};
+  const std::string text = FormatStatus(s, 1'800'000'000);
+  EXPECT_NE(text.find("problem not_writable: user alice (uid 1001)"), std::string::npos) << text;
+  EXPECT_NE(text.find("PermissionError [Errno 13]\n"), std::string::npos) << text;
+}
+
+TEST(StatusCommand, LoadProblemsHaveTheirOwnSectionAndDoNotFailTheStatus) {
+  StatusSnapshot s = Sample();
+  s.watches[1].failing.clear();
+  s.watches[1].failing_total = 0;
+  s.watches[1].problems.clear();
+  s.watches[0].load_problems.push_back(
+      {"/srv/runs/runA/custom.h5", "", "needs_custom_objects", "MyCustomLayer", "keras=2.15", "",
+       "load with custom_objects for MyCustomLayer (or register the classes)", 1'800'000'000 - 10});
+  s.watches[0].load_problems_total = 1;
+  EXPECT_TRUE(s.AllWell());
+  const std::string text = FormatStatus(s, 1'800'000'000);
+  const std::size_t section = text.find("LOAD PROBLEMS");
+  ASSERT_NE(section, std::string::npos) << text;
+  EXPECT_LT(section, text.find("WATCHES"));
+  EXPECT_NE(text.find("  /srv/runs/runA/custom.h5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("runA: needs_custom_objects, class MyCustomLayer, target keras=2.15"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find("    do: load with custom_objects for MyCustomLayer (or register the classes)\n"),
+      std::string::npos)
+      << text;
+
+  StatusSnapshot back;
+  std::string err;
+  ASSERT_TRUE(ParseStatusJson(StatusJson(s, 1, "0"), &back, &err)) << err;
+  ASSERT_EQ(back.watches[0].load_problems.size(), 1u);
+  EXPECT_EQ(back.watches[0].load_problems[0].classes, "MyCustomLayer");
+  EXPECT_EQ(back.watches[0].load_problems[0].target, "keras=2.15");
+  EXPECT_EQ(back.watches[0].load_problems_total, 1u);
+}
+
 TEST(StatusCommand, TheJsonDocumentReadsBackAsItWasWritten) {
   StatusSnapshot back;
   std::string err;
@@ -66,6 +121,7 @@ TEST(StatusCommand, TheJsonDocumentReadsBackAsItWasWritten) {
   ASSERT_EQ(back.watches.size(), 2u);
   EXPECT_EQ(back.watches[1].failing[0].cause, "disk_full");
   EXPECT_EQ(back.watches[1].failing[0].count, 3u);
+  EXPECT_EQ(back.watches[1].failing[0].reason, Sample().watches[1].failing[0].reason);
   EXPECT_EQ(back.watches[0].last_good->bytes, 209715200u);
   EXPECT_FALSE(back.AllWell());
   EXPECT_FALSE(ParseStatusJson("HTTP/1.1 200 OK\r\n", &back, &err));
@@ -106,7 +162,7 @@ TEST(StatusCommand, HostileNamesArePrintedEscapedNeverRaw) {
   w.failing.clear();
   for (const char* name : kHostileNames)
     w.failing.push_back(
-        {w.path + "/" + name, name, "truncated", "truncated", 1'800'000'000 - 60, 1});
+        {w.path + "/" + name, name, "truncated", "truncated", name, 1'800'000'000 - 60, 1});
   w.failing_total = w.failing.size();
   w.name = kHostileNames[0];
   w.runs.push_back(
@@ -134,7 +190,8 @@ TEST(StatusCommand, HostileNamesArePrintedEscapedNeverRaw) {
 TEST(StatusCommand, TheJsonDocumentHasNoRawControlBidiOrInvalidByte) {
   StatusSnapshot s = Sample();
   for (const char* name : kHostileNames)
-    s.watches[1].failing.push_back({std::string("/d/") + name, "", "corrupt", "corrupt", 1, 1});
+    s.watches[1].failing.push_back(
+        {std::string("/d/") + name, "", "corrupt", "corrupt", name, 1, 1});
   const std::string doc = StatusJson(s, 1, "0");
   EXPECT_EQ(FirstRawUnsafe(doc), std::string::npos);
   EXPECT_EQ(doc.find('\n'), doc.size() - 1);

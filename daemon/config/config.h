@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -113,10 +114,21 @@ struct Config {
   bool operator==(const Config&) const = default;
 };
 
+/// A problem a check beyond the file finds in a loaded config (core/start_checks.h).
+struct ConfigProblem {
+  std::string key;      ///< "log.file"
+  std::string message;  ///< Why, without the key: "cannot write /x.log: Permission denied"
+};
+/// Checks a config as loaded so far (keys in error keep their defaults).
+using ConfigCheck = std::function<std::vector<ConfigProblem>(const Config&)>;
+
 /// Loads and validates the YAML file at `path`. Relative paths in it resolve against the
-/// file's directory. On failure returns false, leaves *out alone and sets *err to every
-/// problem found (up to 20), one per line, each "file:line:column: key: what is wrong".
-bool LoadConfigFile(const std::string& path, Config* out, std::string* err);
+/// file's directory. `check`, when given, runs on what loaded even when the file has errors;
+/// its problems are reported with the file's, at their key's position. On failure returns
+/// false, leaves *out alone and sets *err to every problem found (up to 20), one per line,
+/// each "file:line:column: key: what is wrong".
+bool LoadConfigFile(const std::string& path, Config* out, std::string* err,
+                    const ConfigCheck& check = {});
 /// As LoadConfigFile() for YAML text; `source_name` names it in messages, and relative paths
 /// resolve against its directory when it contains a '/', else against the working directory.
 bool LoadConfigString(std::string_view yaml, const std::string& source_name, Config* out,

@@ -28,6 +28,12 @@ void Diagnostics::Error(const YAML::Mark& mark, std::string_view key, std::strin
   std::string line = Location(mark) + ": ";
   if (!key.empty()) line += std::string(key) + ": ";
   errors_.push_back({mark, line + std::string(message)});
+  keys_in_error_.insert(std::string(key));
+}
+
+YAML::Mark Diagnostics::MarkOf(const std::string& key) const {
+  auto it = marks_.find(key);
+  return it == marks_.end() ? YAML::Mark::null_mark() : it->second;
 }
 
 std::string Diagnostics::Location(const YAML::Mark& mark) const {
@@ -146,6 +152,7 @@ void Loader::WalkMap(const YAML::Node& map, std::string_view prefix, const std::
     const YAML::Mark value_mark =
         value.IsNull() || value.Mark().is_null() ? key_mark : value.Mark();
     if (const Key* key = FindKey(schema)) {
+      Given(shown, value_mark);
       Assign(*this, Site{key, shown, value_mark}, value, config, watch);
     } else if (schema == kWatchesKey) {
       WalkWatches(key_node, value, config);
@@ -323,7 +330,7 @@ class DocumentFinder : public YAML::EventHandler {
 };
 
 bool LoadWithBase(std::string_view yaml, const std::string& source_name, const fs::path& base_dir,
-                  Config* out, std::string* err) {
+                  Config* out, std::string* err, const ConfigCheck& check = {}) {
   static const std::string kTableProblems = TableProblems();
   if (!kTableProblems.empty()) {
     *err = "ckptwatch's key table is broken (a bug):\n" + kTableProblems;
@@ -354,6 +361,11 @@ bool LoadWithBase(std::string_view yaml, const std::string& source_name, const f
   } catch (const YAML::Exception& e) {
     loader.Error(e.mark, "", std::string("YAML: ") + e.what());
   }
+  // The checks beyond the file run on what did load, so one pass reports every problem; a key
+  // already in error is not checked again.
+  if (check)
+    for (const ConfigProblem& p : check(config))
+      if (!loader.HasError(p.key)) loader.Error(loader.MarkOf(p.key), p.key, p.message);
   if (!loader.ok()) {
     *err = loader.Report();
     return false;
@@ -378,7 +390,8 @@ bool LoadConfigString(std::string_view yaml, const std::string& source_name, Con
   return LoadWithBase(yaml, source_name, base, out, err);
 }
 
-bool LoadConfigFile(const std::string& path, Config* out, std::string* err) {
+bool LoadConfigFile(const std::string& path, Config* out, std::string* err,
+                    const ConfigCheck& check) {
   // Not ifstream: its errors lose errno, and the message must say why the file cannot be read.
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
@@ -419,7 +432,7 @@ bool LoadConfigFile(const std::string& path, Config* out, std::string* err) {
     *err = path + ": cannot resolve relative paths: " + ec.message();
     return false;
   }
-  return LoadWithBase(text, path, absolute.lexically_normal().parent_path(), out, err);
+  return LoadWithBase(text, path, absolute.lexically_normal().parent_path(), out, err, check);
 }
 
 Config DefaultConfig() {

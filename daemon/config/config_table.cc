@@ -103,10 +103,12 @@ const Key kKeys[] = {
      "not exist: a missing directory is the watch's state `missing`, not a config error."},
     {"watches[].recursive", Type::kBool, Presence::kDefault, "false", "", "", kRestartWatch,
      WATCH_FIELD(recursive), "Watch subdirectories too."},
-    {"watches[].patterns", Type::kGlobs, Presence::kDefault, R"(["*.h5", "*.hdf5", "*.keras", "*.pt", "*.pth", "*.bin", "*.ckpt", "*.safetensors"])", "",
+    {"watches[].patterns", Type::kGlobs, Presence::kDefault,
+     R"(["*.h5", "*.hdf5", "*.keras", "*.pt", "*.pth", "*.bin", "*.ckpt", "*.safetensors"])", "",
      "", kLive, WATCH_FIELD(patterns),
      "File-name globs (fnmatch) of the files to verify; `.weights.h5` matches `*.h5`. The format "
-     "comes from the content, not the name; a `.bin` file that is no checkpoint is skipped quietly."},
+     "comes from the content, not the name; a `.bin` file that is no checkpoint is skipped "
+     "quietly."},
     {"watches[].exclude", Type::kGlobs, Presence::kDefault,
      R"(["*.orbax-checkpoint-tmp-*", "tmp-checkpoint-*", "*.tmp", ".tmp*"])", "", "", kLive,
      WATCH_FIELD(exclude),
@@ -125,8 +127,10 @@ const Key kKeys[] = {
     {"watches[].stuck_after", Type::kDuration, Presence::kDefault, "2m", "1s", "1d", kLive,
      WATCH_FIELD(stuck_after),
      "Second look at an incomplete file whose writer may still be at work: one a process still "
-     "holds open for writing, or any, when polling (no close event to go by). Still incomplete "
-     "then: a failed save. A file its writer closed incomplete fails at once (docs/reliability.md)."},
+     "holds open for writing, or any, when polling (no close event to go by); with inotify, also "
+     "a file written but never closed, once no write came for this long. Still incomplete then: "
+     "a failed save (`stuck` while a process holds it open). A file its writer closed incomplete "
+     "fails at once (docs/reliability.md)."},
     {"watches[].level", Type::kEnum, Presence::kDerived, "`verify.level`", "", "", kLive,
      WATCH_FIELD(level), "Verification level for this watch."},
     {"watches[].expect_every", Type::kDuration, Presence::kOptional, "", "1s", "30d", kLive,

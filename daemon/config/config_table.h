@@ -13,7 +13,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -126,11 +128,19 @@ class Diagnostics {
   /// The errors in file order (those without a position first), one per line, capped.
   std::string Report();
   const std::filesystem::path& base_dir() const { return base_dir_; }
+  /// Where `key` ("log.file", "watches[0].path") was given; a null mark when it was not.
+  YAML::Mark MarkOf(const std::string& key) const;
+  /// Whether an error was recorded for `key`.
+  bool HasError(const std::string& key) const { return keys_in_error_.count(key) > 0; }
+  /// Records that `key` was given at `mark`.
+  void Given(const std::string& key, const YAML::Mark& mark) { marks_[key] = mark; }
 
  private:
   std::string source_;
   std::filesystem::path base_dir_;
   std::vector<std::pair<YAML::Mark, std::string>> errors_;
+  std::map<std::string, YAML::Mark> marks_;
+  std::set<std::string> keys_in_error_;
 };
 
 /// Where a value came from, for messages: "watches[0].settle" at a YAML mark.

@@ -19,6 +19,17 @@ std::vector<StartProblem> CheckStart(const Config& config) {
   return problems;
 }
 
+std::vector<ConfigProblem> CheckStartAsConfigProblems(const Config& config) {
+  std::vector<ConfigProblem> out;
+  for (const StartProblem& p : CheckStart(config)) {
+    const std::string prefix = p.key + ": ";
+    out.push_back({p.key, p.message.compare(0, prefix.size(), prefix) == 0
+                              ? p.message.substr(prefix.size())
+                              : p.message});
+  }
+  return out;
+}
+
 std::string HardlinkProtectionWarning(const std::string& sysctl_file) {
   std::ifstream in(sysctl_file);
   std::string value;

@@ -23,6 +23,10 @@ struct StartProblem {
 /// whether the metrics port is free — the running daemon holds it when check-config runs.
 std::vector<StartProblem> CheckStart(const Config& config);
 
+/// CheckStart() as LoadConfigFile()'s check: `check-config` reports these with the file's own
+/// errors, each at its key's line:column.
+std::vector<ConfigProblem> CheckStartAsConfigProblems(const Config& config);
+
 /// Where the kernel says whether hard links to files one cannot read are refused.
 inline constexpr char kProtectedHardlinksFile[] = "/proc/sys/fs/protected_hardlinks";
 

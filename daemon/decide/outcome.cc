@@ -23,16 +23,34 @@ SaveCause WriterCause(const VerifyResult& result, const OutcomeInput& input) {
             "its writer closed the file before the save was complete and no process has it open: the "
             "writer died mid-save (killed, out of memory, preempted, crashed); resume from the last "
             "good checkpoint"};
-  if (input.stuck && !input.holder.empty())
-    return {"in_progress", "still open for writing by " + input.holder + " and unchanged for " +
-                               FormatDuration(input.stuck_after) +
-                               ": the writer is hung, or keeps the file open between saves"};
+  if (input.stuck && input.held_open)
+    return {"stuck", "still open for writing by " +
+                         (input.holder.empty() ? std::string("a process ckptwatch cannot name")
+                                               : input.holder) +
+                         " and unchanged for " + FormatDuration(input.stuck_after) +
+                         ": the writer is hung, or keeps the file open between saves"};
   if (input.stuck)
     return {"writer_died", "still incomplete and unchanged after " + FormatDuration(input.stuck_after) +
                                ": the writer died or hung mid-save"};
   if (result.verdict == Verdict::kTruncated && input.closed)
     cause.explanation = "its writer stopped before the end of the file (killed or crashed mid-save)";
   return cause;
+}
+
+std::string Joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
+
+// What the person who loads it must do: the classes to hand to load_model, or the environment.
+std::string LoadAdvice(LoadOutcome load, const std::string& classes, const std::string& target) {
+  if (load == LoadOutcome::kNeedsCustomObjects)
+    return classes.empty()
+               ? "make the classes the reason names importable where the file is loaded"
+               : "load with custom_objects for " + classes + " (or register the classes)";
+  return "load it where it was saved (its Keras and Python), or save it again for " +
+         (target.empty() ? std::string("the loading environment") : target);
 }
 
 }  // namespace
@@ -68,6 +86,15 @@ Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input) {
     out.message += "; load" + (load->target.empty() ? "" : " with " + load->target) + ": " +
                    std::string(LoadOutcomeName(load->outcome)) + (load->reason.empty() ? "" : ": " + load->reason);
   out.level = out.cause.empty() ? LogLevel::kInfo : LogLevel::kError;
+  // Saved fine, but its next load_model fails (or needs code): someone must act, so not info —
+  // `grep level=warn` finds it — yet not the error of a failed save.
+  if (out.cause.empty() && result.ok() && load && load->outcome != LoadOutcome::kLoads) {
+    const std::string classes = Joined(result.keras.custom_classes);
+    out.load_problem = LoadProblemFile{
+        "",           "",           std::string(LoadOutcomeName(load->outcome)),      classes,
+        load->target, load->reason, LoadAdvice(load->outcome, classes, load->target), 0};
+    out.level = LogLevel::kWarn;
+  }
 
   out.fields = {{"watch", input.watch},
                 {"path", result.path},
@@ -78,11 +105,8 @@ Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input) {
   char elapsed[32];
   std::snprintf(elapsed, sizeof elapsed, "%.1f", result.elapsed_ms);
   out.fields.push_back({"elapsed_ms", elapsed});
-  if (!result.keras.custom_classes.empty()) {
-    std::string classes;
-    for (const std::string& c : result.keras.custom_classes) classes += (classes.empty() ? "" : ",") + c;
-    out.fields.push_back({"custom_classes", classes});
-  }
+  if (!result.keras.custom_classes.empty())
+    out.fields.push_back({"custom_classes", Joined(result.keras.custom_classes)});
   if (load) out.fields.push_back({"load", std::string(LoadOutcomeName(load->outcome))});
   if (!out.cause.empty()) {
     out.fields.push_back({"cause", out.cause});

@@ -9,9 +9,10 @@
 #include <vector>
 
 #include "config.h"
-#include "logfmt.h"
 #include "load_check.h"
+#include "logfmt.h"
 #include "save_cause.h"
+#include "status_snapshot.h"
 #include "verify_result.h"
 
 namespace ckptwatch {
@@ -27,7 +28,9 @@ struct OutcomeInput {
   /// Still incomplete at the second look, stuck_after later.
   bool stuck = false;
   std::chrono::milliseconds stuck_after{0};
-  /// Who still holds it open for writing ("pid 12 (python3)"), when known.
+  /// A process still holds it open for writing (at the second look).
+  bool held_open = false;
+  /// Who ("pid 12 (python3)"), when visible.
   std::string holder;
   std::optional<FsSpace> space;  ///< The file's own filesystem, when statvfs worked.
   std::optional<SpaceThreshold> min_free;
@@ -43,6 +46,8 @@ struct Outcome {
   std::string message;
   std::vector<LogField> fields;  ///< The `verify` line's fields.
   std::optional<LoadOutcome> load;  ///< For an ok file: its load outcome (load_check.h).
+  /// An ok file that is not a failed save but may not load (logged at warn); path and run unset.
+  std::optional<LoadProblemFile> load_problem;
 };
 
 /// The load target a watch's config names (both parts validated when the config loaded).

@@ -37,6 +37,29 @@ TEST(Outcome, LoadFieldJudgesAgainstTheWatchTarget) {
   EXPECT_NE(out.message.find("load with keras=2.15: incompatible"), std::string::npos)
       << out.message;
   EXPECT_NE(out.message.find("TimeDistributedDense"), std::string::npos);
+  EXPECT_EQ(out.level, LogLevel::kWarn) << "grep level=warn must find it";
+  ASSERT_TRUE(out.load_problem);
+  EXPECT_EQ(out.load_problem->load, "incompatible");
+  EXPECT_EQ(out.load_problem->target, "keras=2.15");
+  EXPECT_NE(out.load_problem->advice.find("save it again for keras=2.15"), std::string::npos)
+      << out.load_problem->advice;
+}
+
+TEST(Outcome, ACustomLayerIsALoadProblemAtWarnNamingItsClass) {
+  VerifyResult r = Keras1TimeDistributedDense();
+  r.keras.version = "2.15.0";
+  r.keras.builtin_classes = {"Dense", "Sequential"};
+  r.keras.custom_classes = {"MyCustomLayer"};
+  OutcomeInput input;
+  input.load_target.keras = std::pair{2, 15};
+  const Outcome out = DecideOutcome(r, input);
+  EXPECT_EQ(out.level, LogLevel::kWarn);
+  EXPECT_TRUE(out.cause.empty());
+  ASSERT_TRUE(out.load_problem);
+  EXPECT_EQ(out.load_problem->classes, "MyCustomLayer");
+  EXPECT_EQ(out.load_problem->load, "needs_custom_objects");
+  EXPECT_NE(out.load_problem->advice.find("custom_objects for MyCustomLayer"), std::string::npos)
+      << out.load_problem->advice;
 }
 
 TEST(Outcome, FailOnIncompatibleMakesItAFailedSave) {
@@ -52,6 +75,8 @@ TEST(Outcome, FailOnIncompatibleMakesItAFailedSave) {
 TEST(Outcome, NoTargetLoadsAndAFailedVerdictHasNoLoadField) {
   const Outcome loads = DecideOutcome(Keras1TimeDistributedDense(), {});
   EXPECT_EQ(FieldValue(loads, "load"), "loads");
+  EXPECT_EQ(loads.level, LogLevel::kInfo);
+  EXPECT_FALSE(loads.load_problem);
   VerifyResult cut = Keras1TimeDistributedDense();
   cut.verdict = Verdict::kTruncated;
   const Outcome failed = DecideOutcome(cut, {});

@@ -236,6 +236,10 @@ void Pipeline::OnWatchEvent(const WatchEvent& event) {
     case WatchEvent::Kind::kFileWritten:
       if (MatchesPatterns(w->config.patterns, event.path) && Wanted(*w, event.path)) OnFileEvent(*w, event.path);
       break;
+    case WatchEvent::Kind::kFileWriting:
+      if (MatchesPatterns(w->config.patterns, event.path) && Wanted(*w, event.path))
+        WriteUnderWay(*w, event.path);
+      break;
     case WatchEvent::Kind::kDirectoryCreated: {
       // A staging directory (Orbax's *.orbax-checkpoint-tmp-*) is not looked
       // into: its rename into place is a kDirectoryCreated of its final name.
@@ -360,6 +364,7 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
   w.last_event_ns[path] = env_.RealtimeNs();
   Watch::Close& close = w.closes[path];
   close.closed = closed;
+  close.writing = false;
   close.space.reset();
   FsSpace space;
   if (closed && env_.SpaceForFile(w.config.name, RelativeTo(w.config.path, path), &space)) close.space = space;
@@ -368,6 +373,19 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
     w.last_event_ns.erase(path);
     w.overflowed = true;
   }
+}
+
+// A save under way: nothing to verify until its writer closes the file. Should
+// the writer fall silent with the file still open instead, that is a hung save:
+// the file is looked at once stuck_after has passed without a write (each
+// write pushes the look back), and that look is its second (Judge).
+void Pipeline::WriteUnderWay(Watch& w, const std::string& path) {
+  auto close = w.closes.find(path);
+  // A close already waits to be verified: the write after it is that save's, or the next one's
+  // whose own close or silence comes later.
+  if (close != w.closes.end() && close->second.closed && w.settle->IsPending(path)) return;
+  Touch(w, path, env_.Now() + w.config.stuck_after - w.config.settle, /*closed=*/false);
+  if (auto it = w.closes.find(path); it != w.closes.end()) it->second.writing = true;
 }
 
 // The name is gone (deleted, renamed away): what the daemon kept about it,
@@ -662,16 +680,21 @@ void Pipeline::Dispatch(Watch& w, const std::string& path) {
 
 // ---- housekeeping and reload -------------------------------------------------
 
+std::string Pipeline::StaleReason(const Watch& w, Clock::time_point now) const {
+  if (!w.stale || !w.config.expect_every) return "";
+  // Whole seconds: "no good checkpoint for 1m1s", never "1m924ms".
+  return "no good checkpoint for " +
+         FormatDuration(duration_cast<std::chrono::seconds>(w.stale->Age(now))) +
+         " (expect_every " + FormatDuration(*w.config.expect_every) + ")";
+}
+
 void Pipeline::OnTick() {
   if (stopping_) return;
   const Clock::time_point now = env_.Now();
   for (auto& [name, w] : watches_) {
     PublishFailing(*w);
     if (w->stale && w->config.expect_every)
-      SetProblem(*w, WatchProblem::kStale, w->stale->Stale(now),
-                 "no good checkpoint for " +
-                     FormatDuration(duration_cast<milliseconds>(w->stale->Age(now))) +
-                     " (expect_every " + FormatDuration(*w->config.expect_every) + ")");
+      SetProblem(*w, WatchProblem::kStale, w->stale->Stale(now), StaleReason(*w, now));
     if (w->state == Watch::State::kMissing) {
       // Belt and braces for missed events (a watch that could not be added).
       if (w->missing && w->missing->Refresh() == MissingWatch::Step::kExists) Recovered(*w);

@@ -105,9 +105,13 @@ class Pipeline {
   void ScheduleScan(Watch& w, ScanReason reason, const std::string& subdir = "");
   void Dispatch(Watch& w, const std::string& path);
   void Block(Watch& w, const std::string& path);
+  /// A file is being written (created or modified, not closed): a look after stuck_after of
+  /// silence.
+  void WriteUnderWay(Watch& w, const std::string& path);
   void DrainBlocked();
+  /// Records the verdict a file has now; `outcome`, when given, what `status` says of it.
   void Remember(Watch& w, const std::string& path, const FileStat& stat, std::string_view verdict,
-                const std::string& cause);
+                const std::string& cause, const Outcome* outcome = nullptr);
   void CompactRemembered(Watch& w);
   /// After an ok verdict of `path`: the failures it ends (pipeline_failing.cc).
   void ResolveFailures(Watch& w, const std::string& path, const FileStat& stat,
@@ -117,7 +121,9 @@ class Pipeline {
   bool RestoreWatch(Watch& w, const Snapshot& snapshot);
   bool Considered(const Watch& w, const std::string& path) const;
   void Judge(Watch& w, const VerifyJob& job, const VerifyResult& result);
-  std::string Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
+  Outcome Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
+  /// The stale problem's reason at `now`: computed when asked, never frozen when it started.
+  std::string StaleReason(const Watch& w, Clock::time_point now) const;
   bool Repeated(Watch& w, const std::string& path, const std::string& key, std::string* note);
   std::size_t QueueLength() const;
   std::optional<FileStat> StatNow(const Watch& w, const std::string& path) const;

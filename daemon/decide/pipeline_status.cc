@@ -26,8 +26,14 @@ StatusSnapshot Pipeline::CurrentStatus() const {
     }
     if (w->last_good_time) s.last_good = WatchStatus::LastGood{w->last_good_path, *w->last_good_time, w->last_good_bytes};
     for (const auto& [path, r] : w->reported) {
+      if (r.load_problem && r.cause.empty()) {
+        LoadProblemFile p = *r.load_problem;
+        p.path = path;
+        p.run = RunOf(*w, path);
+        s.load_problems.push_back(std::move(p));
+      }
       if (r.cause.empty()) continue;
-      FailingFile f{path, RunOf(*w, path), r.verdict, r.cause, 0, 1};
+      FailingFile f{path, RunOf(*w, path), r.verdict, r.cause, r.reason, 0, 1};
       if (auto repeat = w->repeats.find(path); repeat != w->repeats.end()) {
         f.since_unix = repeat->second.first_unix;
         f.count = repeat->second.count;
@@ -38,8 +44,19 @@ StatusSnapshot Pipeline::CurrentStatus() const {
     std::sort(s.failing.begin(), s.failing.end(),
               [](const FailingFile& a, const FailingFile& b) { return a.since_unix > b.since_unix; });
     if (s.failing.size() > StatusSnapshot::kMaxFailingShown) s.failing.resize(StatusSnapshot::kMaxFailingShown);
+    s.load_problems_total = s.load_problems.size();
+    std::sort(s.load_problems.begin(), s.load_problems.end(),
+              [](const LoadProblemFile& a, const LoadProblemFile& b) {
+                return a.since_unix > b.since_unix;
+              });
+    if (s.load_problems.size() > StatusSnapshot::kMaxFailingShown)
+      s.load_problems.resize(StatusSnapshot::kMaxFailingShown);
     s.resolved.assign(w->resolved.begin(), w->resolved.end());
-    for (const auto& [problem, reason] : w->problems.active()) s.problems.push_back({problem, reason});
+    // A reason that counts time says how long it is now, not how long it was when it started.
+    const std::string stale(WatchProblemName(WatchProblem::kStale));
+    for (const auto& [problem, reason] : w->problems.active())
+      s.problems.push_back(
+          {problem, problem == stale && w->stale ? StaleReason(*w, env_.Now()) : reason});
     s.pending = w->settle->pending_count() + w->blocked.size();
     for (const auto& [run, good] : w->run_last_good) s.runs.push_back({run, good});
     std::sort(s.runs.begin(), s.runs.end(),

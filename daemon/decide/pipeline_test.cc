@@ -174,8 +174,65 @@ TEST_F(PipelineSaves, AFileAWriterStillHoldsOpenIsLookedAtAgainAfterStuckAfter) 
   ASSERT_EQ(Jobs().size(), 1u);
   Answer(Verdict::kInProgress, 500);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "in_progress");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "stuck");
   EXPECT_NE(Verdicts(P("a.h5"))[0].msg.find("still open for writing by pid 77"), std::string::npos);
+}
+
+TEST_F(PipelineSaves,
+       AWriterThatHangsWithTheFileOpenIsReportedOnceAfterStuckAfterThenItsCloseResolvesIt) {
+  StartOne("settle: 0s, stuck_after: 3s");
+  env_.open_for_writing[P("a.h5")] = "pid 77 (python3)";
+  env_.Write(P("a.h5"), 0);
+  Event(WatchEvent::Kind::kFileWriting, P("a.h5"));  // created
+  for (int i = 0; i < 4; ++i) {                      // writes, each pushing the look back
+    Pass(seconds(1));
+    env_.Write(P("a.h5"), 100 * (i + 1));
+    Event(WatchEvent::Kind::kFileWriting, P("a.h5"));
+  }
+  EXPECT_TRUE(Jobs().empty()) << "a save under way is not verified";
+  Pass(milliseconds(2900));
+  EXPECT_TRUE(Jobs().empty()) << "not silent for stuck_after yet";
+  Pass(milliseconds(200));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kInProgress, 400);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u) << "the look after silence is the second: no deferral";
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "stuck");
+  EXPECT_NE(Verdicts(P("a.h5"))[0].msg.find("pid 77 (python3)"), std::string::npos);
+  EXPECT_EQ(reporter_.failing["run/stuck"], 1u);
+  Pass(seconds(60));
+  EXPECT_TRUE(Jobs().empty()) << "reported once";
+  EXPECT_EQ(Verdicts(P("a.h5")).size(), 1u);
+
+  env_.open_for_writing.clear();
+  Save(P("a.h5"), 900);  // the writer woke up and closed it
+  Pass(milliseconds(1));
+  Answer(Verdict::kOk, 900);
+  EXPECT_EQ(reporter_.failing["run/stuck"], 0u);
+  const StatusSnapshot status = pipeline_->CurrentStatus();
+  EXPECT_TRUE(status.AllWell());
+  ASSERT_EQ(status.watches[0].resolved.size(), 1u);
+  EXPECT_EQ(status.watches[0].resolved[0].cause, "stuck");
+  EXPECT_EQ(status.watches[0].resolved[0].resolved_by, P("a.h5"));
+}
+
+TEST_F(PipelineSaves, AHolderTheLeaseSeesButNoWalkCanNameIsStillStuckNotDead) {
+  StartOne("settle: 0s, stuck_after: 3s");
+  env_.open_for_writing[P("a.h5")] = "";  // the lease says someone writes; /proc hides who
+  env_.Write(P("a.h5"), 400);
+  Event(WatchEvent::Kind::kFileWriting, P("a.h5"));
+  Pass(seconds(3));
+  Answer(Verdict::kInProgress, 400);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "stuck");
+  EXPECT_NE(Verdicts(P("a.h5"))[0].msg.find("a process ckptwatch cannot name"), std::string::npos);
+}
+
+TEST_F(PipelineSaves, AWriteAfterACloseDoesNotDelayThatClosesVerdict) {
+  StartOne("settle: 0s, stuck_after: 30s");
+  Save(P("a.h5"), 500);
+  Event(WatchEvent::Kind::kFileWriting, P("a.h5"));
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
 }
 
 TEST_F(PipelineSaves, AWriterGoneByTheSecondLookDiedMidSave) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -103,15 +104,21 @@ class PipelineTest : public ::testing::Test {
   std::vector<VerifyJob>& Jobs() { return verifier_.jobs; }
   /// Answers the oldest request with `verdict`.
   void Answer(Verdict verdict, std::uint64_t bytes = 4096, std::string reason = "") {
+    AnswerWith([&](VerifyResult& result) {
+      result.verdict = verdict;
+      result.bytes = bytes;
+      result.reason = reason.empty() ? "because " + std::string(VerdictName(verdict)) : reason;
+    });
+  }
+  /// Answers the oldest request with the result `fill` makes (path and level already set).
+  void AnswerWith(const std::function<void(VerifyResult&)>& fill) {
     ASSERT_FALSE(verifier_.jobs.empty()) << "no verification was requested";
     VerifyJob job = verifier_.jobs.front();
     verifier_.jobs.erase(verifier_.jobs.begin());
     VerifyResult result;
     result.path = job.path;
-    result.verdict = verdict;
     result.level = job.options.level;
-    result.bytes = bytes;
-    result.reason = reason.empty() ? "because " + std::string(VerdictName(verdict)) : reason;
+    fill(result);
     pipeline_->OnVerified(job, result);
     FinishScans();
   }

@@ -137,7 +137,8 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     std::string holder;
     const OpenWriters writers = env_.WritersOf(w.config.name, job.relative, dispatched.at, &holder);
     const bool writer_gone = close.closed && writers != OpenWriters::kSome;
-    const bool first_look = w.in_progress_seen[path]++ == 0;
+    // A look after stuck_after of silence from a writer that never closed is already the second.
+    const bool first_look = w.in_progress_seen[path]++ == 0 && !close.writing;
     if (first_look && (!writer_gone || result.verdict == Verdict::kEmpty)) {
       const milliseconds delay = result.verdict == Verdict::kEmpty && writers != OpenWriters::kSome
                                      ? std::min<milliseconds>(w.config.stuck_after, kEmptyRecheck)
@@ -156,7 +157,8 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     }
     input.writer_died = writer_gone;
     input.stuck = !writer_gone;
-    if (writers == OpenWriters::kSome) input.holder = holder;
+    input.held_open = writers == OpenWriters::kSome;
+    if (input.held_open) input.holder = holder;
   } else if (close.closed && result.verdict == Verdict::kCorrupt && result.expected_bytes &&
              result.bytes > *result.expected_bytes) {
     // Data past the end the superblock records: written after the writer's
@@ -177,9 +179,10 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
   std::optional<ResolvedFailure> own_failure;
   if (auto before = w.reported.find(path); before != w.reported.end() && !before->second.cause.empty())
     own_failure = ResolvedFailure{path, RunOf(w, path), before->second.verdict, before->second.cause, path, 0};
-  const std::string cause = Report(w, job, result, std::move(input));
+  const Outcome outcome = Report(w, job, result, std::move(input));
+  const std::string& cause = outcome.cause;
   if (dispatched.stat) {
-    Remember(w, path, *dispatched.stat, VerdictName(result.verdict), cause);
+    Remember(w, path, *dispatched.stat, VerdictName(result.verdict), cause, &outcome);
     if (cause.empty() && result.ok()) ResolveFailures(w, path, *dispatched.stat, own_failure);
     // The gauge moves with the failure, not a tick later (an alert may be reading it).
     if (cause != (own_failure ? own_failure->cause : std::string())) PublishFailing(w);
@@ -189,9 +192,16 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
 // Bounded: the oldest remembered verdicts go first. A forgotten file only
 // costs a verification of a close without a write.
 void Pipeline::Remember(Watch& w, const std::string& path, const FileStat& stat,
-                        std::string_view verdict, const std::string& cause) {
+                        std::string_view verdict, const std::string& cause,
+                        const Outcome* outcome) {
   const std::uint64_t seq = ++w.reported_seq;
-  w.reported[path] = {stat, seq, std::string(verdict), cause};
+  Watch::Reported& r = w.reported[path];
+  r = {stat, seq, std::string(verdict), cause, "", std::nullopt};
+  if (outcome && !cause.empty()) r.reason = outcome->message;
+  if (outcome && outcome->load_problem) {
+    r.load_problem = outcome->load_problem;
+    r.load_problem->since_unix = env_.UnixNow();
+  }
   state_dirty_ = true;
   w.failing_dirty = true;
   w.reported_order.emplace_back(seq, path);
@@ -234,8 +244,8 @@ bool Pipeline::Repeated(Watch& w, const std::string& path, const std::string& ke
   return false;
 }
 
-std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result,
-                             OutcomeInput input) {
+Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result,
+                         OutcomeInput input) {
   input.watch = job.watch;
   input.min_free = w.config.min_free;
   input.load_target = WatchLoadTarget(w.config);
@@ -262,7 +272,8 @@ std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult&
   } else {
     w.repeats.erase(job.path);
   }
-  if (!quiet) Log(outcome.level, "verify", std::move(outcome.fields), std::move(outcome.message));
+  if (!quiet) Log(outcome.level, "verify", std::move(outcome.fields), outcome.message);
+  outcome.fields.clear();
 
   const std::string run = RunOf(w, job.path);
   SeeRun(w, run);
@@ -287,7 +298,7 @@ std::string Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult&
   }
   if (!outcome.cause.empty()) reporter_.SaveFailed(job.watch, run, outcome.cause);
   CheckSpace(w);
-  return outcome.cause;
+  return outcome;
 }
 
 // ---- state across restarts -------------------------------------------------

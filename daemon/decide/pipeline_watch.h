@@ -46,6 +46,8 @@ struct Pipeline::Watch {
   // failed save is what the filesystem looked like when it failed.
   struct Close {
     bool closed = false;
+    // Written, not closed, then silent for stuck_after (inotify): the look is the second.
+    bool writing = false;
     std::optional<FsSpace> space;
   };
   std::map<std::string, Close> closes;
@@ -88,6 +90,8 @@ struct Pipeline::Watch {
     FileStat stat;
     std::uint64_t seq = 0;  // order of remembering, for the bound
     std::string verdict, cause;
+    std::string reason;                           // a failure's verify message, for `status`
+    std::optional<LoadProblemFile> load_problem;  // an ok file that may not load
   };
   std::map<std::string, Reported> reported;
   // Failures that are over (pipeline_failing.cc), newest first, bounded: what

@@ -181,6 +181,41 @@ TEST_F(PipelineProblems, NoGoodCheckpointForExpectEveryIsStaleUntilTheNextOk) {
   EXPECT_EQ(reporter_.Events("problem_cleared").size(), 1u);
 }
 
+TEST_F(PipelineProblems, TheStaleReasonInStatusIsHowLongItIsNowInWholeSeconds) {
+  StartOne("settle: 0s, expect_every: 10s");
+  Ticks(11);
+  ASSERT_EQ(reporter_.Events("problem").size(), 1u);
+  Pass(milliseconds(50924));  // no tick: the problem's own reason is not renewed
+  const StatusSnapshot status = pipeline_->CurrentStatus();
+  ASSERT_EQ(status.watches[0].problems.size(), 1u);
+  EXPECT_EQ(status.watches[0].problems[0].reason, "no good checkpoint for 1m1s (expect_every 10s)");
+}
+
+TEST_F(PipelineProblems, AnOkFileThatMayNotLoadIsInStatusUntilWrittenAgainWithout) {
+  StartOne("settle: 0s, load_target: {keras: \"2.15\"}");
+  Save(P("custom.h5"));
+  Pass(milliseconds(1));
+  AnswerWith([](VerifyResult& result) {
+    result.verdict = Verdict::kOk;
+    result.reason = "ok";
+    result.keras = {
+        "2.15.0", "tensorflow", "full_model", {"MyCustomLayer"}, {"Dense", "Sequential"}, {}, 0, 0};
+  });
+  ASSERT_EQ(Verdicts(P("custom.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("custom.h5"))[0].level, LogLevel::kWarn);
+  StatusSnapshot status = pipeline_->CurrentStatus();
+  EXPECT_TRUE(status.AllWell());
+  ASSERT_EQ(status.watches[0].load_problems.size(), 1u);
+  EXPECT_EQ(status.watches[0].load_problems[0].path, P("custom.h5"));
+  EXPECT_EQ(status.watches[0].load_problems[0].classes, "MyCustomLayer");
+  EXPECT_EQ(status.watches[0].load_problems[0].target, "keras=2.15");
+
+  Save(P("custom.h5"), 8192);
+  Pass(milliseconds(1));
+  Answer(Verdict::kOk, 8192);
+  EXPECT_TRUE(pipeline_->CurrentStatus().watches[0].load_problems.empty());
+}
+
 TEST_F(PipelineProblems, LessFreeSpaceThanTheNextSaveNeedsIsLowSpace) {
   StartOne("settle: 0s");
   Save(P("a.h5"), std::uint64_t{10} << 30);

@@ -16,8 +16,22 @@ struct FailingFile {
   std::string run;  ///< With run_depth: the run it belongs to.
   std::string verdict;
   std::string cause;
+  std::string reason;       ///< The verify line's message; "" for a failure from before a restart.
   double since_unix = 0;    ///< When this file first failed this way.
   std::uint64_t count = 0;  ///< Failed saves of this file since then.
+};
+
+/// An ok file the loading environment may not load (docs/verify.md, "Load prediction"): not a
+/// failed save, but what someone must act on before the next `load_model`.
+struct LoadProblemFile {
+  std::string path;
+  std::string run;
+  std::string load;       ///< "needs_custom_objects" or "incompatible".
+  std::string classes;    ///< Its custom classes, comma-separated; "" when it has none.
+  std::string target;     ///< "keras=2.15,python=3.11"; "" when judged without a load target.
+  std::string reason;     ///< The rules that fired.
+  std::string advice;     ///< What to do about it.
+  double since_unix = 0;  ///< When it was verified.
 };
 
 /// A failed save that is over: a newer good save landed in the same watch or
@@ -45,6 +59,8 @@ struct WatchStatus {
   std::vector<FailingFile> failing;  ///< Newest first; at most kMaxFailingShown.
   std::size_t failing_total = 0;     ///< All failing files, shown or not.
   std::vector<ResolvedFailure> resolved;  ///< Newest first; at most kMaxResolvedShown.
+  std::vector<LoadProblemFile> load_problems;  ///< Newest first; at most kMaxFailingShown.
+  std::size_t load_problems_total = 0;         ///< All of them, shown or not.
   struct Problem {
     std::string name;
     std::string reason;
@@ -68,7 +84,8 @@ struct StatusSnapshot {
   static constexpr std::size_t kMaxFailingShown = 50;
   static constexpr std::size_t kMaxResolvedShown = 10;
 
-  /// True when nothing is failing and no watch has a problem.
+  /// True when nothing is failing and no watch has a problem. A load problem is not a failed
+  /// save (unless fail_on_incompatible makes it one): it is listed, the exit status stays 0.
   bool AllWell() const {
     for (const WatchStatus& w : watches)
       if (w.failing_total > 0 || !w.problems.empty() || w.state != "watching") return false;

@@ -1,11 +1,13 @@
 #include "event_log.h"
 
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <spdlog/details/file_helper.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
-
-#include <fcntl.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -58,6 +60,26 @@ spdlog::level::level_enum SpdlogLevel(LogLevel level) {
       return spdlog::level::err;
   }
   return spdlog::level::info;
+}
+
+// Why no log file can be created or written at `path` whatever the permissions say, or nullptr.
+const char* NoFilesHere(const std::filesystem::path& path) {
+  struct statfs fs {};
+  if (statfs(path.c_str(), &fs) != 0) return nullptr;  // access() said yes; open() will tell
+  if (fs.f_flags & ST_RDONLY) return "on a read-only filesystem";
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case PROC_SUPER_MAGIC:
+    case SYSFS_MAGIC:
+    case CGROUP_SUPER_MAGIC:
+    case CGROUP2_SUPER_MAGIC:
+    case DEBUGFS_MAGIC:
+    case TRACEFS_MAGIC:
+    case SECURITYFS_MAGIC:
+    case BPF_FS_MAGIC:
+      return "on a kernel pseudo-filesystem (proc, sysfs, cgroup, …) where files cannot be created";
+    default:
+      return nullptr;
+  }
 }
 
 }  // namespace
@@ -129,9 +151,17 @@ bool EventLog::CheckWritable(const std::string& file, std::string* err) {
     return false;
   }
   // As open() would decide: with the effective ids.
-  if (faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) == 0) return true;
-  *err = "cannot write " + (is_file ? file : "in " + path.string()) + ": " + std::strerror(errno);
-  return false;
+  if (faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) != 0) {
+    *err = "cannot write " + (is_file ? file : "in " + path.string()) + ": " + std::strerror(errno);
+    return false;
+  }
+  // Root passes access() on a read-only mount and on /proc or /sys, where open() then fails.
+  if (const char* why = NoFilesHere(path)) {
+    *err = "cannot " + std::string(is_file ? "write " : "create ") + file + ": " + path.string() +
+           " is " + why;
+    return false;
+  }
+  return true;
 }
 
 bool EventLog::Reopen(std::string* err) {

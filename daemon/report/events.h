@@ -53,4 +53,16 @@ inline constexpr std::string_view kEvents[] = {
     "stopped",
 };
 
+/// Keys whose value is a number: a JSON log writes it as one ("bytes":20432), the text log bare.
+/// A value that is not a plain decimal number stays a string.
+inline constexpr std::string_view kNumberKeys[] = {
+    "avail_bytes", "bytes",     "changed", "elapsed_ms",      "expected_bytes",
+    "failed",      "failing",   "files",   "last_good_age_s", "last_good_bytes",
+    "ok",          "pid",       "queued",  "repeats",         "restart_in_ms",
+    "running",     "unchanged", "watches",
+};
+
+/// Keys whose value is true or false: a JSON log writes a boolean.
+inline constexpr std::string_view kBooleanKeys[] = {"recursive"};
+
 }  // namespace ckptwatch

@@ -1,8 +1,11 @@
 #include "logfmt.h"
 
+#include <algorithm>
 #include <ctime>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "events.h"
 #include "text_escape.h"
 
 namespace ckptwatch {
@@ -83,13 +86,45 @@ std::string FormatLogfmt(const LogRecord& record) {
   return line;
 }
 
+namespace {
+
+// "-12", "3.1": what std::to_string and "%.1f" write; nothing else becomes a JSON number (no
+// exponent, no leading zeros, no inf or nan), so the text read back is the text logged.
+bool PlainDecimal(std::string_view v) {
+  std::size_t i = !v.empty() && v[0] == '-' ? 1 : 0;
+  const std::size_t digits = i;
+  while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+  if (i == digits || i - digits > 18 || (v[digits] == '0' && i - digits > 1)) return false;
+  if (i == v.size()) return true;
+  if (v[i] != '.' || ++i == v.size()) return false;
+  const std::size_t fraction = i;
+  while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+  return i == v.size() && i - fraction <= 6;
+}
+
+// Typed by key (events.h), never by the look of the value: a file named "123" stays a string.
+nlohmann::ordered_json JsonValue(const std::string& key, const std::string& value) {
+  auto is = [&](const auto& keys) {
+    return std::find(std::begin(keys), std::end(keys), key) != std::end(keys);
+  };
+  if (is(kNumberKeys) && PlainDecimal(value)) {
+    if (value.find('.') != std::string::npos) return std::stod(value);
+    if (value[0] == '-') return std::stoll(value);
+    return std::stoull(value);
+  }
+  if (is(kBooleanKeys) && (value == "true" || value == "false")) return value == "true";
+  return EscapeBytes(value);
+}
+
+}  // namespace
+
 std::string FormatJson(const LogRecord& record) {
   nlohmann::ordered_json object;
   object["ts"] = FormatTimestamp(record.time);
   object["level"] = record.level;
   object["event"] = EscapeBytes(record.event);
   // File names and attribute strings are bytes: invalid UTF-8 becomes \xNN, as in ToJson().
-  for (const auto& [key, value] : record.fields) object[EscapeBytes(key)] = EscapeBytes(value);
+  for (const auto& [key, value] : record.fields) object[EscapeBytes(key)] = JsonValue(key, value);
   if (!record.message.empty()) object["msg"] = EscapeBytes(record.message);
   return DumpJsonLine(object);
 }

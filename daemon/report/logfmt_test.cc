@@ -45,6 +45,26 @@ TEST(Logfmt, JsonHasTheSameKeys) {
   EXPECT_EQ(json["msg"], "file ends at 100 MiB");
 }
 
+TEST(Logfmt, JsonWritesNumberAndBooleanKeysTyped) {
+  LogRecord r = Sample();
+  r.fields = {{"bytes", "20432"}, {"elapsed_ms", "3.1"}, {"recursive", "true"}, {"path", "123"}};
+  const std::string line = FormatJson(r);
+  EXPECT_NE(line.find(R"("bytes":20432,"elapsed_ms":3.1,"recursive":true,"path":"123")"),
+            std::string::npos)
+      << line;
+}
+
+TEST(Logfmt, JsonKeepsANumberKeyThatIsNoPlainNumberAString) {
+  for (const char* odd :
+       {"", "1e9", "01", "inf", "nan", "1.", ".5", "-", "12 ", "99999999999999999999"}) {
+    LogRecord r = Sample();
+    r.fields = {{"bytes", odd}, {"recursive", "yes"}};
+    auto json = nlohmann::json::parse(FormatJson(r));
+    EXPECT_EQ(json["bytes"], odd);
+    EXPECT_EQ(json["recursive"], "yes");
+  }
+}
+
 TEST(Logfmt, JsonSurvivesInvalidUtf8InFileNames) {
   LogRecord r = Sample();
   r.fields = {{"path", std::string("bad\xff\xfe.h5")}, {"other", R"(bad\xff.h5)"}};

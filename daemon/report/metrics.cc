@@ -28,11 +28,11 @@ using prometheus::Histogram;
 
 namespace {
 
-constexpr std::string_view kCauses[] = {"disk_full", "permission_denied", "truncated",
-                                        "corrupt",   "empty",             "in_progress",
-                                        "nonfinite", "timeout",           "verifier_crashed",
-                                        "not_hdf5",  "not_found",         "not_regular",
-                                        "external_data", "writer_died", "load_incompatible"};
+constexpr std::string_view kCauses[] = {
+    "disk_full",   "permission_denied", "truncated",     "corrupt",          "empty",
+    "in_progress", "nonfinite",         "timeout",       "verifier_crashed", "not_hdf5",
+    "not_found",   "not_regular",       "external_data", "writer_died",      "load_incompatible",
+    "stuck"};
 
 // The labels of a per-run series: a run's series carry `run`; "" is no label, as Prometheus
 // reads an empty one (and one family must not hold both spellings of a series).

@@ -41,6 +41,7 @@ std::string StatusJson(const StatusSnapshot& status, long pid, const std::string
                          {"run", E(f.run)},
                          {"verdict", E(f.verdict)},
                          {"cause", E(f.cause)},
+                         {"reason", E(f.reason)},
                          {"since", f.since_unix},
                          {"count", f.count}});
     json resolved = json::array();
@@ -51,6 +52,16 @@ std::string StatusJson(const StatusSnapshot& status, long pid, const std::string
                           {"cause", E(r.cause)},
                           {"resolved_by", E(r.resolved_by)},
                           {"resolved", r.resolved_unix}});
+    json load_problems = json::array();
+    for (const LoadProblemFile& l : w.load_problems)
+      load_problems.push_back({{"path", E(l.path)},
+                               {"run", E(l.run)},
+                               {"load", E(l.load)},
+                               {"classes", E(l.classes)},
+                               {"target", E(l.target)},
+                               {"reason", E(l.reason)},
+                               {"advice", E(l.advice)},
+                               {"since", l.since_unix}});
     json problems = json::array();
     for (const WatchStatus::Problem& p : w.problems)
       problems.push_back({{"problem", E(p.name)}, {"reason", E(p.reason)}});
@@ -74,6 +85,8 @@ std::string StatusJson(const StatusSnapshot& status, long pid, const std::string
                        {"failing", failing},
                        {"failing_total", w.failing_total},
                        {"resolved", resolved},
+                       {"load_problems", load_problems},
+                       {"load_problems_total", w.load_problems_total},
                        {"problems", problems},
                        {"pending", w.pending},
                        {"runs", runs}});
@@ -119,6 +132,7 @@ bool ParseStatusJson(const std::string& text, StatusSnapshot* out, std::string* 
         Get(fj, "run", &f.run);
         Get(fj, "verdict", &f.verdict);
         Get(fj, "cause", &f.cause);
+        Get(fj, "reason", &f.reason);
         Get(fj, "since", &f.since_unix);
         Get(fj, "count", &f.count);
         w.failing.push_back(std::move(f));
@@ -133,6 +147,20 @@ bool ParseStatusJson(const std::string& text, StatusSnapshot* out, std::string* 
         Get(rj, "resolved_by", &r.resolved_by);
         Get(rj, "resolved", &r.resolved_unix);
         w.resolved.push_back(std::move(r));
+      }
+    Get(wj, "load_problems_total", &w.load_problems_total);
+    if (wj.contains("load_problems") && wj["load_problems"].is_array())
+      for (const json& lj : wj["load_problems"]) {
+        LoadProblemFile l;
+        Get(lj, "path", &l.path);
+        Get(lj, "run", &l.run);
+        Get(lj, "load", &l.load);
+        Get(lj, "classes", &l.classes);
+        Get(lj, "target", &l.target);
+        Get(lj, "reason", &l.reason);
+        Get(lj, "advice", &l.advice);
+        Get(lj, "since", &l.since_unix);
+        w.load_problems.push_back(std::move(l));
       }
     if (wj.contains("runs") && wj["runs"].is_array())
       for (const json& rj : wj["runs"]) {

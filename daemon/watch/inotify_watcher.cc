@@ -21,13 +21,16 @@ bool IsRegularFile(const std::string& path) {
   return lstat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode);
 }
 
-// IN_MODIFY is left out on purpose: a checkpoint is only worth a look once
-// its writer closes it or renames it into place. IN_EXCL_UNLINK keeps a file
+// A checkpoint is only worth a look once its writer closes it or renames it
+// into place; IN_CREATE and IN_MODIFY of a regular file say only that a save
+// is under way (kFileWriting), so that one whose writer hangs with the file
+// open is still looked at (stuck_after). The kernel merges a run of IN_MODIFY
+// of one file into one queued event. IN_EXCL_UNLINK keeps a file
 // that was deleted while still open from reporting its final close.
 // IN_DELETE and IN_MOVED_FROM let the daemon forget a name's state when it goes.
-constexpr std::uint32_t kDirMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
-                                   IN_MOVE_SELF | IN_ATTRIB | IN_ONLYDIR | IN_EXCL_UNLINK |
-                                   IN_DELETE | IN_MOVED_FROM;
+constexpr std::uint32_t kDirMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY |
+                                   IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB | IN_ONLYDIR |
+                                   IN_EXCL_UNLINK | IN_DELETE | IN_MOVED_FROM;
 
 std::string Join(const std::string& dir, const char* name) {
   return dir == "/" ? dir + name : dir + "/" + name;
@@ -317,6 +320,8 @@ void InotifyWatcher::Handle(const struct inotify_event& event, std::vector<Watch
     // device named like a checkpoint is complete when it appears, and gets
     // its verdict (or its symlink line) now, not never.
     emit(Kind::kFileWritten, path);
+  } else if ((event.mask & (IN_CREATE | IN_MODIFY)) && !(event.mask & IN_ISDIR)) {
+    emit(Kind::kFileWriting, path);
   } else if (event.mask & IN_ATTRIB) {
     emit(Kind::kAttributesChanged, path);
   } else if (event.mask & (IN_DELETE | IN_MOVED_FROM)) {

@@ -72,6 +72,24 @@ TEST(InotifyWatcher, CloseAfterWritingIsOneFileWritten) {
   EXPECT_EQ(events.front().watch_id, id);
 }
 
+TEST(InotifyWatcher, ASaveUnderWayIsFileWritingUntilItsClose) {
+  TempDir dir;
+  auto watcher = NewWatcher();
+  Watch(*watcher, dir.path());
+  int fd = open((dir / "a.h5").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  Events created = ReadThroughMarker(*watcher, dir / "marker1", /*with_writing=*/true);
+  EXPECT_EQ(Count(created, Kind::kFileWriting, dir / "a.h5"), 1);
+  ASSERT_EQ(write(fd, "chunk", 5), 5);
+  Events written = ReadThroughMarker(*watcher, dir / "marker2", /*with_writing=*/true);
+  EXPECT_EQ(Count(written, Kind::kFileWriting, dir / "a.h5"), 1);
+  EXPECT_FALSE(Has(written, Kind::kFileWritten, dir / "a.h5"));
+  close(fd);
+  Events closed = ReadThroughMarker(*watcher, dir / "marker3", /*with_writing=*/true);
+  EXPECT_EQ(Count(closed, Kind::kFileWritten, dir / "a.h5"), 1);
+  EXPECT_EQ(Count(closed, Kind::kFileWriting, dir / "a.h5"), 0);
+}
+
 TEST(InotifyWatcher, AtomicRenameIsOneFileWrittenForTheTarget) {
   TempDir dir;
   auto watcher = NewWatcher();

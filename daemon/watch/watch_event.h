@@ -12,6 +12,7 @@ namespace ckptwatch {
 struct WatchEvent {
   enum class Kind {
     kFileWritten,        ///< A file was closed after writing, or renamed into place.
+    kFileWriting,        ///< A file was created or written, not closed (yet): a save under way.
     kDirectoryCreated,   ///< A directory appeared (mkdir or renamed in); scan it.
     kDirectoryGone,      ///< A watched directory was deleted, moved away or unmounted.
     kAttributesChanged,  ///< Mode, owner or times changed (a permission fix, say).
@@ -35,6 +36,8 @@ constexpr std::string_view WatchEventKindName(WatchEvent::Kind kind) {
   switch (kind) {
     case WatchEvent::Kind::kFileWritten:
       return "file_written";
+    case WatchEvent::Kind::kFileWriting:
+      return "file_writing";
     case WatchEvent::Kind::kDirectoryCreated:
       return "directory_created";
     case WatchEvent::Kind::kDirectoryGone:

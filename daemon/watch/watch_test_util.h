@@ -78,13 +78,19 @@ inline int Count(const std::vector<WatchEvent>& events, WatchEvent::Kind kind,
 
 /// Writes `marker` and reads until its event arrives. inotify keeps events in
 /// order, so everything caused before the marker has been read by then: the
-/// way to show an event did not happen without waiting for a timeout.
-inline std::vector<WatchEvent> ReadThroughMarker(InotifyWatcher& watcher,
-                                                 const std::string& marker) {
+/// way to show an event did not happen without waiting for a timeout. The
+/// kFileWriting events of saves under way are left out unless `with_writing`.
+inline std::vector<WatchEvent> ReadThroughMarker(InotifyWatcher& watcher, const std::string& marker,
+                                                 bool with_writing = false) {
   WriteFile(marker);
-  return WaitForEvents(watcher, [&](const std::vector<WatchEvent>& events) {
-    return Has(events, WatchEvent::Kind::kFileWritten, marker);
-  });
+  std::vector<WatchEvent> events =
+      WaitForEvents(watcher, [&](const std::vector<WatchEvent>& events) {
+        return Has(events, WatchEvent::Kind::kFileWritten, marker);
+      });
+  if (!with_writing)
+    std::erase_if(events,
+                  [](const WatchEvent& e) { return e.kind == WatchEvent::Kind::kFileWriting; });
+  return events;
 }
 
 }  // namespace ckptwatch::testing
