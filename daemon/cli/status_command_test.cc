@@ -281,7 +281,7 @@ TEST(StatusCommand, ExitsZeroOnlyWhenEveryWatchIsWell) {
       {"a failing file",
        [](StatusSnapshot* s) {
          s->watches[0].failing.push_back(
-             {"/srv/runs/runA/e.h5", "", "corrupt", "corrupt", 1.7e9, 1});
+             {"/srv/runs/runA/e.h5", "", "corrupt", "corrupt", "bad superblock", 1.7e9, 1});
          s->watches[0].failing_total = 1;
        },
        1},
