@@ -262,8 +262,9 @@ TEST_F(PipelineBacklog, ARestoredFailureStaysFailingUntilANewerGoodSaveAndAgainI
   EXPECT_EQ(status.watches[0].resolved[0].path, P("bad.h5"));
   EXPECT_EQ(status.watches[0].resolved[0].resolved_by, P("next.h5"));
   EXPECT_TRUE(status.AllWell());
-  EXPECT_EQ(pipeline_->Saved().watches.at("run").files.size(), 2u);
-  for (const SavedFile& f : pipeline_->Saved().watches.at("run").files) EXPECT_EQ(f.cause, "") << f.path;
+  const SavedState after = pipeline_->Saved();
+  EXPECT_EQ(after.watches.at("run").files.size(), 2u);
+  for (const SavedFile& f : after.watches.at("run").files) EXPECT_EQ(f.cause, "") << f.path;
 }
 
 TEST_F(PipelineBacklog, StateSavedForAnotherRootIsNotUsed) {
