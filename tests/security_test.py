@@ -791,6 +791,14 @@ def blocked_writing_stdout(pid):
     return state == "S" and len(fields) > 1 and fields[0] in ("1", "64") and fields[1] == "0x1"
 
 
+def fd_target(pid, fd):
+    """What /proc/PID/fd/FD points at; "" if it was closed between the listing and now."""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except FileNotFoundError:
+        return ""
+
+
 def proc_status(pid):
     with open(f"/proc/{pid}/status") as f:
         return dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
@@ -940,7 +948,9 @@ class VerifierChildTest(SecurityTestCase):
                         with open(f"/proc/{child}/io") as f:
                             read = int(dict(l.split(": ") for l in f.read().splitlines())["rchar"])
                         status = proc_status(child)
-                        fds = sorted(int(n) for n in os.listdir(f"/proc/{child}/fd"))
+                        fds = {int(n): fd_target(child, n)
+                               for n in os.listdir(f"/proc/{child}/fd")}
+                        fds = {n: t for n, t in fds.items() if t}
                     except (OSError, KeyError, ValueError):
                         break  # gone
                     if status.get("State", "").startswith(("Z", "X")):
@@ -955,9 +965,14 @@ class VerifierChildTest(SecurityTestCase):
                      "Seccomp": seccomp}, [0, 1, 2, 3])
         for status, fds in samples:
             self.assertEqual(status, expected[0])
+            if "ASAN_OPTIONS" in os.environ:
+                # LeakSanitizer's check at exit opens /proc/<pid>/task and /proc/<pid>/maps in
+                # the child (CI caught one there: fds 4 and 5); that is the sanitizer runtime,
+                # not a descriptor the verifier was handed.
+                fds = {n: t for n, t in fds.items() if not t.startswith("/proc/")}
             # A child caught while exiting has closed some already; never holds another.
             self.assertLessEqual(set(fds), set(expected[1]), fds)
-        self.assertIn(expected[1], [fds for _, fds in samples])
+        self.assertIn(expected[1], [sorted(fds) for _, fds in samples])
         self.assertEqual(d.wait_verdict(big)["verdict"], "ok")
 
     def test_zygote_and_children_are_closed_to_their_own_uid(self):
