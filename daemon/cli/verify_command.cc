@@ -48,7 +48,7 @@ constexpr char kUsage[] =
     "                   outcome (loads, needs_custom_objects, incompatible)\n"
     "\n"
     "Exit status: 0 every file ok, 1 at least one file not ok, 2 usage error.\n"
-    "Verdicts: ok not_found permission_denied empty not_hdf5 truncated in_progress\n"
+    "Verdicts: ok not_found permission_denied empty not_checkpoint truncated in_progress\n"
     "          corrupt nonfinite timeout verifier_crashed not_regular external_data\n"
     "          (see docs/verify.md)\n";
 
