@@ -112,7 +112,6 @@ class Pipeline {
   /// Records the verdict a file has now; `outcome`, when given, what `status` says of it.
   void Remember(Watch& w, const std::string& path, const FileStat& stat, std::string_view verdict,
                 const std::string& cause, const Outcome* outcome = nullptr);
-  void CompactRemembered(Watch& w);
   /// After an ok verdict of `path`: the failures it ends (pipeline_failing.cc).
   void ResolveFailures(Watch& w, const std::string& path, const FileStat& stat,
                        const std::optional<ResolvedFailure>& own_failure);

@@ -48,14 +48,16 @@ void Pipeline::ResolveFailures(Watch& w, const std::string& path, const FileStat
     return dir;
   };
   const std::string good_dir = save_dir(path);
-  for (auto& [failed_path, r] : w.reported) {
+  for (auto& [failed_path, record] : w.paths) {
+    if (!record.remembered) continue;
+    PathRecord::Remembered& r = *record.remembered;
     if (r.cause.empty() || failed_path == path || RunOf(w, failed_path) != run) continue;
     if (r.stat.mtime_ns >= stat.mtime_ns) continue;  // not newer than the failure
     const std::string failed_dir = save_dir(failed_path);
     if (!failed_dir.empty() && failed_dir == good_dir) continue;  // the same save
     keep({failed_path, run, r.verdict, r.cause, path, 0});
     r.cause.clear();
-    w.repeats.erase(failed_path);
+    record.repeat.reset();
     state_dirty_ = true;
     w.failing_dirty = true;
   }
@@ -66,8 +68,9 @@ void Pipeline::PublishFailing(Watch& w) {
   if (!w.failing_dirty) return;
   w.failing_dirty = false;
   std::map<std::pair<std::string, std::string>, std::size_t> counts;
-  for (const auto& [path, r] : w.reported)
-    if (!r.cause.empty()) ++counts[{RunOf(w, path), r.cause}];
+  for (const auto& [path, record] : w.paths)
+    if (record.remembered && !record.remembered->cause.empty())
+      ++counts[{RunOf(w, path), record.remembered->cause}];
   for (auto& [key, published] : w.failing_published) {
     auto now = counts.find(key);
     const std::size_t count = now == counts.end() ? 0 : now->second;
