@@ -119,7 +119,7 @@ void Pipeline::OnWatchEvent(const WatchEvent& event) {
       else Forget(*w, event.path);
       break;
     case WatchEvent::Kind::kOverflow:
-      Log(LogLevel::kWarn, "overflow", {{"watch", w->config.name}}, event.reason);
+      Log(LogLevel::kWarn, LogEvent::kOverflow, {{"watch", w->config.name}}, event.reason);
       ScheduleScan(*w, ScanReason::kOverflow);
       break;
     case WatchEvent::Kind::kWatchFailed:
@@ -166,15 +166,15 @@ void Pipeline::ReportSymlink(Watch& w, const std::string& path, const std::strin
     case LinkTarget::kInside:
       // Lightning's last.ckpt, a Hugging Face snapshot: the target is a file
       // of this watch and gets its own verdict.
-      Log(LogLevel::kDebug, "symlink_skipped", fields,
+      Log(LogLevel::kDebug, LogEvent::kSymlinkSkipped, fields,
           "symlink to a file inside the watch; that file gets its own verdict");
       break;
     case LinkTarget::kDangling:
-      Log(LogLevel::kWarn, "symlink_dangling", fields,
+      Log(LogLevel::kWarn, LogEvent::kSymlinkDangling, fields,
           "symlink to a checkpoint that does not exist: the save it points to failed or was deleted");
       break;
     case LinkTarget::kOutside:
-      Log(LogLevel::kWarn, "symlink_outside", fields,
+      Log(LogLevel::kWarn, LogEvent::kSymlinkOutside, fields,
           "symlink leads outside the watched directory: not followed, not verified");
       break;
   }
@@ -192,7 +192,7 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
   if (!w.settle->IsPending(path) &&
       w.settle->pending_count() + w.blocked.size() >= limits_.max_pending_per_watch) {
     if (!w.overflowed)
-      Log(LogLevel::kWarn, "queue_full", {{"watch", w.config.name}},
+      Log(LogLevel::kWarn, LogEvent::kQueueFull, {{"watch", w.config.name}},
           std::to_string(limits_.max_pending_per_watch) +
               " files are waiting in this watch: newer writes are picked up by a rescan once "
               "half of them are verified");
@@ -253,7 +253,7 @@ void Pipeline::WatchFailed(Watch& w, const WatchEvent& event) {
     relative = RelativeTo(w.config.path, event.path);
     if (relative.empty()) return;
   }
-  Log(LogLevel::kError, "watch_failed", {{"watch", w.config.name}, {"path", event.path}},
+  Log(LogLevel::kError, LogEvent::kWatchFailed, {{"watch", w.config.name}, {"path", event.path}},
       event.reason + "; polling it every " + FormatDuration(w.config.poll_interval) + " instead");
   auto& unwatched = w.unwatched[relative];
   if (!unwatched) unwatched = std::make_unique<PollScanner>(w.config.settle);
@@ -282,7 +282,7 @@ void Pipeline::OnUnwatchedScan(Watch& w, const ScanResult& result, Clock::time_p
       w.unwatched.erase(it);  // the directory went away: nothing left to poll
       if (w.unwatched.empty()) SetProblem(w, WatchProblem::kDegradedWatching, false);
     } else {
-      Log(LogLevel::kError, "scan_failed", {{"watch", w.config.name}}, result.error);
+      Log(LogLevel::kError, LogEvent::kScanFailed, {{"watch", w.config.name}}, result.error);
     }
     return;
   }
@@ -346,10 +346,10 @@ void Pipeline::OnScanDone(const ScanResult& result) {
     // ran (a staging directory, say): nothing was lost, nothing to report.
     if (!whole_watch && (result.error_code == ENOENT || result.error_code == ENOTDIR ||
                          result.error_code == ELOOP || result.error_code == EXDEV)) {
-      Log(LogLevel::kDebug, "scan_skipped", {{"watch", w->config.name}}, result.error);
+      Log(LogLevel::kDebug, LogEvent::kScanSkipped, {{"watch", w->config.name}}, result.error);
       return;
     }
-    Log(LogLevel::kError, "scan_failed",
+    Log(LogLevel::kError, LogEvent::kScanFailed,
         {{"watch", w->config.name},
          {"path", whole_watch ? w->config.path : w->config.path + "/" + result.request.relative}},
         result.error);
@@ -402,10 +402,7 @@ void Pipeline::OnScanDone(const ScanResult& result) {
     ++changed;
   }
   if (reason != ScanReason::kNewDirectory) {
-    reporter_.Rescanned(w->config.name, reason);
-    Log(LogLevel::kWarn, "rescan",
-        {{"watch", w->config.name}, {"reason", std::string(ScanReasonName(reason))},
-         {"files", std::to_string(snapshot.files.size())}, {"changed", std::to_string(changed)}});
+    reporter_.Report(Rescanned{w->config.name, reason, snapshot.files.size(), changed});
   }
 }
 
@@ -417,7 +414,7 @@ void Pipeline::OnSettleDue() {
   const Clock::time_point now = env_.Now();
   for (auto& [name, w] : watches_)
     for (const std::string& path : w->settle->Ready(now)) Dispatch(*w, path);
-  reporter_.SetQueueLength(QueueLength());
+  reporter_.Report(QueueLengthChanged{QueueLength()});
 }
 
 std::size_t Pipeline::QueueLength() const {
@@ -433,7 +430,7 @@ void Pipeline::Block(Watch& w, const std::string& path) {
   if (record.blocked) return;
   record.blocked = true;
   if (w.blocked.empty())
-    Log(LogLevel::kInfo, "queue_full", {{"watch", w.config.name}},
+    Log(LogLevel::kInfo, LogEvent::kQueueFull, {{"watch", w.config.name}},
         "the verify queue is full (verify.queue_limit " + std::to_string(config_.verify.queue_limit) +
             "): settled files wait their turn");
   w.blocked.push_back(path);
@@ -478,7 +475,7 @@ void Pipeline::Dispatch(Watch& w, const std::string& path) {
       stat && record && record->remembered && record->remembered->stat == *stat) {
     record->last_event_ns.reset();
     w.paths.Tidy(path);
-    Log(LogLevel::kDebug, "verify_skipped", {{"watch", w.config.name}, {"path", path}},
+    Log(LogLevel::kDebug, LogEvent::kVerifySkipped, {{"watch", w.config.name}, {"path", path}},
         "unchanged since its last verdict");
     return;
   }
@@ -567,7 +564,7 @@ void Pipeline::OnTick() {
     }
   }
   DrainBlocked();
-  reporter_.SetQueueLength(QueueLength());
+  reporter_.Report(QueueLengthChanged{QueueLength()});
 }
 
 }  // namespace ckptwatch

@@ -134,9 +134,9 @@ class Pipeline {
 
   Watch* FindWatch(const std::string& name);
   Watch* FindByWatchId(int id);
-  void Log(LogLevel level, std::string_view event, std::vector<LogField> fields, std::string msg = "") {
+  void Log(LogLevel level, LogEvent event, EventFields fields, std::string msg = "") {
     AddRunField(&fields);
-    reporter_.Log(level, event, std::move(fields), std::move(msg));
+    reporter_.Report(Logged{level, event, std::move(fields), std::move(msg)});
   }
 
   // Runs (pipeline_runs.cc).
@@ -149,7 +149,7 @@ class Pipeline {
   void RunGone(Watch& w, const std::string& path);
   void DropRuns(Watch& w);
   void SeedRuns(Watch& w, const Snapshot& snapshot);
-  void AddRunField(std::vector<LogField>* fields) const;
+  void AddRunField(EventFields* fields) const;
 
   Config config_;
   Env& env_;

@@ -74,12 +74,13 @@ void Pipeline::PublishFailing(Watch& w) {
   for (auto& [key, published] : w.failing_published) {
     auto now = counts.find(key);
     const std::size_t count = now == counts.end() ? 0 : now->second;
-    if (count != published) reporter_.SetFailingFiles(w.config.name, key.first, key.second, count);
+    if (count != published)
+      reporter_.Report(FailingFilesChanged{w.config.name, key.first, key.second, count});
     published = count;
   }
   for (const auto& [key, count] : counts) {
     if (w.failing_published.count(key)) continue;
-    reporter_.SetFailingFiles(w.config.name, key.first, key.second, count);
+    reporter_.Report(FailingFilesChanged{w.config.name, key.first, key.second, count});
     w.failing_published[key] = count;
   }
 }

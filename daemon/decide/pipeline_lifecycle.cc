@@ -69,7 +69,7 @@ void Pipeline::StartWatch(Watch& w) {
         GoMissing(w, err.message);
         return;
       }
-      Log(LogLevel::kError, "backend_fallback", {{"watch", c.name}, {"path", c.path}, {"backend", "poll"}},
+      Log(LogLevel::kError, LogEvent::kBackendFallback, {{"watch", c.name}, {"path", c.path}, {"backend", "poll"}},
           err.message);
       w.polling = true;
       if (err.watch_limit())
@@ -82,11 +82,11 @@ void Pipeline::StartWatch(Watch& w) {
     w.next_poll = env_.Now() + c.poll_interval;
   }
   w.baseline_done = false;
-  reporter_.AddWatch(c.name, c.path, w.polling ? "poll" : "inotify");
+  reporter_.Report(WatchBackendChanged{c.name, c.path, w.polling ? "poll" : "inotify"});
   SetProblem(w, WatchProblem::kMissingDirectory, false);
   CheckWritable(w);
   CheckSpace(w);
-  Log(LogLevel::kInfo, "watch_started",
+  Log(LogLevel::kInfo, LogEvent::kWatchStarted,
       {{"watch", c.name}, {"path", c.path}, {"backend", w.polling ? "poll" : "inotify"},
        {"fs", fs_name}, {"recursive", c.recursive ? "true" : "false"},
        {"verify_level", std::string(LevelName(c.level))}},
@@ -114,13 +114,13 @@ void Pipeline::GoMissing(Watch& w, const std::string& why, bool untrusted) {
   StopWatch(w);
   w.state = Watch::State::kMissing;
   w.missing.emplace(w.config.path, [this](const std::string& p) { return env_.IsTrustedDirectory(p); });
-  reporter_.AddWatch(w.config.name, w.config.path, "none");
+  reporter_.Report(WatchBackendChanged{w.config.name, w.config.path, "none"});
   // A symlink someone other than root put where the root should be is not
   // followed (watch_root.h): the watch waits, as for a missing directory,
   // until a real directory is there.
   const std::string what = untrusted ? "is not a directory ckptwatch follows" : "does not exist";
   SetProblem(w, WatchProblem::kMissingDirectory, true, w.config.path + " " + what + " (" + why + ")");
-  Log(LogLevel::kWarn, "watch_missing",
+  Log(LogLevel::kWarn, LogEvent::kWatchMissing,
       {{"watch", w.config.name}, {"path", w.config.path}, {"waiting_on", w.missing->ancestor()}},
       "checkpoint directory " + what + " (" + why +
           "): a save into it fails with OSError [Errno 2]; watching " + w.missing->ancestor() +
@@ -148,11 +148,11 @@ void Pipeline::Recovered(Watch& w) {
   if (watcher_ && w.missing_id >= 0) watcher_->RemoveWatch(w.missing_id);
   w.missing_id = -1;
   w.missing.reset();
-  Log(LogLevel::kInfo, "watch_recovered", {{"watch", w.config.name}, {"path", w.config.path}},
+  Log(LogLevel::kInfo, LogEvent::kWatchRecovered, {{"watch", w.config.name}, {"path", w.config.path}},
       "checkpoint directory exists now; watching it");
   w.paths.SetSeen({});
   w.verify_all_on_start = true;
-  reporter_.Rescanned(w.config.name, ScanReason::kRecovered);
+  reporter_.Report(Rescanned{w.config.name, ScanReason::kRecovered, std::nullopt, std::nullopt});
   StartWatch(w);
 }
 
@@ -185,8 +185,7 @@ bool Pipeline::Reload(const Config& next, std::string* err) {
     }
     StopWatch(*it->second);
     verifier_.DropWatch(it->first);
-    reporter_.RemoveWatch(it->first);
-    Log(LogLevel::kInfo, "watch_removed", {{"watch", it->first}, {"path", it->second->config.path}});
+    reporter_.Report(WatchRemoved{it->first, it->second->config.path});
     it = watches_.erase(it);
   }
   const std::set<std::string> restart(plan.restart_watches.begin(), plan.restart_watches.end());

@@ -31,21 +31,19 @@ std::string Basename(const std::string& path) {
 }  // namespace
 
 void Pipeline::SetProblem(Watch& w, WatchProblem problem, bool active, const std::string& reason) {
-  reporter_.SetProblem(w.config.name, problem, active);
-  const std::string name(WatchProblemName(problem));
-  switch (w.problems.Set(name, active, reason)) {
+  ProblemChanged changed{w.config.name, w.config.path, problem, active,
+                         ProblemChanged::Change::kNone, reason};
+  switch (w.problems.Set(std::string(WatchProblemName(problem)), active, reason)) {
     case ProblemSet::Change::kStarted:
-      Log(problem == WatchProblem::kMissingDirectory ? LogLevel::kWarn : LogLevel::kError,
-          "problem", {{"watch", w.config.name}, {"problem", name}, {"path", w.config.path}},
-          reason);
+      changed.change = ProblemChanged::Change::kStarted;
       break;
     case ProblemSet::Change::kCleared:
-      Log(LogLevel::kInfo, "problem_cleared",
-          {{"watch", w.config.name}, {"problem", name}, {"path", w.config.path}});
+      changed.change = ProblemChanged::Change::kCleared;
       break;
     case ProblemSet::Change::kNone:
       break;
   }
+  reporter_.Report(std::move(changed));
 }
 
 // The failure that leaves no file behind: the trainer cannot create one.
@@ -60,7 +58,7 @@ void Pipeline::CheckWritable(Watch& w) {
 void Pipeline::CheckSpace(Watch& w) {
   FsSpace space;
   if (w.state != Watch::State::kActive || !env_.StatSpace(w.config.path, &space)) return;
-  reporter_.SetFilesystem(w.config.name, space.avail, space.size);
+  reporter_.Report(FilesystemSpace{w.config.name, space.avail, space.size});
   std::string why = LowSpaceReason(space, w.config.min_free, w.last_good_bytes);
   SetProblem(w, WatchProblem::kLowSpace, !why.empty(), why);
 }
@@ -87,7 +85,7 @@ void Pipeline::Summary(Watch& w) {
     fields.push_back({"avail_bytes", std::to_string(space.avail)});
     msg += "; " + HumanBytes(space.avail) + " free";
   }
-  Log(LogLevel::kInfo, "summary", std::move(fields), msg);
+  Log(LogLevel::kInfo, LogEvent::kSummary, std::move(fields), msg);
 }
 
 }  // namespace ckptwatch

@@ -68,10 +68,10 @@ bool Pipeline::RestoreWatch(Watch& w, const Snapshot& snapshot) {
     w.last_good_time = saved.last_good->since_unix;
     w.last_good_bytes = saved.last_good->stat.size;
     w.last_good_path = saved.last_good->path;
-    reporter_.SetLastGood(w.config.name, RunOf(w, w.last_good_path), *w.last_good_time,
-                          w.last_good_bytes);
+    reporter_.Report(LastGoodRestored{w.config.name, RunOf(w, w.last_good_path),
+                                      *w.last_good_time, w.last_good_bytes});
   }
-  Log(LogLevel::kInfo, "state_restored",
+  Log(LogLevel::kInfo, LogEvent::kStateRestored,
       {{"watch", w.config.name},
        {"unchanged", std::to_string(kept)},
        {"failing", std::to_string(failing)},

@@ -36,7 +36,7 @@ void Pipeline::OnVerified(const VerifyJob& job, const VerifyResult& unbounded) {
   Watch* w = FindWatch(job.watch);
   if (w && !stopping_) Judge(*w, job, result);
   if (!stopping_) DrainBlocked();  // a place in the verify queue is free
-  reporter_.SetQueueLength(QueueLength());
+  reporter_.Report(QueueLengthChanged{QueueLength()});
 }
 
 // A rename is not a failed save: what waited under the old name is dropped
@@ -63,7 +63,7 @@ void Pipeline::MovedAway(Watch& w, const std::string& from, const std::string& t
       ++in_flight;
     }
   });
-  Log(LogLevel::kDebug, "verify_superseded", {{"watch", w.config.name}, {"path", from}},
+  Log(LogLevel::kDebug, LogEvent::kVerifySuperseded, {{"watch", w.config.name}, {"path", from}},
       "renamed to " + to + " (" + std::to_string(in_flight) +
           " verifications under way for the old name are dropped): verified under its new name");
 }
@@ -74,7 +74,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
   const std::string& path = job.path;
   if (w.settle->Finish(path)) {
     // Written again while we read it: the newer write gets its own verdict.
-    Log(LogLevel::kDebug, "verify_superseded", {{"watch", job.watch}, {"path", path}},
+    Log(LogLevel::kDebug, LogEvent::kVerifySuperseded, {{"watch", job.watch}, {"path", path}},
         "file was written again during verification; verifying the new write");
     return;
   }
@@ -90,7 +90,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
   // .bin files are not failed saves.
   if (IsQuietlySkipped(path, result)) {
     if (dispatched.stat) Remember(w, path, *dispatched.stat, VerdictName(result.verdict), "");
-    Log(LogLevel::kDebug, "not_checkpoint",
+    Log(LogLevel::kDebug, LogEvent::kNotCheckpoint,
         {{"watch", job.watch}, {"path", path}, {"format", result.format}},
         "skipped: " + result.reason);
     return;
@@ -106,7 +106,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     const bool changed = current && (!dispatched.stat || !(*current == *dispatched.stat) ||
                                      current->mtime_ns > dispatched.event_ns);
     if (changed) {
-      Log(LogLevel::kDebug, "verify_superseded",
+      Log(LogLevel::kDebug, LogEvent::kVerifySuperseded,
           {{"watch", job.watch},
            {"path", path},
            {"verdict", std::string(VerdictName(result.verdict))}},
@@ -143,7 +143,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
                               : writer_gone
                                   ? "a save may be starting (closed, then reopened to truncate)"
                                   : "no close by its writer seen (polling)";
-      Log(LogLevel::kInfo, "verify_deferred",
+      Log(LogLevel::kInfo, LogEvent::kVerifyDeferred,
           {{"watch", job.watch},
            {"path", path},
            {"verdict", std::string(VerdictName(result.verdict))}},
@@ -252,22 +252,25 @@ Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& res
   } else {
     if (PathRecord* record = w.paths.Find(job.path)) record->repeat.reset();
   }
-  if (!quiet) Log(outcome.level, "verify", std::move(outcome.fields), outcome.message);
-  outcome.fields.clear();
-
   const std::string run = RunOf(w, job.path);
+  VerdictReached reached{job.watch, run, job.path, result.verdict, result.level,
+                         result.elapsed_ms / 1000.0, result.bytes, outcome.cause, outcome.load,
+                         std::nullopt, std::nullopt};
+  if (result.ok()) reached.good_unix = env_.UnixNow();
+  if (!quiet) {
+    AddRunField(&outcome.fields);
+    reached.line =
+        Logged{outcome.level, LogEvent::kVerify, std::move(outcome.fields), outcome.message};
+  }
+  outcome.fields.clear();
+  reporter_.Report(reached);
+
   SeeRun(w, run);
-  reporter_.Verified(job.watch, result.verdict, result.level, result.elapsed_ms / 1000.0,
-                     result.bytes);
-  reporter_.SetLastCheckpointOk(job.watch, run, outcome.cause.empty());
-  if (outcome.load)
-    reporter_.SetLoadIncompatible(job.watch, *outcome.load == LoadOutcome::kIncompatible);
   if (result.ok()) {
     ++w.ok_total;
-    w.last_good_time = env_.UnixNow();
+    w.last_good_time = reached.good_unix;
     w.last_good_bytes = result.bytes;
     w.last_good_path = job.path;
-    reporter_.SetLastGood(job.watch, run, *w.last_good_time, result.bytes);
     if (!run.empty()) w.run_last_good[run] = {job.path, *w.last_good_time, result.bytes};
     if (w.stale) {
       w.stale->Ok(env_.Now());
@@ -276,7 +279,6 @@ Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& res
   } else {
     ++w.failed_total;
   }
-  if (!outcome.cause.empty()) reporter_.SaveFailed(job.watch, run, outcome.cause);
   CheckSpace(w);
   return outcome;
 }
