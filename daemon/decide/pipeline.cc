@@ -235,7 +235,7 @@ void Pipeline::WriteUnderWay(Watch& w, const std::string& path) {
 // path stays pending: its verdict says not_found if it is gone for good.
 void Pipeline::Forget(Watch& w, const std::string& path) {
   state_dirty_ = true;
-  w.failing_dirty = true;
+  w.failures.MarkChanged();
   const PathRecord* record = w.paths.Find(path);
   w.paths.Forget(path, w.settle->IsPending(path) || (record && record->blocked));
   const std::string relative = RelativeTo(w.config.path, path);

@@ -53,7 +53,7 @@ StatusSnapshot Pipeline::CurrentStatus() const {
               });
     if (s.load_problems.size() > StatusSnapshot::kMaxFailingShown)
       s.load_problems.resize(StatusSnapshot::kMaxFailingShown);
-    s.resolved.assign(w->resolved.begin(), w->resolved.end());
+    s.resolved.assign(w->failures.resolved().begin(), w->failures.resolved().end());
     // A reason that counts time says how long it is now, not how long it was when it started.
     const std::string stale(WatchProblemName(WatchProblem::kStale));
     for (const auto& [problem, reason] : w->problems.active())

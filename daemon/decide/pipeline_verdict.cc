@@ -182,11 +182,25 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
   const std::string& cause = outcome.cause;
   if (dispatched.stat) {
     Remember(w, path, *dispatched.stat, VerdictName(result.verdict), cause, &outcome);
-    if (cause.empty() && result.ok()) ResolveFailures(w, path, *dispatched.stat, own_failure);
+    if (cause.empty() && result.ok()) {
+      if (w.failures.Resolve(w.paths, w.config, RunsOf(w), path, *dispatched.stat, own_failure,
+                             env_.UnixNow()))
+        state_dirty_ = true;
+      PublishFailing(w);
+    }
     // The gauge moves with the failure, not a tick later (an alert may be reading it).
     if (cause != (own_failure ? own_failure->cause : std::string())) PublishFailing(w);
   }
   w.paths.Tidy(path);
+}
+
+void Pipeline::PublishFailing(Watch& w) {
+  for (FailingFilesChanged& changed : w.failures.Publish(w.paths, w.config.name, RunsOf(w)))
+    reporter_.Report(std::move(changed));
+}
+
+FailureTracker::RunOf Pipeline::RunsOf(const Watch& w) const {
+  return [this, &w](const std::string& path) { return RunOf(w, path); };
 }
 
 // The table bounds what it remembers (path_record.h).
@@ -200,7 +214,7 @@ void Pipeline::Remember(Watch& w, const std::string& path, const FileStat& stat,
     r.load_problem->since_unix = env_.UnixNow();
   }
   state_dirty_ = true;
-  w.failing_dirty = true;
+  w.failures.MarkChanged();
   w.paths.Remember(path, std::move(r));
 }
 

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "failure_tracker.h"
 #include "missing_watch.h"
 #include "path_record.h"
 #include "pipeline.h"
@@ -53,12 +54,8 @@ struct Pipeline::Watch {
   std::set<std::string> unwatched_baselined;  // first poll done
   std::set<std::string> unwatched_running;    // a scan under way
   Clock::time_point next_degraded_poll;
-  // Failures that are over (pipeline_failing.cc), newest first, bounded: what
-  // `ckptwatch status` shows as history.
-  std::deque<ResolvedFailure> resolved;
-  // The failing-file counts last given to the reporter, by (run, cause).
-  std::map<std::pair<std::string, std::string>, std::size_t> failing_published;
-  bool failing_dirty = true;  // remembered verdicts changed since they were counted
+  // Failures that are over, and the failing-file counts last reported.
+  FailureTracker failures;
   Clock::time_point next_writable_check;
   std::optional<SavedWatch> restored;  // until the start scan has used it
   // Runs with series now (run_depth), each with the order of its last activity.
