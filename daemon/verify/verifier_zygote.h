@@ -45,6 +45,12 @@ bool ZygoteSocketPair(int fds[2], std::string* err);
 bool SendZygoteJob(int socket, std::uint64_t id, const std::vector<std::string>& child_args,
                    int file_fd, int out_fd, int err_fd, std::string* err);
 
+/// Asks the zygote to fork a warm verifier (warm_verifier.h) as job `id` with `warm_args`
+/// (WarmVerifierArgs()), its channel being a copy of `channel_fd`. It is reported like a child:
+/// started, then exited (when it retires, its channel closes, or it is killed).
+bool SendZygoteStartWarm(int socket, std::uint64_t id, const std::vector<std::string>& warm_args,
+                         int channel_fd, std::string* err);
+
 /// Asks the zygote to SIGKILL the child of job `id` (a deadline passed). It still reports the
 /// child's exit.
 bool SendZygoteKill(int socket, std::uint64_t id);
