@@ -1,10 +1,11 @@
 // The pre-forked verifier: one helper process, started with the daemon, that has libhdf5 and
-// everything else loaded and initialised but never opens a file. For each job it forks a fresh
-// child that receives the checkpoint and its stdout/stderr pipes (SCM_RIGHTS) and then runs
-// exactly what `ckptwatch __verify-child` runs: limits, ConfineVerifier(), one verification,
-// one JSON line. A fork instead of an exec saves the process start (ld.so, 25 shared objects)
-// that used to be most of a small file's verification. No state crosses files: the zygote never
-// parses a byte, and each child is a copy of that same untouched zygote.
+// everything else loaded and initialised but never opens a file. It forks two kinds of child:
+// a one-shot child per job, which receives the checkpoint and its stdout/stderr pipes
+// (SCM_RIGHTS) and runs exactly what `ckptwatch __verify-child` runs (limits, ConfineVerifier(),
+// one verification, one JSON line); and a warm verifier (warm_verifier.h), which receives a
+// channel on which the daemon then sends it one owner's files. A fork instead of an exec saves
+// the process start (ld.so, 25 shared objects). No state crosses owners: the zygote never parses
+// a byte, and each child is a copy of that same untouched zygote.
 #pragma once
 
 #include <sys/types.h>
