@@ -12,6 +12,8 @@
 #include "status_command.h"
 #include "verifier_child.h"
 #include "verifier_zygote.h"
+#include "warm_channel.h"
+#include "warm_verifier.h"
 #include "verify_command.h"
 
 namespace {
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
   if (command == "status") return RunStatusCommand(rest, std::cout, std::cerr);
   if (command == kVerifierChildCommand) return VerifierChildMain(rest);
   if (command == kVerifierZygoteCommand) return VerifierZygoteMain(rest);
+  if (command == kWarmVerifierCommand) return WarmVerifierMain(rest);
   std::cerr << "ckptwatch: unknown command '" << command << "'\n\n" << kUsage;
   return 2;
 }

@@ -113,6 +113,18 @@ class Daemon {
   void Log(LogLevel level, LogEvent event, std::vector<LogField> fields, std::string msg = "") {
     log_->Write(level, event, std::move(fields), std::move(msg));
   }
+  // Which warm verifier gave a verdict and which owners it has seen (always one: the queue
+  // kills one that says otherwise). Debug level: the test hook of the one-owner rule.
+  void LogWarmVerifier(const VerifyJob& job) {
+    std::string uids;
+    for (uid_t uid : job.verifier_uids) {
+      if (!uids.empty()) uids += ',';
+      uids += std::to_string(uid);
+    }
+    Log(LogLevel::kDebug, "verifier_used",
+        {{"watch", job.watch}, {"path", job.path}, {"verifier_pid", std::to_string(job.verifier_pid)},
+         {"owner", std::to_string(job.owner)}, {"verifier_uids", uids}});
+  }
   // A libuv call that failed: logged with what it was for; false.
   bool Check(int rc, std::string_view what) {
     if (rc == 0) return true;
@@ -228,11 +240,15 @@ bool Daemon::Setup() {
       &loop_, SelfExecutable(), static_cast<std::size_t>(config_.verify.max_parallel),
       ChildLimits{}, static_cast<std::size_t>(config_.verify.queue_limit),
       [this](const VerifyJob& job, const VerifyResult& result) {
+        if (job.verifier_pid != 0) LogWarmVerifier(job);
         Step([&] { pipeline_->OnVerified(job, result); });
       },
       [this](const std::string& how, std::uint64_t restart_ms) {
         Log(LogLevel::kWarn, LogEvent::kVerifierRestarted, {{"how", how}, {"restart_in_ms", std::to_string(restart_ms)}},
             "the pre-forked verifier ended (" + how + "); restarting it");
+      },
+      [this](const std::string& message) {
+        Log(LogLevel::kError, "verifier_owners_mixed", {}, message);
       });
   ApplyVerifyConfig();
   reporter_ = std::make_unique<EventReporter>(log_, *metrics_);
