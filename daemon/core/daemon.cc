@@ -121,7 +121,7 @@ class Daemon {
       if (!uids.empty()) uids += ',';
       uids += std::to_string(uid);
     }
-    Log(LogLevel::kDebug, "verifier_used",
+    Log(LogLevel::kDebug, LogEvent::kVerifierUsed,
         {{"watch", job.watch}, {"path", job.path}, {"verifier_pid", std::to_string(job.verifier_pid)},
          {"owner", std::to_string(job.owner)}, {"verifier_uids", uids}});
   }
@@ -248,7 +248,7 @@ bool Daemon::Setup() {
             "the pre-forked verifier ended (" + how + "); restarting it");
       },
       [this](const std::string& message) {
-        Log(LogLevel::kError, "verifier_owners_mixed", {}, message);
+        Log(LogLevel::kError, LogEvent::kVerifierOwnersMixed, {}, message);
       });
   ApplyVerifyConfig();
   reporter_ = std::make_unique<EventReporter>(log_, *metrics_);

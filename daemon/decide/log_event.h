@@ -44,6 +44,8 @@ namespace ckptwatch {
   X(kLoopError, loop_error)                       \
   X(kStatusUnavailable, status_unavailable)       \
   X(kVerifierRestarted, verifier_restarted)       \
+  X(kVerifierUsed, verifier_used)                 \
+  X(kVerifierOwnersMixed, verifier_owners_mixed) \
   X(kSummary, summary)                            \
   X(kReload, reload)                              \
   X(kReloadFailed, reload_failed)                 \
