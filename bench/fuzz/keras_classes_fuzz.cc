@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "keras_classes.h"
+#include "verify/keras_classes.h"
 
 namespace {
 

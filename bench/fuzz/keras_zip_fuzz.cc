@@ -14,8 +14,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "keras_zip.h"
-#include "verdict.h"
+#include "verify/keras_zip.h"
+#include "verify/verdict.h"
 
 namespace {
 

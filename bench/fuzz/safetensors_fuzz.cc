@@ -10,8 +10,8 @@
 #include <cstring>
 #include <string>
 
-#include "safetensors.h"
-#include "verdict.h"
+#include "verify/safetensors.h"
+#include "verify/verdict.h"
 
 namespace {
 

@@ -15,8 +15,8 @@
 #include <span>
 #include <string>
 
-#include "superblock.h"
-#include "verdict.h"
+#include "verify/superblock.h"
+#include "verify/verdict.h"
 
 namespace {
 

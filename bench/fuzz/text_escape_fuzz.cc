@@ -14,9 +14,9 @@
 #include <string>
 #include <string_view>
 
-#include "logfmt.h"
-#include "text_escape.h"
-#include "verify_result.h"
+#include "report/logfmt.h"
+#include "base/text_escape.h"
+#include "verify/verify_result.h"
 
 namespace {
 

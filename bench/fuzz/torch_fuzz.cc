@@ -12,10 +12,10 @@
 #include <cstring>
 #include <string>
 
-#include "format_detect.h"
-#include "pickle_reader.h"
-#include "torch_checkpoint.h"
-#include "verdict.h"
+#include "verify/format_detect.h"
+#include "verify/pickle_reader.h"
+#include "verify/torch_checkpoint.h"
+#include "verify/verdict.h"
 
 namespace {
 

@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "hdf5_inspector.h"
-#include "run_command.h"
-#include "status_command.h"
-#include "verifier_child.h"
-#include "verifier_zygote.h"
-#include "verify_command.h"
+#include "verify/hdf5_inspector.h"
+#include "cli/run_command.h"
+#include "cli/status_command.h"
+#include "verify/verifier_child.h"
+#include "verify/verifier_zygote.h"
+#include "cli/verify_command.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "status_command.h"
+#include "cli/status_command.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,13 +11,13 @@
 #include <cstring>
 #include <ctime>
 
-#include "config.h"
-#include "run_command.h"
-#include "save_cause.h"
-#include "status_json.h"
-#include "status_server.h"
-#include "text_escape.h"
-#include "units.h"
+#include "config/config.h"
+#include "cli/run_command.h"
+#include "decide/save_cause.h"
+#include "report/status_json.h"
+#include "report/status_server.h"
+#include "base/text_escape.h"
+#include "config/units.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "verify_command.h"
+#include "cli/verify_command.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,14 +14,14 @@
 #include <system_error>
 #include <thread>
 
-#include "capabilities.h"
-#include "load_check.h"
-#include "logfmt.h"
-#include "open_beneath.h"
-#include "page_cache.h"
-#include "text_escape.h"
-#include "verifier_child.h"
-#include "verify_open_file.h"
+#include "verify/capabilities.h"
+#include "verify/load_check.h"
+#include "report/logfmt.h"
+#include "base/open_beneath.h"
+#include "verify/page_cache.h"
+#include "base/text_escape.h"
+#include "verify/verifier_child.h"
+#include "verify/verify_open_file.h"
 
 namespace ckptwatch {
 namespace {

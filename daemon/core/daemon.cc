@@ -1,7 +1,7 @@
 // The libuv loop that runs the pipeline: it owns the handles (signals,
 // timers, the inotify descriptor, the thread pool, verifier children, the
 // metrics server) and turns each into one Pipeline input. It decides nothing.
-#include "daemon.h"
+#include "core/daemon.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -11,19 +11,19 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "event_log.h"
-#include "hdf5_inspector.h"
-#include "inotify_set.h"
-#include "metrics.h"
-#include "name_patterns.h"
-#include "pipeline.h"
-#include "real_env.h"
-#include "start_checks.h"
-#include "state_file.h"
-#include "status_json.h"
-#include "status_server.h"
-#include "systemd_notify.h"
-#include "verify_queue.h"
+#include "report/event_log.h"
+#include "verify/hdf5_inspector.h"
+#include "core/inotify_set.h"
+#include "report/metrics.h"
+#include "watch/name_patterns.h"
+#include "decide/pipeline.h"
+#include "core/real_env.h"
+#include "core/start_checks.h"
+#include "core/state_file.h"
+#include "report/status_json.h"
+#include "report/status_server.h"
+#include "report/systemd_notify.h"
+#include "verify/verify_queue.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,11 +1,11 @@
-#include "real_env.h"
+#include "core/real_env.h"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "access_check.h"
-#include "watch_root.h"
+#include "decide/access_check.h"
+#include "watch/watch_root.h"
 
 namespace ckptwatch {
 

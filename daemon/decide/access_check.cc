@@ -1,4 +1,4 @@
-#include "access_check.h"
+#include "decide/access_check.h"
 
 #include <acl/libacl.h>
 #include <grp.h>

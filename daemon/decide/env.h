@@ -8,11 +8,11 @@
 #include <cstdint>
 #include <string>
 
-#include "config.h"
-#include "open_beneath.h"
-#include "open_writers.h"
-#include "poll_scanner.h"
-#include "save_cause.h"
+#include "config/config.h"
+#include "base/open_beneath.h"
+#include "watch/open_writers.h"
+#include "watch/poll_scanner.h"
+#include "decide/save_cause.h"
 
 namespace ckptwatch {
 

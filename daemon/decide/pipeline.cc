@@ -1,14 +1,14 @@
 // Watches, events, scans and dispatch. Verdicts and problems: pipeline_verdict.cc.
-#include "pipeline.h"
+#include "decide/pipeline.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <set>
 
-#include "name_patterns.h"
-#include "pipeline_watch.h"
-#include "units.h"
-#include "verifier.h"
+#include "watch/name_patterns.h"
+#include "decide/pipeline_watch.h"
+#include "config/units.h"
+#include "verify/verifier.h"
 
 namespace ckptwatch {
 namespace {

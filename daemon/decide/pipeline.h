@@ -16,12 +16,12 @@
 #include <string_view>
 #include <utility>
 
-#include "config.h"
-#include "env.h"
-#include "outcome.h"
-#include "pipeline_ports.h"
-#include "saved_state.h"
-#include "status_snapshot.h"
+#include "config/config.h"
+#include "decide/env.h"
+#include "decide/outcome.h"
+#include "decide/pipeline_ports.h"
+#include "decide/saved_state.h"
+#include "decide/status_snapshot.h"
 
 namespace ckptwatch {
 

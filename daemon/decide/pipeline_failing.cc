@@ -10,8 +10,8 @@
 // the failure of a broken sibling.
 #include <algorithm>
 
-#include "pipeline.h"
-#include "pipeline_watch.h"
+#include "decide/pipeline.h"
+#include "decide/pipeline_watch.h"
 
 namespace ckptwatch {
 namespace {

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "env.h"
-#include "pipeline_ports.h"
+#include "decide/env.h"
+#include "decide/pipeline_ports.h"
 
 namespace ckptwatch::testing {
 

@@ -10,11 +10,11 @@
 #include <string_view>
 #include <vector>
 
-#include "event_log.h"
-#include "verify_queue.h"
-#include "watch_event.h"
-#include "watch_problem.h"
-#include "watcher.h"
+#include "base/log_fields.h"
+#include "verify/verify_queue.h"
+#include "watch/watch_event.h"
+#include "decide/watch_problem.h"
+#include "watch/watcher.h"
 
 namespace ckptwatch {
 

@@ -8,12 +8,12 @@
 #include <set>
 #include <string>
 
-#include "missing_watch.h"
-#include "pipeline.h"
-#include "poll_scanner.h"
-#include "problem_set.h"
-#include "settle_queue.h"
-#include "status_snapshot.h"
+#include "watch/missing_watch.h"
+#include "decide/pipeline.h"
+#include "watch/poll_scanner.h"
+#include "decide/problem_set.h"
+#include "settle/settle_queue.h"
+#include "decide/status_snapshot.h"
 
 namespace ckptwatch {
 

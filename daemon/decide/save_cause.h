@@ -7,8 +7,8 @@
 #include <optional>
 #include <string>
 
-#include "units.h"
-#include "verify_result.h"
+#include "config/units.h"
+#include "verify/verify_result.h"
 
 namespace ckptwatch {
 

@@ -1,6 +1,6 @@
 // kEvents against the two places it must agree with: the Log() calls in the daemon's sources and
 // docs/logging.md's event table and example lines.
-#include "events.h"
+#include "report/events.h"
 
 #include <gtest/gtest.h>
 
@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "config_test_util.h"
-#include "logfmt.h"
+#include "config/config_test_util.h"
+#include "report/logfmt.h"
 
 namespace ckptwatch {
 namespace {

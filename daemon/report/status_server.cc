@@ -1,4 +1,4 @@
-#include "status_server.h"
+#include "report/status_server.h"
 
 #include <grp.h>
 #include <sys/socket.h>

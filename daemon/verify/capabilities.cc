@@ -1,4 +1,4 @@
-#include "capabilities.h"
+#include "verify/capabilities.h"
 
 #include <linux/capability.h>
 #include <sys/prctl.h>

@@ -1,4 +1,4 @@
-#include "confinement.h"
+#include "verify/confinement.h"
 
 #include <linux/capability.h>
 #include <sched.h>

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "capabilities.h"
+#include "verify/capabilities.h"
 
 namespace ckptwatch {
 

@@ -1,4 +1,4 @@
-#include "confinement.h"
+#include "verify/confinement.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -18,7 +18,7 @@
 #include <functional>
 #include <string>
 
-#include "watch_test_util.h"
+#include "base/temp_dir.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "fair_queue.h"
+#include "verify/fair_queue.h"
 
 #include <gtest/gtest.h>
 

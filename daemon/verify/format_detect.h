@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "superblock.h"  // ReadAt
+#include "verify/superblock.h"  // ReadAt
 
 namespace ckptwatch {
 

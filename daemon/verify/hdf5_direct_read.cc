@@ -1,9 +1,9 @@
-#include "hdf5_direct_read.h"
+#include "verify/hdf5_direct_read.h"
 
 #include <algorithm>
 #include <utility>
 
-#include "hdf5_handle.h"
+#include "verify/hdf5_handle.h"
 
 namespace ckptwatch {
 namespace {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "nonfinite_scan.h"
-#include "raw_scan.h"
+#include "verify/nonfinite_scan.h"
+#include "verify/raw_scan.h"
 
 namespace ckptwatch {
 

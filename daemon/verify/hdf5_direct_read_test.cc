@@ -1,4 +1,4 @@
-#include "hdf5_direct_read.h"
+#include "verify/hdf5_direct_read.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "hdf5_inspector.h"
-#include "superblock.h"
-#include "verifier.h"
+#include "verify/hdf5_inspector.h"
+#include "verify/superblock.h"
+#include "verify/verifier.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "hdf5_fd_driver.h"
+#include "verify/hdf5_fd_driver.h"
 
 #include <H5FDpublic.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "hdf5_fd_driver.h"
+#include "verify/hdf5_fd_driver.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,9 +7,9 @@
 
 #include <gtest/gtest.h>
 
-#include "hdf5_handle.h"
-#include "unique_fd.h"
-#include "watch_test_util.h"
+#include "verify/hdf5_handle.h"
+#include "base/unique_fd.h"
+#include "base/temp_dir.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "hdf5_handle.h"
+#include "verify/hdf5_handle.h"
 
 #include <vector>
 

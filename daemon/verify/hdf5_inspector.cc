@@ -1,4 +1,4 @@
-#include "hdf5_inspector.h"
+#include "verify/hdf5_inspector.h"
 
 #include <hdf5.h>
 #include <hdf5_hl.h>
@@ -10,15 +10,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "byte_reader.h"
-#include "hdf5_direct_read.h"
-#include "hdf5_fd_driver.h"
-#include "hdf5_handle.h"
-#include "keras_classes.h"
-#include "load_check.h"
-#include "loadable_datatype.h"
-#include "nonfinite_scan.h"
-#include "read_plan.h"
+#include "verify/byte_reader.h"
+#include "verify/hdf5_direct_read.h"
+#include "verify/hdf5_fd_driver.h"
+#include "verify/hdf5_handle.h"
+#include "verify/keras_classes.h"
+#include "verify/load_check.h"
+#include "verify/loadable_datatype.h"
+#include "verify/nonfinite_scan.h"
+#include "verify/read_plan.h"
 
 namespace ckptwatch {
 namespace {

@@ -9,8 +9,8 @@
 #include <span>
 #include <string>
 
-#include "verdict.h"
-#include "verify_result.h"
+#include "verify/verdict.h"
+#include "verify/verify_result.h"
 
 namespace ckptwatch {
 

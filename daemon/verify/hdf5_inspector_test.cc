@@ -1,6 +1,6 @@
-#include "hdf5_inspector.h"
+#include "verify/hdf5_inspector.h"
 
-#include "hdf5_handle.h"
+#include "verify/hdf5_handle.h"
 
 #include <gtest/gtest.h>
 #include <hdf5.h>
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "superblock.h"
+#include "verify/superblock.h"
 
 namespace ckptwatch {
 namespace {

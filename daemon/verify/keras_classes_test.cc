@@ -1,4 +1,4 @@
-#include "keras_classes.h"
+#include "verify/keras_classes.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "keras_releases.h"
+#include "verify/keras_releases.h"
 
 #include <algorithm>
 #include <iterator>

@@ -5,7 +5,7 @@
 // clang-format off
 #include <cstddef>
 
-#include "keras_releases.h"
+#include "verify/keras_releases.h"
 
 namespace ckptwatch::keras_releases_data {
 

@@ -1,4 +1,4 @@
-#include "keras_zip.h"
+#include "verify/keras_zip.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "keras_classes.h"
-#include "load_check.h"
+#include "verify/keras_classes.h"
+#include "verify/load_check.h"
 
 namespace ckptwatch {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "verify_result.h"
+#include "verify/verify_result.h"
 
 namespace ckptwatch {
 

@@ -1,11 +1,11 @@
-#include "loadable_datatype.h"
+#include "verify/loadable_datatype.h"
 
 #include <cstdint>
 #include <limits>
 #include <set>
 
-#include "hdf5_handle.h"
-#include "text_escape.h"
+#include "verify/hdf5_handle.h"
+#include "base/text_escape.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "lookup3.h"
+#include "verify/lookup3.h"
 
 #include <bit>
 #include <cstddef>

@@ -1,4 +1,4 @@
-#include "page_cache.h"
+#include "verify/page_cache.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

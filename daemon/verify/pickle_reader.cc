@@ -1,4 +1,4 @@
-#include "pickle_reader.h"
+#include "verify/pickle_reader.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "superblock.h"  // ReadAt
+#include "verify/superblock.h"  // ReadAt
 
 namespace ckptwatch {
 

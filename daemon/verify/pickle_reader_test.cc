@@ -1,11 +1,11 @@
-#include "pickle_reader.h"
+#include "verify/pickle_reader.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
 
-#include "format_test_bytes.h"
+#include "verify/format_test_bytes.h"
 
 namespace ckptwatch {
 namespace {

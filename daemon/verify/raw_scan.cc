@@ -1,4 +1,4 @@
-#include "raw_scan.h"
+#include "verify/raw_scan.h"
 
 #include <algorithm>
 #include <cstdlib>

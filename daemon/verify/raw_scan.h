@@ -6,8 +6,8 @@
 #include <span>
 #include <vector>
 
-#include "nonfinite_scan.h"
-#include "superblock.h"  // ReadAt
+#include "verify/nonfinite_scan.h"
+#include "verify/superblock.h"  // ReadAt
 
 namespace ckptwatch {
 

@@ -1,4 +1,4 @@
-#include "read_plan.h"
+#include "verify/read_plan.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "safetensors.h"
+#include "verify/safetensors.h"
 
 #include <algorithm>
 #include <cctype>
@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "byte_reader.h"
-#include "nonfinite_scan.h"
+#include "verify/byte_reader.h"
+#include "verify/nonfinite_scan.h"
 
 namespace ckptwatch {
 namespace {

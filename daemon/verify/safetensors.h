@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 
-#include "superblock.h"  // ReadAt
-#include "verdict.h"
+#include "verify/superblock.h"  // ReadAt
+#include "verify/verdict.h"
 
 namespace ckptwatch {
 

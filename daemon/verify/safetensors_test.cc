@@ -1,11 +1,11 @@
-#include "safetensors.h"
+#include "verify/safetensors.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
 
-#include "format_test_bytes.h"
+#include "verify/format_test_bytes.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "superblock.h"
+#include "verify/superblock.h"
 
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 #include <limits>
 #include <system_error>
 
-#include "lookup3.h"
+#include "verify/lookup3.h"
 
 namespace ckptwatch {
 namespace {

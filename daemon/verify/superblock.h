@@ -8,7 +8,7 @@
 #include <span>
 #include <string>
 
-#include "verdict.h"
+#include "verify/verdict.h"
 
 namespace ckptwatch {
 

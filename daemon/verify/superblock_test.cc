@@ -1,4 +1,4 @@
-#include "superblock.h"
+#include "verify/superblock.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "lookup3.h"
+#include "verify/lookup3.h"
 
 namespace ckptwatch {
 namespace {

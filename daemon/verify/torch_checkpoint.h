@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "superblock.h"  // ReadAt
-#include "verdict.h"
+#include "verify/superblock.h"  // ReadAt
+#include "verify/verdict.h"
 
 namespace ckptwatch {
 

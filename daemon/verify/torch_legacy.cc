@@ -4,10 +4,10 @@
 #include <map>
 #include <vector>
 
-#include "byte_reader.h"
-#include "pickle_reader.h"
-#include "torch_checkpoint.h"
-#include "torch_storage.h"
+#include "verify/byte_reader.h"
+#include "verify/pickle_reader.h"
+#include "verify/torch_checkpoint.h"
+#include "verify/torch_storage.h"
 
 namespace ckptwatch {
 namespace {

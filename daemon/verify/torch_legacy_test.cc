@@ -2,9 +2,9 @@
 // pickle protocol torch.save writes (protocol 4 and 5 put a FRAME after PROTO).
 #include <gtest/gtest.h>
 
-#include "format_detect.h"
-#include "format_test_bytes.h"
-#include "torch_checkpoint.h"
+#include "verify/format_detect.h"
+#include "verify/format_test_bytes.h"
+#include "verify/torch_checkpoint.h"
 
 namespace ckptwatch {
 namespace {

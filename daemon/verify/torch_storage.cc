@@ -1,9 +1,9 @@
-#include "torch_storage.h"
+#include "verify/torch_storage.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "nonfinite_scan.h"
+#include "verify/nonfinite_scan.h"
 
 namespace ckptwatch {
 

@@ -5,10 +5,10 @@
 #include <map>
 #include <set>
 
-#include "pickle_reader.h"
-#include "torch_checkpoint.h"
-#include "torch_storage.h"
-#include "zip_directory.h"
+#include "verify/pickle_reader.h"
+#include "verify/torch_checkpoint.h"
+#include "verify/torch_storage.h"
+#include "verify/zip_directory.h"
 
 namespace ckptwatch {
 namespace {

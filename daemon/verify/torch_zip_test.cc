@@ -1,8 +1,8 @@
 // CheckTorchZip on archives built byte by byte: each verdict branch, at the levels that reach it.
 #include <gtest/gtest.h>
 
-#include "format_test_bytes.h"
-#include "torch_checkpoint.h"
+#include "verify/format_test_bytes.h"
+#include "verify/torch_checkpoint.h"
 
 namespace ckptwatch {
 namespace {

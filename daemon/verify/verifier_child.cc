@@ -1,4 +1,4 @@
-#include "verifier_child.h"
+#include "verify/verifier_child.h"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "confinement.h"
-#include "hdf5_handle.h"
+#include "verify/confinement.h"
+#include "verify/hdf5_handle.h"
 
 namespace ckptwatch {
 namespace {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "verifier.h"
+#include "verify/verifier.h"
 
 namespace ckptwatch {
 

@@ -1,6 +1,6 @@
 // The parent's side of the verifier child: its argv and environment, running it on a
 // descriptor, and reading its verdict or its death (verifier_child.h).
-#include "verifier_child.h"
+#include "verify/verifier_child.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "unique_fd.h"
+#include "base/unique_fd.h"
 
 extern char** environ;
 

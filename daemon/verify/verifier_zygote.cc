@@ -1,4 +1,4 @@
-#include "verifier_zygote.h"
+#include "verify/verifier_zygote.h"
 
 #include <hdf5.h>
 #include <poll.h>
@@ -17,9 +17,9 @@
 #include <iostream>
 #include <map>
 
-#include "confinement.h"
-#include "hdf5_handle.h"
-#include "verifier_child.h"
+#include "verify/confinement.h"
+#include "verify/hdf5_handle.h"
+#include "verify/verifier_child.h"
 
 namespace ckptwatch {
 namespace {

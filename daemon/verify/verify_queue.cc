@@ -1,4 +1,4 @@
-#include "verify_queue.h"
+#include "verify/verify_queue.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,8 +11,8 @@
 #include <cstring>
 #include <optional>
 
-#include "open_beneath.h"
-#include "verifier_zygote.h"
+#include "base/open_beneath.h"
+#include "verify/verifier_zygote.h"
 
 namespace ckptwatch {
 

@@ -13,9 +13,9 @@
 #include <memory>
 #include <string>
 
-#include "fair_queue.h"
-#include "unique_fd.h"
-#include "verifier_child.h"
+#include "verify/fair_queue.h"
+#include "base/unique_fd.h"
+#include "verify/verifier_child.h"
 
 namespace ckptwatch {
 

@@ -1,11 +1,11 @@
-#include "zip_directory.h"
+#include "verify/zip_directory.h"
 
 #include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
 
-#include "byte_reader.h"
+#include "verify/byte_reader.h"
 
 namespace ckptwatch {
 namespace {

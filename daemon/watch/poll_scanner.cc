@@ -1,4 +1,4 @@
-#include "poll_scanner.h"
+#include "watch/poll_scanner.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,8 +13,8 @@
 #include <iterator>
 #include <memory>
 
-#include "open_beneath.h"
-#include "unique_fd.h"
+#include "base/open_beneath.h"
+#include "base/unique_fd.h"
 
 namespace ckptwatch {
 namespace {

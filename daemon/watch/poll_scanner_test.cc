@@ -1,4 +1,4 @@
-#include "poll_scanner.h"
+#include "watch/poll_scanner.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "watch_test_util.h"
+#include "watch/watch_test_util.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "open_beneath.h"
+#include "base/open_beneath.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "link_disclosure.h"
+#include "base/link_disclosure.h"
 
 namespace ckptwatch {
 namespace {

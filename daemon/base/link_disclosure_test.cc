@@ -1,4 +1,4 @@
-#include "link_disclosure.h"
+#include "base/link_disclosure.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "unique_fd.h"
-#include "watch_test_util.h"
+#include "base/unique_fd.h"
+#include "base/temp_dir.h"
 
 namespace ckptwatch {
 namespace {

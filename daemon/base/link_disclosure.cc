@@ -1,4 +1,4 @@
-#include "link_disclosure.h"
+#include "base/link_disclosure.h"
 
 #include <sys/xattr.h>
 

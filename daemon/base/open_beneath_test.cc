@@ -1,4 +1,4 @@
-#include "open_beneath.h"
+#include "base/open_beneath.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -15,7 +15,7 @@
 #include <filesystem>
 #include <string>
 
-#include "watch_test_util.h"
+#include "base/temp_dir.h"
 
 namespace ckptwatch {
 namespace {
