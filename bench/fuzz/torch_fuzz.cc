@@ -1,4 +1,4 @@
-// libFuzzer target: the PyTorch checkpoint readers (daemon/verify/torch_checkpoint.h) and format
+// libFuzzer target: the PyTorch checkpoint readers (daemon/verify/torch/torch_checkpoint.h) and format
 // detection (format_detect.h) on arbitrary bytes as a file.
 //
 // The input is read as a torch.save zip (CheckTorchZip: our own end-record and central-directory
@@ -13,8 +13,8 @@
 #include <string>
 
 #include "verify/format_detect.h"
-#include "verify/pickle_reader.h"
-#include "verify/torch_checkpoint.h"
+#include "verify/torch/pickle_reader.h"
+#include "verify/torch/torch_checkpoint.h"
 #include "verify/verdict.h"
 
 namespace {

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "base/unique_fd.h"
 #include "base/temp_dir.h"
+#include "base/unique_fd.h"
 
 namespace ckptwatch {
 namespace {

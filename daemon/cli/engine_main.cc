@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "verify/hdf5_inspector.h"
 #include "cli/run_command.h"
 #include "cli/status_command.h"
-#include "verify/verifier_child.h"
-#include "verify/verifier_zygote.h"
 #include "cli/verify_command.h"
+#include "verify/engine/verifier_child.h"
+#include "verify/engine/verifier_zygote.h"
+#include "verify/hdf5/hdf5_inspector.h"
 
 namespace {
 

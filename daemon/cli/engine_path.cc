@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-#include "verify/verifier_child.h"
+#include "verify/engine/verifier_child.h"
 
 namespace ckptwatch {
 

@@ -10,8 +10,8 @@
 
 #include "config/config.h"
 #include "core/daemon.h"
-#include "report/event_log.h"
 #include "core/start_checks.h"
+#include "report/event_log.h"
 
 namespace ckptwatch {
 namespace {

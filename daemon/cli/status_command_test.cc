@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "report/status_json.h"
 #include "base/text_escape.h"
+#include "report/status_json.h"
 
 namespace ckptwatch {
 namespace {

@@ -14,13 +14,13 @@
 #include <system_error>
 #include <thread>
 
-#include "verify/capabilities.h"
-#include "verify/load_check.h"
-#include "report/logfmt.h"
 #include "base/open_beneath.h"
-#include "verify/page_cache.h"
 #include "base/text_escape.h"
-#include "verify/verifier_child.h"
+#include "report/logfmt.h"
+#include "verify/engine/capabilities.h"
+#include "verify/engine/page_cache.h"
+#include "verify/engine/verifier_child.h"
+#include "verify/load_check.h"
 #include "verify/verify_open_file.h"
 
 namespace ckptwatch {

@@ -5,8 +5,8 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
-#include "report/events.h"
 #include "base/text_escape.h"
+#include "report/events.h"
 
 namespace ckptwatch {
 

@@ -16,8 +16,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include "report/metrics_server.h"
 #include "base/text_escape.h"
+#include "report/metrics_server.h"
 
 namespace ckptwatch {
 

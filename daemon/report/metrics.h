@@ -9,8 +9,8 @@
 #include <string_view>
 
 #include "config/config.h"
-#include "verify/verdict.h"
 #include "decide/watch_problem.h"
+#include "verify/verdict.h"
 
 namespace ckptwatch {
 

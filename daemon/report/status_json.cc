@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "report/logfmt.h"
 #include "base/text_escape.h"
+#include "report/logfmt.h"
 
 namespace ckptwatch {
 namespace {

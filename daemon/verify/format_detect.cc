@@ -5,8 +5,8 @@
 #include <cstring>
 #include <vector>
 
-#include "verify/safetensors.h"
-#include "verify/zip_directory.h"
+#include "verify/safetensors/safetensors.h"
+#include "verify/zip/zip_directory.h"
 
 namespace ckptwatch {
 namespace {

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "verify/superblock.h"  // ReadAt
+#include "verify/byte_reader.h"  // ReadAt
 #include "verify/verdict.h"
 
 namespace ckptwatch::testing {

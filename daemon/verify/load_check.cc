@@ -7,8 +7,8 @@
 #include <set>
 #include <vector>
 
-#include "verify/keras_classes.h"
-#include "verify/keras_releases.h"
+#include "verify/keras/keras_classes.h"
+#include "verify/keras/keras_releases.h"
 
 namespace ckptwatch {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "verify/keras_classes.h"
-#include "verify/keras_releases.h"
+#include "verify/keras/keras_classes.h"
+#include "verify/keras/keras_releases.h"
 
 namespace ckptwatch {
 namespace {

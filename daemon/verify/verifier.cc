@@ -4,10 +4,10 @@
 #include <span>
 
 #include "verify/byte_reader.h"
-#include "verify/hdf5_inspector.h"
-#include "verify/keras_zip.h"
-#include "verify/page_cache.h"
-#include "verify/superblock.h"
+#include "verify/engine/page_cache.h"
+#include "verify/hdf5/hdf5_inspector.h"
+#include "verify/hdf5/superblock.h"
+#include "verify/keras/keras_zip.h"
 #include "verify/verify_open_file.h"
 
 namespace ckptwatch {

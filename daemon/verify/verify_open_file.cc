@@ -10,14 +10,14 @@
 #include <cstring>
 #include <optional>
 
-#include "verify/byte_reader.h"
-#include "verify/format_detect.h"
 #include "base/open_beneath.h"
-#include "verify/page_cache.h"
-#include "verify/safetensors.h"
-#include "verify/torch_checkpoint.h"
-#include "verify/torch_storage.h"
-#include "verify/zip_directory.h"
+#include "verify/byte_reader.h"
+#include "verify/engine/page_cache.h"
+#include "verify/format_detect.h"
+#include "verify/safetensors/safetensors.h"
+#include "verify/torch/torch_checkpoint.h"
+#include "verify/torch/torch_storage.h"
+#include "verify/zip/zip_directory.h"
 
 namespace ckptwatch {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "verify/superblock.h"
+#include "verify/hdf5/superblock.h"
 #include "verify/verifier.h"
 
 namespace ckptwatch {
