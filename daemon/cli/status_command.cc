@@ -11,13 +11,13 @@
 #include <cstring>
 #include <ctime>
 
-#include "config/config.h"
+#include "base/text_escape.h"
 #include "cli/run_command.h"
+#include "config/config.h"
+#include "config/units.h"
 #include "decide/save_cause.h"
 #include "report/status_json.h"
 #include "report/status_server.h"
-#include "base/text_escape.h"
-#include "config/units.h"
 
 namespace ckptwatch {
 namespace {
@@ -247,7 +247,7 @@ int RunStatusCommand(const std::vector<std::string>& args, std::ostream& out, st
       err << error << (error.empty() || error.back() != '\n' ? "\n" : "");
       return 2;
     }
-    socket_path = StatusSocketPath(config);
+    socket_path = StatusSocketPath(config.status);
   }
   std::string answer, error;
   if (!Ask(socket_path, &answer, &error)) {

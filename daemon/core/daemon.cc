@@ -11,19 +11,20 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "report/event_log.h"
-#include "verify/hdf5_inspector.h"
 #include "core/inotify_set.h"
-#include "report/metrics.h"
-#include "watch/name_patterns.h"
-#include "decide/pipeline.h"
 #include "core/real_env.h"
 #include "core/start_checks.h"
 #include "core/state_file.h"
+#include "decide/pipeline.h"
+#include "report/event_log.h"
+#include "report/metrics.h"
 #include "report/status_json.h"
 #include "report/status_server.h"
 #include "report/systemd_notify.h"
-#include "verify/verify_queue.h"
+#include "verify/engine/verify_queue.h"
+#include "verify/hdf5/hdf5_inspector.h"
+#include "watch/name_patterns.h"
+#include "watch/scan_directory.h"
 
 namespace ckptwatch {
 namespace {
@@ -296,7 +297,7 @@ bool Daemon::Setup() {
   pipeline_ = std::make_unique<Pipeline>(config_, env_, inotify_.get(), *scanner_, *verifier_, *reporter_);
   RestoreState();
   Step([&] { pipeline_->Start(); });
-  const std::string status_path = StatusSocketPath(config_);
+  const std::string status_path = StatusSocketPath(config_.status);
   status_ = StatusServer::Start(
       &loop_, status_path,
       [this] { return StatusJson(pipeline_->CurrentStatus(), static_cast<long>(getpid()), CKPTWATCH_VERSION); }, &err);

@@ -4,7 +4,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "decide/access_check.h"
+#include "core/access_check.h"
+#include "core/filesystem_space.h"
+#include "watch/network_filesystem.h"
 #include "watch/watch_root.h"
 
 namespace ckptwatch {

@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "decide/env.h"
 #include "base/unique_fd.h"
+#include "decide/env.h"
 
 namespace ckptwatch {
 

@@ -8,11 +8,11 @@
 #include <cstdint>
 #include <string>
 
-#include "config/config.h"
 #include "base/open_beneath.h"
-#include "watch/open_writers.h"
-#include "watch/poll_scanner.h"
+#include "config/config.h"
 #include "decide/save_cause.h"
+#include "watch/open_writers.h"
+#include "watch/snapshot.h"
 
 namespace ckptwatch {
 

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "config/config.h"
-#include "verify/load_check.h"
 #include "base/log_fields.h"
+#include "config/config.h"
 #include "decide/save_cause.h"
 #include "decide/status_snapshot.h"
+#include "verify/load_check.h"
 #include "verify/verify_result.h"
 
 namespace ckptwatch {

@@ -5,10 +5,10 @@
 #include <cerrno>
 #include <set>
 
-#include "watch/name_patterns.h"
-#include "decide/pipeline_watch.h"
 #include "config/units.h"
+#include "decide/pipeline_watch.h"
 #include "verify/verifier.h"
+#include "watch/name_patterns.h"
 
 namespace ckptwatch {
 namespace {

@@ -119,7 +119,6 @@ class Pipeline {
   /// Gives the reporter the failing-file counts of `w` when they changed.
   void PublishFailing(Watch& w);
   bool RestoreWatch(Watch& w, const Snapshot& snapshot);
-  bool Considered(const Watch& w, const std::string& path) const;
   void Judge(Watch& w, const VerifyJob& job, const VerifyResult& result);
   Outcome Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
   /// The stale problem's reason at `now`: computed when asked, never frozen when it started.

@@ -11,9 +11,10 @@
 #include <vector>
 
 #include "base/log_fields.h"
-#include "verify/verify_queue.h"
-#include "watch/watch_event.h"
 #include "decide/watch_problem.h"
+#include "verify/engine/verify_job.h"
+#include "watch/snapshot.h"
+#include "watch/watch_event.h"
 #include "watch/watcher.h"
 
 namespace ckptwatch {

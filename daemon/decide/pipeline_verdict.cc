@@ -3,10 +3,10 @@
 #include <cstdio>
 #include <ctime>
 
+#include "config/units.h"
 #include "decide/outcome.h"
 #include "decide/pipeline.h"
 #include "decide/pipeline_watch.h"
-#include "config/units.h"
 #include "verify/verifier.h"
 
 namespace ckptwatch {

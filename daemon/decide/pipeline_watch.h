@@ -8,12 +8,12 @@
 #include <set>
 #include <string>
 
-#include "watch/missing_watch.h"
 #include "decide/pipeline.h"
-#include "watch/poll_scanner.h"
 #include "decide/problem_set.h"
-#include "settle/settle_queue.h"
 #include "decide/status_snapshot.h"
+#include "settle/settle_queue.h"
+#include "watch/missing_watch.h"
+#include "watch/poll_scanner.h"
 
 namespace ckptwatch {
 

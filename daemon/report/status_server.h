@@ -18,7 +18,7 @@ namespace ckptwatch {
 
 /// `status.socket`, else `$RUNTIME_DIRECTORY/status.sock` (systemd's
 /// RuntimeDirectory=), else /run/ckptwatch/status.sock.
-std::string StatusSocketPath(const Config& config);
+std::string StatusSocketPath(const StatusConfig& status);
 
 class StatusServer {
  public:

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "watch/poll_scanner.h"
+#include "watch/scan_directory.h"
 #include "watch/watch_test_util.h"
 
 namespace ckptwatch {

@@ -1,11 +1,11 @@
 // Whether a given user or group could read a checkpoint or create files in a
 // directory, evaluated the way the kernel does (owner/group/other bits,
 // supplementary groups, POSIX ACLs, search permission on every ancestor).
-// The daemon cannot simply try: it is not those users.
+// The daemon cannot simply try: it is not those users. The decision core asks through
+// Env::WhyCannotRead() and Env::WhyCannotCreateIn() (decide/env.h); RealEnv calls these.
 #pragma once
 
 #include <string>
-#include <vector>
 
 #include "config/config.h"
 
@@ -18,10 +18,5 @@ std::string WhyCannotRead(const std::string& path, const Principal& reader);
 /// Why `writer` cannot create files in directory `dir` (write and search on
 /// it, search on every ancestor), or empty when it can.
 std::string WhyCannotCreateIn(const std::string& dir, const Principal& writer);
-
-/// For tests: the access decision for `uid`/`gids` wanting `want` (a mask of
-/// 4 read, 2 write, 1 execute) on the object at `path`; false with `*why`.
-bool Permits(const std::string& path, unsigned uid, const std::vector<unsigned>& gids, unsigned want,
-             std::string* why);
 
 }  // namespace ckptwatch

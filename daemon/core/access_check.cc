@@ -1,4 +1,4 @@
-#include "decide/access_check.h"
+#include "core/access_check.h"
 
 #include <acl/libacl.h>
 #include <grp.h>
@@ -115,23 +115,8 @@ std::string WantText(unsigned want) {
   return text;
 }
 
-// Every ancestor of `path` needs search (x) permission.
-std::string CheckPath(const std::string& path, const Identity& id, unsigned want_on_target) {
-  std::vector<std::string> ancestors;
-  for (std::size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1))
-    ancestors.push_back(path.substr(0, slash));
-  ancestors.insert(ancestors.begin(), "/");
-  std::string why;
-  for (const std::string& dir : ancestors) {
-    if (dir == path) break;
-    if (!Permits(dir, id.uid, id.gids, 1, &why)) return id.who + " cannot reach " + path + ": " + why;
-  }
-  if (!Permits(path, id.uid, id.gids, want_on_target, &why)) return id.who + " cannot " + why;
-  return "";
-}
-
-}  // namespace
-
+// The access decision for `uid`/`gids` wanting `want` (a mask of 4 read, 2 write, 1 execute) on
+// the object at `path`; false with `*why`.
 bool Permits(const std::string& path, unsigned uid, const std::vector<unsigned>& gids, unsigned want,
              std::string* why) {
   struct stat st;
@@ -152,6 +137,23 @@ bool Permits(const std::string& path, unsigned uid, const std::vector<unsigned>&
          (acl_extended_file_nofollow(path.c_str()) == 1 ? ", with an ACL" : "") + ")";
   return false;
 }
+
+// Every ancestor of `path` needs search (x) permission.
+std::string CheckPath(const std::string& path, const Identity& id, unsigned want_on_target) {
+  std::vector<std::string> ancestors;
+  for (std::size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1))
+    ancestors.push_back(path.substr(0, slash));
+  ancestors.insert(ancestors.begin(), "/");
+  std::string why;
+  for (const std::string& dir : ancestors) {
+    if (dir == path) break;
+    if (!Permits(dir, id.uid, id.gids, 1, &why)) return id.who + " cannot reach " + path + ": " + why;
+  }
+  if (!Permits(path, id.uid, id.gids, want_on_target, &why)) return id.who + " cannot " + why;
+  return "";
+}
+
+}  // namespace
 
 std::string WhyCannotRead(const std::string& path, const Principal& reader) {
   return CheckPath(path, IdentityOf(reader), 4);
