@@ -13,21 +13,10 @@
 
 #include <string>
 
+#include "base/beneath_entry.h"
 #include "base/unique_fd.h"
 
 namespace ckptwatch {
-
-/// What a name turned out to be.
-enum class EntryKind {
-  kRegular,        ///< Opened for reading.
-  kNotRegular,     ///< FIFO, socket, device or directory: stat'ed, never opened.
-  kSymlink,        ///< The name itself is a symlink (not followed).
-  kSymlinkInPath,  ///< A directory on the way is a symlink, or ".." leaves the root.
-  kMissing,        ///< ENOENT/ENOTDIR.
-  kDenied,         ///< EACCES/EPERM.
-  kWithheld,       ///< A hard link whose contents must not be read (link_disclosure.h): not opened.
-  kError,          ///< Anything else; `error` says what.
-};
 
 struct OpenedEntry {
   EntryKind kind = EntryKind::kError;
@@ -56,13 +45,6 @@ int OpenDirectoryBeneath(int root_fd, const std::string& relative);
 /// directory — but only a regular file for reading, never a FIFO or device.
 /// For the CLI, whose caller's own permissions decide (see DropCapabilities()).
 OpenedEntry OpenRegularFile(const std::string& path);
-
-/// Where a symlink at `relative` beneath `root_fd` leads.
-enum class LinkTarget {
-  kInside,    ///< Resolves to an existing entry inside the root.
-  kDangling,  ///< Stays inside the root but names nothing (yet).
-  kOutside,   ///< Leaves the root (absolute, or too many ".."), or cannot be resolved.
-};
 
 /// Resolves the symlink at `relative` beneath `root_fd` without ever looking
 /// outside the root; `*text` gets the link's own contents (for the log).

@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "base/open_beneath.h"
 #include "core/access_check.h"
 #include "core/filesystem_space.h"
 #include "watch/network_filesystem.h"

@@ -8,6 +8,7 @@
 
 #include "base/unique_fd.h"
 #include "decide/env.h"
+#include "watch/open_writers.h"
 
 namespace ckptwatch {
 
