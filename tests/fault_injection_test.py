@@ -158,7 +158,7 @@ def content(path):
 
 
 # Verdicts that say "this file is damaged" (verifier_crashed: libhdf5 died on it, contained).
-DAMAGE_VERDICTS = ("corrupt", "truncated", "not_hdf5", "in_progress", "nonfinite", "verifier_crashed")
+DAMAGE_VERDICTS = ("corrupt", "truncated", "not_checkpoint", "in_progress", "nonfinite", "verifier_crashed")
 
 
 class BitFlipTest(FaultTestCase):

@@ -552,7 +552,7 @@ class DefaultPatternsTest(DaemonCase):
         with open(pointer, "w") as f:
             f.write("version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 9943044428\n")
         v = d.wait_verdict(pointer)
-        self.assertEqual(v["verdict"], "not_hdf5", v)
+        self.assertEqual(v["verdict"], "not_checkpoint", v)
         self.assertIn("Git LFS pointer", v["msg"])
         self.assertEqual(d.verdicts(foreign), [])
         self.assertEqual(d.metric("ckptwatch_checkpoints_verified_total", watch="run", verdict="ok"), 5)

@@ -70,11 +70,11 @@ TARGET_LABELS = {"job", "instance"}
 # label is no label in Prometheus).
 OPTIONAL_LABELS = {"run"}
 # The values of the enumerated labels.
-VERDICTS = {"ok", "not_found", "permission_denied", "empty", "not_hdf5", "truncated",
+VERDICTS = {"ok", "not_found", "permission_denied", "empty", "not_checkpoint", "truncated",
             "in_progress", "corrupt", "nonfinite", "timeout", "verifier_crashed", "not_regular",
             "external_data"}
 CAUSES = {"disk_full", "permission_denied", "truncated", "corrupt", "empty", "in_progress",
-          "nonfinite", "timeout", "verifier_crashed", "not_hdf5", "not_found", "not_regular",
+          "nonfinite", "timeout", "verifier_crashed", "not_checkpoint", "not_found", "not_regular",
           "external_data", "writer_died", "load_incompatible", "stuck"}
 PROBLEMS = {"missing_directory", "not_writable", "low_space", "stale", "unreadable", "degraded_watching"}
 LEVELS = {"header", "structure", "full"}
@@ -212,7 +212,7 @@ class QueryCheckerTest(unittest.TestCase):
         self.assertEqual(problems, [])
         self.assertEqual(referenced, {"ckptwatch_verify_duration_seconds_bucket", "up"})
         self.assertIn("le", labels)
-        self.assertEqual(query_problems('ckptwatch_save_failures_total{cause=~"not_hdf5|disk_full"}')[0], [])
+        self.assertEqual(query_problems('ckptwatch_save_failures_total{cause=~"not_checkpoint|disk_full"}')[0], [])
 
     def test_flags_unknown_names_labels_and_values(self):
         for expr, problem in [

@@ -99,12 +99,14 @@ class VerifierChildTest(SecurityTestCase):
                                   "verdict": "ok"})
 
     def spawned_child_environments(self, argv, env):
-        """Every execve of `__verify-child` under argv (traced with strace -f), as env lists."""
+        """Every execve of a verifier (`__verify-warm`, `__verify-child`) under argv (traced with
+        strace -f), as env lists."""
         trace = os.path.join(self.base, "strace.out")
         subprocess.run(["strace", "-f", "-qq", "-v", "-s", "4096", "-e", "trace=execve,execveat",
                         "-o", trace, *argv], env=env, capture_output=True, timeout=60)
         with open(trace) as f:
-            return [line for line in f if "__verify-child" in line and "execve" in line]
+            return [line for line in f if ("__verify-child" in line or "__verify-warm" in line)
+                    and "execve" in line]
 
     def test_cli_verifier_child_gets_none_of_the_parents_environment(self):
         """Attacks the child's environment: a secret in the environment of `ckptwatch verify`
@@ -114,7 +116,7 @@ class VerifierChildTest(SecurityTestCase):
         env = dict(os.environ, CKPTWATCH_SENTINEL="secret")
         execs = self.spawned_child_environments(
             [*as_daemon_user(), BIN, "verify", "--level", "full", ckpt], env)
-        self.assertTrue(execs, "no __verify-child execve traced")
+        self.assertTrue(execs, "no __verify-warm (or __verify-child) execve traced")
         for line in execs:
             self.assertNotIn("CKPTWATCH_SENTINEL", line)
 
@@ -133,11 +135,12 @@ class VerifierChildTest(SecurityTestCase):
         d.wait_verdict(big)
 
     def test_daemon_verifier_child_is_confined_before_it_reads_a_byte(self):
-        """Attacks the pre-forked verifier: a child the daemon's zygote forks for a file must
-        hold what a spawned `__verify-child` holds — no capability, NoNewPrivs, the syscall
-        filter, descriptors 0-3 only — from before its first read (sampled with /proc/PID/io:
-        every sample that has read bytes must show all of it). The zygote itself holds no
-        capability and no descriptor but its socket and its signalfd."""
+        """Attacks the pre-forked verifier: a warm verifier the daemon's zygote forks for an
+        owner must hold what a spawned `__verify-child` holds — no capability, NoNewPrivs, the
+        syscall filter, descriptors 0-3 — and its channel (4), from before its first read
+        (sampled with /proc/PID/io: every sample that has read bytes must show all of it); after
+        the verdict it holds no descriptor of the file (only /dev/null and its channel). The
+        zygote itself holds no capability and no descriptor but its socket and its signalfd."""
         big = os.path.join(self.watch, "big.h5")
         adversary(writers.write_sized_model, big + ".tmp", 96 << 20)
         [d] = self.start_daemons(yaml_watch("adv", self.watch, level="full", settle="100ms"),
@@ -157,7 +160,9 @@ class VerifierChildTest(SecurityTestCase):
         os.rename(big + ".tmp", big)
         samples = []
         end = time.monotonic() + DEADLINE
-        while not samples and time.monotonic() < end:
+        # Until a verifier is caught with a file (descriptor 3): the warm verifier that gave the
+        # barrier its verdict is sampled too, idle, and must show the same confinement.
+        while not any(3 in fds for _, fds in samples) and time.monotonic() < end:
             for child in verifier_children(d.proc.pid):
                 while True:
                     try:
@@ -174,11 +179,15 @@ class VerifierChildTest(SecurityTestCase):
                     if read > 0:
                         samples.append(({k: status.get(k, "absent").strip() for k in
                                          ("CapEff", "CapPrm", "CapAmb", "NoNewPrivs", "Seccomp")}, fds))
+                    if 3 not in fds:
+                        break  # between files (a warm verifier lives on): look again
             time.sleep(0.0005)
         self.assertTrue(samples, "no verifier child was caught reading")
         seccomp = "0" if "ASAN_OPTIONS" in os.environ else "2"
+        # 0 /dev/null, 1-2 the job's pipes, 3 the file, 4 the channel to the daemon (a warm
+        # verifier takes the next file of the same owner from it: docs/security.md).
         expected = ({"CapEff": "0" * 16, "CapPrm": "0" * 16, "CapAmb": "0" * 16, "NoNewPrivs": "1",
-                     "Seccomp": seccomp}, [0, 1, 2, 3])
+                     "Seccomp": seccomp}, [0, 1, 2, 3, 4])
         for status, fds in samples:
             self.assertEqual(status, expected[0])
             if "ASAN_OPTIONS" in os.environ:
@@ -189,7 +198,14 @@ class VerifierChildTest(SecurityTestCase):
             # A child caught while exiting has closed some already; never holds another.
             self.assertLessEqual(set(fds), set(expected[1]), fds)
         self.assertIn(expected[1], [sorted(fds) for _, fds in samples])
+        self.assertTrue(all(fds.get(4, "socket:").startswith("socket:") for _, fds in samples))
         self.assertEqual(d.wait_verdict(big)["verdict"], "ok")
+        # The verdict is out: the warm verifier still lives, and holds nothing of the file.
+        [warm] = verifier_children(d.proc.pid)
+        held = {int(n): fd_target(warm, n) for n in os.listdir(f"/proc/{warm}/fd")}
+        self.assertEqual(sorted(held), [0, 4], held)
+        self.assertEqual(held[0], "/dev/null", held)
+        self.assertTrue(held[4].startswith("socket:"), held)
 
     def test_zygote_and_children_are_closed_to_their_own_uid(self):
         """Attacks the verifier processes through /proc as the daemon's own uid (what an

@@ -42,7 +42,7 @@ KERAS_KEYS = {
     "lambda_bytecode",
 }
 VERDICTS = {
-    "ok", "not_found", "permission_denied", "empty", "not_hdf5", "truncated", "in_progress",
+    "ok", "not_found", "permission_denied", "empty", "not_checkpoint", "truncated", "in_progress",
     "corrupt", "nonfinite", "timeout", "verifier_crashed", "not_regular", "external_data",
 }
 LEVELS = ("header", "structure", "full")
@@ -460,11 +460,11 @@ class DamageTest(VerifyCase):
         open(path, "wb").close()
         self.assertVerdict(self.verify(path), "empty")
 
-    def test_random_bytes_are_not_hdf5(self):
+    def test_random_bytes_are_not_a_checkpoint(self):
         path = self.path("random.h5")
         with open(path, "wb") as f:
             f.write(random.Random(7).randbytes(8192))
-        self.assertVerdict(self.verify(path), "not_hdf5")
+        self.assertVerdict(self.verify(path), "not_checkpoint")
 
     def test_missing_path_is_not_found_with_exit_1(self):
         self.assertVerdict(self.verify(self.path("missing.h5")), "not_found")

@@ -12,6 +12,8 @@
 #include "cli/verify_command.h"
 #include "verify/engine/verifier_child.h"
 #include "verify/engine/verifier_zygote.h"
+#include "verify/engine/warm_channel.h"
+#include "verify/engine/warm_verifier.h"
 #include "verify/hdf5/hdf5_inspector.h"
 
 namespace {
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
   if (command == "status") return RunStatusCommand(rest, std::cout, std::cerr);
   if (command == kVerifierChildCommand) return VerifierChildMain(rest);
   if (command == kVerifierZygoteCommand) return VerifierZygoteMain(rest);
+  if (command == kWarmVerifierCommand) return WarmVerifierMain(rest);
   std::cerr << "ckptwatch: unknown command '" << command << "'\n\n" << kUsage;
   return 2;
 }

@@ -106,7 +106,7 @@ int RunRunCommand(const std::vector<std::string>& args, std::ostream& out, std::
   // What check-config checks, in the same words; the log file has just been opened.
   if (const std::vector<StartProblem> problems = CheckStart(config); !problems.empty()) {
     for (const StartProblem& p : problems)
-      log->WriteErrorAlsoToStderr("start_failed", {{"key", p.key}}, p.message);
+      log->WriteErrorAlsoToStderr(LogEvent::kStartFailed, {{"key", p.key}}, p.message);
     return 2;
   }
   return RunDaemon(config, config_path, std::move(log));

@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
@@ -20,6 +22,7 @@
 #include "verify/engine/capabilities.h"
 #include "verify/engine/page_cache.h"
 #include "verify/engine/verifier_child.h"
+#include "verify/engine/warm_spawn.h"
 #include "verify/load_check.h"
 #include "verify/verify_open_file.h"
 
@@ -28,7 +31,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: ckptwatch verify [--level header|structure|full] [--json] [--recursive]\n"
-    "                        [--timeout SECONDS] [--load-target keras=V,python=V] PATH...\n"
+    "                        [--timeout SECONDS] [--load-target keras=V,python=V]\n"
+    "                        [-j N] PATH...\n"
     "\n"
     "Verifies weight files by their content: HDF5 (.h5, .weights.h5), Keras 3 (.keras),\n"
     "PyTorch (torch.save zip or legacy, TorchScript) and safetensors.\n"
@@ -43,12 +47,14 @@ constexpr char kUsage[] =
     "  --json           one JSON object per line per file\n"
     "  --recursive, -r  descend into subdirectories of directory PATHs\n"
     "  --timeout SECS   wall-clock limit per file (default 300)\n"
+    "  --jobs, -j N     verify N files at a time (default: the number of CPUs);\n"
+    "                   results are printed in order all the same\n"
     "  --load-target T  the environment that will load the files, e.g.\n"
     "                   keras=2.15,python=3.11: each ok file also gets a load\n"
     "                   outcome (loads, needs_custom_objects, incompatible)\n"
     "\n"
     "Exit status: 0 every file ok, 1 at least one file not ok, 2 usage error.\n"
-    "Verdicts: ok not_found permission_denied empty not_hdf5 truncated in_progress\n"
+    "Verdicts: ok not_found permission_denied empty not_checkpoint truncated in_progress\n"
     "          corrupt nonfinite timeout verifier_crashed not_regular external_data\n"
     "          (see docs/verify.md)\n";
 
@@ -58,6 +64,7 @@ struct Options {
   bool json = false;
   bool recursive = false;
   bool help = false;
+  std::size_t jobs = 0;  // 0: one per CPU
   LoadTarget load_target;
   std::vector<std::string> paths;
 };
@@ -114,6 +121,25 @@ std::optional<Options> ParseOptions(const std::vector<std::string>& args, std::s
         return std::nullopt;
       }
       options.limits.timeout_seconds = seconds;
+    } else if (arg == "--jobs" || arg == "-j" || (arg.rfind("-j", 0) == 0 && arg.size() > 2)) {
+      std::optional<std::string> text;
+      if (arg.size() > 2 && arg[1] == 'j') {
+        text = arg.substr(2);
+      } else {
+        text = value();
+        if (!text) return std::nullopt;
+      }
+      std::size_t used = 0;
+      unsigned long jobs = 0;
+      try {
+        jobs = std::stoul(*text, &used);
+      } catch (const std::exception&) {
+      }
+      if (used != text->size() || jobs < 1 || jobs > 1024) {
+        *error = "--jobs takes a number of files between 1 and 1024, not '" + *text + "'";
+        return std::nullopt;
+      }
+      options.jobs = jobs;
     } else if (arg == "--load-target") {
       auto text = value();
       if (!text) return std::nullopt;
@@ -162,14 +188,18 @@ VerifyResult VerifyHeaderHere(std::shared_ptr<UniqueFd> fd, const std::string& p
   return ResultFromChild(path, Level::kHeader, outcome, options.limits);
 }
 
-VerifyResult Verify(const std::string& engine, const std::string& path, const Options& options) {
+VerifyResult Verify(WarmSpawnPool& pool, const std::string& engine, const std::string& path,
+                    const Options& options) {
   // Opened here, as the invoking user: a FIFO or device is never opened, and
   // the child gets only this descriptor.
   OpenedEntry file = OpenRegularFile(path);
   if (file.kind != EntryKind::kRegular) return UnopenedResult(path, file, options.verify.level);
   if (options.verify.level == Level::kHeader && !LooksLikeKerasArchive(path, file.fd.get()))
     return VerifyHeaderHere(std::make_shared<UniqueFd>(std::move(file.fd)), path, options);
-  VerifyResult result = VerifyInChild(engine, file.fd.get(), path, options.verify, options.limits);
+  // A warm verifier of the file's owner (warm_spawn.h); a one-shot child when none can take it.
+  std::optional<VerifyResult> warm = pool.Verify(file.fd.get(), file.st.st_uid, path, options.verify);
+  VerifyResult result =
+      warm ? std::move(*warm) : VerifyInChild(engine, file.fd.get(), path, options.verify, options.limits);
   // The child sees the file a moment after it was opened here: a save that
   // truncated it in between makes a broken verdict about a save under way.
   if (!result.ok() && result.verdict != Verdict::kInProgress) MarkIfChanged(file.fd.get(), file.st, &result);
@@ -239,9 +269,12 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
   // Paths reach these messages from a shell glob as often as from a person: printed escaped,
   // like every field of a verdict line (FormatTextLine()), so a file name cannot rewrite the
   // terminal.
+  struct Item {
+    std::string file;
+    bool found_in_directory;
+  };
   bool all_ok = true;
-  std::size_t verified = 0;
-  std::map<std::string, std::size_t> by_verdict;
+  std::vector<Item> items;
   for (const std::string& path : options->paths) {
     std::string list_error;
     std::vector<std::string> files = CollectWeightFiles(path, options->recursive, &list_error);
@@ -254,21 +287,76 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
              "*.ckpt, "
              "*.safetensors) in "
           << EscapeForDisplay(path, false) << "\n";
-    for (const std::string& file : files) {
-      VerifyResult result = Verify(engine, file, *options);
-      // Found by a directory scan, a .bin of another program is not a weight file.
-      if (file != path && IsQuietlySkipped(file, result)) continue;
-      all_ok = all_ok && result.ok();
-      ++verified;
-      ++by_verdict[std::string(VerdictName(result.verdict))];
-      result.load = JudgeLoad(result, options->load_target);
-      if (options->json)
-        out << DumpJsonLine(ToJson(result)) << "\n";
-      else
-        out << FormatTextLine(result) << "\n";
-      out.flush();
+    for (std::string& file : files) {
+      const bool found = file != path;
+      items.push_back({std::move(file), found});
     }
   }
+
+  // -j workers take files in order; this thread prints each verdict as soon as every one before
+  // it is printed, so the output is the same whatever N is.
+  std::size_t jobs = options->jobs ? options->jobs : std::max(1u, std::thread::hardware_concurrency());
+  jobs = std::min(jobs, std::max<std::size_t>(items.size(), 1));
+  WarmSpawnPool pool(engine, options->limits, kWarmDefaultMaxFiles, jobs);
+  std::vector<std::optional<VerifyResult>> results(items.size());
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::size_t next = 0, finished = 0;
+  bool closed = false;
+  auto work = [&] {
+    for (;;) {
+      std::size_t i;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (next >= items.size()) break;
+        i = next++;
+      }
+      VerifyResult result = Verify(pool, engine, items[i].file, *options);
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        results[i] = std::move(result);
+      }
+      changed.notify_all();
+    }
+    // A warm verifier dies with the thread that spawned it (PR_SET_PDEATHSIG), and another
+    // worker may be using it: the last worker to finish reaps them all, the others wait.
+    std::unique_lock<std::mutex> lock(mutex);
+    if (++finished == jobs) {
+      lock.unlock();
+      pool.CloseAll();
+      lock.lock();
+      closed = true;
+      changed.notify_all();
+    } else {
+      changed.wait(lock, [&] { return closed; });
+    }
+  };
+  std::vector<std::thread> workers;
+  for (std::size_t w = 0; w < jobs; ++w) workers.emplace_back(work);
+
+  std::size_t verified = 0;
+  std::map<std::string, std::size_t> by_verdict;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    VerifyResult result;
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      changed.wait(lock, [&] { return results[i].has_value(); });
+      result = std::move(*results[i]);
+      results[i].reset();
+    }
+    // Found by a directory scan, a .bin of another program is not a weight file.
+    if (items[i].found_in_directory && IsQuietlySkipped(items[i].file, result)) continue;
+    all_ok = all_ok && result.ok();
+    ++verified;
+    ++by_verdict[std::string(VerdictName(result.verdict))];
+    result.load = JudgeLoad(result, options->load_target);
+    if (options->json)
+      out << DumpJsonLine(ToJson(result)) << "\n";
+    else
+      out << FormatTextLine(result) << "\n";
+    out.flush();
+  }
+  for (std::thread& worker : workers) worker.join();
   if (verified > 1) err << "ckptwatch verify: " << FormatVerifySummary(by_verdict) << "\n";
   return all_ok && verified > 0 ? 0 : 1;
 }

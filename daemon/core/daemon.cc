@@ -17,6 +17,7 @@
 #include "core/state_file.h"
 #include "decide/pipeline.h"
 #include "report/event_log.h"
+#include "report/event_reporter.h"
 #include "report/metrics.h"
 #include "report/status_json.h"
 #include "report/status_server.h"
@@ -40,62 +41,6 @@ constexpr std::uint64_t kStopGraceMs = 5000;
 // How often changed verdicts are written to the state file (and at stop).
 constexpr std::chrono::seconds kStateSaveEvery{10};
 constexpr std::chrono::seconds kTrimEvery{30};
-
-// Every log line and metric of the pipeline: the log (whichever is open now;
-// a reload may replace it) and Prometheus.
-class LoopReporter : public Reporter {
- public:
-  LoopReporter(std::unique_ptr<EventLog>& log, Metrics& metrics) : log_(log), metrics_(metrics) {}
-  void Log(LogLevel level, std::string_view event, std::vector<LogField> fields, std::string msg) override {
-    log_->Write(level, event, std::move(fields), std::move(msg));
-  }
-  void AddWatch(const std::string& watch, const std::string& path, std::string_view backend) override {
-    metrics_.AddWatch(watch, path, backend);
-  }
-  void RemoveWatch(const std::string& watch) override { metrics_.RemoveWatch(watch); }
-  void Verified(const std::string& watch, Verdict verdict, Level level, double seconds,
-                std::uint64_t bytes) override {
-    metrics_.Verified(watch, verdict, level, seconds, bytes);
-  }
-  void SaveFailed(const std::string& watch, const std::string& run,
-                  std::string_view cause) override {
-    metrics_.SaveFailed(watch, run, cause);
-  }
-  void SetLastGood(const std::string& watch, const std::string& run, double unix_seconds,
-                   std::uint64_t bytes) override {
-    metrics_.SetLastGood(watch, run, unix_seconds, bytes);
-  }
-  void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) override {
-    metrics_.SetLastCheckpointOk(watch, run, ok);
-  }
-  void SetFailingFiles(const std::string& watch, const std::string& run, std::string_view cause,
-                       std::size_t count) override {
-    metrics_.SetFailingFiles(watch, run, cause, count);
-  }
-  void AddRun(const std::string& watch, const std::string& run) override {
-    metrics_.AddRun(watch, run);
-  }
-  void RemoveRun(const std::string& watch, const std::string& run) override {
-    metrics_.RemoveRun(watch, run);
-  }
-  void SetLoadIncompatible(const std::string& watch, bool incompatible) override {
-    metrics_.SetLoadIncompatible(watch, incompatible);
-  }
-  void SetProblem(const std::string& watch, WatchProblem problem, bool active) override {
-    metrics_.SetProblem(watch, WatchProblemName(problem), active);
-  }
-  void SetFilesystem(const std::string& watch, std::uint64_t avail, std::uint64_t size) override {
-    metrics_.SetFilesystem(watch, avail, size);
-  }
-  void Rescanned(const std::string& watch, ScanReason reason) override {
-    metrics_.Rescanned(watch, ScanReasonName(reason));
-  }
-  void SetQueueLength(std::size_t length) override { metrics_.SetQueueLength(length); }
-
- private:
-  std::unique_ptr<EventLog>& log_;
-  Metrics& metrics_;
-};
 
 // Verifier children (verify_queue.h); each job opens its file beneath the
 // watch's root descriptor.
@@ -166,13 +111,25 @@ class Daemon {
     input();
     ArmSettleTimer();
   }
-  void Log(LogLevel level, std::string_view event, std::vector<LogField> fields, std::string msg = "") {
+  void Log(LogLevel level, LogEvent event, std::vector<LogField> fields, std::string msg = "") {
     log_->Write(level, event, std::move(fields), std::move(msg));
+  }
+  // Which warm verifier gave a verdict and which owners it has seen (always one: the queue
+  // kills one that says otherwise). Debug level: the test hook of the one-owner rule.
+  void LogWarmVerifier(const VerifyJob& job) {
+    std::string uids;
+    for (uid_t uid : job.verifier_uids) {
+      if (!uids.empty()) uids += ',';
+      uids += std::to_string(uid);
+    }
+    Log(LogLevel::kDebug, "verifier_used",
+        {{"watch", job.watch}, {"path", job.path}, {"verifier_pid", std::to_string(job.verifier_pid)},
+         {"owner", std::to_string(job.owner)}, {"verifier_uids", uids}});
   }
   // A libuv call that failed: logged with what it was for; false.
   bool Check(int rc, std::string_view what) {
     if (rc == 0) return true;
-    Log(LogLevel::kError, "loop_error", {{"call", std::string(what)}}, uv_strerror(rc));
+    Log(LogLevel::kError, LogEvent::kLoopError, {{"call", std::string(what)}}, uv_strerror(rc));
     return false;
   }
 
@@ -181,7 +138,7 @@ class Daemon {
   std::unique_ptr<EventLog> log_;
   std::unique_ptr<Metrics> metrics_;
   RealEnv env_;
-  std::unique_ptr<LoopReporter> reporter_;
+  std::unique_ptr<EventReporter> reporter_;  // the pipeline's log lines and metrics
   uv_loop_t loop_{};
   uv_signal_t sig_hup_{}, sig_term_{}, sig_int_{}, sig_usr1_{};
   uv_timer_t settle_timer_{}, tick_timer_{};
@@ -250,21 +207,21 @@ bool Daemon::Setup() {
   std::string key;
   metrics_ = Metrics::Start(config_.metrics, &key, &err);
   if (!metrics_) {
-    log_->WriteErrorAlsoToStderr("start_failed", {{"key", key}, {"listen", config_.metrics.listen}},
+    log_->WriteErrorAlsoToStderr(LogEvent::kStartFailed, {{"key", key}, {"listen", config_.metrics.listen}},
                                  err);
     exit_code_ = 2;
     return false;
   }
   metrics_->SetBuildInfo(CKPTWATCH_VERSION, Hdf5LibraryVersion());
   metrics_->ConfigReloaded(true, env_.UnixNow());
-  Log(LogLevel::kInfo, "start",
+  Log(LogLevel::kInfo, LogEvent::kStart,
       {{"version", CKPTWATCH_VERSION}, {"hdf5_version", Hdf5LibraryVersion()},
        {"pid", std::to_string(getpid())}, {"metrics", config_.metrics.listen}});
-  Log(LogLevel::kInfo, "config_loaded",
+  Log(LogLevel::kInfo, LogEvent::kConfigLoaded,
       {{"source", config_.source.empty() ? "embedded default" : config_.source},
        {"watches", std::to_string(config_.watches.size())}});
   if (const std::string why = HardlinkProtectionWarning(kProtectedHardlinksFile); !why.empty())
-    Log(LogLevel::kWarn, "hardlinks_unprotected", {{"sysctl", "fs.protected_hardlinks"}}, why);
+    Log(LogLevel::kWarn, LogEvent::kHardlinksUnprotected, {{"sysctl", "fs.protected_hardlinks"}}, why);
 
   WatchError watch_error;
   inotify_ = InotifyWatchSet::Create(
@@ -272,26 +229,30 @@ bool Daemon::Setup() {
       [this](int status) {
         // A failed poll would leave an inotify watch silent: say so; the
         // polling scans of the tick are all that is left.
-        Log(LogLevel::kError, "loop_error", {{"call", "inotify poll"}}, uv_strerror(status));
+        Log(LogLevel::kError, LogEvent::kLoopError, {{"call", "inotify poll"}}, uv_strerror(status));
       },
       &watch_error);
   if (!inotify_) {
     // Every watch polls instead; say so once.
-    Log(LogLevel::kError, "backend_fallback", {{"backend", "poll"}}, watch_error.message);
+    Log(LogLevel::kError, LogEvent::kBackendFallback, {{"backend", "poll"}}, watch_error.message);
   }
 
   queue_ = std::make_unique<VerifyQueue>(
       &loop_, SelfExecutable(), static_cast<std::size_t>(config_.verify.max_parallel),
       ChildLimits{}, static_cast<std::size_t>(config_.verify.queue_limit),
       [this](const VerifyJob& job, const VerifyResult& result) {
+        if (job.verifier_pid != 0) LogWarmVerifier(job);
         Step([&] { pipeline_->OnVerified(job, result); });
       },
       [this](const std::string& how, std::uint64_t restart_ms) {
-        Log(LogLevel::kWarn, "verifier_restarted", {{"how", how}, {"restart_in_ms", std::to_string(restart_ms)}},
+        Log(LogLevel::kWarn, LogEvent::kVerifierRestarted, {{"how", how}, {"restart_in_ms", std::to_string(restart_ms)}},
             "the pre-forked verifier ended (" + how + "); restarting it");
+      },
+      [this](const std::string& message) {
+        Log(LogLevel::kError, "verifier_owners_mixed", {}, message);
       });
   ApplyVerifyConfig();
-  reporter_ = std::make_unique<LoopReporter>(log_, *metrics_);
+  reporter_ = std::make_unique<EventReporter>(log_, *metrics_);
   verifier_ = std::make_unique<QueueVerifier>(*queue_, env_);
   scanner_ = std::make_unique<ThreadPoolScanner>(&loop_, env_, *this);
   pipeline_ = std::make_unique<Pipeline>(config_, env_, inotify_.get(), *scanner_, *verifier_, *reporter_);
@@ -305,7 +266,7 @@ bool Daemon::Setup() {
   // service): a fact, not a fault.
   if (!status_)
     Log(config_.status.socket.empty() && (errno == EACCES || errno == EPERM) ? LogLevel::kInfo : LogLevel::kWarn,
-        "status_unavailable", {{"socket", status_path}},
+        LogEvent::kStatusUnavailable, {{"socket", status_path}},
         err + "; `ckptwatch status` cannot reach this daemon, everything else runs");
   watchdog_ = WatchdogInterval();
   NotifyReady(pipeline_->Status());
@@ -377,7 +338,7 @@ void Daemon::RestoreState() {
   SavedState saved;
   std::string err;
   if (!LoadStateFile(state_path_, &saved, &err)) {
-    Log(LogLevel::kWarn, "state_ignored", {{"file", state_path_}},
+    Log(LogLevel::kWarn, LogEvent::kStateIgnored, {{"file", state_path_}},
         err + "; starting without it: the newest file of each watch is verified, earlier failures "
               "are not known");
     return;
@@ -390,12 +351,12 @@ void Daemon::SaveState() {
   std::string err;
   if (!WriteStateFile(state_path_, pipeline_->Saved(), &err)) {
     if (!state_write_failing_)
-      Log(LogLevel::kWarn, "state_write_failed", {{"file", state_path_}},
+      Log(LogLevel::kWarn, LogEvent::kStateWriteFailed, {{"file", state_path_}},
           err + "; verdicts keep being reported, but a restart will not know them");
     state_write_failing_ = true;
     return;
   }
-  if (state_write_failing_) Log(LogLevel::kInfo, "state_written", {{"file", state_path_}}, "state file written again");
+  if (state_write_failing_) Log(LogLevel::kInfo, LogEvent::kStateWritten, {{"file", state_path_}}, "state file written again");
   state_write_failing_ = false;
 }
 
@@ -406,7 +367,7 @@ void Daemon::Reload() {
   NotifyReloading();
   auto fail = [&](const std::string& why) {
     metrics_->ConfigReloaded(false, env_.UnixNow());
-    Log(LogLevel::kError, "reload_failed", {{"source", config_path_}},
+    Log(LogLevel::kError, LogEvent::kReloadFailed, {{"source", config_path_}},
         why + "; the previous configuration keeps running");
     NotifyReady(pipeline_->Status());
   };
@@ -433,7 +394,7 @@ void Daemon::Reload() {
   config_ = std::move(next);
   ApplyVerifyConfig();
   metrics_->ConfigReloaded(true, env_.UnixNow());
-  Log(LogLevel::kInfo, "reload",
+  Log(LogLevel::kInfo, LogEvent::kReload,
       {{"source", config_path_}, {"watches", std::to_string(config_.watches.size())}},
       "configuration reloaded");
   NotifyReady(pipeline_->Status());
@@ -445,7 +406,7 @@ void Daemon::Stop(const char* signal_name) {
   if (pipeline_) pipeline_->Stop();
   SaveState();
   NotifyStopping();
-  Log(LogLevel::kInfo, "stop",
+  Log(LogLevel::kInfo, LogEvent::kStop,
       {{"signal", signal_name}, {"running", std::to_string(queue_ ? queue_->running() : 0)},
        {"queued", std::to_string(queue_ ? queue_->waiting() : 0)}},
       "stopping: waiting up to " + std::to_string(kStopGraceMs / 1000) + "s for running verifications");
@@ -477,7 +438,7 @@ void Daemon::CloseHandles() {
 
 int Daemon::Run() {
   if (int rc = uv_loop_init(&loop_); rc != 0) {
-    log_->WriteErrorAlsoToStderr("start_failed", {},
+    log_->WriteErrorAlsoToStderr(LogEvent::kStartFailed, {},
                                  std::string("uv_loop_init: ") + uv_strerror(rc));
     return 2;
   }
@@ -501,10 +462,10 @@ int Daemon::Run() {
                              if (signum == SIGUSR1) {
                                std::string err;
                                if (!daemon->log_->Reopen(&err))
-                                 daemon->Log(LogLevel::kError, "log_reopen_failed",
+                                 daemon->Log(LogLevel::kError, LogEvent::kLogReopenFailed,
                                              {{"file", daemon->log_->file()}}, err);
                                else
-                                 daemon->Log(LogLevel::kInfo, "log_reopened", {{"file", daemon->log_->file()}});
+                                 daemon->Log(LogLevel::kInfo, LogEvent::kLogReopened, {{"file", daemon->log_->file()}});
                                return;
                              }
                              daemon->Stop(signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -530,7 +491,7 @@ int Daemon::Run() {
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
   }
-  if (exit_code_ == 0) Log(LogLevel::kInfo, "stopped", {}, "all verifications finished or stopped");
+  if (exit_code_ == 0) Log(LogLevel::kInfo, LogEvent::kStopped, {}, "all verifications finished or stopped");
   metrics_.reset();
   return exit_code_;
 }

@@ -42,8 +42,14 @@ bool FileFrom(const json& j, SavedFile* f) {
   f->since_unix = j[6].get<double>();
   // Only what the pipeline itself stores is restored: a verdict's name, and a
   // cause that is empty, disk_full or a verdict's name (save_cause.h).
-  const bool known_cause = f->cause.empty() || f->cause == "disk_full" || ParseVerdict(f->cause);
-  return !f->path.empty() && f->path[0] == '/' && ParseVerdict(f->verdict) && known_cause;
+  const std::optional<Verdict> verdict = ParseVerdict(f->verdict);
+  const std::optional<Verdict> cause_verdict = ParseVerdict(f->cause);
+  const bool known_cause = f->cause.empty() || f->cause == "disk_full" || cause_verdict;
+  if (f->path.empty() || f->path[0] != '/' || !verdict || !known_cause) return false;
+  // Names an older version wrote (not_hdf5) come back under today's name.
+  f->verdict = VerdictName(*verdict);
+  if (cause_verdict) f->cause = VerdictName(*cause_verdict);
+  return true;
 }
 
 // The state in `j`, or false with `*err` naming what is wrong.

@@ -168,6 +168,20 @@ TEST_F(StateFileTest, EveryFieldOfTheRightTypeIsRestored) {
   EXPECT_TRUE(LoadStateFile(path_, &state, &err)) << err;
 }
 
+// A state file written before 0.3.0 names `not_checkpoint` by its old name, `not_hdf5`: the
+// failure is restored under today's name, as verdict and as cause (the failing-files gauge's
+// label), not refused and not carried on under a name nothing else uses.
+TEST_F(StateFileTest, AVerdictsOldNameIsRestoredUnderItsNewName) {
+  Put(WithFiles(R"(["/c/vocab.h5", 1, 2, 3, "not_hdf5", "not_hdf5", 0])"));
+  SavedState state;
+  std::string err;
+  ASSERT_TRUE(LoadStateFile(path_, &state, &err)) << err;
+  const SavedWatch& w = state.watches.at("run");
+  ASSERT_EQ(w.files.size(), 1u);
+  EXPECT_EQ(w.files[0].verdict, "not_checkpoint");
+  EXPECT_EQ(w.files[0].cause, "not_checkpoint");
+}
+
 // last_good only names the newest good file: a malformed one is dropped, the
 // verdicts are kept.
 TEST_F(StateFileTest, AMalformedLastGoodIsDroppedAlone) {

@@ -1,4 +1,5 @@
-// Watches, events, scans and dispatch. Verdicts and problems: pipeline_verdict.cc.
+// Events, scans and dispatch. Watch lifecycle: pipeline_lifecycle.cc; verdicts and problems:
+// pipeline_verdict.cc.
 #include "decide/pipeline.h"
 
 #include <algorithm>
@@ -78,153 +79,6 @@ std::optional<Pipeline::Clock::time_point> Pipeline::NextDeadline() const {
   return next;
 }
 
-// ---- watch lifecycle -------------------------------------------------------
-
-void Pipeline::Start() {
-  for (const WatchConfig& wc : config_.watches) {
-    auto w = std::make_unique<Watch>();
-    w->config = wc;
-    if (auto saved = restored_.watches.find(wc.name); saved != restored_.watches.end())
-      w->restored = std::move(saved->second);
-    w->settle = std::make_unique<SettleQueue>(wc.settle, limits_.max_pending_per_watch);
-    Watch& ref = *w;
-    watches_[wc.name] = std::move(w);
-    ApplyWatchConfig(ref, wc);
-    StartWatch(ref);
-  }
-  restored_ = {};  // each watch took its part; the rest was for watches no longer configured
-}
-
-// The keys a running watch applies live (each config row says so).
-void Pipeline::ApplyWatchConfig(Watch& w, const WatchConfig& c) {
-  const auto now = env_.Now();
-  // A shorter poll interval applies to the next poll, not after the old one.
-  if (w.polling && c.poll_interval < w.config.poll_interval)
-    w.next_poll = std::min(w.next_poll, now + c.poll_interval);
-  w.config = c;
-  w.settle->set_settle(c.settle);
-  if (w.poller) w.poller->set_settle(c.settle);
-  if (!c.expect_every) {
-    w.stale.reset();
-    // Without expect_every nothing could clear it later.
-    if (w.problems.Active(std::string(WatchProblemName(WatchProblem::kStale))))
-      SetProblem(w, WatchProblem::kStale, false);
-  } else if (!w.stale) {
-    w.stale.emplace(*c.expect_every, now);
-  } else {
-    w.stale->set_expect_every(*c.expect_every);
-  }
-}
-
-void Pipeline::StartWatch(Watch& w) {
-  const WatchConfig& c = w.config;
-  std::string root_error;
-  int root_errno = 0;
-  if (!env_.OpenRoot(c.name, c.path, &root_error, &root_errno)) {
-    GoMissing(w, root_error, root_errno == ELOOP);
-    return;
-  }
-  w.state = Watch::State::kActive;
-  std::string fs_name;
-  bool network = env_.IsNetworkFilesystem(c.path, &fs_name);
-  w.fs_name = fs_name;
-  w.polling = c.backend == WatchBackend::kPoll || (c.backend == WatchBackend::kAuto && network) ||
-              !watcher_;
-  if (!w.polling) {
-    WatchError err;
-    w.watch_id = watcher_->AddWatch(c.path, c.recursive, &err);
-    if (w.watch_id < 0) {
-      if (err.error == ENOENT) {
-        GoMissing(w, err.message);
-        return;
-      }
-      Log(LogLevel::kError, "backend_fallback", {{"watch", c.name}, {"path", c.path}, {"backend", "poll"}},
-          err.message);
-      w.polling = true;
-      if (err.watch_limit())
-        SetProblem(w, WatchProblem::kDegradedWatching, true,
-                   err.message + "; the whole watch is polled every " + FormatDuration(c.poll_interval));
-    }
-  }
-  if (w.polling) {
-    w.poller = std::make_unique<PollScanner>(c.settle);
-    w.next_poll = env_.Now() + c.poll_interval;
-  }
-  w.baseline_done = false;
-  reporter_.AddWatch(c.name, c.path, w.polling ? "poll" : "inotify");
-  SetProblem(w, WatchProblem::kMissingDirectory, false);
-  CheckWritable(w);
-  CheckSpace(w);
-  Log(LogLevel::kInfo, "watch_started",
-      {{"watch", c.name}, {"path", c.path}, {"backend", w.polling ? "poll" : "inotify"},
-       {"fs", fs_name}, {"recursive", c.recursive ? "true" : "false"},
-       {"verify_level", std::string(LevelName(c.level))}},
-      c.backend == WatchBackend::kAuto
-          ? (network ? "network filesystem: polling, inotify cannot see other clients' writes"
-                     : "local filesystem: inotify")
-          : "");
-  ScheduleScan(w, ScanReason::kStart);
-}
-
-void Pipeline::StopWatch(Watch& w) {
-  // A fresh start may get every watch it needs (the limit raised meanwhile).
-  w.unwatched.clear();
-  SetProblem(w, WatchProblem::kDegradedWatching, false);
-  if (watcher_) {
-    if (w.watch_id >= 0) watcher_->RemoveWatch(w.watch_id);
-    if (w.missing_id >= 0) watcher_->RemoveWatch(w.missing_id);
-  }
-  w.watch_id = w.missing_id = -1;
-  w.poller.reset();
-  env_.CloseRoot(w.config.name);  // a running scan keeps its own reference
-}
-
-void Pipeline::GoMissing(Watch& w, const std::string& why, bool untrusted) {
-  StopWatch(w);
-  w.state = Watch::State::kMissing;
-  w.missing.emplace(w.config.path, [this](const std::string& p) { return env_.IsTrustedDirectory(p); });
-  reporter_.AddWatch(w.config.name, w.config.path, "none");
-  // A symlink someone other than root put where the root should be is not
-  // followed (watch_root.h): the watch waits, as for a missing directory,
-  // until a real directory is there.
-  const std::string what = untrusted ? "is not a directory ckptwatch follows" : "does not exist";
-  SetProblem(w, WatchProblem::kMissingDirectory, true, w.config.path + " " + what + " (" + why + ")");
-  Log(LogLevel::kWarn, "watch_missing",
-      {{"watch", w.config.name}, {"path", w.config.path}, {"waiting_on", w.missing->ancestor()}},
-      "checkpoint directory " + what + " (" + why +
-          "): a save into it fails with OSError [Errno 2]; watching " + w.missing->ancestor() +
-          " until it appears");
-  WatchAncestor(w);
-}
-
-void Pipeline::WatchAncestor(Watch& w) {
-  // Walk down as far as the path already exists; a watch on the deepest
-  // existing ancestor sees the next component appear.
-  for (int guard = 0; guard < 64; ++guard) {
-    MissingWatch::Step step = w.missing->Refresh();
-    if (step == MissingWatch::Step::kExists) return Recovered(w);
-    if (watcher_ && w.missing_id >= 0) watcher_->RemoveWatch(w.missing_id);
-    w.missing_id = -1;
-    if (!watcher_) return;  // the tick's Refresh() notices instead
-    WatchError err;
-    w.missing_id = watcher_->AddWatch(w.missing->ancestor(), false, &err);
-    if (w.missing_id >= 0 && w.missing->Refresh() == MissingWatch::Step::kWait) return;
-    if (w.missing_id < 0) return;  // raced with a deletion: the tick retries
-  }
-}
-
-void Pipeline::Recovered(Watch& w) {
-  if (watcher_ && w.missing_id >= 0) watcher_->RemoveWatch(w.missing_id);
-  w.missing_id = -1;
-  w.missing.reset();
-  Log(LogLevel::kInfo, "watch_recovered", {{"watch", w.config.name}, {"path", w.config.path}},
-      "checkpoint directory exists now; watching it");
-  w.known.files.clear();
-  w.verify_all_on_start = true;
-  reporter_.Rescanned(w.config.name, ScanReason::kRecovered);
-  StartWatch(w);
-}
-
 // ---- events ----------------------------------------------------------------
 
 void Pipeline::OnWatchEvent(const WatchEvent& event) {
@@ -265,7 +119,7 @@ void Pipeline::OnWatchEvent(const WatchEvent& event) {
       else Forget(*w, event.path);
       break;
     case WatchEvent::Kind::kOverflow:
-      Log(LogLevel::kWarn, "overflow", {{"watch", w->config.name}}, event.reason);
+      Log(LogLevel::kWarn, LogEvent::kOverflow, {{"watch", w->config.name}}, event.reason);
       ScheduleScan(*w, ScanReason::kOverflow);
       break;
     case WatchEvent::Kind::kWatchFailed:
@@ -276,18 +130,6 @@ void Pipeline::OnWatchEvent(const WatchEvent& event) {
       if (event.path == w->config.path) CheckWritable(*w);
       break;
   }
-}
-
-void Pipeline::HandleMissingEvent(Watch& w, const WatchEvent& event) {
-  MissingWatch::Step step = MissingWatch::Step::kWait;
-  if (event.kind == WatchEvent::Kind::kDirectoryCreated || event.kind == WatchEvent::Kind::kFileWritten)
-    step = w.missing->OnEntry(event.path);
-  else
-    step = w.missing->Refresh();
-  if (step == MissingWatch::Step::kExists) return Recovered(w);
-  if (step == MissingWatch::Step::kMoveWatch || event.kind == WatchEvent::Kind::kDirectoryGone ||
-      event.kind == WatchEvent::Kind::kOverflow)
-    WatchAncestor(w);
 }
 
 // An event names a path; what is there now decides what happens. A name
@@ -316,23 +158,23 @@ void Pipeline::OnFileEvent(Watch& w, const std::string& path) {
 void Pipeline::ReportSymlink(Watch& w, const std::string& path, const std::string& relative) {
   std::string target;
   const LinkTarget where = env_.ResolveSymlink(w.config.name, relative, &target);
-  auto said = w.links_reported.find(path);
-  if (said != w.links_reported.end() && said->second == target) return;
-  w.links_reported[path] = target;
+  PathRecord& record = w.paths[path];
+  if (record.link_target == target) return;
+  record.link_target = target;
   const std::vector<LogField> fields = {{"watch", w.config.name}, {"path", path}, {"target", target}};
   switch (where) {
     case LinkTarget::kInside:
       // Lightning's last.ckpt, a Hugging Face snapshot: the target is a file
       // of this watch and gets its own verdict.
-      Log(LogLevel::kDebug, "symlink_skipped", fields,
+      Log(LogLevel::kDebug, LogEvent::kSymlinkSkipped, fields,
           "symlink to a file inside the watch; that file gets its own verdict");
       break;
     case LinkTarget::kDangling:
-      Log(LogLevel::kWarn, "symlink_dangling", fields,
+      Log(LogLevel::kWarn, LogEvent::kSymlinkDangling, fields,
           "symlink to a checkpoint that does not exist: the save it points to failed or was deleted");
       break;
     case LinkTarget::kOutside:
-      Log(LogLevel::kWarn, "symlink_outside", fields,
+      Log(LogLevel::kWarn, LogEvent::kSymlinkOutside, fields,
           "symlink leads outside the watched directory: not followed, not verified");
       break;
   }
@@ -350,7 +192,7 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
   if (!w.settle->IsPending(path) &&
       w.settle->pending_count() + w.blocked.size() >= limits_.max_pending_per_watch) {
     if (!w.overflowed)
-      Log(LogLevel::kWarn, "queue_full", {{"watch", w.config.name}},
+      Log(LogLevel::kWarn, LogEvent::kQueueFull, {{"watch", w.config.name}},
           std::to_string(limits_.max_pending_per_watch) +
               " files are waiting in this watch: newer writes are picked up by a rescan once "
               "half of them are verified");
@@ -360,17 +202,16 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
   SeeRun(w, RunOf(w, path));
   // A new write means the writer made progress: an earlier in_progress was
   // that save under way, not a save stuck open.
-  w.in_progress_seen.erase(path);
-  w.last_event_ns[path] = env_.RealtimeNs();
-  Watch::Close& close = w.closes[path];
-  close.closed = closed;
-  close.writing = false;
-  close.space.reset();
+  PathRecord& record = w.paths[path];
+  record.incomplete_verdicts = 0;
+  record.last_event_ns = env_.RealtimeNs();
+  record.close = PathRecord::Close{closed, false, std::nullopt};
   FsSpace space;
-  if (closed && env_.SpaceForFile(w.config.name, RelativeTo(w.config.path, path), &space)) close.space = space;
+  if (closed && env_.SpaceForFile(w.config.name, RelativeTo(w.config.path, path), &space))
+    record.close->space = space;
   if (!w.settle->Touch(path, when)) {
-    w.closes.erase(path);
-    w.last_event_ns.erase(path);
+    record.ForgetWriteEvent();
+    w.paths.Tidy(path);
     w.overflowed = true;
   }
 }
@@ -380,12 +221,13 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
 // the file is looked at once stuck_after has passed without a write (each
 // write pushes the look back), and that look is its second (Judge).
 void Pipeline::WriteUnderWay(Watch& w, const std::string& path) {
-  auto close = w.closes.find(path);
   // A close already waits to be verified: the write after it is that save's, or the next one's
   // whose own close or silence comes later.
-  if (close != w.closes.end() && close->second.closed && w.settle->IsPending(path)) return;
+  if (const PathRecord* record = w.paths.Find(path);
+      record && record->close && record->close->closed && w.settle->IsPending(path))
+    return;
   Touch(w, path, env_.Now() + w.config.stuck_after - w.config.settle, /*closed=*/false);
-  if (auto it = w.closes.find(path); it != w.closes.end()) it->second.writing = true;
+  if (PathRecord* record = w.paths.Find(path); record && record->close) record->close->writing = true;
 }
 
 // The name is gone (deleted, renamed away): what the daemon kept about it,
@@ -393,17 +235,9 @@ void Pipeline::WriteUnderWay(Watch& w, const std::string& path) {
 // path stays pending: its verdict says not_found if it is gone for good.
 void Pipeline::Forget(Watch& w, const std::string& path) {
   state_dirty_ = true;
-  w.failing_dirty = true;
-  EraseUnder(w.known.files, path);
-  EraseUnder(w.reported, path);
-  CompactRemembered(w);
-  EraseUnder(w.links_reported, path);
-  EraseUnder(w.in_progress_seen, path);
-  EraseUnder(w.repeats, path);
-  if (!w.settle->IsPending(path) && !w.blocked_set.count(path)) {
-    EraseUnder(w.last_event_ns, path);
-    EraseUnder(w.closes, path);
-  }
+  w.failures.MarkChanged();
+  const PathRecord* record = w.paths.Find(path);
+  w.paths.Forget(path, w.settle->IsPending(path) || (record && record->blocked));
   const std::string relative = RelativeTo(w.config.path, path);
   if (!relative.empty() && !w.unwatched.empty()) {
     EraseUnder(w.unwatched, relative);
@@ -419,7 +253,7 @@ void Pipeline::WatchFailed(Watch& w, const WatchEvent& event) {
     relative = RelativeTo(w.config.path, event.path);
     if (relative.empty()) return;
   }
-  Log(LogLevel::kError, "watch_failed", {{"watch", w.config.name}, {"path", event.path}},
+  Log(LogLevel::kError, LogEvent::kWatchFailed, {{"watch", w.config.name}, {"path", event.path}},
       event.reason + "; polling it every " + FormatDuration(w.config.poll_interval) + " instead");
   auto& unwatched = w.unwatched[relative];
   if (!unwatched) unwatched = std::make_unique<PollScanner>(w.config.settle);
@@ -448,7 +282,7 @@ void Pipeline::OnUnwatchedScan(Watch& w, const ScanResult& result, Clock::time_p
       w.unwatched.erase(it);  // the directory went away: nothing left to poll
       if (w.unwatched.empty()) SetProblem(w, WatchProblem::kDegradedWatching, false);
     } else {
-      Log(LogLevel::kError, "scan_failed", {{"watch", w.config.name}}, result.error);
+      Log(LogLevel::kError, LogEvent::kScanFailed, {{"watch", w.config.name}}, result.error);
     }
     return;
   }
@@ -460,8 +294,8 @@ void Pipeline::OnUnwatchedScan(Watch& w, const ScanResult& result, Clock::time_p
     // from what the daemon knew is new.
     it->second->Baseline(snapshot);
     for (const auto& [path, stat] : snapshot.files) {
-      auto known = w.known.files.find(path);
-      if (known == w.known.files.end() || !(known->second == stat)) Touch(w, path, now);
+      const PathRecord* record = w.paths.Find(path);
+      if (!record || record->seen != stat) Touch(w, path, now);
     }
     return;
   }
@@ -512,10 +346,10 @@ void Pipeline::OnScanDone(const ScanResult& result) {
     // ran (a staging directory, say): nothing was lost, nothing to report.
     if (!whole_watch && (result.error_code == ENOENT || result.error_code == ENOTDIR ||
                          result.error_code == ELOOP || result.error_code == EXDEV)) {
-      Log(LogLevel::kDebug, "scan_skipped", {{"watch", w->config.name}}, result.error);
+      Log(LogLevel::kDebug, LogEvent::kScanSkipped, {{"watch", w->config.name}}, result.error);
       return;
     }
-    Log(LogLevel::kError, "scan_failed",
+    Log(LogLevel::kError, LogEvent::kScanFailed,
         {{"watch", w->config.name},
          {"path", whole_watch ? w->config.path : w->config.path + "/" + result.request.relative}},
         result.error);
@@ -530,14 +364,15 @@ void Pipeline::OnScanDone(const ScanResult& result) {
     // Names the scan no longer finds were deleted while events were lost
     // (or, polling, since the last poll): forget them.
     std::vector<std::string> gone;
-    for (const auto& [path, stat] : w->known.files)
-      if (!snapshot.files.count(path) && !w->settle->IsPending(path)) gone.push_back(path);
+    for (const auto& [path, record] : w->paths)
+      if (record.seen && !snapshot.files.count(path) && !w->settle->IsPending(path))
+        gone.push_back(path);
     for (const std::string& path : gone) Forget(*w, path);
   }
   if (reason == ScanReason::kStart) {
     // Verify the newest checkpoint so state is known right after a restart;
     // the rest of the history is left alone.
-    w->known = snapshot;
+    w->paths.SetSeen(snapshot);
     if (w->poller) w->poller->Baseline(snapshot);
     w->baseline_done = true;
     SeedRuns(*w, snapshot);
@@ -560,18 +395,14 @@ void Pipeline::OnScanDone(const ScanResult& result) {
   // we last looked, so each completed write still gets exactly one verdict.
   std::size_t changed = 0;
   for (const auto& [path, stat] : snapshot.files) {
-    auto known = w->known.files.find(path);
-    if (known != w->known.files.end() && known->second == stat) continue;
+    if (const PathRecord* record = w->paths.Find(path); record && record->seen == stat) continue;
     // `known` changes when the file is dispatched, not here: a write left
     // out because the backlog is full is found again by the next rescan.
     Touch(*w, path, now);
     ++changed;
   }
   if (reason != ScanReason::kNewDirectory) {
-    reporter_.Rescanned(w->config.name, reason);
-    Log(LogLevel::kWarn, "rescan",
-        {{"watch", w->config.name}, {"reason", std::string(ScanReasonName(reason))},
-         {"files", std::to_string(snapshot.files.size())}, {"changed", std::to_string(changed)}});
+    reporter_.Report(Rescanned{w->config.name, reason, snapshot.files.size(), changed});
   }
 }
 
@@ -583,7 +414,7 @@ void Pipeline::OnSettleDue() {
   const Clock::time_point now = env_.Now();
   for (auto& [name, w] : watches_)
     for (const std::string& path : w->settle->Ready(now)) Dispatch(*w, path);
-  reporter_.SetQueueLength(QueueLength());
+  reporter_.Report(QueueLengthChanged{QueueLength()});
 }
 
 std::size_t Pipeline::QueueLength() const {
@@ -595,9 +426,11 @@ std::size_t Pipeline::QueueLength() const {
 // Backpressure: a settled file the verify queue has no room for waits here,
 // in order, and goes when a verdict frees a place (DrainBlocked()).
 void Pipeline::Block(Watch& w, const std::string& path) {
-  if (!w.blocked_set.insert(path).second) return;
+  PathRecord& record = w.paths[path];
+  if (record.blocked) return;
+  record.blocked = true;
   if (w.blocked.empty())
-    Log(LogLevel::kInfo, "queue_full", {{"watch", w.config.name}},
+    Log(LogLevel::kInfo, LogEvent::kQueueFull, {{"watch", w.config.name}},
         "the verify queue is full (verify.queue_limit " + std::to_string(config_.verify.queue_limit) +
             "): settled files wait their turn");
   w.blocked.push_back(path);
@@ -614,7 +447,8 @@ void Pipeline::DrainBlocked() {
       if (w->blocked.empty() || verifier_.Full()) continue;
       std::string path = std::move(w->blocked.front());
       w->blocked.pop_front();
-      w->blocked_set.erase(path);
+      if (PathRecord* record = w->paths.Find(path)) record->blocked = false;
+      w->paths.Tidy(path);
       progress = true;
       if (w->settle->IsPending(path)) continue;  // written again: its settle decides
       Dispatch(*w, path);
@@ -637,10 +471,11 @@ void Pipeline::Dispatch(Watch& w, const std::string& path) {
   if (entry.kind == EntryKind::kSymlinkInPath) return;  // see OnFileEvent()
   std::optional<FileStat> stat;
   if (entry.kind == EntryKind::kRegular || entry.kind == EntryKind::kNotRegular) stat = entry.stat;
-  auto reported = w.reported.find(path);
-  if (stat && reported != w.reported.end() && reported->second.stat == *stat) {
-    w.last_event_ns.erase(path);
-    Log(LogLevel::kDebug, "verify_skipped", {{"watch", w.config.name}, {"path", path}},
+  if (PathRecord* record = w.paths.Find(path);
+      stat && record && record->remembered && record->remembered->stat == *stat) {
+    record->last_event_ns.reset();
+    w.paths.Tidy(path);
+    Log(LogLevel::kDebug, LogEvent::kVerifySkipped, {{"watch", w.config.name}, {"path", path}},
         "unchanged since its last verdict");
     return;
   }
@@ -650,11 +485,11 @@ void Pipeline::Dispatch(Watch& w, const std::string& path) {
   w.settle->MarkInFlight(path);
   // Remember the version dispatched, so a later overflow rescan does not
   // verify the same write twice.
-  if (stat) w.known.files[path] = *stat;
-  auto event = w.last_event_ns.find(path);
-  w.dispatched[path] = {stat, event == w.last_event_ns.end() ? env_.RealtimeNs() : event->second,
-                        env_.Now()};
-  if (event != w.last_event_ns.end()) w.last_event_ns.erase(event);
+  PathRecord& record = w.paths[path];
+  if (stat) record.seen = *stat;
+  const std::int64_t event_ns = record.last_event_ns ? *record.last_event_ns : env_.RealtimeNs();
+  record.dispatched = PathRecord::Dispatched{stat, event_ns, env_.Now()};
+  record.last_event_ns.reset();
   VerifyJob job;
   job.watch = w.config.name;
   job.path = path;
@@ -673,12 +508,12 @@ void Pipeline::Dispatch(Watch& w, const std::string& path) {
   }
   if (!verifier_.Enqueue(std::move(job))) {
     w.settle->Finish(path);
-    w.dispatched.erase(path);
+    if (PathRecord* record = w.paths.Find(path)) record->dispatched.reset();
     Block(w, path);
   }
 }
 
-// ---- housekeeping and reload -------------------------------------------------
+// ---- housekeeping ----------------------------------------------------------
 
 std::string Pipeline::StaleReason(const Watch& w, Clock::time_point now) const {
   if (!w.stale || !w.config.expect_every) return "";
@@ -729,52 +564,7 @@ void Pipeline::OnTick() {
     }
   }
   DrainBlocked();
-  reporter_.SetQueueLength(QueueLength());
-}
-
-bool Pipeline::Reload(const Config& next, std::string* err) {
-  const ReloadPlan plan = PlanReload(config_, next);
-  if (!plan.blockers.empty()) {
-    std::string keys;
-    for (const std::string& k : plan.blockers) keys += (keys.empty() ? "" : ", ") + k;
-    *err = "these keys cannot change without a restart: " + keys;
-    return false;
-  }
-  std::set<std::string> next_names;
-  for (const WatchConfig& wc : next.watches) next_names.insert(wc.name);
-  for (auto it = watches_.begin(); it != watches_.end();) {
-    if (next_names.count(it->first)) {
-      ++it;
-      continue;
-    }
-    StopWatch(*it->second);
-    verifier_.DropWatch(it->first);
-    reporter_.RemoveWatch(it->first);
-    Log(LogLevel::kInfo, "watch_removed", {{"watch", it->first}, {"path", it->second->config.path}});
-    it = watches_.erase(it);
-  }
-  const std::set<std::string> restart(plan.restart_watches.begin(), plan.restart_watches.end());
-  config_ = next;
-  for (const WatchConfig& wc : config_.watches) {
-    Watch* w = FindWatch(wc.name);
-    if (!w) {
-      auto fresh = std::make_unique<Watch>();
-      fresh->settle = std::make_unique<SettleQueue>(wc.settle, limits_.max_pending_per_watch);
-      Watch& ref = *fresh;
-      watches_[wc.name] = std::move(fresh);
-      ApplyWatchConfig(ref, wc);
-      StartWatch(ref);
-      continue;
-    }
-    if (wc.run_depth != w->config.run_depth) DropRuns(*w);
-    ApplyWatchConfig(*w, wc);
-    if (restart.count(wc.name)) {
-      // Queued work is kept: pending paths stay in the settle queue.
-      StopWatch(*w);
-      StartWatch(*w);
-    }
-  }
-  return true;
+  reporter_.Report(QueueLengthChanged{QueueLength()});
 }
 
 }  // namespace ckptwatch

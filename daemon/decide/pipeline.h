@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -112,12 +113,10 @@ class Pipeline {
   /// Records the verdict a file has now; `outcome`, when given, what `status` says of it.
   void Remember(Watch& w, const std::string& path, const FileStat& stat, std::string_view verdict,
                 const std::string& cause, const Outcome* outcome = nullptr);
-  void CompactRemembered(Watch& w);
-  /// After an ok verdict of `path`: the failures it ends (pipeline_failing.cc).
-  void ResolveFailures(Watch& w, const std::string& path, const FileStat& stat,
-                       const std::optional<ResolvedFailure>& own_failure);
-  /// Gives the reporter the failing-file counts of `w` when they changed.
+  /// Gives the reporter the failing-file counts of `w` when they changed (failure_tracker.h).
   void PublishFailing(Watch& w);
+  /// RunOf() for the paths of `w`.
+  std::function<std::string(const std::string&)> RunsOf(const Watch& w) const;
   bool RestoreWatch(Watch& w, const Snapshot& snapshot);
   void Judge(Watch& w, const VerifyJob& job, const VerifyResult& result);
   Outcome Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
@@ -134,9 +133,9 @@ class Pipeline {
 
   Watch* FindWatch(const std::string& name);
   Watch* FindByWatchId(int id);
-  void Log(LogLevel level, std::string_view event, std::vector<LogField> fields, std::string msg = "") {
+  void Log(LogLevel level, LogEvent event, EventFields fields, std::string msg = "") {
     AddRunField(&fields);
-    reporter_.Log(level, event, std::move(fields), std::move(msg));
+    reporter_.Report(Logged{level, event, std::move(fields), std::move(msg)});
   }
 
   // Runs (pipeline_runs.cc).
@@ -149,7 +148,7 @@ class Pipeline {
   void RunGone(Watch& w, const std::string& path);
   void DropRuns(Watch& w);
   void SeedRuns(Watch& w, const Snapshot& snapshot);
-  void AddRunField(std::vector<LogField>* fields) const;
+  void AddRunField(EventFields* fields) const;
 
   Config config_;
   Env& env_;

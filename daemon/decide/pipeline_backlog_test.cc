@@ -31,7 +31,7 @@ TEST_F(PipelineBacklog, ThreeThousandFilesIntoAQueueOfFiveHundredEachGetOneVerdi
   EXPECT_EQ(answered, 3000u);
   std::map<std::string, int> verdicts;
   for (const auto& line : reporter_.lines)
-    if (line.event == "verify") ++verdicts[line.fields.at("path")];
+    if (line.event == LogEvent::kVerify) ++verdicts[line.fields.at("path")];
   ASSERT_EQ(verdicts.size(), 3000u);
   for (const auto& [path, n] : verdicts) EXPECT_EQ(n, 1) << path;
   EXPECT_EQ(reporter_.queue_length, 0u);
@@ -56,7 +56,7 @@ TEST_F(PipelineBacklog, PastThePendingBoundWritesAreFoundAgainByARescanNotLost) 
   limits_.max_pending_per_watch = 10;
   StartOne("settle: 0s");
   for (int i = 0; i < 40; ++i) Save(P(Name(i)), 100 + i);
-  EXPECT_EQ(reporter_.Events("queue_full").size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kQueueFull).size(), 1u);
   for (int round = 0; round < 30; ++round) {
     Pass(milliseconds(1));
     while (!Jobs().empty()) Answer(Verdict::kOk);
@@ -120,8 +120,8 @@ TEST_F(PipelineBacklog, ADirectoryWithoutAnInotifyWatchIsPolledAndIsAProblem) {
   pipeline_->OnWatchEvent(failed);
   FinishScans();
   EXPECT_TRUE(reporter_.problems["run/degraded_watching"]);
-  ASSERT_EQ(reporter_.Events("problem").size(), 1u);
-  EXPECT_NE(reporter_.Events("problem")[0].msg.find("max_user_watches"), std::string::npos);
+  ASSERT_EQ(reporter_.Problems(/*started=*/true).size(), 1u);
+  EXPECT_NE(reporter_.Problems(/*started=*/true)[0].reason.find("max_user_watches"), std::string::npos);
   // A file written there makes no event; the poll finds it.
   env_.Write(P("run7/e1.h5"), 300);
   Ticks(6);
@@ -225,8 +225,8 @@ TEST_F(PipelineBacklog, ARestartReportsNothingOldAndVerifiesOnlyWhatChanged) {
   EXPECT_EQ(verified, (std::set<std::string>{P("later.h5"), P("new.h5")}));
   AnswerAllOk();
   EXPECT_TRUE(reporter_.failures.empty()) << "an old failure was reported again";
-  ASSERT_EQ(reporter_.Events("state_restored").size(), 1u);
-  EXPECT_EQ(reporter_.Events("state_restored")[0].fields.at("failing"), "1");
+  ASSERT_EQ(reporter_.Events(LogEvent::kStateRestored).size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kStateRestored)[0].fields.at("failing"), "1");
 }
 
 TEST_F(PipelineBacklog, ARestoredFailureStaysFailingUntilANewerGoodSaveAndAgainIsARepeat) {

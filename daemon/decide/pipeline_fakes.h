@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "decide/env.h"
@@ -242,82 +243,129 @@ class FakeVerifier : public Verifier {
   std::size_t capacity = 1000;
 };
 
+// Records every event the pipeline reports, in order (`events`), and keeps the state the
+// metrics would show (verified, failures, failing, ...) from them, so that tests assert on
+// events, never on how report/ renders them.
 class FakeReporter : public Reporter {
  public:
+  /// A line-only event (Logged) or a verdict's line, with its fields by key.
   struct Line {
     LogLevel level;
-    std::string event;
+    LogEvent event;
     std::map<std::string, std::string> fields;
     std::string msg;
   };
-  void Log(LogLevel level, std::string_view event, std::vector<LogField> fields, std::string msg) override {
-    Line line{level, std::string(event), {}, std::move(msg)};
-    for (auto& [k, v] : fields) line.fields[k] = v;
-    lines.push_back(std::move(line));
+  void Report(PipelineEvent event) override {
+    std::visit([this](const auto& e) { Record(e); }, event);
+    events.push_back(std::move(event));
   }
-  void AddWatch(const std::string& watch, const std::string&, std::string_view backend) override {
-    backends[watch] = std::string(backend);
-  }
-  void RemoveWatch(const std::string& watch) override { removed.push_back(watch); }
-  void Verified(const std::string& watch, Verdict verdict, Level, double, std::uint64_t) override {
-    ++verified[watch + "/" + std::string(VerdictName(verdict))];
-  }
-  /// Keys are "watch/cause", or "watch/run/cause" for a file in a run.
-  void SaveFailed(const std::string& watch, const std::string& run,
-                  std::string_view cause) override {
-    ++failures[Key(watch, run) + "/" + std::string(cause)];
-  }
-  void SetLastGood(const std::string& watch, const std::string& run, double,
-                   std::uint64_t bytes) override {
-    last_good[Key(watch, run)] = bytes;
-  }
-  void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) override {
-    last_ok[Key(watch, run)] = ok;
-  }
-  /// Keys as for `failures`.
-  void SetFailingFiles(const std::string& watch, const std::string& run, std::string_view cause,
-                       std::size_t count) override {
-    failing[Key(watch, run) + "/" + std::string(cause)] = count;
-  }
-  void AddRun(const std::string& watch, const std::string& run) override {
-    runs.insert(Key(watch, run));
-  }
-  void RemoveRun(const std::string& watch, const std::string& run) override {
-    runs.erase(Key(watch, run));
-    removed_runs.push_back(Key(watch, run));
-  }
-  void SetLoadIncompatible(const std::string&, bool) override {}
-  void SetProblem(const std::string& watch, WatchProblem problem, bool active) override {
-    problems[watch + "/" + std::string(WatchProblemName(problem))] = active;
-  }
-  void SetFilesystem(const std::string&, std::uint64_t, std::uint64_t) override {}
-  void Rescanned(const std::string& watch, ScanReason reason) override {
-    ++rescans[watch + "/" + std::string(ScanReasonName(reason))];
-  }
-  void SetQueueLength(std::size_t length) override { queue_length = length; }
 
   static std::string Key(const std::string& watch, const std::string& run) {
     return run.empty() ? watch : watch + "/" + run;
   }
-  /// Lines of `event`, in order.
-  std::vector<Line> Events(const std::string& event) const {
+  /// Lines of `event` (Logged events, and the `verify` lines of verdicts), in order.
+  std::vector<Line> Events(LogEvent event) const {
     std::vector<Line> out;
     for (const Line& l : lines)
       if (l.event == event) out.push_back(l);
     return out;
   }
+  /// Every reported event of type T, in order.
+  template <typename T>
+  std::vector<T> Of() const {
+    std::vector<T> out;
+    for (const PipelineEvent& e : events)
+      if (const T* t = std::get_if<T>(&e)) out.push_back(*t);
+    return out;
+  }
+  /// Problems that started (`started`) or ended, in order.
+  std::vector<ProblemChanged> Problems(bool started) const {
+    std::vector<ProblemChanged> out;
+    const auto want = started ? ProblemChanged::Change::kStarted : ProblemChanged::Change::kCleared;
+    for (const ProblemChanged& p : Of<ProblemChanged>())
+      if (p.change == want) out.push_back(p);
+    return out;
+  }
+  /// Runs removed because max_runs was exceeded, in order.
+  std::vector<RunRemoved> Expired() const {
+    std::vector<RunRemoved> out;
+    for (const RunRemoved& r : Of<RunRemoved>())
+      if (r.expired_for) out.push_back(r);
+    return out;
+  }
+  /// Rescans that report what they found (overflow, poll after queue_full, ...), in order.
+  std::vector<Rescanned> RescanLines() const {
+    std::vector<Rescanned> out;
+    for (const Rescanned& r : Of<Rescanned>())
+      if (r.files) out.push_back(r);
+    return out;
+  }
+  /// True when some string an event carries contains `text`.
+  bool Mentions(const std::string& text) const {
+    auto has = [&](const std::string& s) { return s.find(text) != std::string::npos; };
+    for (const Line& l : lines) {
+      if (has(l.msg)) return true;
+      for (const auto& [k, v] : l.fields)
+        if (has(v)) return true;
+    }
+    for (const ProblemChanged& p : Of<ProblemChanged>())
+      if (has(p.reason)) return true;
+    for (const VerdictReached& v : Of<VerdictReached>())
+      if (has(v.path) || has(v.run)) return true;
+    for (const RunRemoved& r : Of<RunRemoved>())
+      if (has(r.run) || has(r.expired_for.value_or(""))) return true;
+    for (const RunAdded& r : Of<RunAdded>())
+      if (has(r.run)) return true;
+    for (const FailingFilesChanged& f : Of<FailingFilesChanged>())
+      if (has(f.run)) return true;
+    return false;
+  }
 
+  std::vector<PipelineEvent> events;
   std::vector<Line> lines;
   std::map<std::string, std::string> backends;
   std::vector<std::string> removed;
   std::map<std::string, int> verified, failures, rescans;
-  std::map<std::string, std::size_t> failing;
+  std::map<std::string, std::size_t> failing;      ///< by "watch/cause" or "watch/run/cause"
   std::map<std::string, std::uint64_t> last_good;  ///< by "watch" or "watch/run"
   std::map<std::string, bool> last_ok;             ///< by "watch" or "watch/run"
   std::set<std::string> runs;                      ///< "watch/run" with series now
   std::vector<std::string> removed_runs;           ///< "watch/run", in order
-  std::map<std::string, bool> problems;
+  std::map<std::string, bool> problems;            ///< by "watch/problem"
   std::size_t queue_length = 0;
+
+ private:
+  void Record(const Logged& e) {
+    Line line{e.level, e.event, {}, e.message};
+    for (const auto& [k, v] : e.fields) line.fields[k] = v;
+    lines.push_back(std::move(line));
+  }
+  void Record(const VerdictReached& e) {
+    if (e.line) Record(*e.line);
+    ++verified[e.watch + "/" + std::string(VerdictName(e.verdict))];
+    last_ok[Key(e.watch, e.run)] = e.cause.empty();
+    if (e.good_unix) last_good[Key(e.watch, e.run)] = e.bytes;
+    if (!e.cause.empty()) ++failures[Key(e.watch, e.run) + "/" + e.cause];
+  }
+  void Record(const LastGoodRestored& e) { last_good[Key(e.watch, e.run)] = e.bytes; }
+  void Record(const ProblemChanged& e) {
+    problems[e.watch + "/" + std::string(WatchProblemName(e.problem))] = e.active;
+  }
+  void Record(const WatchBackendChanged& e) { backends[e.watch] = e.backend; }
+  void Record(const WatchRemoved& e) { removed.push_back(e.watch); }
+  void Record(const FailingFilesChanged& e) {
+    failing[Key(e.watch, e.run) + "/" + e.cause] = e.count;
+  }
+  void Record(const RunAdded& e) { runs.insert(Key(e.watch, e.run)); }
+  void Record(const RunRemoved& e) {
+    runs.erase(Key(e.watch, e.run));
+    removed_runs.push_back(Key(e.watch, e.run));
+  }
+  void Record(const Rescanned& e) {
+    ++rescans[e.watch + "/" + std::string(ScanReasonName(e.reason))];
+  }
+  void Record(const FilesystemSpace&) {}
+  void Record(const QueueLengthChanged& e) { queue_length = e.length; }
 };
 
 }  // namespace ckptwatch::testing

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "base/log_fields.h"
+#include "decide/pipeline_events.h"
 #include "decide/watch_problem.h"
 #include "verify/engine/verify_job.h"
 #include "watch/snapshot.h"
@@ -62,36 +62,12 @@ class Verifier {
   virtual std::size_t running() const = 0;
 };
 
-/// Every log line and metric the pipeline produces goes through here.
+/// Every log line and metric the pipeline produces goes through here, as a domain event
+/// (pipeline_events.h): report/event_reporter.h derives the line and the metrics.
 class Reporter {
  public:
   virtual ~Reporter() = default;
-  virtual void Log(LogLevel level, std::string_view event, std::vector<LogField> fields,
-                   std::string msg) = 0;
-  virtual void AddWatch(const std::string& watch, const std::string& path, std::string_view backend) = 0;
-  virtual void RemoveWatch(const std::string& watch) = 0;
-  virtual void Verified(const std::string& watch, Verdict verdict, Level level, double seconds,
-                        std::uint64_t bytes) = 0;
-  /// `run` is the file's run ("" outside runs, or without run_depth): the `run` label.
-  virtual void SaveFailed(const std::string& watch, const std::string& run,
-                          std::string_view cause) = 0;
-  virtual void SetLastGood(const std::string& watch, const std::string& run, double unix_seconds,
-                           std::uint64_t bytes) = 0;
-  virtual void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) = 0;
-  /// Files of `watch`/`run` whose latest verdict is a failed save of `cause`, not resolved
-  /// since (docs/reliability.md, "When a failure is over"): 0 removes nothing, it says none.
-  virtual void SetFailingFiles(const std::string& watch, const std::string& run, std::string_view cause,
-                               std::size_t count) = 0;
-  /// A run of `watch` was first seen: its failure series exist from now on, at 0.
-  virtual void AddRun(const std::string& watch, const std::string& run) = 0;
-  /// A run expired (max_runs): its series go away.
-  virtual void RemoveRun(const std::string& watch, const std::string& run) = 0;
-  /// Whether the watch's newest ok checkpoint will not load in its load target's environment.
-  virtual void SetLoadIncompatible(const std::string& watch, bool incompatible) = 0;
-  virtual void SetProblem(const std::string& watch, WatchProblem problem, bool active) = 0;
-  virtual void SetFilesystem(const std::string& watch, std::uint64_t avail, std::uint64_t size) = 0;
-  virtual void Rescanned(const std::string& watch, ScanReason reason) = 0;
-  virtual void SetQueueLength(std::size_t length) = 0;
+  virtual void Report(PipelineEvent event) = 0;
 };
 
 }  // namespace ckptwatch

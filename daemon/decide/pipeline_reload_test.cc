@@ -101,7 +101,7 @@ TEST_F(PipelineReload, PathRestartsTheWatchOnTheNewDirectory) {
   ASSERT_TRUE(Reload(Watch("run", "/other", "")));
   EXPECT_EQ(watcher_.IdOf(kRoot), -1);
   EXPECT_NE(watcher_.IdOf("/other"), -1);
-  EXPECT_EQ(reporter_.Events("watch_started").size(), 2u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kWatchStarted).size(), 2u);
 }
 
 TEST_F(PipelineReload, RecursiveRestartsTheWatch) {
@@ -131,7 +131,7 @@ TEST_F(PipelineReload, AnAddedWatchStartsAndARemovedOneStops) {
   env_.MakeDir("/b");
   StartOne();
   ASSERT_TRUE(Reload(Watch("b", "/b", "settle: 0s")));
-  EXPECT_EQ(reporter_.Events("watch_removed").size(), 1u);
+  EXPECT_EQ(reporter_.Of<WatchRemoved>().size(), 1u);
   EXPECT_EQ(reporter_.removed, std::vector<std::string>{"run"});
   EXPECT_EQ(verifier_.dropped, std::vector<std::string>{"run"});
   EXPECT_EQ(watcher_.IdOf(kRoot), -1);

@@ -37,15 +37,10 @@ void Pipeline::SeeRun(Watch& w, const std::string& run) {
     const std::string expired = idle->first;
     w.runs.erase(idle);
     w.run_last_good.erase(expired);
-    reporter_.RemoveRun(w.config.name, expired);
-    Log(LogLevel::kInfo, "run_expired",
-        {{"watch", w.config.name}, {"run", expired}, {"new_run", run}},
-        "more than max_runs (" + std::to_string(w.config.max_runs) +
-            ") runs: the series of the least recently active run are removed until its next "
-            "checkpoint");
+    reporter_.Report(RunRemoved{w.config.name, expired, run, w.config.max_runs});
   }
   w.runs[run] = seq;
-  reporter_.AddRun(w.config.name, run);
+  reporter_.Report(RunAdded{w.config.name, run});
 }
 
 void Pipeline::RunGone(Watch& w, const std::string& path) {
@@ -55,11 +50,12 @@ void Pipeline::RunGone(Watch& w, const std::string& path) {
     return;
   const std::string run = RunOf(w, path, /*directory=*/true);
   w.run_last_good.erase(run);
-  if (w.runs.erase(run)) reporter_.RemoveRun(w.config.name, run);
+  if (w.runs.erase(run)) reporter_.Report(RunRemoved{w.config.name, run, std::nullopt, 0});
 }
 
 void Pipeline::DropRuns(Watch& w) {
-  for (const auto& [run, seq] : w.runs) reporter_.RemoveRun(w.config.name, run);
+  for (const auto& [run, seq] : w.runs)
+    reporter_.Report(RunRemoved{w.config.name, run, std::nullopt, 0});
   w.runs.clear();
   w.run_last_good.clear();
 }
@@ -83,11 +79,11 @@ void Pipeline::SeedRuns(Watch& w, const Snapshot& snapshot) {
 }
 
 // Per-file lines (a `path` below a run) name the run after the watch.
-void Pipeline::AddRunField(std::vector<LogField>* fields) const {
+void Pipeline::AddRunField(EventFields* fields) const {
   auto watch = std::find_if(fields->begin(), fields->end(),
-                            [](const LogField& f) { return f.first == "watch"; });
+                            [](const auto& f) { return f.first == "watch"; });
   auto path = std::find_if(fields->begin(), fields->end(),
-                           [](const LogField& f) { return f.first == "path"; });
+                           [](const auto& f) { return f.first == "path"; });
   if (watch == fields->end() || path == fields->end()) return;
   auto w = watches_.find(watch->second);
   if (w == watches_.end()) return;

@@ -41,8 +41,8 @@ TEST_F(PipelineRuns, AFailedSaveCarriesItsRunAndAnotherRunKeepsItsLastGood) {
   EXPECT_TRUE(reporter_.last_ok["run/runA"]);
   EXPECT_FALSE(reporter_.last_ok["run/runB"]);
   ASSERT_EQ(Verdicts(P("runB/ckpt/epoch_1.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("runB/ckpt/epoch_1.h5"))[0].fields.at("run"), "runB");
-  EXPECT_EQ(Verdicts(P("runA/epoch_1.h5"))[0].fields.at("run"), "runA");
+  EXPECT_EQ(Verdicts(P("runB/ckpt/epoch_1.h5"))[0].run, "runB");
+  EXPECT_EQ(Verdicts(P("runA/epoch_1.h5"))[0].run, "runA");
 }
 
 TEST_F(PipelineRuns, RunsFoundAtStartHaveSeriesBeforeTheirFirstVerdict) {
@@ -54,7 +54,7 @@ TEST_F(PipelineRuns, RunsFoundAtStartHaveSeriesBeforeTheirFirstVerdict) {
   StartRuns("max_runs: 1");
   EXPECT_TRUE(reporter_.runs.count("run/new"));
   EXPECT_FALSE(reporter_.runs.count("run/old")) << "only the max_runs most recently written";
-  EXPECT_TRUE(reporter_.Events("run_expired").empty())
+  EXPECT_TRUE(reporter_.Expired().empty())
       << "runs past the bound at start are not news";
 }
 
@@ -66,8 +66,9 @@ TEST_F(PipelineRuns, PastMaxRunsTheLeastRecentlyActiveRunExpires) {
   NewRun("c");
   EXPECT_EQ(reporter_.removed_runs, std::vector<std::string>{"run/b"});
   EXPECT_EQ(reporter_.runs, (std::set<std::string>{"run/a", "run/c"}));
-  ASSERT_EQ(reporter_.Events("run_expired").size(), 1u);
-  EXPECT_EQ(reporter_.Events("run_expired")[0].fields.at("run"), "b");
+  ASSERT_EQ(reporter_.Expired().size(), 1u);
+  EXPECT_EQ(reporter_.Expired()[0].run, "b");
+  EXPECT_EQ(reporter_.Expired()[0].expired_for, "c");
 
   // An expired run that saves again comes back, expiring the next idlest.
   Saved(P("b/2.h5"), Verdict::kTruncated);
@@ -93,7 +94,7 @@ TEST_F(PipelineRuns, FilesAboveTheRunDepthHaveNoRun) {
   Saved(P("loose.h5"), Verdict::kTruncated);
   EXPECT_EQ(reporter_.failures["run/truncated"], 1);
   EXPECT_TRUE(reporter_.runs.empty());
-  EXPECT_EQ(Verdicts(P("loose.h5"))[0].fields.count("run"), 0u);
+  EXPECT_EQ(Verdicts(P("loose.h5"))[0].run, "");
 }
 
 TEST_F(PipelineRuns, TheRunIsTheComponentAtRunDepth) {
@@ -113,7 +114,7 @@ TEST_F(PipelineRuns, WithoutRunDepthNothingChanges) {
   Saved(P("runA/1.h5"), Verdict::kTruncated);
   EXPECT_EQ(reporter_.failures["run/truncated"], 1);
   EXPECT_TRUE(reporter_.runs.empty());
-  EXPECT_EQ(Verdicts(P("runA/1.h5"))[0].fields.count("run"), 0u);
+  EXPECT_EQ(Verdicts(P("runA/1.h5"))[0].run, "");
 }
 
 TEST_F(PipelineRuns, ChangingRunDepthByReloadRemovesTheOldRunsSeries) {

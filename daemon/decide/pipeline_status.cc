@@ -25,7 +25,9 @@ StatusSnapshot Pipeline::CurrentStatus() const {
       s.backend = w->polling ? "poll" : "inotify";
     }
     if (w->last_good_time) s.last_good = WatchStatus::LastGood{w->last_good_path, *w->last_good_time, w->last_good_bytes};
-    for (const auto& [path, r] : w->reported) {
+    for (const auto& [path, record] : w->paths) {
+      if (!record.remembered) continue;
+      const PathRecord::Remembered& r = *record.remembered;
       if (r.load_problem && r.cause.empty()) {
         LoadProblemFile p = *r.load_problem;
         p.path = path;
@@ -34,9 +36,9 @@ StatusSnapshot Pipeline::CurrentStatus() const {
       }
       if (r.cause.empty()) continue;
       FailingFile f{path, RunOf(*w, path), r.verdict, r.cause, r.reason, 0, 1};
-      if (auto repeat = w->repeats.find(path); repeat != w->repeats.end()) {
-        f.since_unix = repeat->second.first_unix;
-        f.count = repeat->second.count;
+      if (record.repeat) {
+        f.since_unix = record.repeat->first_unix;
+        f.count = record.repeat->count;
       }
       s.failing.push_back(std::move(f));
     }
@@ -51,7 +53,7 @@ StatusSnapshot Pipeline::CurrentStatus() const {
               });
     if (s.load_problems.size() > StatusSnapshot::kMaxFailingShown)
       s.load_problems.resize(StatusSnapshot::kMaxFailingShown);
-    s.resolved.assign(w->resolved.begin(), w->resolved.end());
+    s.resolved.assign(w->failures.resolved().begin(), w->failures.resolved().end());
     // A reason that counts time says how long it is now, not how long it was when it started.
     const std::string stale(WatchProblemName(WatchProblem::kStale));
     for (const auto& [problem, reason] : w->problems.active())

@@ -21,7 +21,7 @@ TEST_F(PipelineSaves, AClosedCheckpointIsVerifiedOnceAfterTheSettleTime) {
   EXPECT_EQ(Jobs()[0].relative, "epoch_1.h5");
   Answer(Verdict::kOk);
   ASSERT_EQ(Verdicts(P("epoch_1.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("epoch_1.h5"))[0].fields.at("verdict"), "ok");
+  EXPECT_EQ(VerdictName(Verdicts(P("epoch_1.h5"))[0].verdict), "ok");
   EXPECT_EQ(reporter_.verified["run/ok"], 1);
   EXPECT_EQ(reporter_.last_good["run"], 4096u);
 }
@@ -58,7 +58,7 @@ TEST_F(PipelineSaves, ACloseWithoutAWriteSinceTheLastVerdictIsNotANewCheckpoint)
   Event(Kind::kFileWritten, P("a.h5"));
   Pass(seconds(1));
   EXPECT_TRUE(Jobs().empty());
-  EXPECT_EQ(reporter_.Events("verify_skipped").size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kVerifySkipped).size(), 1u);
 }
 
 TEST_F(PipelineSaves, TempFileRenamedIntoPlaceIsVerifiedOnceUnderItsFinalName) {
@@ -91,12 +91,12 @@ TEST_F(PipelineSaves, AWriteDuringVerificationSupersedesTheVerdict) {
   Save(P("best.h5"), 200);  // the trainer saves again while the child reads
   Answer(Verdict::kTruncated);
   EXPECT_TRUE(Verdicts(P("best.h5")).empty()) << "the stale verdict was reported";
-  EXPECT_EQ(reporter_.Events("verify_superseded").size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kVerifySuperseded).size(), 1u);
   Pass(milliseconds(1));
   ASSERT_EQ(Jobs().size(), 1u);
   Answer(Verdict::kOk, 200);
   ASSERT_EQ(Verdicts(P("best.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("best.h5"))[0].fields.at("verdict"), "ok");
+  EXPECT_EQ(VerdictName(Verdicts(P("best.h5"))[0].verdict), "ok");
 }
 
 TEST_F(PipelineSaves, ABrokenVerdictOnAFileRewrittenSinceItsEventWaitsForTheNextSave) {
@@ -125,7 +125,7 @@ TEST_F(PipelineSaves, AnEmptyFileItsWriterClosedFailsAfterAMoment) {
   Pass(seconds(2));
   Answer(Verdict::kEmpty, 0, "file is empty (0 bytes) (disk full, or the process died at the start of the save?)");
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "writer_died");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "writer_died");
   EXPECT_EQ(Verdicts(P("a.h5"))[0].msg.find("disk full"), std::string::npos)
       << "one cause, not a guess at two: " << Verdicts(P("a.h5"))[0].msg;
   EXPECT_EQ(reporter_.failures["run/writer_died"], 1);
@@ -137,7 +137,7 @@ TEST_F(PipelineSaves, PollingGivesAnEmptyFileASecondLookBecauseNoCloseIsSeen) {
   Ticks(2);
   ASSERT_EQ(Jobs().size(), 1u);
   Answer(Verdict::kEmpty, 0);
-  EXPECT_EQ(reporter_.Events("verify_deferred").size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kVerifyDeferred).size(), 1u);
   EXPECT_TRUE(Verdicts(P("a.h5")).empty());
   Pass(milliseconds(1999));
   EXPECT_TRUE(Jobs().empty());
@@ -145,7 +145,7 @@ TEST_F(PipelineSaves, PollingGivesAnEmptyFileASecondLookBecauseNoCloseIsSeen) {
   ASSERT_EQ(Jobs().size(), 1u);
   Answer(Verdict::kEmpty, 0);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "writer_died");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "writer_died");
 }
 
 TEST_F(PipelineSaves, AnIncompleteFileItsWriterClosedFailsAtOnceNotAfterATimeout) {
@@ -155,8 +155,8 @@ TEST_F(PipelineSaves, AnIncompleteFileItsWriterClosedFailsAtOnceNotAfterATimeout
   ASSERT_EQ(Jobs().size(), 1u);
   Answer(Verdict::kInProgress, 500, "superblock says a writer has it open");
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u) << "reported within settle of the close";
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "writer_died");
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].level, LogLevel::kError);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "writer_died");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].line_level, LogLevel::kError);
   EXPECT_EQ(reporter_.failures["run/writer_died"], 1);
 }
 
@@ -166,15 +166,15 @@ TEST_F(PipelineSaves, AFileAWriterStillHoldsOpenIsLookedAtAgainAfterStuckAfter) 
   Save(P("a.h5"), 500);  // another descriptor closed; the writer's is still open
   Pass(milliseconds(1));
   Answer(Verdict::kInProgress, 500);
-  ASSERT_EQ(reporter_.Events("verify_deferred").size(), 1u);
-  EXPECT_NE(reporter_.Events("verify_deferred")[0].msg.find("pid 77 (python3)"), std::string::npos);
+  ASSERT_EQ(reporter_.Events(LogEvent::kVerifyDeferred).size(), 1u);
+  EXPECT_NE(reporter_.Events(LogEvent::kVerifyDeferred)[0].msg.find("pid 77 (python3)"), std::string::npos);
   Pass(seconds(29));
   EXPECT_TRUE(Jobs().empty());
   Pass(seconds(2));
   ASSERT_EQ(Jobs().size(), 1u);
   Answer(Verdict::kInProgress, 500);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "stuck");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "stuck");
   EXPECT_NE(Verdicts(P("a.h5"))[0].msg.find("still open for writing by pid 77"), std::string::npos);
 }
 
@@ -196,7 +196,7 @@ TEST_F(PipelineSaves,
   ASSERT_EQ(Jobs().size(), 1u);
   Answer(Verdict::kInProgress, 400);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u) << "the look after silence is the second: no deferral";
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "stuck");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "stuck");
   EXPECT_NE(Verdicts(P("a.h5"))[0].msg.find("pid 77 (python3)"), std::string::npos);
   EXPECT_EQ(reporter_.failing["run/stuck"], 1u);
   Pass(seconds(60));
@@ -223,7 +223,7 @@ TEST_F(PipelineSaves, AHolderTheLeaseSeesButNoWalkCanNameIsStillStuckNotDead) {
   Pass(seconds(3));
   Answer(Verdict::kInProgress, 400);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "stuck");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "stuck");
   EXPECT_NE(Verdicts(P("a.h5"))[0].msg.find("a process ckptwatch cannot name"), std::string::npos);
 }
 
@@ -245,7 +245,7 @@ TEST_F(PipelineSaves, AWriterGoneByTheSecondLookDiedMidSave) {
   Pass(seconds(31));
   Answer(Verdict::kInProgress, 500);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "writer_died");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "writer_died");
 }
 
 TEST_F(PipelineSaves, ASaveThatProgressesBetweenLooksIsNotStuck) {
@@ -260,7 +260,7 @@ TEST_F(PipelineSaves, ASaveThatProgressesBetweenLooksIsNotStuck) {
   ASSERT_EQ(Jobs().size(), 1u);
   Answer(Verdict::kOk, 900);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("verdict"), "ok");
+  EXPECT_EQ(VerdictName(Verdicts(P("a.h5"))[0].verdict), "ok");
 }
 
 TEST_F(PipelineSaves, WithoutSightOfOtherProcessesTheCloseDecides) {
@@ -271,7 +271,7 @@ TEST_F(PipelineSaves, WithoutSightOfOtherProcessesTheCloseDecides) {
   Pass(milliseconds(1));
   Answer(Verdict::kInProgress, 500);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "writer_died");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "writer_died");
 }
 
 TEST_F(PipelineSaves, AWriterKilledAfterAFlushIsNotStorageCorruption) {
@@ -288,7 +288,7 @@ TEST_F(PipelineSaves, AWriterKilledAfterAFlushIsNotStorageCorruption) {
   result.reason = "file is 9000 bytes, superblock says 4000";
   pipeline_->OnVerified(job, result);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "writer_died");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "writer_died");
 }
 
 TEST_F(PipelineSaves, FreeSpaceIsTakenWhenTheWriterClosedNotWhenTheVerdictCame) {
@@ -299,7 +299,7 @@ TEST_F(PipelineSaves, FreeSpaceIsTakenWhenTheWriterClosedNotWhenTheVerdictCame) 
   Pass(seconds(1));
   Answer(Verdict::kInProgress, 500);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "disk_full");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "disk_full");
   EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("avail_bytes"), "4096");
   EXPECT_EQ(reporter_.failures["run/disk_full"], 1);
 }
@@ -339,8 +339,8 @@ TEST_F(PipelineSaves, AKilledWriterLeavesATruncatedFile) {
   Pass(milliseconds(1));
   Answer(Verdict::kTruncated, 1 << 20, "file ends early");
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "truncated");
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].level, LogLevel::kError);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "truncated");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].line_level, LogLevel::kError);
 }
 
 TEST_F(PipelineSaves, ASaveCutShortByAFullDiskIsDiskFull) {
@@ -358,7 +358,7 @@ TEST_F(PipelineSaves, ASaveCutShortByAFullDiskIsDiskFull) {
   result.reason = "file ends at 3 MiB, superblock says 5 MiB";
   pipeline_->OnVerified(job, result);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "disk_full");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "disk_full");
   EXPECT_EQ(reporter_.failures["run/disk_full"], 1);
 }
 
@@ -387,8 +387,8 @@ TEST_F(PipelineSaves, OverflowRescanVerifiesOnlyWhatChanged) {
   ASSERT_EQ(Jobs().size(), 1u);
   EXPECT_EQ(Jobs()[0].path, P("b.h5"));
   EXPECT_EQ(reporter_.rescans["run/overflow"], 1);
-  ASSERT_EQ(reporter_.Events("rescan").size(), 1u);
-  EXPECT_EQ(reporter_.Events("rescan")[0].fields.at("changed"), "1");
+  ASSERT_EQ(reporter_.RescanLines().size(), 1u);
+  EXPECT_EQ(reporter_.RescanLines()[0].changed, 1u);
 }
 
 TEST_F(PipelineSaves, ARescanAskedForDuringAScanRunsAfterItWithItsOwnReason) {
@@ -417,7 +417,7 @@ TEST_F(PipelineSaves, OrbaxTempDirectoryRenamedIntoPlaceGetsVerdictsUnderTheFina
   for (const VerifyJob& job : Jobs()) paths.insert(job.path);
   EXPECT_EQ(paths, (std::set<std::string>{P("ckpt_100/opt.h5"), P("ckpt_100/params.h5")}));
   EXPECT_EQ(Jobs().size(), 2u);
-  EXPECT_TRUE(reporter_.Events("scan_failed").empty()) << "the vanished temp directory is not an error";
+  EXPECT_TRUE(reporter_.Events(LogEvent::kScanFailed).empty()) << "the vanished temp directory is not an error";
 }
 
 // A saver with a staging name ckptwatch does not know (not excluded): its files are written and
@@ -466,7 +466,7 @@ TEST_F(PipelineSaves, ACheckpointDeletedBeforeItsVerdictIsStillNotFound) {
   Event(Kind::kNameGone, P("epoch_1.h5"));
   Answer(Verdict::kNotFound);
   ASSERT_EQ(Verdicts(P("epoch_1.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("epoch_1.h5"))[0].fields.at("verdict"), "not_found");
+  EXPECT_EQ(VerdictName(Verdicts(P("epoch_1.h5"))[0].verdict), "not_found");
 }
 
 // Hugging Face Trainer stages a save as tmp-checkpoint-N and renames it: excluded by default.
@@ -498,7 +498,7 @@ TEST_F(PipelineSaves, AFullVerifyQueueHoldsFilesUntilThereIsRoom) {
   Save(P("c.h5"));
   Pass(milliseconds(1));
   ASSERT_EQ(Jobs().size(), 1u);
-  EXPECT_EQ(reporter_.Events("queue_full").size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kQueueFull).size(), 1u);
   AnswerAllOk();  // each verdict frees the place the next file takes
   AnswerAllOk();
   AnswerAllOk();
@@ -538,15 +538,15 @@ TEST_F(PipelineSaves, ANetworkFilesystemIsPolledOnAuto) {
   env_.network = true;
   StartOne();
   EXPECT_EQ(reporter_.backends["run"], "poll");
-  ASSERT_EQ(reporter_.Events("watch_started").size(), 1u);
-  EXPECT_EQ(reporter_.Events("watch_started")[0].fields.at("fs"), "nfs");
+  ASSERT_EQ(reporter_.Events(LogEvent::kWatchStarted).size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kWatchStarted)[0].fields.at("fs"), "nfs");
 }
 
 TEST_F(PipelineSaves, RunningOutOfInotifyWatchesFallsBackToPolling) {
   watcher_.fail_with = ENOSPC;
   StartOne();
   EXPECT_EQ(reporter_.backends["run"], "poll");
-  EXPECT_EQ(reporter_.Events("backend_fallback").size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kBackendFallback).size(), 1u);
 }
 
 TEST_F(PipelineSaves, AfterStopNothingIsDispatched) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -126,22 +127,25 @@ class PipelineTest : public ::testing::Test {
   void AnswerAllOk() {
     while (!verifier_.jobs.empty()) Answer(Verdict::kOk);
   }
-  /// The `verify` log lines for `path`.
-  std::vector<FakeReporter::Line> Verdicts(const std::string& path) const {
-    std::vector<FakeReporter::Line> out;
-    for (const auto& l : reporter_.Events("verify"))
-      if (l.fields.at("path") == path) out.push_back(l);
+  /// A verdict reported with its `verify` line (a repeat within log.repeat_every has none).
+  struct LoggedVerdict : VerdictReached {
+    LogLevel line_level;
+    std::map<std::string, std::string> fields;  ///< the line's, by key
+    std::string msg;
+  };
+  /// The verdicts of `path` that were logged, in order.
+  std::vector<LoggedVerdict> Verdicts(const std::string& path) const {
+    std::vector<LoggedVerdict> out;
+    for (const VerdictReached& v : reporter_.Of<VerdictReached>()) {
+      if (v.path != path || !v.line) continue;
+      LoggedVerdict l{v, v.line->level, {}, v.line->message};
+      for (const auto& [k, value] : v.line->fields) l.fields[k] = value;
+      out.push_back(std::move(l));
+    }
     return out;
   }
-  /// True when no log line mentions `text` anywhere.
-  bool NeverLogged(const std::string& text) const {
-    for (const auto& l : reporter_.lines) {
-      if (l.msg.find(text) != std::string::npos) return false;
-      for (const auto& [k, v] : l.fields)
-        if (v.find(text) != std::string::npos) return false;
-    }
-    return true;
-  }
+  /// True when no event mentions `text` anywhere (no log line or metric label would).
+  bool NeverLogged(const std::string& text) const { return !reporter_.Mentions(text); }
 
   FakeEnv env_;
   FakeWatcher watcher_;

@@ -1,4 +1,4 @@
-// Verdicts (supersede, second look, outcome) and watch problems.
+// Verdicts: supersede, the second look, the outcome and its report, repeats.
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -16,19 +16,6 @@ using std::chrono::milliseconds;
 
 // How long an empty file gets to start growing before it is a failed save.
 constexpr milliseconds kEmptyRecheck{2000};
-// How often a watch re-checks that its writer can create files there.
-constexpr std::chrono::seconds kWritableCheckEvery{30};
-
-std::string HumanDuration(double seconds) {
-  char text[32];
-  if (seconds < 120)
-    std::snprintf(text, sizeof text, "%.0fs", seconds);
-  else if (seconds < 7200)
-    std::snprintf(text, sizeof text, "%.0fm", seconds / 60);
-  else
-    std::snprintf(text, sizeof text, "%.1fh", seconds / 3600);
-  return text;
-}
 
 // "14:05" (UTC, as the log's timestamps) for "again, ×N since 14:05".
 std::string ClockTime(double unix_seconds) {
@@ -40,11 +27,6 @@ std::string ClockTime(double unix_seconds) {
   return text;
 }
 
-std::string Basename(const std::string& path) {
-  std::size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 }  // namespace
 
 void Pipeline::OnVerified(const VerifyJob& job, const VerifyResult& unbounded) {
@@ -54,7 +36,7 @@ void Pipeline::OnVerified(const VerifyJob& job, const VerifyResult& unbounded) {
   Watch* w = FindWatch(job.watch);
   if (w && !stopping_) Judge(*w, job, result);
   if (!stopping_) DrainBlocked();  // a place in the verify queue is free
-  reporter_.SetQueueLength(QueueLength());
+  reporter_.Report(QueueLengthChanged{QueueLength()});
 }
 
 // A rename is not a failed save: what waited under the old name is dropped
@@ -68,12 +50,20 @@ void Pipeline::MovedAway(Watch& w, const std::string& from, const std::string& t
   auto under = [&](const std::string& path) {
     return path == from || path.compare(0, prefix.size(), prefix) == 0;
   };
+  for (const std::string& path : w.blocked) {
+    if (!under(path)) continue;
+    if (PathRecord* record = w.paths.Find(path)) record->blocked = false;
+    w.paths.Tidy(path);
+  }
   std::erase_if(w.blocked, under);
-  std::erase_if(w.blocked_set, under);
   std::size_t in_flight = 0;
-  for (const auto& [path, dispatched] : w.dispatched)
-    if (under(path) && w.moved_away.insert(path).second) ++in_flight;
-  Log(LogLevel::kDebug, "verify_superseded", {{"watch", w.config.name}, {"path", from}},
+  w.paths.ForEachUnder(from, [&](const std::string&, PathRecord& record) {
+    if (record.dispatched && !record.moved_away) {
+      record.moved_away = true;
+      ++in_flight;
+    }
+  });
+  Log(LogLevel::kDebug, LogEvent::kVerifySuperseded, {{"watch", w.config.name}, {"path", from}},
       "renamed to " + to + " (" + std::to_string(in_flight) +
           " verifications under way for the old name are dropped): verified under its new name");
 }
@@ -84,19 +74,23 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
   const std::string& path = job.path;
   if (w.settle->Finish(path)) {
     // Written again while we read it: the newer write gets its own verdict.
-    Log(LogLevel::kDebug, "verify_superseded", {{"watch", job.watch}, {"path", path}},
+    Log(LogLevel::kDebug, LogEvent::kVerifySuperseded, {{"watch", job.watch}, {"path", path}},
         "file was written again during verification; verifying the new write");
     return;
   }
   const Clock::time_point now = env_.Now();
-  Watch::Dispatched dispatched = w.dispatched[path];
-  w.dispatched.erase(path);
-  if (w.moved_away.erase(path)) return;  // renamed meanwhile: MovedAway()
+  PathRecord& record = w.paths[path];
+  const PathRecord::Dispatched dispatched = record.dispatched.value_or(PathRecord::Dispatched{});
+  record.dispatched.reset();
+  if (std::exchange(record.moved_away, false)) {  // renamed meanwhile: MovedAway()
+    w.paths.Tidy(path);
+    return;
+  }
   // *.bin is a checkpoint only when its content says so (pytorch_model.bin); other programs'
   // .bin files are not failed saves.
   if (IsQuietlySkipped(path, result)) {
     if (dispatched.stat) Remember(w, path, *dispatched.stat, VerdictName(result.verdict), "");
-    Log(LogLevel::kDebug, "not_checkpoint",
+    Log(LogLevel::kDebug, LogEvent::kNotCheckpoint,
         {{"watch", job.watch}, {"path", path}, {"format", result.format}},
         "skipped: " + result.reason);
     return;
@@ -112,19 +106,21 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     const bool changed = current && (!dispatched.stat || !(*current == *dispatched.stat) ||
                                      current->mtime_ns > dispatched.event_ns);
     if (changed) {
-      Log(LogLevel::kDebug, "verify_superseded",
+      Log(LogLevel::kDebug, LogEvent::kVerifySuperseded,
           {{"watch", job.watch},
            {"path", path},
            {"verdict", std::string(VerdictName(result.verdict))}},
           "file changed after its write event (the next save is under way); waiting for that save");
-      w.last_event_ns[path] = env_.RealtimeNs();
-      w.closes[path].closed = false;
+      PathRecord& changed_record = w.paths[path];
+      changed_record.last_event_ns = env_.RealtimeNs();
+      if (!changed_record.close) changed_record.close.emplace();
+      changed_record.close->closed = false;
       w.settle->Touch(path, now + w.config.stuck_after - w.config.settle);
       return;
     }
   }
   OutcomeInput input;
-  const Watch::Close close = w.closes.count(path) ? w.closes[path] : Watch::Close{};
+  const PathRecord::Close close = w.paths[path].close.value_or(PathRecord::Close{});
   input.closed = close.closed;
   input.stuck_after = w.config.stuck_after;
   if (result.verdict == Verdict::kInProgress || result.verdict == Verdict::kEmpty) {
@@ -138,7 +134,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     const OpenWriters writers = env_.WritersOf(w.config.name, job.relative, dispatched.at, &holder);
     const bool writer_gone = close.closed && writers != OpenWriters::kSome;
     // A look after stuck_after of silence from a writer that never closed is already the second.
-    const bool first_look = w.in_progress_seen[path]++ == 0 && !close.writing;
+    const bool first_look = w.paths[path].incomplete_verdicts++ == 0 && !close.writing;
     if (first_look && (!writer_gone || result.verdict == Verdict::kEmpty)) {
       const milliseconds delay = result.verdict == Verdict::kEmpty && writers != OpenWriters::kSome
                                      ? std::min<milliseconds>(w.config.stuck_after, kEmptyRecheck)
@@ -147,7 +143,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
                               : writer_gone
                                   ? "a save may be starting (closed, then reopened to truncate)"
                                   : "no close by its writer seen (polling)";
-      Log(LogLevel::kInfo, "verify_deferred",
+      Log(LogLevel::kInfo, LogEvent::kVerifyDeferred,
           {{"watch", job.watch},
            {"path", path},
            {"verdict", std::string(VerdictName(result.verdict))}},
@@ -174,56 +170,52 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     input.space = close.space;
   else if (have_now)
     input.space = space_now;
-  w.in_progress_seen.erase(path);
-  w.closes.erase(path);
   std::optional<ResolvedFailure> own_failure;
-  if (auto before = w.reported.find(path); before != w.reported.end() && !before->second.cause.empty())
-    own_failure = ResolvedFailure{path, RunOf(w, path), before->second.verdict, before->second.cause, path, 0};
+  {
+    PathRecord& done = w.paths[path];
+    done.incomplete_verdicts = 0;
+    done.close.reset();
+    if (const auto& before = done.remembered; before && !before->cause.empty())
+      own_failure = ResolvedFailure{path, RunOf(w, path), before->verdict, before->cause, path, 0};
+  }
   const Outcome outcome = Report(w, job, result, std::move(input));
   const std::string& cause = outcome.cause;
   if (dispatched.stat) {
     Remember(w, path, *dispatched.stat, VerdictName(result.verdict), cause, &outcome);
-    if (cause.empty() && result.ok()) ResolveFailures(w, path, *dispatched.stat, own_failure);
+    if (cause.empty() && result.ok()) {
+      if (w.failures.Resolve(w.paths, w.config, RunsOf(w), path, *dispatched.stat, own_failure,
+                             env_.UnixNow()))
+        state_dirty_ = true;
+      PublishFailing(w);
+    }
     // The gauge moves with the failure, not a tick later (an alert may be reading it).
     if (cause != (own_failure ? own_failure->cause : std::string())) PublishFailing(w);
   }
+  w.paths.Tidy(path);
 }
 
-// Bounded: the oldest remembered verdicts go first. A forgotten file only
-// costs a verification of a close without a write.
+void Pipeline::PublishFailing(Watch& w) {
+  for (FailingFilesChanged& changed : w.failures.Publish(w.paths, w.config.name, RunsOf(w)))
+    reporter_.Report(std::move(changed));
+}
+
+FailureTracker::RunOf Pipeline::RunsOf(const Watch& w) const {
+  return [this, &w](const std::string& path) { return RunOf(w, path); };
+}
+
+// The table bounds what it remembers (path_record.h).
 void Pipeline::Remember(Watch& w, const std::string& path, const FileStat& stat,
                         std::string_view verdict, const std::string& cause,
                         const Outcome* outcome) {
-  const std::uint64_t seq = ++w.reported_seq;
-  Watch::Reported& r = w.reported[path];
-  r = {stat, seq, std::string(verdict), cause, "", std::nullopt};
+  PathRecord::Remembered r{stat, 0, std::string(verdict), cause, "", std::nullopt};
   if (outcome && !cause.empty()) r.reason = outcome->message;
   if (outcome && outcome->load_problem) {
     r.load_problem = outcome->load_problem;
     r.load_problem->since_unix = env_.UnixNow();
   }
   state_dirty_ = true;
-  w.failing_dirty = true;
-  w.reported_order.emplace_back(seq, path);
-  while (w.reported.size() > limits_.max_remembered_per_watch && !w.reported_order.empty()) {
-    auto [old_seq, old_path] = std::move(w.reported_order.front());
-    w.reported_order.pop_front();
-    auto it = w.reported.find(old_path);
-    if (it != w.reported.end() && it->second.seq == old_seq) w.reported.erase(it);
-  }
-  CompactRemembered(w);
-}
-
-// Rewrites and deletions leave stale entries in the order; compact before
-// they outgrow the map (a deleted flood must give its memory back).
-void Pipeline::CompactRemembered(Watch& w) {
-  if (w.reported_order.size() <= 2 * w.reported.size() + 1024) return;
-  std::deque<std::pair<std::uint64_t, std::string>> live;
-  for (auto& entry : w.reported_order) {
-    auto it = w.reported.find(entry.second);
-    if (it != w.reported.end() && it->second.seq == entry.first) live.push_back(std::move(entry));
-  }
-  w.reported_order.swap(live);
+  w.failures.MarkChanged();
+  w.paths.Remember(path, std::move(r));
 }
 
 // The same file failing the same way again — an in-place rewrite each epoch
@@ -231,7 +223,9 @@ void Pipeline::CompactRemembered(Watch& w) {
 bool Pipeline::Repeated(Watch& w, const std::string& path, const std::string& key,
                         std::string* note) {
   const Clock::time_point now = env_.Now();
-  Watch::Repeat& r = w.repeats[path];
+  std::optional<PathRecord::Repeat>& slot = w.paths[path].repeat;
+  if (!slot) slot.emplace();
+  PathRecord::Repeat& r = *slot;
   if (r.key != key) {
     r = {key, env_.UnixNow(), 1, now};
     return false;
@@ -267,27 +261,30 @@ Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& res
                      &note);
     if (!note.empty()) {
       outcome.message += " " + note;
-      outcome.fields.push_back({"repeats", std::to_string(w.repeats[job.path].count)});
+      outcome.fields.push_back({"repeats", std::to_string(w.paths[job.path].repeat->count)});
     }
   } else {
-    w.repeats.erase(job.path);
+    if (PathRecord* record = w.paths.Find(job.path)) record->repeat.reset();
   }
-  if (!quiet) Log(outcome.level, "verify", std::move(outcome.fields), outcome.message);
-  outcome.fields.clear();
-
   const std::string run = RunOf(w, job.path);
+  VerdictReached reached{job.watch, run, job.path, result.verdict, result.level,
+                         result.elapsed_ms / 1000.0, result.bytes, outcome.cause, outcome.load,
+                         std::nullopt, std::nullopt};
+  if (result.ok()) reached.good_unix = env_.UnixNow();
+  if (!quiet) {
+    AddRunField(&outcome.fields);
+    reached.line =
+        Logged{outcome.level, LogEvent::kVerify, std::move(outcome.fields), outcome.message};
+  }
+  outcome.fields.clear();
+  reporter_.Report(reached);
+
   SeeRun(w, run);
-  reporter_.Verified(job.watch, result.verdict, result.level, result.elapsed_ms / 1000.0,
-                     result.bytes);
-  reporter_.SetLastCheckpointOk(job.watch, run, outcome.cause.empty());
-  if (outcome.load)
-    reporter_.SetLoadIncompatible(job.watch, *outcome.load == LoadOutcome::kIncompatible);
   if (result.ok()) {
     ++w.ok_total;
-    w.last_good_time = env_.UnixNow();
+    w.last_good_time = reached.good_unix;
     w.last_good_bytes = result.bytes;
     w.last_good_path = job.path;
-    reporter_.SetLastGood(job.watch, run, *w.last_good_time, result.bytes);
     if (!run.empty()) w.run_last_good[run] = {job.path, *w.last_good_time, result.bytes};
     if (w.stale) {
       w.stale->Ok(env_.Now());
@@ -296,145 +293,8 @@ Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& res
   } else {
     ++w.failed_total;
   }
-  if (!outcome.cause.empty()) reporter_.SaveFailed(job.watch, run, outcome.cause);
   CheckSpace(w);
   return outcome;
-}
-
-// ---- state across restarts -------------------------------------------------
-
-SavedState Pipeline::Saved() const {
-  SavedState state;
-  for (const auto& [name, w] : watches_) {
-    SavedWatch& saved = state.watches[name];
-    saved.path = w->config.path;
-    // Newest first, so a bounded state file keeps the files that matter.
-    std::vector<std::pair<std::uint64_t, const std::string*>> order;
-    for (const auto& [path, r] : w->reported) order.emplace_back(r.seq, &path);
-    std::sort(order.rbegin(), order.rend());
-    for (const auto& [seq, path] : order) {
-      const Watch::Reported& r = w->reported.at(*path);
-      auto repeat = w->repeats.find(*path);
-      saved.files.push_back({*path, r.stat, r.verdict, r.cause,
-                             repeat != w->repeats.end() ? repeat->second.first_unix : 0});
-    }
-    if (w->last_good_time) {
-      SavedFile good;
-      good.path = w->last_good_path;
-      good.stat.size = w->last_good_bytes;
-      good.verdict = "ok";
-      good.since_unix = *w->last_good_time;
-      saved.last_good = good;
-    }
-  }
-  return state;
-}
-
-// The start scan of a watch with saved state: a file whose size, mtime and
-// inode are as saved keeps its verdict (a failure stays known, not new);
-// everything else is verified. True when there was state to use.
-bool Pipeline::RestoreWatch(Watch& w, const Snapshot& snapshot) {
-  if (!w.restored) return false;
-  SavedWatch saved = std::move(*w.restored);
-  w.restored.reset();
-  if (saved.path != w.config.path) return false;
-  std::map<std::string, const SavedFile*> by_path;
-  for (const SavedFile& f : saved.files) by_path[f.path] = &f;
-  const Clock::time_point now = env_.Now();
-  std::size_t kept = 0, failing = 0, changed = 0;
-  for (const auto& [path, stat] : snapshot.files) {
-    auto it = by_path.find(path);
-    if (it == by_path.end() || !(it->second->stat == stat)) {
-      Touch(w, path, now - w.config.settle);
-      ++changed;
-      continue;
-    }
-    const SavedFile& f = *it->second;
-    Remember(w, path, stat, f.verdict, f.cause);
-    ++kept;
-    if (!f.cause.empty()) {
-      // Known already: the next failure of this file is "again", not new.
-      w.repeats[path] = {f.verdict + "/" + f.cause, f.since_unix, 1, Clock::time_point{}};
-      ++failing;
-    }
-  }
-  if (saved.last_good && snapshot.files.count(saved.last_good->path)) {
-    w.last_good_time = saved.last_good->since_unix;
-    w.last_good_bytes = saved.last_good->stat.size;
-    w.last_good_path = saved.last_good->path;
-    reporter_.SetLastGood(w.config.name, RunOf(w, w.last_good_path), *w.last_good_time,
-                          w.last_good_bytes);
-  }
-  Log(LogLevel::kInfo, "state_restored",
-      {{"watch", w.config.name},
-       {"unchanged", std::to_string(kept)},
-       {"failing", std::to_string(failing)},
-       {"changed", std::to_string(changed)}},
-      "verdicts from before the restart kept for unchanged files; changed and new files are "
-      "verified");
-  return true;
-}
-
-// ---- problems ----------------------------------------------------------------
-
-void Pipeline::SetProblem(Watch& w, WatchProblem problem, bool active, const std::string& reason) {
-  reporter_.SetProblem(w.config.name, problem, active);
-  const std::string name(WatchProblemName(problem));
-  switch (w.problems.Set(name, active, reason)) {
-    case ProblemSet::Change::kStarted:
-      Log(problem == WatchProblem::kMissingDirectory ? LogLevel::kWarn : LogLevel::kError,
-          "problem", {{"watch", w.config.name}, {"problem", name}, {"path", w.config.path}},
-          reason);
-      break;
-    case ProblemSet::Change::kCleared:
-      Log(LogLevel::kInfo, "problem_cleared",
-          {{"watch", w.config.name}, {"problem", name}, {"path", w.config.path}});
-      break;
-    case ProblemSet::Change::kNone:
-      break;
-  }
-}
-
-// The failure that leaves no file behind: the trainer cannot create one.
-void Pipeline::CheckWritable(Watch& w) {
-  w.next_writable_check = env_.Now() + kWritableCheckEvery;
-  if (!w.config.writer || w.state != Watch::State::kActive) return;
-  std::string why = env_.WhyCannotCreateIn(w.config.path, *w.config.writer);
-  if (!why.empty()) why += ": its saves will fail with PermissionError [Errno 13]";
-  SetProblem(w, WatchProblem::kNotWritable, !why.empty(), why);
-}
-
-void Pipeline::CheckSpace(Watch& w) {
-  FsSpace space;
-  if (w.state != Watch::State::kActive || !env_.StatSpace(w.config.path, &space)) return;
-  reporter_.SetFilesystem(w.config.name, space.avail, space.size);
-  std::string why = LowSpaceReason(space, w.config.min_free, w.last_good_bytes);
-  SetProblem(w, WatchProblem::kLowSpace, !why.empty(), why);
-}
-
-void Pipeline::Summary(Watch& w) {
-  std::vector<LogField> fields = {
-      {"watch", w.config.name},
-      {"state", w.state == Watch::State::kActive ? "active" : "missing"},
-      {"ok", std::to_string(w.ok_total)},
-      {"failed", std::to_string(w.failed_total)}};
-  std::string msg;
-  if (w.last_good_time) {
-    double age = env_.UnixNow() - *w.last_good_time;
-    fields.push_back({"last_good", w.last_good_path});
-    fields.push_back({"last_good_age_s", std::to_string(static_cast<long long>(age))});
-    fields.push_back({"last_good_bytes", std::to_string(w.last_good_bytes)});
-    msg = "last good checkpoint " + Basename(w.last_good_path) + " (" +
-          HumanBytes(w.last_good_bytes) + ") " + HumanDuration(age) + " ago";
-  } else {
-    msg = "no good checkpoint seen since start";
-  }
-  FsSpace space;
-  if (env_.StatSpace(w.config.path, &space)) {
-    fields.push_back({"avail_bytes", std::to_string(space.avail)});
-    msg += "; " + HumanBytes(space.avail) + " free";
-  }
-  Log(LogLevel::kInfo, "summary", std::move(fields), msg);
 }
 
 }  // namespace ckptwatch

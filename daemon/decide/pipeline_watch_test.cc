@@ -20,8 +20,8 @@ TEST_F(PipelineRoots, AMissingRootIsAProblemAndItsAncestorIsWatched) {
   pipeline_->Start();
   EXPECT_EQ(reporter_.backends["run"], "none");
   EXPECT_TRUE(reporter_.problems["run/missing_directory"]);
-  ASSERT_EQ(reporter_.Events("watch_missing").size(), 1u);
-  EXPECT_EQ(reporter_.Events("watch_missing")[0].fields.at("waiting_on"), "/data");
+  ASSERT_EQ(reporter_.Events(LogEvent::kWatchMissing).size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kWatchMissing)[0].fields.at("waiting_on"), "/data");
   EXPECT_NE(watcher_.IdOf("/data"), -1);
   EXPECT_NE(pipeline_->Status().find("1 missing"), std::string::npos);
 }
@@ -38,7 +38,7 @@ TEST_F(PipelineRoots, ARootCreatedLevelByLevelIsWatchedAndAllOfItVerified) {
   env_.Write("/data/runs/42/a.h5", 1);
   env_.Write("/data/runs/42/b.h5", 2);
   Event(Kind::kDirectoryCreated, "/data/runs/42", "/data/runs");
-  EXPECT_EQ(reporter_.Events("watch_recovered").size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kWatchRecovered).size(), 1u);
   EXPECT_FALSE(reporter_.problems["run/missing_directory"]);
   EXPECT_EQ(reporter_.rescans["run/recovered"], 1);
   Pass(milliseconds(1));
@@ -50,10 +50,10 @@ TEST_F(PipelineRoots, ADeletedRootGoesMissingOnTheNextTick) {
   env_.RemoveDir(kRoot);
   Ticks(1);
   EXPECT_TRUE(reporter_.problems["run/missing_directory"]);
-  EXPECT_NE(reporter_.Events("watch_missing").at(0).msg.find("it was deleted"), std::string::npos);
+  EXPECT_NE(reporter_.Events(LogEvent::kWatchMissing).at(0).msg.find("it was deleted"), std::string::npos);
   env_.MakeDir(kRoot);
   Ticks(1);
-  EXPECT_EQ(reporter_.Events("watch_recovered").size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kWatchRecovered).size(), 1u);
 }
 
 TEST_F(PipelineRoots, ARootMovedAwayGoesMissingAtOnce) {
@@ -68,11 +68,11 @@ TEST_F(PipelineRoots, ARootThatIsSomeoneElsesSymlinkIsNotFollowed) {
   env_.MakeUntrustedSymlinkRoot(kRoot);
   StartOne();
   EXPECT_TRUE(reporter_.problems["run/missing_directory"]);
-  ASSERT_EQ(reporter_.Events("watch_missing").size(), 1u);
-  EXPECT_NE(reporter_.Events("watch_missing")[0].msg.find("is not a directory ckptwatch follows"),
+  ASSERT_EQ(reporter_.Events(LogEvent::kWatchMissing).size(), 1u);
+  EXPECT_NE(reporter_.Events(LogEvent::kWatchMissing)[0].msg.find("is not a directory ckptwatch follows"),
             std::string::npos);
   Ticks(2);
-  EXPECT_TRUE(reporter_.Events("watch_recovered").empty());
+  EXPECT_TRUE(reporter_.Events(LogEvent::kWatchRecovered).empty());
   EXPECT_TRUE(scanner_.requests.empty());
 }
 
@@ -85,7 +85,7 @@ TEST_F(PipelineNames, AFifoNamedLikeACheckpointIsNotRegularAtOnceWithoutAChild) 
   Pass(milliseconds(1));
   EXPECT_TRUE(Jobs().empty()) << "a FIFO must not take a verifier slot";
   ASSERT_EQ(Verdicts(P("x.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("x.h5"))[0].fields.at("verdict"), "not_regular");
+  EXPECT_EQ(VerdictName(Verdicts(P("x.h5"))[0].verdict), "not_regular");
   EXPECT_NE(Verdicts(P("x.h5"))[0].msg.find("FIFO"), std::string::npos);
   Save(P("ok.h5"));
   Pass(milliseconds(1));
@@ -98,7 +98,7 @@ TEST_F(PipelineNames, ADirectoryNamedLikeACheckpointIsNotRegular) {
   Event(Kind::kDirectoryCreated, P("d.h5"));
   Pass(milliseconds(1));
   ASSERT_EQ(Verdicts(P("d.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("d.h5"))[0].fields.at("verdict"), "not_regular");
+  EXPECT_EQ(VerdictName(Verdicts(P("d.h5"))[0].verdict), "not_regular");
   EXPECT_EQ(reporter_.failures["run/not_regular"], 1);
 }
 
@@ -110,8 +110,8 @@ TEST_F(PipelineNames, ASymlinkOutsideTheRootIsSaidOnceAndNeverVerified) {
   Pass(seconds(1));
   EXPECT_TRUE(Jobs().empty());
   EXPECT_TRUE(Verdicts(P("ckpt.h5")).empty());
-  ASSERT_EQ(reporter_.Events("symlink_outside").size(), 1u);
-  EXPECT_EQ(reporter_.Events("symlink_outside")[0].level, LogLevel::kWarn);
+  ASSERT_EQ(reporter_.Events(LogEvent::kSymlinkOutside).size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kSymlinkOutside)[0].level, LogLevel::kWarn);
 }
 
 TEST_F(PipelineNames, ASymlinkToACheckpointInsideAddsNothing) {
@@ -122,17 +122,17 @@ TEST_F(PipelineNames, ASymlinkToACheckpointInsideAddsNothing) {
   Pass(seconds(1));
   ASSERT_EQ(Jobs().size(), 1u);
   EXPECT_EQ(Jobs()[0].path, P("epoch=3.h5"));
-  EXPECT_TRUE(reporter_.Events("symlink_outside").empty());
-  EXPECT_TRUE(reporter_.Events("symlink_dangling").empty());
-  EXPECT_EQ(reporter_.Events("symlink_skipped").size(), 1u);
+  EXPECT_TRUE(reporter_.Events(LogEvent::kSymlinkOutside).empty());
+  EXPECT_TRUE(reporter_.Events(LogEvent::kSymlinkDangling).empty());
+  EXPECT_EQ(reporter_.Events(LogEvent::kSymlinkSkipped).size(), 1u);
 }
 
 TEST_F(PipelineNames, ADanglingSymlinkIsWorthALine) {
   StartOne("settle: 0s");
   env_.MakeSymlink(P("last.h5"), "epoch=9.h5", LinkTarget::kDangling);
   Event(Kind::kFileWritten, P("last.h5"));
-  ASSERT_EQ(reporter_.Events("symlink_dangling").size(), 1u);
-  EXPECT_EQ(reporter_.Events("symlink_dangling")[0].fields.at("target"), "epoch=9.h5");
+  ASSERT_EQ(reporter_.Events(LogEvent::kSymlinkDangling).size(), 1u);
+  EXPECT_EQ(reporter_.Events(LogEvent::kSymlinkDangling)[0].fields.at("target"), "epoch=9.h5");
 }
 
 TEST_F(PipelineNames, ANameReachedThroughASymlinkedDirectoryIsDroppedWithoutAWord) {
@@ -150,7 +150,7 @@ TEST_F(PipelineNames, AFileGoneBeforeItsEventIsHandledIsDropped) {
   Event(Kind::kFileWritten, P("vanished.h5"));
   Pass(seconds(1));
   EXPECT_TRUE(Jobs().empty());
-  EXPECT_TRUE(reporter_.Events("verify").empty());
+  EXPECT_TRUE(reporter_.Events(LogEvent::kVerify).empty());
 }
 
 TEST_F(PipelineNames, AFileDeletedAfterItsEventIsVerifiedAndNotFound) {
@@ -171,20 +171,20 @@ TEST_F(PipelineProblems, NoGoodCheckpointForExpectEveryIsStaleUntilTheNextOk) {
   EXPECT_FALSE(reporter_.problems["run/stale"]);
   Ticks(2);
   EXPECT_TRUE(reporter_.problems["run/stale"]);
-  EXPECT_EQ(reporter_.Events("problem").size(), 1u) << "a problem is said once when it starts";
+  EXPECT_EQ(reporter_.Problems(/*started=*/true).size(), 1u) << "a problem is said once when it starts";
   Ticks(5);
-  EXPECT_EQ(reporter_.Events("problem").size(), 1u);
+  EXPECT_EQ(reporter_.Problems(/*started=*/true).size(), 1u);
   Save(P("a.h5"));
   Pass(milliseconds(1));
   Answer(Verdict::kOk);
   EXPECT_FALSE(reporter_.problems["run/stale"]);
-  EXPECT_EQ(reporter_.Events("problem_cleared").size(), 1u);
+  EXPECT_EQ(reporter_.Problems(/*started=*/false).size(), 1u);
 }
 
 TEST_F(PipelineProblems, TheStaleReasonInStatusIsHowLongItIsNowInWholeSeconds) {
   StartOne("settle: 0s, expect_every: 10s");
   Ticks(11);
-  ASSERT_EQ(reporter_.Events("problem").size(), 1u);
+  ASSERT_EQ(reporter_.Problems(/*started=*/true).size(), 1u);
   Pass(milliseconds(50924));  // no tick: the problem's own reason is not renewed
   const StatusSnapshot status = pipeline_->CurrentStatus();
   ASSERT_EQ(status.watches[0].problems.size(), 1u);
@@ -202,7 +202,7 @@ TEST_F(PipelineProblems, AnOkFileThatMayNotLoadIsInStatusUntilWrittenAgainWithou
         "2.15.0", "tensorflow", "full_model", {"MyCustomLayer"}, {"Dense", "Sequential"}, {}, 0, 0};
   });
   ASSERT_EQ(Verdicts(P("custom.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("custom.h5"))[0].level, LogLevel::kWarn);
+  EXPECT_EQ(Verdicts(P("custom.h5"))[0].line_level, LogLevel::kWarn);
   StatusSnapshot status = pipeline_->CurrentStatus();
   EXPECT_TRUE(status.AllWell());
   ASSERT_EQ(status.watches[0].load_problems.size(), 1u);
@@ -254,7 +254,7 @@ TEST_F(PipelineProblems, ACheckpointItsReadersCannotReadIsAFailedSave) {
   Answer(Verdict::kOk);
   EXPECT_TRUE(reporter_.problems["run/unreadable"]);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
-  EXPECT_EQ(Verdicts(P("a.h5"))[0].fields.at("cause"), "permission_denied");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "permission_denied");
   EXPECT_EQ(reporter_.failures["run/permission_denied"], 1);
 }
 
@@ -264,9 +264,9 @@ TEST_F(PipelineProblems, TheSummaryNamesTheLastGoodCheckpoint) {
   Pass(milliseconds(1));
   Answer(Verdict::kOk, 2048);
   Ticks(61);
-  ASSERT_FALSE(reporter_.Events("summary").empty());
-  EXPECT_EQ(reporter_.Events("summary").back().fields.at("last_good"), P("epoch_7.h5"));
-  EXPECT_NE(reporter_.Events("summary").back().msg.find("epoch_7.h5"), std::string::npos);
+  ASSERT_FALSE(reporter_.Events(LogEvent::kSummary).empty());
+  EXPECT_EQ(reporter_.Events(LogEvent::kSummary).back().fields.at("last_good"), P("epoch_7.h5"));
+  EXPECT_NE(reporter_.Events(LogEvent::kSummary).back().msg.find("epoch_7.h5"), std::string::npos);
 }
 
 }  // namespace

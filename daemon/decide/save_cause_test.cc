@@ -68,7 +68,7 @@ TEST(SaveCause, VerdictsThatAreNotAFailedWriteNeverBecomeDiskFull) {
   const FsSpace full{0, 100 * kGiB};
   SpaceThreshold min_free;
   min_free.bytes = kGiB;
-  for (Verdict v : {Verdict::kOk, Verdict::kNonfinite, Verdict::kNotHdf5,
+  for (Verdict v : {Verdict::kOk, Verdict::kNonfinite, Verdict::kNotCheckpoint,
                     Verdict::kTimeout, Verdict::kVerifierCrashed, Verdict::kNotFound,
                     Verdict::kPermissionDenied}) {
     SCOPED_TRACE(VerdictName(v));

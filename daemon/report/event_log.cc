@@ -116,11 +116,11 @@ std::unique_ptr<EventLog> EventLog::Open(const std::string& file, LogFormat form
   return log;
 }
 
-void EventLog::Write(LogLevel level, std::string_view event, std::vector<LogField> fields,
+void EventLog::Write(LogLevel level, LogEvent event, std::vector<LogField> fields,
                      std::string message) {
   if (!Enabled(level)) return;
-  LogRecord record{std::chrono::system_clock::now(), LogLevelName(level), event, std::move(fields),
-                   std::move(message)};
+  LogRecord record{std::chrono::system_clock::now(), LogLevelName(level), LogEventName(event),
+                   std::move(fields), std::move(message)};
   const std::string line = format_ == LogFormat::kJson ? FormatJson(record) : FormatLogfmt(record);
   if (journal_) {
     // The journal stamps each entry itself: a text line goes without its timestamp.
@@ -133,7 +133,7 @@ void EventLog::Write(LogLevel level, std::string_view event, std::vector<LogFiel
   logger_->log(SpdlogLevel(level), "{}", line);
 }
 
-void EventLog::WriteErrorAlsoToStderr(std::string_view event, std::vector<LogField> fields,
+void EventLog::WriteErrorAlsoToStderr(LogEvent event, std::vector<LogField> fields,
                                       const std::string& message) {
   Write(LogLevel::kError, event, std::move(fields), message);
   if (to_file()) std::fprintf(stderr, "ckptwatch: %s\n", message.c_str());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "decide/log_event.h"
 #include "report/logfmt.h"
 
 namespace spdlog {
@@ -32,12 +33,12 @@ class EventLog {
   ~EventLog();
 
   /// Writes one event when `level` is at or above the configured level.
-  void Write(LogLevel level, std::string_view event, std::vector<LogField> fields,
+  void Write(LogLevel level, LogEvent event, std::vector<LogField> fields,
              std::string message = "");
   bool Enabled(LogLevel level) const { return level >= level_; }
   /// Writes an error event, and `message` to stderr too when the log is a file: a start
   /// failure must reach the terminal and `systemctl status`, not only the file.
-  void WriteErrorAlsoToStderr(std::string_view event, std::vector<LogField> fields,
+  void WriteErrorAlsoToStderr(LogEvent event, std::vector<LogField> fields,
                               const std::string& message);
 
   /// Reopens the log file by name (after logrotate moved it); no-op on stderr.

@@ -1,13 +1,8 @@
-// kEvents against the two places it must agree with: the Log() calls in the daemon's sources and
-// docs/logging.md's event table and example lines.
-#include "report/events.h"
-
+// LogEvent (log_event.h) against docs/logging.md's event table and example lines. The code
+// cannot log an event that is not a LogEvent: the type replaced a scan of the sources.
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cctype>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -15,6 +10,7 @@
 #include <vector>
 
 #include "config/config_test_util.h"
+#include "decide/log_event.h"
 #include "report/logfmt.h"
 
 namespace ckptwatch {
@@ -23,116 +19,21 @@ namespace {
 using testing::ReadFile;
 using testing::SourceDir;
 
-// ---- the sources ---------------------------------------------------------------------------
+// ---- the type ----------------------------------------------------------------------------
 
-// The top-level arguments of the call whose '(' is at `open`, up to `max` of them.
-std::vector<std::string> CallArguments(const std::string& text, std::size_t open, std::size_t max) {
-  std::vector<std::string> args(1);
-  int depth = 0;
-  for (std::size_t i = open + 1; i < text.size() && args.size() <= max; ++i) {
-    const char c = text[i];
-    if (c == '"' || c == '\'') {  // a literal: copied whole, commas and brackets inside ignored
-      const std::size_t start = i;
-      for (++i; i < text.size() && text[i] != c; ++i)
-        if (text[i] == '\\') ++i;
-      args.back() += text.substr(start, i - start + 1);
-      continue;
-    }
-    if (c == '(' || c == '{' || c == '[') ++depth;
-    if (c == ')' || c == '}' || c == ']') {
-      if (depth-- == 0) break;
-    }
-    if (c == ',' && depth == 0) {
-      args.emplace_back();
-      continue;
-    }
-    args.back() += c;
+// Each name is generated from the enumerator's row (log_event.h): snake_case, unique.
+TEST(Events, EveryEventHasOneSnakeCaseName) {
+  std::set<std::string_view> names;
+  for (LogEvent event : kLogEvents) {
+    const std::string_view name = LogEventName(event);
+    EXPECT_FALSE(name.empty());
+    EXPECT_TRUE(std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || c == '_';
+    })) << name;
+    EXPECT_TRUE(names.insert(name).second) << name << " twice";
   }
-  for (std::string& arg : args) {
-    arg.erase(0, arg.find_first_not_of(" \n\t"));
-    arg.erase(arg.find_last_not_of(" \n\t") + 1);
-  }
-  return args;
-}
-
-struct LogCalls {
-  std::map<std::string, std::string> events;  // event name -> where it is logged first
-  std::vector<std::string> unknown;           // calls whose event the scan cannot read
-};
-
-// Every Log(level, "event", …), Write(level, "event", …) and WriteErrorAlsoToStderr("event", …)
-// call in the daemon's sources. A
-// call that passes its event in a variable is reported as unknown unless it is a forwarder
-// (the variable is named `event`, as in Reporter::Log and EventLog::Write).
-LogCalls ScanLogCalls(const std::filesystem::path& daemon_dir) {
-  LogCalls calls;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(daemon_dir)) {
-    const std::string path = entry.path().string();
-    const std::string name = entry.path().filename().string();
-    if (!entry.is_regular_file() || name.ends_with("_test.cc") ||
-        !(name.ends_with(".cc") || name.ends_with(".h")))
-      continue;
-    const std::string text = ReadFile(path);
-    // The functions that log, and which argument is the event: Log(level, event, …),
-    // Write(level, event, …), WriteErrorAlsoToStderr(event, …).
-    for (const auto& [callee, index] : {std::pair<std::string_view, std::size_t>{"Log(", 1},
-                                        {"Write(", 1},
-                                        {"WriteErrorAlsoToStderr(", 0}}) {
-      for (std::size_t at = text.find(callee); at != std::string::npos;
-           at = text.find(callee, at + 1)) {
-        if (at > 0 &&
-            (std::isalnum(static_cast<unsigned char>(text[at - 1])) || text[at - 1] == '_'))
-          continue;
-        const std::vector<std::string> args = CallArguments(text, at + callee.size() - 1, 2);
-        // Log calls take a level first; Write(path, size) and friends are something else.
-        if (args.size() <= index || (index == 1 && args[0].find("evel") == std::string::npos))
-          continue;
-        const std::string& event = args[index];
-        const std::string where =
-            std::filesystem::relative(path, daemon_dir.parent_path()).string() + ":" +
-            std::to_string(std::count(text.begin(), text.begin() + at, '\n') + 1);
-        if (event.size() >= 2 && event.front() == '"' && event.back() == '"') {
-          calls.events.emplace(event.substr(1, event.size() - 2), where);
-        } else if (event != "event" && !event.ends_with(" event")) {
-          calls.unknown.push_back(where + ": " + event);
-        }
-      }
-    }
-  }
-  return calls;
-}
-
-TEST(Events, TheCodeLogsExactlyTheListedEvents) {
-  if (SourceDir().empty()) GTEST_SKIP() << "CKPTWATCH_SOURCE_DIR is not set";
-  const LogCalls calls = ScanLogCalls(std::filesystem::path(SourceDir()) / "daemon");
-  ASSERT_GE(calls.events.size(), 20u) << "the scan no longer finds the Log() calls";
-  EXPECT_EQ(calls.unknown, std::vector<std::string>{})
-      << "Log() calls whose event is not a string literal: write the event name in the call";
-  for (const auto& [event, where] : calls.events) {
-    EXPECT_NE(std::find(std::begin(kEvents), std::end(kEvents), event), std::end(kEvents))
-        << where << " logs event=" << event
-        << ", which is not in kEvents (daemon/report/events.h) nor documented in docs/logging.md";
-  }
-  for (std::string_view event : kEvents) {
-    EXPECT_TRUE(calls.events.count(std::string(event)))
-        << "kEvents lists " << event << ", which no Log() call in daemon/ writes";
-  }
-}
-
-TEST(Events, TheScanReadsMultiLineCallsAndFlagsEventsInVariables) {
-  const auto dir = std::filesystem::temp_directory_path() / "ckptwatch-events-scan";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir / "daemon" / "x");
-  std::ofstream(dir / "daemon" / "x" / "a.cc")
-      << "void F() {\n  Log(ok ? LogLevel::kInfo : LogLevel::kError,\n      \"made_up\", {{\"k\", "
-         "f(a, b)}});\n  log_->Write(level, name, {});\n  Write(path, size);\n"
-         "  log_->WriteErrorAlsoToStderr(\"failed_too\", {});\n}\n"
-         "void Log(LogLevel level, std::string_view event) { w.Log(level, event); }\n";
-  const LogCalls calls = ScanLogCalls(dir / "daemon");
-  std::filesystem::remove_all(dir);
-  EXPECT_EQ(calls.events, (std::map<std::string, std::string>{{"made_up", "daemon/x/a.cc:2"},
-                                                              {"failed_too", "daemon/x/a.cc:6"}}));
-  EXPECT_EQ(calls.unknown, std::vector<std::string>{"daemon/x/a.cc:4: name"});
+  EXPECT_EQ(LogEventName(LogEvent::kWatchStarted), "watch_started");
+  EXPECT_EQ(LogEventName(kLogEvents[0]), "start");
 }
 
 // ---- docs/logging.md -----------------------------------------------------------------------
@@ -213,8 +114,9 @@ TEST(Events, LoggingDocHasARowAndAnExampleLineForEveryEvent) {
   const auto table = EventTable(doc);
   std::vector<std::string> documented;
   for (const auto& [event, row] : table) documented.push_back(event);
-  EXPECT_EQ(documented, std::vector<std::string>(std::begin(kEvents), std::end(kEvents)))
-      << "docs/logging.md's event table and kEvents (daemon/report/events.h) differ";
+  std::vector<std::string> typed;
+  for (LogEvent event : kLogEvents) typed.emplace_back(LogEventName(event));
+  EXPECT_EQ(documented, typed) << "docs/logging.md's event table and LogEvent (log_event.h) differ";
   const std::map<std::string, DocRow> rows(table.begin(), table.end());
 
   const std::string begin = "<!-- BEGIN EXAMPLES -->\n```\n", end = "```\n<!-- END EXAMPLES -->";

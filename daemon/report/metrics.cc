@@ -30,7 +30,7 @@ namespace {
 
 constexpr std::string_view kCauses[] = {
     "disk_full",   "permission_denied", "truncated",     "corrupt",          "empty",
-    "in_progress", "nonfinite",         "timeout",       "verifier_crashed", "not_hdf5",
+    "in_progress", "nonfinite",         "timeout",       "verifier_crashed", "not_checkpoint",
     "not_found",   "not_regular",       "external_data", "writer_died",      "load_incompatible",
     "stuck"};
 

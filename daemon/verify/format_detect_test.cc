@@ -55,7 +55,7 @@ TEST(FormatDetect, NamesWhatIsSavedUnderACheckpointNameInstead) {
 
 TEST(FormatDetect, OnlyAForeignBinIsSkippedQuietly) {
   VerifyResult r;
-  r.verdict = Verdict::kNotHdf5;
+  r.verdict = Verdict::kNotCheckpoint;
   for (const char* format : {"unknown", "text", "json", "pickle", "zip"}) {
     r.format = format;
     EXPECT_TRUE(IsQuietlySkipped("/ckpt/vocab.bin", r)) << format;

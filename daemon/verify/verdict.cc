@@ -11,7 +11,7 @@ constexpr std::array<std::pair<Verdict, std::string_view>, 13> kVerdictNames{{
     {Verdict::kNotFound, "not_found"},
     {Verdict::kPermissionDenied, "permission_denied"},
     {Verdict::kEmpty, "empty"},
-    {Verdict::kNotHdf5, "not_hdf5"},
+    {Verdict::kNotCheckpoint, "not_checkpoint"},
     {Verdict::kTruncated, "truncated"},
     {Verdict::kInProgress, "in_progress"},
     {Verdict::kCorrupt, "corrupt"},
@@ -39,6 +39,9 @@ std::string_view VerdictName(Verdict verdict) {
 std::optional<Verdict> ParseVerdict(std::string_view name) {
   for (const auto& [v, n] : kVerdictNames)
     if (n == name) return v;
+  // Its name before 0.3.0 (it never meant "HDF5 only" once torch and safetensors were read):
+  // state files and saved JSON written by older versions still read back.
+  if (name == "not_hdf5") return Verdict::kNotCheckpoint;
   return std::nullopt;
 }
 

@@ -13,7 +13,7 @@ enum class Verdict {
   kNotFound,          ///< ENOENT: the classic `OSError [Errno 2]`.
   kPermissionDenied,  ///< EACCES/EPERM opening or reading the file.
   kEmpty,             ///< 0 bytes.
-  kNotHdf5,           ///< No HDF5 signature (or, for .keras, not a zip).
+  kNotCheckpoint,     ///< No weight format ckptwatch reads (`not_hdf5` before 0.3.0).
   kTruncated,         ///< Shorter than its own metadata says.
   kInProgress,        ///< A writer has it open, or it changed while verified.
   kCorrupt,           ///< Metadata or data cannot be read back.
@@ -27,7 +27,7 @@ enum class Verdict {
 /// Every verdict, in declaration order (for metrics that pre-create label sets).
 inline constexpr Verdict kAllVerdicts[] = {
     Verdict::kOk,        Verdict::kNotFound,   Verdict::kPermissionDenied, Verdict::kEmpty,
-    Verdict::kNotHdf5,   Verdict::kTruncated,  Verdict::kInProgress,       Verdict::kCorrupt,
+    Verdict::kNotCheckpoint,   Verdict::kTruncated,  Verdict::kInProgress,       Verdict::kCorrupt,
     Verdict::kNonfinite, Verdict::kTimeout,    Verdict::kVerifierCrashed,  Verdict::kNotRegular,
     Verdict::kExternalData};
 
@@ -36,7 +36,8 @@ enum class Level { kHeader, kStructure, kFull };
 
 /// The stable lower_snake_case name of `verdict`, e.g. "permission_denied".
 std::string_view VerdictName(Verdict verdict);
-/// Inverse of VerdictName(); nullopt for an unknown name.
+/// Inverse of VerdictName(), also accepting names older versions wrote; nullopt for an
+/// unknown name.
 std::optional<Verdict> ParseVerdict(std::string_view name);
 
 /// "header", "structure" or "full".

@@ -38,7 +38,7 @@ TEST(FirstLook, SettlesATextFileThatIsNoCheckpoint) {
   UniqueFd fd = MemFile("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 12345\n");
   auto result = FirstLook(fd.get(), "model.safetensors", AtLevel(Level::kStructure));
   ASSERT_TRUE(result);
-  EXPECT_EQ(result->verdict, Verdict::kNotHdf5);
+  EXPECT_EQ(result->verdict, Verdict::kNotCheckpoint);
   EXPECT_EQ(result->level, Level::kStructure);
 }
 

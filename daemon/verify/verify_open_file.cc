@@ -179,7 +179,7 @@ void VerifyByContent(const std::string& name, int fd, Level level, const VerifyO
                      "(disk full or writer killed during save?)";
     return;
   }
-  result->verdict = Verdict::kNotHdf5;
+  result->verdict = Verdict::kNotCheckpoint;
   result->reason = NotWeightsReason(format, read_at, result->bytes);
 }
 }  // namespace
@@ -200,7 +200,7 @@ void ApplyHeader(const HeaderCheck& header, VerifyResult* result) {
   result->reason = header.reason;
 }
 bool IsQuietlySkipped(const std::string& path, const VerifyResult& result) {
-  if (!HasSuffix(path, ".bin") || result.verdict != Verdict::kNotHdf5) return false;
+  if (!HasSuffix(path, ".bin") || result.verdict != Verdict::kNotCheckpoint) return false;
   for (FileFormat f : {FileFormat::kUnknown, FileFormat::kText, FileFormat::kJson, FileFormat::kPickle, FileFormat::kZip})
     if (result.format == FormatName(f)) return true;
   return false;
@@ -332,7 +332,7 @@ std::optional<VerifyResult> FirstLook(int fd, const std::string& name, const Ver
   // enough for that, this look does not.
   switch (result.verdict) {
     case Verdict::kEmpty:
-    case Verdict::kNotHdf5:
+    case Verdict::kNotCheckpoint:
     case Verdict::kInProgress:
       break;
     default:

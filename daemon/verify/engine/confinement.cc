@@ -33,6 +33,7 @@ constexpr bool kSanitizerBuild = false;
 
 std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
+// Closes every descriptor from 3 up but `keep_fd`.
 bool CloseAllBut(int keep_fd, std::string* err) {
   // close_range(2) (Linux 5.9); without it, every possible descriptor.
   auto close_from_to = [](unsigned first, unsigned last) -> bool {
@@ -87,7 +88,7 @@ constexpr int kZygoteCalls[] = {SCMP_SYS(poll),    SCMP_SYS(ppoll),    SCMP_SYS(
                                 SCMP_SYS(waitid),  SCMP_SYS(getppid),  SCMP_SYS(set_robust_list),
                                 SCMP_SYS(dup2),    SCMP_SYS(dup3),     SCMP_SYS(close_range),
                                 SCMP_SYS(prctl),   SCMP_SYS(capget),   SCMP_SYS(capset),
-                                SCMP_SYS(seccomp), SCMP_SYS(prlimit64)};
+                                SCMP_SYS(seccomp), SCMP_SYS(prlimit64), SCMP_SYS(getrusage)};
 
 // The new-namespace flags of clone(2): a zygote without capabilities could still make a user
 // namespace, and from there a playground of privileges inside it.
@@ -126,11 +127,23 @@ bool Load(scmp_filter_ctx ctx, int rc, std::string* err) {
   return true;
 }
 
-bool InstallSyscallFilter(std::string* err) {
+// `warm_channel` >= 0: a warm verifier's filter, which also receives jobs on that socket.
+bool InstallSyscallFilter(int warm_channel, std::string* err) {
   Filter holder;
   if (!NewFilter(&holder, err)) return false;
   scmp_filter_ctx ctx = holder.get();
   int rc = AddCommonRules(ctx, kChildCalls, std::size(kChildCalls));
+  if (warm_channel >= 0) {
+    const auto channel = static_cast<scmp_datum_t>(warm_channel);
+    for (int nr : {SCMP_SYS(recvmsg), SCMP_SYS(sendto), SCMP_SYS(sendmsg)})
+      if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, channel));
+    if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getrusage), 0);
+    // Its own CPU limit, per file (setrlimit is prlimit64(0, RLIMIT_CPU, new, NULL)); the hard
+    // limit set before the filter bounds it, and raising that needs CAP_SYS_RESOURCE.
+    if (rc == 0)
+      rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 2, SCMP_A0(SCMP_CMP_EQ, 0),
+                            SCMP_A1(SCMP_CMP_EQ, RLIMIT_CPU));
+  }
   // abort() signals itself; no other process may be signalled.
   if (rc == 0)
     rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
@@ -176,7 +189,8 @@ bool ConfineZygote(std::string* err) {
   return InstallZygoteFilter(err);
 }
 
-bool ConfineVerifier(int keep_fd, std::string* err) {
+namespace {
+bool Confine(int keep_fd, int warm_channel, std::string* err) {
   if (!CloseAllBut(keep_fd, err)) return false;
   // A forked child inherits the zygote's setting and a spawned one had it set at start
   // (verifier_child.cc); exec resets it, so it is asked again here, for whoever calls.
@@ -189,7 +203,14 @@ bool ConfineVerifier(int keep_fd, std::string* err) {
   // Pipes are not files: the verdict still goes out.
   rlimit no_files{0, 0};
   if (setrlimit(RLIMIT_FSIZE, &no_files) != 0) return (*err = Errno("RLIMIT_FSIZE"), false);
-  return InstallSyscallFilter(err);
+  return InstallSyscallFilter(warm_channel, err);
+}
+}  // namespace
+
+bool ConfineVerifier(int keep_fd, std::string* err) { return Confine(keep_fd, -1, err); }
+
+bool ConfineWarmVerifier(int channel_fd, std::string* err) {
+  return Confine(channel_fd, channel_fd, err);
 }
 
 bool SyscallFilterEnabled() { return !kSanitizerBuild; }

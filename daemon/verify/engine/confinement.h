@@ -22,6 +22,15 @@ namespace ckptwatch {
 /// parsed. False with `*err` if any step failed: the caller must not go on.
 bool ConfineVerifier(int keep_fd, std::string* err);
 
+/// Confines a warm verifier (warm_verifier.cc) that serves one owner's files over the
+/// SOCK_SEQPACKET socket at `channel_fd`: everything ConfineVerifier() does, keeping
+/// descriptors 0, 1, 2 and `channel_fd`, with a filter that adds only what taking the next job
+/// needs: recvmsg on `channel_fd` (the job and its descriptors), send on it (the report), and
+/// restarting the per-file CPU budget (getrusage; prlimit64 on RLIMIT_CPU of itself, which
+/// cannot raise the hard limit set at its start). The descriptor moves onto 1-3 use fcntl and
+/// close, which the verifier already has.
+bool ConfineWarmVerifier(int channel_fd, std::string* err);
+
 /// Confines the zygote (verifier_zygote.cc), which already dropped its
 /// capabilities and set no_new_privs: makes it undumpable and installs a
 /// seccomp filter that allows what the zygote does — receive jobs with their

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -195,6 +196,69 @@ TEST(Confinement, DropCapabilitiesEmptiesEverySet) {
     std::string text((std::istreambuf_iterator<char>(status)), std::istreambuf_iterator<char>());
     for (const char* field : {"CapInh", "CapPrm", "CapEff", "CapAmb"})
       if (StatusField(text, field) != "0000000000000000") return std::string(field) + " is " + StatusField(text, field);
+    return "";
+  });
+  EXPECT_EQ(failure, "");
+}
+
+TEST(Confinement, AWarmVerifierReceivesOnItsChannelOnlyAndSetsOnlyItsCpuLimit) {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "ckpt.h5", "weights");
+  std::string failure = InChild([&]() -> std::string {
+    int channel[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, channel) != 0) return "setup: socketpair";
+    if (dup2(channel[1], 4) != 4) return "setup: dup2";
+    // The next job, queued before the filter: a datagram carrying the file's descriptor.
+    int file = open((dir / "ckpt.h5").c_str(), O_RDONLY);
+    char byte = 'j';
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &file, sizeof file);
+    if (file < 0 || sendmsg(channel[0], &msg, 0) != 1) return "setup: sendmsg";
+    // The feeder's end stays open (as the daemon's does) on a descriptor confinement keeps.
+    if (dup2(channel[0], STDERR_FILENO) != STDERR_FILENO) return "setup: dup2 feeder";
+    rlimit cpu{100, 200};
+    if (setrlimit(RLIMIT_CPU, &cpu) != 0) return "setup: RLIMIT_CPU";
+    std::string err;
+    if (!ConfineWarmVerifier(4, &err)) return "ConfineWarmVerifier: " + err;
+    if (fcntl(file, F_GETFD) != -1 || fcntl(channel[0], F_GETFD) != -1)
+      return "a descriptor other than 0-2 and the channel survived";
+    char got = 0;
+    iovec in{&got, 1};
+    alignas(cmsghdr) char in_control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr in_msg{};
+    in_msg.msg_iov = &in;
+    in_msg.msg_iovlen = 1;
+    in_msg.msg_control = in_control;
+    in_msg.msg_controllen = sizeof in_control;
+    if (recvmsg(4, &in_msg, MSG_CMSG_CLOEXEC) != 1 || got != 'j') return "recvmsg on the channel failed";
+    int received = -1;
+    std::memcpy(&received, CMSG_DATA(CMSG_FIRSTHDR(&in_msg)), sizeof received);
+    char buffer[16] = {};
+    if (pread(received, buffer, sizeof buffer, 0) != 7) return "cannot read the received file";
+    if (send(4, "r", 1, 0) != 1) return "send on the channel failed";
+    rusage usage{};
+    if (getrusage(RUSAGE_SELF, &usage) != 0) return "getrusage() was refused";
+    rlimit lower{50, 200};
+    if (setrlimit(RLIMIT_CPU, &lower) != 0) return "setting its own CPU limit was refused";
+    rlimit higher{50, 400};
+    if (setrlimit(RLIMIT_CPU, &higher) == 0) return "the CPU hard limit could be raised";
+    if (!SyscallFilterEnabled()) return "";
+    // On stdout (a pipe) the kernel would say ENOTSOCK: EPERM is the filter's.
+    if (recvmsg(STDOUT_FILENO, &in_msg, 0) != -1 || errno != EPERM) return "recvmsg elsewhere was allowed";
+    if (send(STDOUT_FILENO, "x", 1, 0) != -1 || errno != EPERM) return "send elsewhere was allowed";
+    rlimit memory{1 << 30, 1 << 30};
+    if (setrlimit(RLIMIT_AS, &memory) != -1 || errno != EPERM) return "RLIMIT_AS could be set";
+    if (open("/etc/hostname", O_RDONLY) != -1 || errno != EPERM) return "open() was allowed";
     return "";
   });
   EXPECT_EQ(failure, "");

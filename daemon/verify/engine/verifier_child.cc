@@ -45,19 +45,14 @@ void ApplyLimits(const ChildLimits& limits) {
 }
 }  // namespace
 
-int VerifierChildMain(const std::vector<std::string>& args) {
-  // Before anything else: descriptor 3 is a checkpoint the daemon could read and this uid
-  // perhaps cannot. While the process is dumpable, any process of the same uid may open
-  // /proc/<pid>/fd/3 or read /proc/<pid>/mem (exec made a spawned child dumpable again).
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  VerifyOptions options;
-  ChildLimits limits;
-  std::string path;
+bool ParseVerifierChildArgs(const std::vector<std::string>& args, VerifyOptions* options,
+                            ChildLimits* limits, std::string* path, std::string* err) {
+  path->clear();
   try {
     for (std::size_t i = 0; i < args.size(); ++i) {
       const std::string& arg = args[i];
       if (arg == "--" && i + 2 == args.size()) {
-        path = args[i + 1];
+        *path = args[i + 1];
         break;
       }
       if (i + 1 >= args.size()) throw std::invalid_argument(arg);
@@ -65,25 +60,37 @@ int VerifierChildMain(const std::vector<std::string>& args) {
       if (arg == "--level") {
         auto level = ParseLevel(value);
         if (!level) throw std::invalid_argument(value);
-        options.level = *level;
+        options->level = *level;
       } else if (arg == "--full-max-bytes") {
-        options.full_max_bytes = std::stoull(value);
+        options->full_max_bytes = std::stoull(value);
       } else if (arg == "--memory-budget") {
-        options.memory_budget = std::stoull(value);
+        options->memory_budget = std::stoull(value);
       } else if (arg == "--timeout") {
-        limits.timeout_seconds = std::stod(value);
+        limits->timeout_seconds = std::stod(value);
       } else if (arg == "--memory-bytes") {
-        limits.memory_bytes = std::stoull(value);
+        limits->memory_bytes = std::stoull(value);
       } else {
         throw std::invalid_argument(arg);
       }
     }
   } catch (const std::exception& e) {
-    std::cerr << "ckptwatch " << kVerifierChildCommand << ": bad argument " << e.what() << "\n";
-    return kExitUsage;
+    *err = std::string("bad argument ") + e.what();
+    return false;
   }
-  if (path.empty()) {
-    std::cerr << "ckptwatch " << kVerifierChildCommand << ": no file name\n";
+  if (path->empty()) return (*err = "no file name", false);
+  return true;
+}
+
+int VerifierChildMain(const std::vector<std::string>& args) {
+  // Before anything else: descriptor 3 is a checkpoint the daemon could read and this uid
+  // perhaps cannot. While the process is dumpable, any process of the same uid may open
+  // /proc/<pid>/fd/3 or read /proc/<pid>/mem (exec made a spawned child dumpable again).
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  VerifyOptions options;
+  ChildLimits limits;
+  std::string path, error;
+  if (!ParseVerifierChildArgs(args, &options, &limits, &path, &error)) {
+    std::cerr << "ckptwatch " << kVerifierChildCommand << ": " << error << "\n";
     return kExitUsage;
   }
   ApplyLimits(limits);

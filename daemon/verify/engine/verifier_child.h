@@ -37,6 +37,10 @@ std::vector<std::string> VerifierChildArgv(const std::string& self_exe, const st
 /// options.
 std::vector<std::string> VerifierChildEnvironment();
 
+/// Parses the arguments VerifierChildArgv() makes (after the subcommand). False with `*err`.
+bool ParseVerifierChildArgs(const std::vector<std::string>& args, VerifyOptions* options,
+                            ChildLimits* limits, std::string* path, std::string* err);
+
 /// Entry point of `ckptwatch __verify-child …` (argv after the subcommand):
 /// applies the limits, confines itself (ConfineVerifier), verifies descriptor
 /// kVerifierChildFd, writes one JSON line to stdout. Returns the exit status.

@@ -19,12 +19,14 @@
 
 #include "verify/engine/confinement.h"
 #include "verify/engine/verifier_child.h"
+#include "verify/engine/warm_channel.h"
+#include "verify/engine/warm_verifier.h"
 #include "verify/hdf5/hdf5_handle.h"
 
 namespace ckptwatch {
 namespace {
 
-enum class RequestType : std::uint32_t { kRun = 1, kKill = 2 };
+enum class RequestType : std::uint32_t { kRun = 1, kKill = 2, kStartWarm = 3 };
 
 struct RequestHeader {
   RequestType type;
@@ -70,6 +72,19 @@ msghdr Message(iovec* iov, char* control, std::size_t control_size) {
   // From here on exactly `ckptwatch __verify-child`: limits, then ConfineVerifier() (which
   // closes the socket, the signalfd and the received originals) before any byte is read.
   _exit(VerifierChildMain(args));
+}
+
+// A warm verifier (warm_verifier.h): its channel at kWarmChannelFd (over the zygote's signalfd,
+// which it must not keep anyway), everything else as a one-shot child.
+[[noreturn]] void RunWarm(pid_t zygote, const std::vector<std::string>& args, int channel) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != zygote) _exit(127);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  signal(SIGCHLD, SIG_DFL);
+  if (dup2(channel, kWarmChannelFd) < 0) _exit(127);
+  _exit(WarmVerifierMain(args));
 }
 
 void Report(int socket, std::uint64_t id, ZygoteReport::Kind kind, pid_t pid, int status) {
@@ -148,7 +163,20 @@ void Serve(int socket, int sigchld_fd) {
         children[pid] = header.id;
         Report(socket, header.id, ZygoteReport::Kind::kStarted, pid, 0);
       }
-    } else if (whole && header.type == RequestType::kRun) {
+    } else if (whole && header.type == RequestType::kStartWarm && received.size() == 1) {
+      std::vector<std::string> args =
+          SplitArgs(buffer.data() + sizeof header, static_cast<std::size_t>(n) - sizeof header);
+      const pid_t zygote = getpid();
+      pid_t pid = fork();
+      if (pid == 0) RunWarm(zygote, args, received[0]);
+      if (pid < 0) {
+        Report(socket, header.id, ZygoteReport::Kind::kForkFailed, 0, errno);
+      } else {
+        children[pid] = header.id;
+        Report(socket, header.id, ZygoteReport::Kind::kStarted, pid, 0);
+      }
+    } else if (whole && (header.type == RequestType::kRun ||
+                         header.type == RequestType::kStartWarm)) {
       Report(socket, header.id, ZygoteReport::Kind::kForkFailed, 0, EBADMSG);
     }
     for (int fd : received) close(fd);
@@ -243,6 +271,14 @@ bool SendZygoteJob(int socket, std::uint64_t id, const std::vector<std::string>&
   *err =
       std::string("sending a job to the zygote: ") + (n < 0 ? std::strerror(errno) : "short write");
   return false;
+}
+
+bool SendZygoteStartWarm(int socket, std::uint64_t id, const std::vector<std::string>& warm_args,
+                         int channel_fd, std::string* err) {
+  RequestHeader header{RequestType::kStartWarm, 0, id};
+  return SendWithFds(socket,
+                     std::string_view(reinterpret_cast<const char*>(&header), sizeof header),
+                     warm_args, {channel_fd}, err);
 }
 
 bool SendZygoteKill(int socket, std::uint64_t id) {

@@ -1,10 +1,11 @@
 // The pre-forked verifier: one helper process, started with the daemon, that has libhdf5 and
-// everything else loaded and initialised but never opens a file. For each job it forks a fresh
-// child that receives the checkpoint and its stdout/stderr pipes (SCM_RIGHTS) and then runs
-// exactly what `ckptwatch __verify-child` runs: limits, ConfineVerifier(), one verification,
-// one JSON line. A fork instead of an exec saves the process start (ld.so, 25 shared objects)
-// that used to be most of a small file's verification. No state crosses files: the zygote never
-// parses a byte, and each child is a copy of that same untouched zygote.
+// everything else loaded and initialised but never opens a file. It forks two kinds of child:
+// a one-shot child per job, which receives the checkpoint and its stdout/stderr pipes
+// (SCM_RIGHTS) and runs exactly what `ckptwatch __verify-child` runs (limits, ConfineVerifier(),
+// one verification, one JSON line); and a warm verifier (warm_verifier.h), which receives a
+// channel on which the daemon then sends it one owner's files. A fork instead of an exec saves
+// the process start (ld.so, 25 shared objects). No state crosses owners: the zygote never parses
+// a byte, and each child is a copy of that same untouched zygote.
 #pragma once
 
 #include <sys/types.h>
@@ -44,6 +45,12 @@ bool ZygoteSocketPair(int fds[2], std::string* err);
 /// `*err` when the message could not be sent (the zygote is gone, or its socket is full).
 bool SendZygoteJob(int socket, std::uint64_t id, const std::vector<std::string>& child_args,
                    int file_fd, int out_fd, int err_fd, std::string* err);
+
+/// Asks the zygote to fork a warm verifier (warm_verifier.h) as job `id` with `warm_args`
+/// (WarmVerifierArgs()), its channel being a copy of `channel_fd`. It is reported like a child:
+/// started, then exited (when it retires, its channel closes, or it is killed).
+bool SendZygoteStartWarm(int socket, std::uint64_t id, const std::vector<std::string>& warm_args,
+                         int channel_fd, std::string* err);
 
 /// Asks the zygote to SIGKILL the child of job `id` (a deadline passed). It still reports the
 /// child's exit.

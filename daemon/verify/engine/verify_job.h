@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/unique_fd.h"
 #include "verify/verifier.h"
@@ -26,6 +27,11 @@ struct VerifyJob {
   uid_t owner = 0;
   /// Set by the queue: the job was requeued once because its zygote died under it.
   bool retried = false;
+  /// Set by the queue when a warm verifier (warm_verifier.h) gave the verdict: its pid as it
+  /// reported it, and every owner (st_uid) whose file it was handed since it started — one,
+  /// always; the queue kills a verifier that reports more (VerifierAlarm).
+  pid_t verifier_pid = 0;
+  std::vector<uid_t> verifier_uids;
 };
 
 }  // namespace ckptwatch

@@ -13,49 +13,9 @@
 
 #include "base/open_beneath.h"
 #include "verify/engine/verifier_zygote.h"
+#include "verify/engine/verify_queue_internal.h"
 
 namespace ckptwatch {
-
-struct VerifyQueue::Child {
-  VerifyQueue* queue = nullptr;
-  VerifyJob job;
-  UniqueFd file;  // held from the open until a child has its own copy
-  uv_work_t first_look{};
-  std::optional<VerifyResult> first_verdict;  // computed on the thread pool
-  uv_process_t process{};
-  uv_pipe_t out{};
-  uv_pipe_t err{};
-  uv_timer_t timer{};
-  ChildOutcome outcome;
-  std::optional<VerifyResult> settled;  // a verdict without a child: unopened, or the first look's
-  std::chrono::steady_clock::time_point started;
-  Zygote* zygote = nullptr;  // forked by this zygote (no uv_process_t of ours)
-  std::uint64_t id = 0;
-  int open_handles = 0;
-  bool exited = false;
-  bool out_done = false;
-  bool err_done = false;
-  bool finished = false;
-  bool spawned = false;      // a uv_process_t of ours runs it
-  bool abandoned = false;    // killed by Shutdown: no verdict is reported
-  bool zygote_died = false;  // its zygote died before reporting its exit
-};
-
-struct VerifyQueue::Zygote {
-  VerifyQueue* queue = nullptr;
-  uv_process_t process{};
-  uv_poll_t poll{};
-  int socket = -1;
-  int open_handles = 0;
-  bool polling = false;  // the poll handle is open
-  bool exited = false;
-  bool lost = false;        // no longer serves jobs
-  bool unexpected = false;  // lost while the daemon was not stopping: reported
-  bool process_closing = false;
-  std::uint64_t restart_ms = 0;  // when the next zygote starts
-  std::string how;               // how it ended
-  std::chrono::steady_clock::time_point started;
-};
 
 namespace {
 
@@ -104,14 +64,15 @@ std::string DescribeExit(int64_t exit_status, int term_signal) {
 
 VerifyQueue::VerifyQueue(uv_loop_t* loop, std::string self_exe, std::size_t max_parallel,
                          ChildLimits limits, std::size_t max_queued, Done done,
-                         ZygoteLost zygote_lost)
+                         ZygoteLost zygote_lost, VerifierAlarm alarm)
     : loop_(loop),
       self_exe_(std::move(self_exe)),
       max_parallel_(std::max<std::size_t>(max_parallel, 1)),
       limits_(limits),
       max_queued_(max_queued),
       done_(std::move(done)),
-      zygote_lost_(std::move(zygote_lost)) {
+      zygote_lost_(std::move(zygote_lost)),
+      alarm_(std::move(alarm)) {
   restart_timer_ = new uv_timer_t;
   uv_timer_init(loop_, restart_timer_);
   restart_timer_->data = this;
@@ -144,6 +105,13 @@ void VerifyQueue::Reconfigure(std::size_t max_parallel, ChildLimits limits,
   max_parallel_ = std::max<std::size_t>(max_parallel, 1);
   limits_ = limits;
   max_queued_ = max_queued;
+  // A warm verifier keeps the limits it started with: the ones started before go.
+  std::vector<Warm*> stale;
+  for (auto& [id, warm] : warms_)
+    if (warm->limits.timeout_seconds != limits.timeout_seconds ||
+        warm->limits.memory_bytes != limits.memory_bytes)
+      stale.push_back(warm.get());
+  for (Warm* warm : stale) RetireWarm(warm);
   StartMore();
 }
 
@@ -175,6 +143,7 @@ void VerifyQueue::Start(VerifyJob job) {
     return;
   }
   child->outcome.file_bytes = static_cast<std::uint64_t>(file.st.st_size);
+  child->file_owner = file.st.st_uid;
   child->file = std::move(file.fd);
 
   // The first look reads the file: on the thread pool, like scans, so a slow
@@ -208,7 +177,7 @@ void VerifyQueue::AfterFirstLook(Child* child) {
     MaybeFinish(child);
     return;
   }
-  if (!ForkInZygote(child)) SpawnChild(child);
+  if (!RunInWarm(child) && !ForkInZygote(child)) SpawnChild(child);
 }
 
 bool VerifyQueue::ForkInZygote(Child* child) {
@@ -238,15 +207,19 @@ bool VerifyQueue::ForkInZygote(Child* child) {
   child->zygote = zygote_;
   child->id = id;
   forked_[id] = child;
+  WatchPipes(child, out[0], err[0]);
+  return true;
+}
+
+void VerifyQueue::WatchPipes(Child* child, int out_fd, int err_fd) {
   uv_pipe_init(loop_, &child->out, 0);
   uv_pipe_init(loop_, &child->err, 0);
-  uv_pipe_open(&child->out, out[0]);
-  uv_pipe_open(&child->err, err[0]);
+  uv_pipe_open(&child->out, out_fd);
+  uv_pipe_open(&child->err, err_fd);
   uv_timer_init(loop_, &child->timer);
   child->out.data = child->err.data = child->timer.data = child;
   child->open_handles = 3;
   WatchOutput(child);
-  return true;
 }
 
 void VerifyQueue::SpawnChild(Child* child) {
@@ -323,6 +296,7 @@ void VerifyQueue::MaybeFinish(Child* child) {
   if (child->finished || !child->exited || !child->out_done || !child->err_done) return;
   child->finished = true;
   if (child->zygote) forked_.erase(child->id);
+  if (child->warm) WarmJobDone(child);
   if (!child->settled) uv_timer_stop(&child->timer);
   child->outcome.elapsed_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - child->started)
@@ -423,6 +397,7 @@ int VerifyQueue::DrainZygoteReports(Zygote* zygote) {
   ZygoteReport report;
   int rc;
   while ((rc = ReadZygoteReport(zygote->socket, &report)) == 1) {
+    HandleWarmZygoteReport(report);  // a warm verifier's exit; its job, if any, below
     auto it = forked_.find(report.id);
     if (it == forked_.end() || it->second->zygote != zygote) continue;
     Child* child = it->second;
@@ -453,6 +428,7 @@ void VerifyQueue::LoseZygote(Zygote* zygote) {
     if (zygote_ == zygote) zygote_ = nullptr;
     // Exits it reported before it went count as reported.
     if (zygote->polling) DrainZygoteReports(zygote);
+    LoseWarms(zygote);  // they die with it too
     // Its children die with it (PR_SET_PDEATHSIG): their exits will never be reported.
     std::vector<Child*> orphans;
     for (auto& [id, child] : forked_)
@@ -512,7 +488,7 @@ void VerifyQueue::OnZygoteHandleClosed(uv_handle_t* handle) {
 void VerifyQueue::MaybeStopped() {
   if (!shutting_down_ || !stopped_ || !running_.empty()) return;
   if (zygote_) LoseZygote(zygote_);
-  if (zygotes_alive_ > 0 || !restart_timer_) return;
+  if (!warms_.empty() || zygotes_alive_ > 0 || !restart_timer_) return;
   uv_close(reinterpret_cast<uv_handle_t*>(restart_timer_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   restart_timer_ = nullptr;

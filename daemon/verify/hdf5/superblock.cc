@@ -356,7 +356,7 @@ HeaderCheck CheckHeader(const ReadAt& read_at, std::uint64_t file_size) {
     offset = offset == 0 ? kFirstUserBlockSize : offset * 2;
   }
   if (!signature_offset) {
-    return Verdicted(Verdict::kNotHdf5,
+    return Verdicted(Verdict::kNotCheckpoint,
                      "no HDF5 signature at offset 0 or any user-block offset: not an HDF5 file");
   }
 

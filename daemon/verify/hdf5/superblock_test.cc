@@ -228,7 +228,7 @@ TEST(Superblock, FindsTheSignatureAfterA512Or1024ByteUserBlock) {
 
 TEST(Superblock, IgnoresASignatureAtAnOffsetThatIsNotAUserBlockSize) {
   const Fields f{.version = 0, .base = 768, .eof = 4096};
-  EXPECT_EQ(Check(FileImage(f, 768, 4096)).verdict, Verdict::kNotHdf5);
+  EXPECT_EQ(Check(FileImage(f, 768, 4096)).verdict, Verdict::kNotCheckpoint);
 }
 
 // libhdf5 moves the stored end-of-file address with the superblock when a user block
@@ -294,10 +294,10 @@ TEST(Superblock, ReportsCorruptForFlagsLibhdf5DoesNotKnow) {
             Verdict::kCorrupt);
 }
 
-TEST(Superblock, ReportsNotHdf5WithoutASignature) {
+TEST(Superblock, ReportsNotCheckpointWithoutASignature) {
   Bytes image(5000, 'x');
   const HeaderCheck check = Check(image);
-  EXPECT_EQ(check.verdict, Verdict::kNotHdf5);
+  EXPECT_EQ(check.verdict, Verdict::kNotCheckpoint);
   EXPECT_EQ(check.reason,
             "no HDF5 signature at offset 0 or any user-block offset: not an HDF5 file");
   EXPECT_FALSE(check.superblock);
@@ -308,7 +308,7 @@ TEST(Superblock, ReportsEmptyForAZeroByteFile) { EXPECT_EQ(Check({}).verdict, Ve
 TEST(Superblock, ReportsTruncatedWhenTheFileEndsInsideTheSignature) {
   const Bytes image = {0x89, 'H', 'D', 'F', '\r'};
   EXPECT_EQ(Check(image).verdict, Verdict::kTruncated);
-  EXPECT_EQ(Check({'H', 'D', 'F'}).verdict, Verdict::kNotHdf5);
+  EXPECT_EQ(Check({'H', 'D', 'F'}).verdict, Verdict::kNotCheckpoint);
 }
 
 TEST(Superblock, ReportsTruncatedWhenTheFileEndsInsideTheSuperblock) {
@@ -402,7 +402,7 @@ TEST(Superblock, ReadsOnlyAFewKiBWhateverTheFileSize) {
   const Bytes junk(64, 'x');
   bytes_read = 0;
   EXPECT_EQ(CheckHeader(MemoryReader(junk, terabyte, &bytes_read), terabyte).verdict,
-            Verdict::kNotHdf5);
+            Verdict::kNotCheckpoint);
   EXPECT_LE(bytes_read, 4096u);
 }
 
@@ -475,7 +475,7 @@ TEST(Superblock, SurvivesTruncatedAndMutatedInput) {
         const HeaderCheck check = Check(mutated);
         SCOPED_TRACE(check.reason);
         EXPECT_TRUE(check.verdict == Verdict::kOk || check.verdict == Verdict::kEmpty ||
-                    check.verdict == Verdict::kNotHdf5 || check.verdict == Verdict::kTruncated ||
+                    check.verdict == Verdict::kNotCheckpoint || check.verdict == Verdict::kTruncated ||
                     check.verdict == Verdict::kCorrupt || check.verdict == Verdict::kInProgress)
             << VerdictName(check.verdict);
         if (check.verdict == Verdict::kOk) {
@@ -531,7 +531,7 @@ TEST(SuperblockCorpus, GivesTheExpectedHeaderVerdicts) {
 
     const bool is_zip = file.ends_with(".keras");
     if (file.starts_with("valid/")) {
-      EXPECT_EQ(check.verdict, is_zip ? Verdict::kNotHdf5 : Verdict::kOk) << check.reason;
+      EXPECT_EQ(check.verdict, is_zip ? Verdict::kNotCheckpoint : Verdict::kOk) << check.reason;
     }
     for (const auto& [name, verdict] : expected_defects) {
       if (name == file) {

@@ -97,7 +97,7 @@ KerasArchive ReadKerasArchive(int fd, Level level, std::uint64_t memory_budget) 
                   "zip archive has no central directory: the .keras save was cut short "
                   "(disk full or writer killed during save?)");
     if (code == ZIP_ER_NOZIP)
-      return fail(Verdict::kNotHdf5, "not a zip archive, so not a Keras 3 .keras file");
+      return fail(Verdict::kNotCheckpoint, "not a zip archive, so not a Keras 3 .keras file");
     if (code == ZIP_ER_INCONS || code == ZIP_ER_EOF)
       return fail(Verdict::kCorrupt, "zip archive is inconsistent (" + ZipErrorText(code) +
                                          "): entries do not match the central directory");

@@ -152,7 +152,7 @@ ZipDirectory ReadZipDirectory(const ReadAt& read_at, std::uint64_t file_size) {
       return fail(Verdict::kTruncated, "zip archive ends at " + std::to_string(file_size) +
                                            " bytes without its central directory: the save was cut short " +
                                            kCutShort);
-    return fail(Verdict::kNotHdf5, "not a zip archive (no local file header, no end of central directory)");
+    return fail(Verdict::kNotCheckpoint, "not a zip archive (no local file header, no end of central directory)");
   }
   if (end.end_of_archive != file_size)
     return fail(Verdict::kCorrupt, "zip archive ends at " + std::to_string(end.end_of_archive) + " bytes but the file has " +

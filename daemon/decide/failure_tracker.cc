@@ -8,10 +8,11 @@
 // page that nothing resolved. Files of one checkpoint directory below the
 // run (a sharded or multi-file save) are one save: a good member does not end
 // the failure of a broken sibling.
+#include "decide/failure_tracker.h"
+
 #include <algorithm>
 
-#include "decide/pipeline.h"
-#include "decide/pipeline_watch.h"
+#include "decide/pipeline_watch.h"  // RelativeTo
 
 namespace ckptwatch {
 namespace {
@@ -25,60 +26,67 @@ std::string Parent(const std::string& path) {
 
 }  // namespace
 
-void Pipeline::ResolveFailures(Watch& w, const std::string& path, const FileStat& stat,
-                               const std::optional<ResolvedFailure>& own_failure) {
-  const double now = env_.UnixNow();
+bool FailureTracker::Resolve(PathTable& paths, const WatchConfig& config, const RunOf& run_of,
+                             const std::string& path, const FileStat& stat,
+                             const std::optional<ResolvedFailure>& own_failure, double now_unix) {
   auto keep = [&](ResolvedFailure r) {
-    r.resolved_unix = now;
-    w.resolved.push_front(std::move(r));
-    if (w.resolved.size() > kResolvedKept) w.resolved.pop_back();
+    r.resolved_unix = now_unix;
+    resolved_.push_front(std::move(r));
+    if (resolved_.size() > kResolvedKept) resolved_.pop_back();
   };
   if (own_failure) keep(*own_failure);  // rewritten good
-  const std::string run = RunOf(w, path);
+  const std::string run = run_of(path);
   // The directory of a save made of several files: "" where each file is its own save (the
   // watch root, or a run's own directory).
   auto save_dir = [&](const std::string& file) {
     const std::string dir = Parent(file);
-    if (dir == w.config.path) return std::string();
-    const std::string relative = RelativeTo(w.config.path, dir);
-    if (w.config.run_depth > 0 &&
-        static_cast<int>(std::count(relative.begin(), relative.end(), '/')) + 1 <=
-            w.config.run_depth)
+    if (dir == config.path) return std::string();
+    const std::string relative = RelativeTo(config.path, dir);
+    if (config.run_depth > 0 &&
+        static_cast<int>(std::count(relative.begin(), relative.end(), '/')) + 1 <= config.run_depth)
       return std::string();
     return dir;
   };
   const std::string good_dir = save_dir(path);
-  for (auto& [failed_path, r] : w.reported) {
-    if (r.cause.empty() || failed_path == path || RunOf(w, failed_path) != run) continue;
+  bool changed = false;
+  for (auto& [failed_path, record] : paths) {
+    if (!record.remembered) continue;
+    PathRecord::Remembered& r = *record.remembered;
+    if (r.cause.empty() || failed_path == path || run_of(failed_path) != run) continue;
     if (r.stat.mtime_ns >= stat.mtime_ns) continue;  // not newer than the failure
     const std::string failed_dir = save_dir(failed_path);
     if (!failed_dir.empty() && failed_dir == good_dir) continue;  // the same save
     keep({failed_path, run, r.verdict, r.cause, path, 0});
     r.cause.clear();
-    w.repeats.erase(failed_path);
-    state_dirty_ = true;
-    w.failing_dirty = true;
+    record.repeat.reset();
+    changed = true;
   }
-  if (own_failure || w.failing_dirty) PublishFailing(w);
+  if (changed) dirty_ = true;
+  return changed;
 }
 
-void Pipeline::PublishFailing(Watch& w) {
-  if (!w.failing_dirty) return;
-  w.failing_dirty = false;
+std::vector<FailingFilesChanged> FailureTracker::Publish(const PathTable& paths,
+                                                         const std::string& watch,
+                                                         const RunOf& run_of) {
+  std::vector<FailingFilesChanged> out;
+  if (!dirty_) return out;
+  dirty_ = false;
   std::map<std::pair<std::string, std::string>, std::size_t> counts;
-  for (const auto& [path, r] : w.reported)
-    if (!r.cause.empty()) ++counts[{RunOf(w, path), r.cause}];
-  for (auto& [key, published] : w.failing_published) {
+  for (const auto& [path, record] : paths)
+    if (record.remembered && !record.remembered->cause.empty())
+      ++counts[{run_of(path), record.remembered->cause}];
+  for (auto& [key, published] : published_) {
     auto now = counts.find(key);
     const std::size_t count = now == counts.end() ? 0 : now->second;
-    if (count != published) reporter_.SetFailingFiles(w.config.name, key.first, key.second, count);
+    if (count != published) out.push_back({watch, key.first, key.second, count});
     published = count;
   }
   for (const auto& [key, count] : counts) {
-    if (w.failing_published.count(key)) continue;
-    reporter_.SetFailingFiles(w.config.name, key.first, key.second, count);
-    w.failing_published[key] = count;
+    if (published_.count(key)) continue;
+    out.push_back({watch, key.first, key.second, count});
+    published_[key] = count;
   }
+  return out;
 }
 
 }  // namespace ckptwatch

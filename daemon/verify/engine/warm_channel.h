@@ -1,0 +1,81 @@
+// The channel between a warm verifier (warm_verifier.cc) and whoever feeds it files: the daemon's
+// queue (verify_queue_warm.cc) or `ckptwatch verify -j` (warm_cli.cc). One SOCK_SEQPACKET
+// socket; each job is one datagram with the file and the job's stdout/stderr pipes attached
+// (SCM_RIGHTS), each answer one fixed-size report. No libhdf5 here: the light `ckptwatch` front
+// links this file.
+//
+// Why a verifier may be warm at all (docs/security.md, "Warm verifiers"): a file's owner can make
+// its verdict say anything by choosing its bytes, so a verifier subverted by one of U's files
+// gains nothing U did not have — as long as it never sees a file of another owner. A warm
+// verifier therefore serves one owner (st_uid) only, and reports every uid it has seen.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ckptwatch {
+
+/// The hidden subcommand that runs WarmVerifierMain() (the CLI spawns it; the zygote forks it).
+inline constexpr std::string_view kWarmVerifierCommand = "__verify-warm";
+/// The warm verifier's end of its channel. 3 is the file of the job at hand, as in a one-shot
+/// child; 0 is /dev/null; 1 and 2 are the job's pipes, and closed between jobs.
+inline constexpr int kWarmChannelFd = 4;
+/// Files one warm verifier verifies before it is replaced (its default: verify.warm_max_files).
+inline constexpr std::size_t kWarmDefaultMaxFiles = 64;
+/// How long an idle warm verifier is kept.
+inline constexpr std::uint64_t kWarmIdleMs = 30000;
+/// Most uids a report lists; a verifier that saw more than one is killed anyway.
+inline constexpr std::size_t kWarmReportUids = 4;
+
+/// What a warm verifier says after each job, once the job's stdout and stderr are closed.
+struct WarmReport {
+  std::uint64_t job = 0;
+  pid_t pid = 0;  ///< Its own pid as it says (for logs only).
+  /// It leaves after this job (N files done, a verdict other than ok, a libhdf5 handle still
+  /// open): the feeder must not send it another.
+  bool retiring = false;
+  /// Every owner (st_uid) of a file it was handed since it started; `uid_count` may exceed the
+  /// listed ones.
+  std::uint32_t uid_count = 0;
+  std::vector<uid_t> uids;
+};
+
+/// The warm verifier's start arguments (after the subcommand): its limits and file budget.
+std::vector<std::string> WarmVerifierArgs(double timeout_seconds, std::uint64_t memory_bytes,
+                                          std::size_t max_files);
+
+/// Sends one datagram of `header` + `args` (NUL-terminated each) with `fds` attached, without
+/// blocking. False with `*err` when it could not be sent whole.
+bool SendWithFds(int socket, std::string_view header, const std::vector<std::string>& args,
+                 const std::vector<int>& fds, std::string* err);
+
+/// Receives one datagram into `buffer` (resized to what came) and its descriptors into `*fds`
+/// (close-on-exec). 1: received; 0: the peer closed; -1: an error (errno). A truncated datagram
+/// or descriptor list is an error, its descriptors closed.
+int ReceiveWithFds(int socket, std::vector<char>* buffer, std::vector<int>* fds, int flags);
+
+/// Splits NUL-terminated strings.
+std::vector<std::string> SplitNulStrings(const char* data, std::size_t size);
+
+/// Asks the warm verifier on `channel` to verify `file_fd` as job `job`, with `child_args`
+/// (VerifierChildArgv() after the subcommand; its limits must be the verifier's), writing its
+/// JSON line to `out_fd` and its complaints to `err_fd`. Descriptors are copied.
+bool SendWarmJob(int channel, std::uint64_t job, const std::vector<std::string>& child_args,
+                 int file_fd, int out_fd, int err_fd, std::string* err);
+
+/// The verifier's side: parses a job datagram (SendWarmJob()). False when malformed.
+bool ParseWarmJob(const std::vector<char>& datagram, std::uint64_t* job,
+                  std::vector<std::string>* args);
+
+/// The verifier's side: one report.
+bool SendWarmReport(int channel, const WarmReport& report);
+
+/// Reads one report from the non-blocking `channel`. 1: `*report` filled; 0: nothing now;
+/// -1: the verifier is gone (end of file, an error or a malformed report).
+int ReadWarmReport(int channel, WarmReport* report);
+
+}  // namespace ckptwatch

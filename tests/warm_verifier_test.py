@@ -1,0 +1,152 @@
+"""Warm verifiers (issue 26): a verifier process is reused across files of one owner (st_uid)
+and never across owners (docs/security.md, "Warm verifiers"). Run as root; the files are
+written by two unprivileged users, the daemon runs as a third (security_test's users).
+
+    cd tests && CKPTWATCH_BIN=$PWD/../build/ckptwatch /usr/bin/python3 run_e2e.py warm_verifier_test
+"""
+
+import os
+import socket
+import struct
+import subprocess
+import time
+import unittest
+
+import writers
+from daemon_harness import BIN, yaml_watch
+import security_test
+from security_test import (DEADLINE, ROOT, SecurityTestCase, as_daemon_user, as_user, fd_target,
+                           proc_status, verifier_children)
+
+JOB_MAGIC = 0x6a6f6231  # warm_channel.cc: "job1"
+REPORT = struct.Struct("<QiII4II")  # job, pid, retiring, uid_count, uids[4], reserved
+
+
+def setUpModule():
+    security_test.setUpModule()
+
+
+def save(user, path):
+    """`user` writes a Keras model under a temporary name and renames it into place."""
+    staging = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+    as_user(user, lambda: (writers.write_full_model(staging), os.rename(staging, path)))
+
+
+@unittest.skipUnless(ROOT, "needs root")
+class WarmVerifierTest(SecurityTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.victim_watch = os.path.join(self.base, "victim-watch")
+        os.mkdir(self.victim_watch, 0o755)
+        os.chown(self.victim_watch, security_test.VICTIM.pw_uid, security_test.VICTIM.pw_gid)
+
+    def test_two_owners_files_never_share_a_verifier(self):
+        """Two users save checkpoints in turn into the directories one daemon watches: every
+        verdict comes from a warm verifier that has seen files of that file's owner only (its own
+        report, logged as verifier_used), no verifier serves both owners, and each owner's
+        verifier is reused (the point of keeping it warm)."""
+        adv, victim = security_test.ADVERSARY, security_test.VICTIM
+        watches = (yaml_watch("adv", self.watch, settle="100ms") + "\n" +
+                   yaml_watch("victim", self.victim_watch, settle="100ms"))
+        [d] = self.start_daemons(watches, formats=("json",))
+        paths = {}
+        for i in range(5):
+            for user, directory in ((adv, self.watch), (victim, self.victim_watch)):
+                path = os.path.join(directory, f"epoch_{i}.h5")
+                save(user, path)
+                paths[path] = user.pw_uid
+        for path in paths:
+            self.assertEqual(d.wait_verdict(path)["verdict"], "ok", path)
+        used = {}
+        end = time.monotonic() + DEADLINE
+        while len(used) < len(paths) and time.monotonic() < end:
+            used = {e["path"]: e for e in d.events() if e.get("event") == "verifier_used"
+                    and e.get("path") in paths}
+            time.sleep(0.05)
+        self.assertEqual(sorted(used), sorted(paths), "a verdict without a warm verifier")
+        owners_by_pid = {}
+        for path, event in used.items():
+            self.assertEqual(event["verifier_uids"], str(paths[path]), event)
+            self.assertEqual(event["owner"], str(paths[path]), event)
+            owners_by_pid.setdefault(event["verifier_pid"], set()).add(paths[path])
+        for pid, owners in owners_by_pid.items():
+            self.assertEqual(len(owners), 1, f"verifier {pid} served owners {owners}")
+        self.assertLess(len(owners_by_pid), len(paths), f"no verifier was reused: {owners_by_pid}")
+        self.assertFalse([e for e in d.events() if e.get("event") == "verifier_owners_mixed"])
+
+    def spawn_warm(self):
+        """`ckptwatch __verify-warm` as the daemon's user, its channel at descriptor 4."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.addCleanup(ours.close)
+        fd = theirs.fileno()
+        if fd <= 4:
+            fd = os.dup(fd)
+        stderr = open(os.path.join(self.base, "warm.stderr"), "w+b")
+        self.addCleanup(stderr.close)
+        proc = subprocess.Popen(
+            [*as_daemon_user(), BIN, "__verify-warm", "--timeout", "60", "--memory-bytes",
+             str(2 << 30), "--max-files", "8"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, close_fds=False,
+            preexec_fn=lambda: os.dup2(fd, 4))
+        theirs.close()
+        if fd != theirs.fileno():
+            os.close(fd)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        return proc, ours, stderr
+
+    def job(self, channel, job, path):
+        """Sends one job for `path` (opened here, as root); returns (report, stdout, stderr)."""
+        args = ["--level", "structure", "--full-max-bytes", str(8 << 30), "--memory-budget",
+                str(1 << 30), "--timeout", "60", "--memory-bytes", str(2 << 30), "--", path]
+        payload = struct.pack("<IIQ", JOB_MAGIC, 0, job) + b"".join(a.encode() + b"\0" for a in args)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        fd = os.open(path, os.O_RDONLY)
+        socket.send_fds(channel, [payload], [fd, out_w, err_w])
+        for x in (fd, out_w, err_w):
+            os.close(x)
+        channel.settimeout(DEADLINE)
+        data = channel.recv(256)
+        outputs = []
+        for r in (out_r, err_r):
+            with os.fdopen(r, "rb") as f:
+                outputs.append(f.read())  # the verifier closed its copies before reporting
+        self.assertEqual(len(data), REPORT.size, data)
+        job_id, pid, retiring, count, *rest = REPORT.unpack(data)
+        return {"job": job_id, "pid": pid, "retiring": retiring, "uid_count": count,
+                "uids": rest[:min(count, 4)]}, outputs[0], outputs[1]
+
+    def test_a_warm_verifier_reports_every_owner_and_refuses_a_second(self):
+        """The verifier's own half of the rule, fed by hand: it reports the owners it has seen
+        with each verdict, holds nothing of a file after its verdict (descriptors 0 and its
+        channel only), and, handed a file of a second owner, reads none of it, reports both
+        owners and leaves."""
+        adv, victim = security_test.ADVERSARY, security_test.VICTIM
+        first = os.path.join(self.watch, "adv.h5")
+        second = os.path.join(self.watch, "adv2.h5")
+        other = os.path.join(self.victim_watch, "victim.h5")
+        save(adv, first)
+        save(adv, second)
+        save(victim, other)
+        proc, channel, stderr = self.spawn_warm()
+        for n, path in enumerate((first, second), 1):
+            report, out, _ = self.job(channel, n, path)
+            self.assertEqual(report, {"job": n, "pid": proc.pid, "retiring": 0, "uid_count": 1,
+                                      "uids": [adv.pw_uid]})
+            self.assertIn(b'"verdict":"ok"', out)
+            held = {int(x): fd_target(proc.pid, x) for x in os.listdir(f"/proc/{proc.pid}/fd")}
+            self.assertEqual(sorted(held), [0, 4], held)
+            status = proc_status(proc.pid)
+            self.assertEqual({k: status[k].strip() for k in ("CapEff", "NoNewPrivs")},
+                             {"CapEff": "0" * 16, "NoNewPrivs": "1"})
+        report, out, err = self.job(channel, 3, other)
+        self.assertEqual((report["uid_count"], sorted(report["uids"]), report["retiring"]),
+                         (2, sorted([adv.pw_uid, victim.pw_uid]), 1))
+        self.assertEqual(out, b"")
+        self.assertIn(b"files of 2 owners", err)
+        self.assertEqual(proc.wait(timeout=DEADLINE), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
