@@ -22,8 +22,10 @@ run: build
 test: build
 	tests/run-ctest.sh $(BUILD_DIR)
 
+# Every benchmark of docs/performance.md (bench/run.sh, as root); BENCH_ARGS=--quick for the
+# 90-second smoke run, or section names (BENCH_ARGS="latency burst").
 bench: build
-	bench/verify.sh $(BUILD_DIR)
+	bench/run.sh --build-dir $(BUILD_DIR) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR)

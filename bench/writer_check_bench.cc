@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "open_writers.h"
+#include "watch/open_writers.h"
 
 namespace {
 

@@ -8,7 +8,7 @@
 // other call, checks that it took, and execs COMMAND. Seccomp filters are
 // inherited across fork and exec and can never be removed, so the daemon a
 // test starts, its zygote and its verifier children all take the fallback
-// walks in daemon/watch/open_beneath.cc. Nothing in the daemon can turn this
+// walks in daemon/base/open_beneath.cc. Nothing in the daemon can turn this
 // on: it is a property of the process tree, set up by the test's own process.
 #include <errno.h>
 #include <fcntl.h>

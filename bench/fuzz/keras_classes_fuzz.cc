@@ -1,4 +1,4 @@
-// libFuzzer target: FindCustomClasses() (daemon/verify/keras_classes.h) on arbitrary JSON.
+// libFuzzer target: FindCustomClasses() (daemon/verify/keras/keras_classes.h) on arbitrary JSON.
 //
 // The input is parsed as JSON (not JSON: nothing to do) and searched as a model config, then
 // again with itself as the training config. The result must be sorted and unique, never throw,
@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "keras_classes.h"
+#include "verify/keras/keras_classes.h"
 
 namespace {
 

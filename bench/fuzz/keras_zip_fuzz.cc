@@ -1,4 +1,4 @@
-// libFuzzer target: ReadKerasArchive() (daemon/verify/keras_zip.h) on arbitrary bytes as a .keras file.
+// libFuzzer target: ReadKerasArchive() (daemon/verify/keras/keras_zip.h) on arbitrary bytes as a .keras file.
 //
 // ReadKerasArchive() reads a descriptor, so the input goes into a memfd: no temporary files,
 // nothing left behind. It is read at kFull (every entry's
@@ -14,8 +14,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "keras_zip.h"
-#include "verdict.h"
+#include "verify/keras/keras_zip.h"
+#include "verify/verdict.h"
 
 namespace {
 

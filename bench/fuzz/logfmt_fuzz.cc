@@ -17,8 +17,8 @@
 #include <string_view>
 #include <vector>
 
-#include "logfmt.h"
-#include "text_escape.h"
+#include "base/text_escape.h"
+#include "report/logfmt.h"
 
 namespace {
 

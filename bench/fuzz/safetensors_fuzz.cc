@@ -1,4 +1,4 @@
-// libFuzzer target: CheckSafetensors() (daemon/verify/safetensors.h) on arbitrary bytes as a file.
+// libFuzzer target: CheckSafetensors() (daemon/verify/safetensors/safetensors.h) on arbitrary bytes as a file.
 //
 // The input is read at every level, and again through a reader that returns one byte per call.
 // Beyond "no crash, no sanitizer report, no allocation past the fuzzer's RSS limit" it checks the
@@ -10,8 +10,8 @@
 #include <cstring>
 #include <string>
 
-#include "safetensors.h"
-#include "verdict.h"
+#include "verify/safetensors/safetensors.h"
+#include "verify/verdict.h"
 
 namespace {
 

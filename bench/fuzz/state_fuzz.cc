@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "state_file.h"
-#include "verdict.h"
+#include "core/state_file.h"
+#include "verify/verdict.h"
 
 namespace {
 

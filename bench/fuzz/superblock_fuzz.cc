@@ -1,4 +1,4 @@
-// libFuzzer target: the HDF5 superblock parser (daemon/verify/superblock.h) on arbitrary bytes.
+// libFuzzer target: the HDF5 superblock parser (daemon/verify/hdf5/superblock.h) on arbitrary bytes.
 //
 // The input is a file image. CheckHeader() reads it as a file of its own size, as a complete
 // file of the size its superblock claims (zeros past the input), as a file that shrinks while it
@@ -15,8 +15,8 @@
 #include <span>
 #include <string>
 
-#include "superblock.h"
-#include "verdict.h"
+#include "verify/hdf5/superblock.h"
+#include "verify/verdict.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// libFuzzer target: escaping of hostile bytes (daemon/report/text_escape.h, daemon/verify/verify_result.h).
+// libFuzzer target: escaping of hostile bytes (daemon/base/text_escape.h, daemon/verify/verify_result.h).
 //
 // The input is split in two byte strings a and b. For each escape (EscapeBytes for JSON,
 // EscapeForDisplay for logs and terminals): the output is valid UTF-8 with no C0/C1 control,
@@ -14,9 +14,9 @@
 #include <string>
 #include <string_view>
 
-#include "logfmt.h"
-#include "text_escape.h"
-#include "verify_result.h"
+#include "base/text_escape.h"
+#include "report/logfmt.h"
+#include "verify/verify_result.h"
 
 namespace {
 

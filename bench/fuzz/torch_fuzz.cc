@@ -1,4 +1,4 @@
-// libFuzzer target: the PyTorch checkpoint readers (daemon/verify/torch_checkpoint.h) and format
+// libFuzzer target: the PyTorch checkpoint readers (daemon/verify/torch/torch_checkpoint.h) and format
 // detection (format_detect.h) on arbitrary bytes as a file.
 //
 // The input is read as a torch.save zip (CheckTorchZip: our own end-record and central-directory
@@ -12,10 +12,10 @@
 #include <cstring>
 #include <string>
 
-#include "format_detect.h"
-#include "pickle_reader.h"
-#include "torch_checkpoint.h"
-#include "verdict.h"
+#include "verify/format_detect.h"
+#include "verify/torch/pickle_reader.h"
+#include "verify/torch/torch_checkpoint.h"
+#include "verify/verdict.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "units.h"
+#include "config/units.h"
 
 namespace {
 

@@ -7,14 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "hdf5_inspector.h"
-#include "run_command.h"
-#include "status_command.h"
-#include "verifier_child.h"
-#include "verifier_zygote.h"
-#include "warm_channel.h"
-#include "warm_verifier.h"
-#include "verify_command.h"
+#include "cli/run_command.h"
+#include "cli/status_command.h"
+#include "cli/verify_command.h"
+#include "verify/engine/verifier_child.h"
+#include "verify/engine/verifier_zygote.h"
+#include "verify/engine/warm_channel.h"
+#include "verify/engine/warm_verifier.h"
+#include "verify/hdf5/hdf5_inspector.h"
 
 namespace {
 

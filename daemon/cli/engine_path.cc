@@ -1,8 +1,8 @@
-#include "engine_path.h"
+#include "cli/engine_path.h"
 
 #include <unistd.h>
 
-#include "verifier_child.h"
+#include "verify/engine/verifier_child.h"
 
 namespace ckptwatch {
 

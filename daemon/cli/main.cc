@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "engine_path.h"
-#include "verify_command.h"
+#include "cli/engine_path.h"
+#include "cli/verify_command.h"
 
 int main(int argc, char** argv) {
   using namespace ckptwatch;

@@ -1,4 +1,4 @@
-#include "run_command.h"
+#include "cli/run_command.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,10 +8,10 @@
 #include <filesystem>
 #include <ostream>
 
-#include "config.h"
-#include "daemon.h"
-#include "event_log.h"
-#include "start_checks.h"
+#include "config/config.h"
+#include "core/daemon.h"
+#include "core/start_checks.h"
+#include "report/event_log.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "status_command.h"
+#include "cli/status_command.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,13 +11,13 @@
 #include <cstring>
 #include <ctime>
 
-#include "config.h"
-#include "run_command.h"
-#include "save_cause.h"
-#include "status_json.h"
-#include "status_server.h"
-#include "text_escape.h"
-#include "units.h"
+#include "base/text_escape.h"
+#include "cli/run_command.h"
+#include "config/config.h"
+#include "config/units.h"
+#include "decide/save_cause.h"
+#include "report/status_json.h"
+#include "report/status_server.h"
 
 namespace ckptwatch {
 namespace {
@@ -247,7 +247,7 @@ int RunStatusCommand(const std::vector<std::string>& args, std::ostream& out, st
       err << error << (error.empty() || error.back() != '\n' ? "\n" : "");
       return 2;
     }
-    socket_path = StatusSocketPath(config);
+    socket_path = StatusSocketPath(config.status);
   }
   std::string answer, error;
   if (!Ask(socket_path, &answer, &error)) {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "status_snapshot.h"
+#include "decide/status_snapshot.h"
 
 namespace ckptwatch {
 

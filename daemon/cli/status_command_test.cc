@@ -1,4 +1,4 @@
-#include "status_command.h"
+#include "cli/status_command.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "status_json.h"
-#include "text_escape.h"
+#include "base/text_escape.h"
+#include "report/status_json.h"
 
 namespace ckptwatch {
 namespace {

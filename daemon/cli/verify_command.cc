@@ -1,4 +1,4 @@
-#include "verify_command.h"
+#include "cli/verify_command.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,15 +16,15 @@
 #include <system_error>
 #include <thread>
 
-#include "capabilities.h"
-#include "load_check.h"
-#include "logfmt.h"
-#include "open_beneath.h"
-#include "page_cache.h"
-#include "text_escape.h"
-#include "verifier_child.h"
-#include "verify_open_file.h"
-#include "warm_spawn.h"
+#include "base/open_beneath.h"
+#include "base/text_escape.h"
+#include "report/logfmt.h"
+#include "verify/engine/capabilities.h"
+#include "verify/engine/page_cache.h"
+#include "verify/engine/verifier_child.h"
+#include "verify/engine/warm_spawn.h"
+#include "verify/load_check.h"
+#include "verify/verify_open_file.h"
 
 namespace ckptwatch {
 namespace {

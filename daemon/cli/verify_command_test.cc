@@ -1,4 +1,4 @@
-#include "verify_command.h"
+#include "cli/verify_command.h"
 
 #include <gtest/gtest.h>
 

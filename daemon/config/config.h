@@ -12,8 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "units.h"
-#include "verdict.h"
+#include "base/log_fields.h"
+#include "config/units.h"
+#include "verify/verdict.h"
 
 namespace ckptwatch {
 
@@ -22,7 +23,6 @@ namespace ckptwatch {
 inline constexpr int kDefaultMetricsPort = 19842;
 
 enum class LogFormat { kText, kJson };
-enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 enum class WatchBackend { kAuto, kInotify, kPoll };
 
 /// What a SIGHUP that changes a key does; each key's row in the table names one.

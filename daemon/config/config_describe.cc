@@ -4,7 +4,7 @@
 #include <set>
 #include <type_traits>
 
-#include "config_table.h"
+#include "config/config_table.h"
 
 namespace ckptwatch {
 namespace {

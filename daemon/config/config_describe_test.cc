@@ -8,9 +8,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "config.h"
-#include "config_table.h"
-#include "config_test_util.h"
+#include "config/config.h"
+#include "config/config_table.h"
+#include "config/config_test_util.h"
 
 namespace ckptwatch {
 namespace {

@@ -16,7 +16,7 @@
 #include <set>
 #include <sstream>
 
-#include "config_table.h"
+#include "config/config_table.h"
 
 namespace ckptwatch {
 namespace config_table {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "config_test_util.h"
+#include "config/config.h"
+#include "config/config_test_util.h"
 
 namespace ckptwatch {
 namespace {

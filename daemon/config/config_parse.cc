@@ -12,8 +12,8 @@
 #include <cstring>
 #include <type_traits>
 
-#include "config_table.h"
-#include "load_check.h"
+#include "config/config_table.h"
+#include "verify/load_check.h"
 
 namespace ckptwatch::config_table {
 namespace {

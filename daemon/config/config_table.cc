@@ -1,4 +1,4 @@
-#include "config_table.h"
+#include "config/config_table.h"
 
 #include <algorithm>
 #include <array>

@@ -23,7 +23,7 @@
 #include <variant>
 #include <vector>
 
-#include "config.h"
+#include "config/config.h"
 
 namespace YAML {
 class Node;

@@ -1,7 +1,7 @@
 // The libuv loop that runs the pipeline: it owns the handles (signals,
 // timers, the inotify descriptor, the thread pool, verifier children, the
 // metrics server) and turns each into one Pipeline input. It decides nothing.
-#include "daemon.h"
+#include "core/daemon.h"
 
 #include <malloc.h>
 #include <signal.h>
@@ -11,20 +11,21 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "event_log.h"
-#include "event_reporter.h"
-#include "hdf5_inspector.h"
-#include "inotify_set.h"
-#include "metrics.h"
-#include "name_patterns.h"
-#include "pipeline.h"
-#include "real_env.h"
-#include "start_checks.h"
-#include "state_file.h"
-#include "status_json.h"
-#include "status_server.h"
-#include "systemd_notify.h"
-#include "verify_queue.h"
+#include "core/inotify_set.h"
+#include "core/real_env.h"
+#include "core/start_checks.h"
+#include "core/state_file.h"
+#include "decide/pipeline.h"
+#include "report/event_log.h"
+#include "report/event_reporter.h"
+#include "report/metrics.h"
+#include "report/status_json.h"
+#include "report/status_server.h"
+#include "report/systemd_notify.h"
+#include "verify/engine/verify_queue.h"
+#include "verify/hdf5/hdf5_inspector.h"
+#include "watch/name_patterns.h"
+#include "watch/scan_directory.h"
 
 namespace ckptwatch {
 namespace {
@@ -257,7 +258,7 @@ bool Daemon::Setup() {
   pipeline_ = std::make_unique<Pipeline>(config_, env_, inotify_.get(), *scanner_, *verifier_, *reporter_);
   RestoreState();
   Step([&] { pipeline_->Start(); });
-  const std::string status_path = StatusSocketPath(config_);
+  const std::string status_path = StatusSocketPath(config_.status);
   status_ = StatusServer::Start(
       &loop_, status_path,
       [this] { return StatusJson(pipeline_->CurrentStatus(), static_cast<long>(getpid()), CKPTWATCH_VERSION); }, &err);

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "config.h"
+#include "config/config.h"
 
 namespace ckptwatch {
 

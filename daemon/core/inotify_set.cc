@@ -1,4 +1,4 @@
-#include "inotify_set.h"
+#include "core/inotify_set.h"
 
 #include <algorithm>
 #include <utility>

@@ -13,9 +13,9 @@
 #include <memory>
 #include <vector>
 
-#include "inotify_watcher.h"
-#include "watch_event.h"
-#include "watcher.h"
+#include "watch/inotify_watcher.h"
+#include "watch/watch_event.h"
+#include "watch/watcher.h"
 
 namespace ckptwatch {
 

@@ -1,11 +1,14 @@
-#include "real_env.h"
+#include "core/real_env.h"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "access_check.h"
-#include "watch_root.h"
+#include "base/open_beneath.h"
+#include "core/access_check.h"
+#include "core/filesystem_space.h"
+#include "watch/network_filesystem.h"
+#include "watch/watch_root.h"
 
 namespace ckptwatch {
 

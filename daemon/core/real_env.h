@@ -6,8 +6,9 @@
 #include <memory>
 #include <string>
 
-#include "env.h"
-#include "unique_fd.h"
+#include "base/unique_fd.h"
+#include "decide/env.h"
+#include "watch/open_writers.h"
 
 namespace ckptwatch {
 

@@ -1,9 +1,9 @@
-#include "start_checks.h"
+#include "core/start_checks.h"
 
 #include <fstream>
 
-#include "event_log.h"
-#include "metrics.h"
+#include "report/event_log.h"
+#include "report/metrics.h"
 
 namespace ckptwatch {
 

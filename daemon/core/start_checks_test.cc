@@ -1,8 +1,8 @@
-#include "start_checks.h"
+#include "core/start_checks.h"
 
 #include <gtest/gtest.h>
 
-#include "watch_test_util.h"
+#include "base/temp_dir.h"
 
 namespace ckptwatch {
 namespace {

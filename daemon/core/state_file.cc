@@ -1,4 +1,4 @@
-#include "state_file.h"
+#include "core/state_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,8 +9,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "unique_fd.h"
-#include "verdict.h"
+#include "base/unique_fd.h"
+#include "verify/verdict.h"
 
 namespace ckptwatch {
 namespace {

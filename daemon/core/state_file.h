@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "config.h"
-#include "saved_state.h"
+#include "config/config.h"
+#include "decide/saved_state.h"
 
 namespace ckptwatch {
 

@@ -1,4 +1,4 @@
-#include "state_file.h"
+#include "core/state_file.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

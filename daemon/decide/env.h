@@ -4,15 +4,17 @@
 // pipeline tests use an in-memory one whose clock they advance.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
 
-#include "config.h"
-#include "open_beneath.h"
-#include "open_writers.h"
-#include "poll_scanner.h"
-#include "save_cause.h"
+#include "base/beneath_entry.h"
+#include "config/config.h"
+#include "decide/save_cause.h"
+#include "watch/open_writers_answer.h"
+#include "watch/snapshot.h"
 
 namespace ckptwatch {
 

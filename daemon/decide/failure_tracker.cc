@@ -8,11 +8,11 @@
 // page that nothing resolved. Files of one checkpoint directory below the
 // run (a sharded or multi-file save) are one save: a good member does not end
 // the failure of a broken sibling.
-#include "failure_tracker.h"
+#include "decide/failure_tracker.h"
 
 #include <algorithm>
 
-#include "pipeline_watch.h"  // RelativeTo
+#include "decide/pipeline_watch.h"  // RelativeTo
 
 namespace ckptwatch {
 namespace {

@@ -11,10 +11,10 @@
 #include <utility>
 #include <vector>
 
-#include "config.h"
-#include "path_record.h"
-#include "pipeline_events.h"
-#include "status_snapshot.h"
+#include "config/config.h"
+#include "decide/path_record.h"
+#include "decide/pipeline_events.h"
+#include "decide/status_snapshot.h"
 
 namespace ckptwatch {
 

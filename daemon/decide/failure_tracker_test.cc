@@ -1,4 +1,4 @@
-#include "failure_tracker.h"
+#include "decide/failure_tracker.h"
 
 #include <gtest/gtest.h>
 

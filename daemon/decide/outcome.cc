@@ -1,4 +1,4 @@
-#include "outcome.h"
+#include "decide/outcome.h"
 
 #include <cstdio>
 

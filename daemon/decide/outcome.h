@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "load_check.h"
-#include "logfmt.h"
-#include "save_cause.h"
-#include "status_snapshot.h"
-#include "verify_result.h"
+#include "base/log_fields.h"
+#include "config/config.h"
+#include "decide/save_cause.h"
+#include "decide/status_snapshot.h"
+#include "verify/load_check.h"
+#include "verify/verify_result.h"
 
 namespace ckptwatch {
 

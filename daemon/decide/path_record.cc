@@ -1,4 +1,4 @@
-#include "path_record.h"
+#include "decide/path_record.h"
 
 #include <vector>
 

@@ -11,10 +11,10 @@
 #include <string>
 #include <utility>
 
-#include "env.h"
-#include "poll_scanner.h"
-#include "save_cause.h"
-#include "status_snapshot.h"
+#include "decide/env.h"
+#include "decide/save_cause.h"
+#include "decide/status_snapshot.h"
+#include "watch/poll_scanner.h"
 
 namespace ckptwatch {
 

@@ -1,15 +1,15 @@
 // Events, scans and dispatch. Watch lifecycle: pipeline_lifecycle.cc; verdicts and problems:
 // pipeline_verdict.cc.
-#include "pipeline.h"
+#include "decide/pipeline.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <set>
 
-#include "name_patterns.h"
-#include "pipeline_watch.h"
-#include "units.h"
-#include "verifier.h"
+#include "config/units.h"
+#include "decide/pipeline_watch.h"
+#include "verify/verifier.h"
+#include "watch/name_patterns.h"
 
 namespace ckptwatch {
 namespace {

@@ -17,12 +17,12 @@
 #include <string_view>
 #include <utility>
 
-#include "config.h"
-#include "env.h"
-#include "outcome.h"
-#include "pipeline_ports.h"
-#include "saved_state.h"
-#include "status_snapshot.h"
+#include "config/config.h"
+#include "decide/env.h"
+#include "decide/outcome.h"
+#include "decide/pipeline_ports.h"
+#include "decide/saved_state.h"
+#include "decide/status_snapshot.h"
 
 namespace ckptwatch {
 
@@ -118,7 +118,6 @@ class Pipeline {
   /// RunOf() for the paths of `w`.
   std::function<std::string(const std::string&)> RunsOf(const Watch& w) const;
   bool RestoreWatch(Watch& w, const Snapshot& snapshot);
-  bool Considered(const Watch& w, const std::string& path) const;
   void Judge(Watch& w, const VerifyJob& job, const VerifyResult& result);
   Outcome Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
   /// The stale problem's reason at `now`: computed when asked, never frozen when it started.

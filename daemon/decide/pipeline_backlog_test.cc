@@ -3,7 +3,7 @@
 #include <map>
 #include <set>
 
-#include "pipeline_test_util.h"
+#include "decide/pipeline_test_util.h"
 
 namespace ckptwatch::testing {
 namespace {

@@ -12,11 +12,11 @@
 #include <variant>
 #include <vector>
 
-#include "config.h"
-#include "log_event.h"
-#include "verdict.h"
-#include "verify_result.h"
-#include "watch_problem.h"
+#include "config/config.h"
+#include "decide/log_event.h"
+#include "decide/watch_problem.h"
+#include "verify/verdict.h"
+#include "verify/verify_result.h"
 
 namespace ckptwatch {
 

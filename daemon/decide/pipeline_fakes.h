@@ -13,8 +13,8 @@
 #include <variant>
 #include <vector>
 
-#include "env.h"
-#include "pipeline_ports.h"
+#include "decide/env.h"
+#include "decide/pipeline_ports.h"
 
 namespace ckptwatch::testing {
 

@@ -5,9 +5,9 @@
 #include <cerrno>
 #include <set>
 
-#include "pipeline.h"
-#include "pipeline_watch.h"
-#include "units.h"
+#include "config/units.h"
+#include "decide/pipeline.h"
+#include "decide/pipeline_watch.h"
 
 namespace ckptwatch {
 

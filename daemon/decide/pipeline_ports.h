@@ -10,12 +10,12 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline_events.h"
-#include "poll_scanner.h"
-#include "verify_queue.h"
-#include "watch_event.h"
-#include "watch_problem.h"
-#include "watcher.h"
+#include "decide/pipeline_events.h"
+#include "decide/watch_problem.h"
+#include "verify/engine/verify_job.h"
+#include "watch/snapshot.h"
+#include "watch/watch_event.h"
+#include "watch/watcher.h"
 
 namespace ckptwatch {
 

@@ -2,9 +2,9 @@
 // that cannot create files, low space), and the periodic summary line.
 #include <cstdio>
 
-#include "pipeline.h"
-#include "pipeline_watch.h"
-#include "units.h"
+#include "config/units.h"
+#include "decide/pipeline.h"
+#include "decide/pipeline_watch.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,6 +1,6 @@
 // SIGHUP: each reloadable key takes effect as its config row says (live, or
 // by restarting the watch), proven one key at a time in virtual time.
-#include "pipeline_test_util.h"
+#include "decide/pipeline_test_util.h"
 
 namespace ckptwatch::testing {
 namespace {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "pipeline.h"
-#include "pipeline_watch.h"
+#include "decide/pipeline.h"
+#include "decide/pipeline_watch.h"
 
 namespace ckptwatch {
 

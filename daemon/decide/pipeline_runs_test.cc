@@ -1,6 +1,6 @@
 // Runs under one recursive watch (run_depth, max_runs), driven through the
 // pipeline in virtual time.
-#include "pipeline_test_util.h"
+#include "decide/pipeline_test_util.h"
 
 namespace ckptwatch::testing {
 namespace {

@@ -2,8 +2,8 @@
 // scan uses what a previous run saved (Pipeline::RestoreWatch()).
 #include <algorithm>
 
-#include "pipeline.h"
-#include "pipeline_watch.h"
+#include "decide/pipeline.h"
+#include "decide/pipeline_watch.h"
 
 namespace ckptwatch {
 

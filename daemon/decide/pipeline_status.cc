@@ -1,8 +1,8 @@
 // Pipeline::CurrentStatus(): what `ckptwatch status` shows, from the pipeline's own state.
 #include <algorithm>
 
-#include "pipeline.h"
-#include "pipeline_watch.h"
+#include "decide/pipeline.h"
+#include "decide/pipeline_watch.h"
 
 namespace ckptwatch {
 

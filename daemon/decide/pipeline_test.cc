@@ -1,5 +1,5 @@
 // The save shapes users produce, driven through the pipeline in virtual time.
-#include "pipeline_test_util.h"
+#include "decide/pipeline_test_util.h"
 
 namespace ckptwatch::testing {
 namespace {

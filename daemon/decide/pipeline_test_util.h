@@ -11,9 +11,9 @@
 #include <optional>
 #include <string>
 
-#include "config.h"
-#include "pipeline.h"
-#include "pipeline_fakes.h"
+#include "config/config.h"
+#include "decide/pipeline.h"
+#include "decide/pipeline_fakes.h"
 
 namespace ckptwatch::testing {
 

@@ -3,11 +3,11 @@
 #include <cstdio>
 #include <ctime>
 
-#include "outcome.h"
-#include "pipeline.h"
-#include "pipeline_watch.h"
-#include "units.h"
-#include "verifier.h"
+#include "config/units.h"
+#include "decide/outcome.h"
+#include "decide/pipeline.h"
+#include "decide/pipeline_watch.h"
+#include "verify/verifier.h"
 
 namespace ckptwatch {
 namespace {

@@ -8,14 +8,14 @@
 #include <set>
 #include <string>
 
-#include "failure_tracker.h"
-#include "missing_watch.h"
-#include "path_record.h"
-#include "pipeline.h"
-#include "poll_scanner.h"
-#include "problem_set.h"
-#include "settle_queue.h"
-#include "status_snapshot.h"
+#include "decide/failure_tracker.h"
+#include "decide/path_record.h"
+#include "decide/pipeline.h"
+#include "decide/problem_set.h"
+#include "decide/status_snapshot.h"
+#include "settle/settle_queue.h"
+#include "watch/missing_watch.h"
+#include "watch/poll_scanner.h"
 
 namespace ckptwatch {
 

@@ -2,7 +2,7 @@
 // driven through the pipeline in virtual time.
 #include <map>
 
-#include "pipeline_test_util.h"
+#include "decide/pipeline_test_util.h"
 
 namespace ckptwatch::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "problem_set.h"
+#include "decide/problem_set.h"
 
 namespace ckptwatch {
 

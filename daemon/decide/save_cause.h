@@ -3,16 +3,16 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <optional>
 #include <string>
 
-#include "units.h"
-#include "verify_result.h"
+#include "config/units.h"
+#include "verify/verify_result.h"
 
 namespace ckptwatch {
 
-/// Space on a filesystem as an unprivileged writer sees it (statvfs f_bavail).
+/// Space on a filesystem as an unprivileged writer sees it (statvfs f_bavail). The decision core
+/// gets it from Env::StatSpace() and Env::SpaceForFile(); core/filesystem_space.h reads it.
 struct FsSpace {
   FsSpace() = default;
   FsSpace(std::uint64_t avail_bytes, std::uint64_t size_bytes) : avail(avail_bytes), size(size_bytes) {}
@@ -23,14 +23,6 @@ struct FsSpace {
   /// does (`avail` is then what the quota leaves): "uid 1000's quota (…)".
   std::string quota;
 };
-/// statvfs(`path`); false when it fails.
-bool StatSpace(const std::string& path, FsSpace* out);
-
-/// Lowers `space->avail` to what user `uid`'s disk quota on the filesystem of
-/// `fd_on_fs` leaves (quotactl_fd, Q_GETQUOTA), and says so in `space->quota`,
-/// when that is less. Without quotas, or without the privilege to read
-/// another user's (CAP_SYS_ADMIN; not under the packaged unit), nothing changes.
-void ApplyOwnerQuota(int fd_on_fs, unsigned uid, FsSpace* space);
 
 /// The cause of a broken checkpoint and a sentence about it.
 struct SaveCause {

@@ -1,4 +1,4 @@
-#include "save_cause.h"
+#include "decide/save_cause.h"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "poll_scanner.h"
+#include "watch/snapshot.h"
 
 namespace ckptwatch {
 

@@ -1,4 +1,4 @@
-#include "watch_problem.h"
+#include "decide/watch_problem.h"
 
 namespace ckptwatch {
 

@@ -1,4 +1,4 @@
-#include "event_log.h"
+#include "report/event_log.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -17,7 +17,7 @@
 #include <filesystem>
 #include <mutex>
 
-#include "journal.h"
+#include "report/journal.h"
 
 namespace ckptwatch {
 namespace {

@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "config.h"
-#include "log_event.h"
-#include "logfmt.h"
+#include "config/config.h"
+#include "decide/log_event.h"
+#include "report/logfmt.h"
 
 namespace spdlog {
 class logger;
@@ -48,8 +48,6 @@ class EventLog {
   const std::string& file() const { return file_; }
   /// True when events go to a file, not to stderr (or the journal behind it).
   bool to_file() const { return !file_.empty(); }
-  /// True when events go to the journal as entries with fields.
-  bool to_journal() const { return journal_; }
 
  private:
   EventLog(std::string file, LogFormat format, LogLevel level);

@@ -1,4 +1,4 @@
-#include "event_reporter.h"
+#include "report/event_reporter.h"
 
 #include <string>
 #include <utility>

@@ -5,9 +5,9 @@
 
 #include <memory>
 
-#include "event_log.h"
-#include "metrics.h"
-#include "pipeline_ports.h"
+#include "decide/pipeline_ports.h"
+#include "report/event_log.h"
+#include "report/metrics.h"
 
 namespace ckptwatch {
 

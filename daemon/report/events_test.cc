@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "config_test_util.h"
-#include "log_event.h"
-#include "logfmt.h"
+#include "config/config_test_util.h"
+#include "decide/log_event.h"
+#include "report/logfmt.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "journal.h"
+#include "report/journal.h"
 
 #include <sys/stat.h>
 #include <sys/uio.h>

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "config.h"
-#include "logfmt.h"
+#include "config/config.h"
+#include "report/logfmt.h"
 
 namespace ckptwatch {
 

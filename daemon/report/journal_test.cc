@@ -1,4 +1,4 @@
-#include "journal.h"
+#include "report/journal.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

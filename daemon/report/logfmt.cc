@@ -1,12 +1,12 @@
-#include "logfmt.h"
+#include "report/logfmt.h"
 
 #include <algorithm>
 #include <ctime>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
-#include "events.h"
-#include "text_escape.h"
+#include "base/text_escape.h"
+#include "report/events.h"
 
 namespace ckptwatch {
 

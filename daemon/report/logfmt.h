@@ -8,10 +8,9 @@
 #include <utility>
 #include <vector>
 
-namespace ckptwatch {
+#include "base/log_fields.h"
 
-/// A key and its already-formatted value.
-using LogField = std::pair<std::string, std::string>;
+namespace ckptwatch {
 
 /// One event: what happened, with stable keys (docs/logging.md).
 struct LogRecord {

@@ -1,4 +1,4 @@
-#include "logfmt.h"
+#include "report/logfmt.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "metrics.h"
+#include "report/metrics.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -16,8 +16,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include "metrics_server.h"
-#include "text_escape.h"
+#include "base/text_escape.h"
+#include "report/metrics_server.h"
 
 namespace ckptwatch {
 

@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "config.h"
-#include "verdict.h"
-#include "watch_problem.h"
+#include "config/config.h"
+#include "decide/watch_problem.h"
+#include "verify/verdict.h"
 
 namespace ckptwatch {
 

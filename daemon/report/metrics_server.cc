@@ -1,4 +1,4 @@
-#include "metrics_server.h"
+#include "report/metrics_server.h"
 
 #include <netdb.h>
 #include <pthread.h>

@@ -1,4 +1,4 @@
-#include "metrics_server.h"
+#include "report/metrics_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

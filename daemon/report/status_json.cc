@@ -1,9 +1,9 @@
-#include "status_json.h"
+#include "report/status_json.h"
 
 #include <nlohmann/json.hpp>
 
-#include "logfmt.h"
-#include "text_escape.h"
+#include "base/text_escape.h"
+#include "report/logfmt.h"
 
 namespace ckptwatch {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "status_snapshot.h"
+#include "decide/status_snapshot.h"
 
 namespace ckptwatch {
 

@@ -1,4 +1,4 @@
-#include "status_server.h"
+#include "report/status_server.h"
 
 #include <grp.h>
 #include <sys/socket.h>
@@ -33,8 +33,8 @@ bool SomeoneListens(const std::string& path) {
 
 }  // namespace
 
-std::string StatusSocketPath(const Config& config) {
-  if (!config.status.socket.empty()) return config.status.socket;
+std::string StatusSocketPath(const StatusConfig& status) {
+  if (!status.socket.empty()) return status.socket;
   const char* dirs = std::getenv("RUNTIME_DIRECTORY");
   if (dirs && dirs[0] == '/') {
     std::string first(dirs);

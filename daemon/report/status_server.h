@@ -12,13 +12,13 @@
 #include <memory>
 #include <string>
 
-#include "config.h"
+#include "config/config.h"
 
 namespace ckptwatch {
 
 /// `status.socket`, else `$RUNTIME_DIRECTORY/status.sock` (systemd's
 /// RuntimeDirectory=), else /run/ckptwatch/status.sock.
-std::string StatusSocketPath(const Config& config);
+std::string StatusSocketPath(const StatusConfig& status);
 
 class StatusServer {
  public:

@@ -1,4 +1,4 @@
-#include "settle_queue.h"
+#include "settle/settle_queue.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "byte_reader.h"
+#include "verify/byte_reader.h"
 
 #include <unistd.h>
 

@@ -1,14 +1,18 @@
 // Bounded, checked reads of a file of known size, for ckptwatch's own format parsers.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
 
-#include "superblock.h"  // ReadAt
-
 namespace ckptwatch {
+
+/// Reads `n` bytes at absolute `offset` into `buf`; returns the bytes read (fewer only
+/// at end of file) or -1 with errno set.
+using ReadAt = std::function<long(std::uint64_t offset, void* buf, std::size_t n)>;
 
 /// Reads exact byte ranges through a ReadAt. A range past `size()` or a short read (the
 /// file shrank while being read) fails with a sentence in `*err`; nothing reads past the end.

@@ -1,12 +1,12 @@
-#include "format_detect.h"
+#include "verify/format_detect.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <vector>
 
-#include "safetensors.h"
-#include "zip_directory.h"
+#include "verify/safetensors/safetensors.h"
+#include "verify/zip/zip_directory.h"
 
 namespace ckptwatch {
 namespace {

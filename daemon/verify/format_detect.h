@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "superblock.h"  // ReadAt
+#include "verify/byte_reader.h"  // ReadAt
 
 namespace ckptwatch {
 

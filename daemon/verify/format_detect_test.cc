@@ -1,12 +1,12 @@
-#include "format_detect.h"
+#include "verify/format_detect.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
 
-#include "format_test_bytes.h"
-#include "verifier.h"
+#include "verify/format_test_bytes.h"
+#include "verify/verifier.h"
 
 namespace ckptwatch {
 namespace {

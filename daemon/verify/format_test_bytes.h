@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "superblock.h"  // ReadAt
-#include "verdict.h"
+#include "verify/byte_reader.h"  // ReadAt
+#include "verify/verdict.h"
 
 namespace ckptwatch::testing {
 

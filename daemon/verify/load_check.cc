@@ -1,4 +1,4 @@
-#include "load_check.h"
+#include "verify/load_check.h"
 
 #include <algorithm>
 #include <charconv>
@@ -7,8 +7,8 @@
 #include <set>
 #include <vector>
 
-#include "keras_classes.h"
-#include "keras_releases.h"
+#include "verify/keras/keras_classes.h"
+#include "verify/keras/keras_releases.h"
 
 namespace ckptwatch {
 namespace {

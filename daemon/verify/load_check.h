@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "verify_result.h"
+#include "verify/verify_result.h"
 
 namespace ckptwatch {
 

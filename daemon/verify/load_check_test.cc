@@ -1,11 +1,11 @@
-#include "load_check.h"
+#include "verify/load_check.h"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "keras_classes.h"
-#include "keras_releases.h"
+#include "verify/keras/keras_classes.h"
+#include "verify/keras/keras_releases.h"
 
 namespace ckptwatch {
 namespace {

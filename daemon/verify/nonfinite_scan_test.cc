@@ -1,4 +1,4 @@
-#include "nonfinite_scan.h"
+#include "verify/nonfinite_scan.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "verdict.h"
+#include "verify/verdict.h"
 
 #include <array>
 #include <utility>

@@ -1,14 +1,14 @@
-#include "verifier.h"
+#include "verify/verifier.h"
 
 #include <optional>
 #include <span>
 
-#include "byte_reader.h"
-#include "hdf5_inspector.h"
-#include "keras_zip.h"
-#include "page_cache.h"
-#include "superblock.h"
-#include "verify_open_file.h"
+#include "verify/byte_reader.h"
+#include "verify/engine/page_cache.h"
+#include "verify/hdf5/hdf5_inspector.h"
+#include "verify/hdf5/superblock.h"
+#include "verify/keras/keras_zip.h"
+#include "verify/verify_open_file.h"
 
 namespace ckptwatch {
 namespace {

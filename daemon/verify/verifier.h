@@ -9,8 +9,8 @@
 #include <optional>
 #include <string>
 
-#include "open_beneath.h"
-#include "verify_result.h"
+#include "base/open_beneath.h"
+#include "verify/verify_result.h"
 
 namespace ckptwatch {
 

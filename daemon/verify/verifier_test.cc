@@ -1,4 +1,4 @@
-#include "verifier.h"
+#include "verify/verifier.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "verify_open_file.h"
+#include "verify/verify_open_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,14 +10,14 @@
 #include <cstring>
 #include <optional>
 
-#include "byte_reader.h"
-#include "format_detect.h"
-#include "open_beneath.h"
-#include "page_cache.h"
-#include "safetensors.h"
-#include "torch_checkpoint.h"
-#include "torch_storage.h"
-#include "zip_directory.h"
+#include "base/open_beneath.h"
+#include "verify/byte_reader.h"
+#include "verify/engine/page_cache.h"
+#include "verify/format_detect.h"
+#include "verify/safetensors/safetensors.h"
+#include "verify/torch/torch_checkpoint.h"
+#include "verify/torch/torch_storage.h"
+#include "verify/zip/zip_directory.h"
 
 namespace ckptwatch {
 namespace {

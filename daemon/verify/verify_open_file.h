@@ -6,8 +6,8 @@
 
 #include <string>
 
-#include "superblock.h"
-#include "verifier.h"
+#include "verify/hdf5/superblock.h"
+#include "verify/verifier.h"
 
 namespace ckptwatch {
 

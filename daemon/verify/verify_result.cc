@@ -1,9 +1,9 @@
-#include "verify_result.h"
+#include "verify/verify_result.h"
 
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "text_escape.h"
+#include "base/text_escape.h"
 
 namespace ckptwatch {
 

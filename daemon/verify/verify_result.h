@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "verdict.h"
+#include "verify/verdict.h"
 
 namespace ckptwatch {
 

@@ -1,10 +1,10 @@
-#include "verify_result.h"
+#include "verify/verify_result.h"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "text_escape.h"
+#include "base/text_escape.h"
 
 namespace ckptwatch {
 namespace {

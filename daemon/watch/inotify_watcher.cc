@@ -1,4 +1,4 @@
-#include "inotify_watcher.h"
+#include "watch/inotify_watcher.h"
 
 #include <dirent.h>
 #include <fcntl.h>

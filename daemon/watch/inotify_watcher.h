@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "watch_event.h"
-#include "watcher.h"
+#include "watch/watch_event.h"
+#include "watch/watcher.h"
 
 struct inotify_event;
 

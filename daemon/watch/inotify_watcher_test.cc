@@ -1,4 +1,4 @@
-#include "inotify_watcher.h"
+#include "watch/inotify_watcher.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "poll_scanner.h"
-#include "watch_test_util.h"
+#include "watch/scan_directory.h"
+#include "watch/watch_test_util.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,11 +1,11 @@
-#include "missing_watch.h"
+#include "watch/missing_watch.h"
 
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <system_error>
 
-#include "watch_root.h"
+#include "watch/watch_root.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "missing_watch.h"
+#include "watch/missing_watch.h"
 
 #include <gtest/gtest.h>
 
@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "inotify_watcher.h"
-#include "watch_test_util.h"
+#include "watch/inotify_watcher.h"
+#include "watch/watch_test_util.h"
 
 namespace ckptwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "name_patterns.h"
+#include "watch/name_patterns.h"
 
 #include <fnmatch.h>
 

@@ -1,4 +1,4 @@
-#include "open_writers.h"
+#include "watch/open_writers.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -21,13 +21,9 @@
 #include <string>
 #include <utility>
 
-namespace ckptwatch {
+#include "watch/open_writers_answer.h"
 
-enum class OpenWriters {
-  kNone,     ///< No process (other than this one) has the file open for writing.
-  kSome,     ///< At least one has.
-  kUnknown,  ///< Cannot be told (no lease, other users' processes hidden or past the walk's bound).
-};
+namespace ckptwatch {
 
 /// The lease probe alone: kNone or kSome, nullopt when no lease can be taken
 /// here (EACCES/EPERM without ownership or CAP_LEASE, EINVAL on a filesystem

@@ -1,4 +1,4 @@
-#include "open_writers.h"
+#include "watch/open_writers.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

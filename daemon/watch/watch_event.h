@@ -3,7 +3,6 @@
 #pragma once
 
 #include <string>
-#include <string_view>
 
 namespace ckptwatch {
 
@@ -30,28 +29,5 @@ struct WatchEvent {
   /// "" for a delete, or a rename out of the watch.
   std::string moved_to;
 };
-
-/// A stable lower_snake_case name of `kind` for logs, e.g. "directory_gone".
-constexpr std::string_view WatchEventKindName(WatchEvent::Kind kind) {
-  switch (kind) {
-    case WatchEvent::Kind::kFileWritten:
-      return "file_written";
-    case WatchEvent::Kind::kFileWriting:
-      return "file_writing";
-    case WatchEvent::Kind::kDirectoryCreated:
-      return "directory_created";
-    case WatchEvent::Kind::kDirectoryGone:
-      return "directory_gone";
-    case WatchEvent::Kind::kAttributesChanged:
-      return "attributes_changed";
-    case WatchEvent::Kind::kNameGone:
-      return "name_gone";
-    case WatchEvent::Kind::kOverflow:
-      return "overflow";
-    case WatchEvent::Kind::kWatchFailed:
-      return "watch_failed";
-  }
-  return "unknown";
-}
 
 }  // namespace ckptwatch

@@ -1,4 +1,4 @@
-#include "watch_root.h"
+#include "watch/watch_root.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "watch_root.h"
+#include "watch/watch_root.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "watch_test_util.h"
+#include "watch/watch_test_util.h"
 
 namespace ckptwatch {
 namespace {

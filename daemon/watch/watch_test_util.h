@@ -1,46 +1,18 @@
-// Test helpers for the watch layer: temporary directories, real writes, and
+// Test helpers for the watch layer (temporary directories and real writes: base/temp_dir.h):
 // waiting for inotify events with poll() and a deadline (never a fixed sleep).
 #pragma once
 
 #include <poll.h>
-#include <stdlib.h>
 
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "inotify_watcher.h"
+#include "base/temp_dir.h"
+#include "watch/inotify_watcher.h"
 
 namespace ckptwatch::testing {
-
-/// A mkdtemp() directory, removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ckptwatch_watch_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-/// Creates or truncates `path` with `content`, closing it (IN_CLOSE_WRITE).
-inline void WriteFile(const std::string& path, const std::string& content = "x") {
-  std::ofstream(path, std::ios::binary) << content;
-}
 
 /// Reads events from `watcher` until `done(events so far)` holds or
 /// `timeout` passes; returns everything read.

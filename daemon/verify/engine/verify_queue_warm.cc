@@ -1,0 +1,252 @@
+// VerifyQueue's warm verifiers (warm_verifier.h): one per owner and job at a time, forked by the
+// zygote on first use, fed files over their channel, retired after `warm_max_files_` files, an
+// idle `warm_idle_ms_`, a verdict they could not give cleanly (a crash, a timeout, a parse
+// error: the verifier says it retires), or new limits. A verifier never gets a file of an owner
+// other than the one it started for, and one that reports more than one is killed.
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <string>
+
+#include "verify/engine/verifier_zygote.h"
+#include "verify/engine/verify_queue.h"
+#include "verify/engine/verify_queue_internal.h"
+
+namespace ckptwatch {
+namespace {
+
+bool SameLimits(const ChildLimits& a, const ChildLimits& b) {
+  return a.timeout_seconds == b.timeout_seconds && a.memory_bytes == b.memory_bytes;
+}
+
+}  // namespace
+
+void VerifyQueue::ConfigureWarm(std::size_t max_files, std::uint64_t idle_ms) {
+  warm_max_files_ = max_files;
+  warm_idle_ms_ = std::max<std::uint64_t>(idle_ms, 1);
+  std::vector<Warm*> all;
+  for (auto& [id, warm] : warms_) all.push_back(warm.get());
+  for (Warm* warm : all) RetireWarm(warm);
+}
+
+bool VerifyQueue::RunInWarm(Child* child) {
+  if (!zygote_ || warm_max_files_ == 0 || shutting_down_) return false;
+  Warm* warm = nullptr;
+  for (auto& [id, candidate] : warms_) {
+    Warm* w = candidate.get();
+    if (!w->retiring && !w->busy && w->zygote == zygote_ && w->owner == child->file_owner &&
+        SameLimits(w->limits, limits_)) {
+      warm = w;
+      break;
+    }
+  }
+  if (!warm) {
+    TrimWarms();
+    warm = StartWarm(child->file_owner);
+    if (!warm) return false;
+  }
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return false;
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    close(out[0]);
+    close(out[1]);
+    return false;
+  }
+  std::vector<std::string> args =
+      VerifierChildArgv(self_exe_, child->job.path, child->job.options, limits_);
+  args.erase(args.begin(), args.begin() + 2);  // the executable and the subcommand
+  std::string error;
+  const bool sent =
+      SendWarmJob(warm->channel, next_id_++, args, child->file.get(), out[1], err[1], &error);
+  close(out[1]);
+  close(err[1]);
+  if (!sent) {
+    close(out[0]);
+    close(err[0]);
+    RetireWarm(warm);  // a full or broken channel: this one forks a one-shot child instead
+    return false;
+  }
+  child->file.reset();  // the verifier has its own copy now
+  ++warm->files;
+  warm->busy = child;
+  uv_timer_stop(&warm->idle);
+  child->warm = warm;
+  child->zygote = warm->zygote;
+  child->id = warm->id;  // a timeout kills the verifier; its exit report ends the job
+  forked_[warm->id] = child;
+  WatchPipes(child, out[0], err[0]);
+  return true;
+}
+
+VerifyQueue::Warm* VerifyQueue::StartWarm(uid_t owner) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return nullptr;
+  const std::uint64_t id = next_id_++;
+  std::string error;
+  const bool sent = SendZygoteStartWarm(
+      zygote_->socket, id,
+      WarmVerifierArgs(limits_.timeout_seconds, limits_.memory_bytes, warm_max_files_), fds[1],
+      &error);
+  close(fds[1]);
+  if (!sent) {
+    close(fds[0]);
+    return nullptr;
+  }
+  auto owned = std::make_unique<Warm>();
+  Warm* warm = owned.get();
+  warm->queue = this;
+  warm->zygote = zygote_;
+  warm->id = id;
+  warm->owner = owner;
+  warm->limits = limits_;
+  warm->channel = fds[0];
+  warm->poll.data = warm->idle.data = warm;
+  uv_poll_init(loop_, &warm->poll, warm->channel);
+  uv_timer_init(loop_, &warm->idle);
+  warm->open_handles = 2;
+  uv_poll_start(&warm->poll, UV_READABLE, [](uv_poll_t* poll, int status, int) {
+    auto* w = static_cast<Warm*>(poll->data);
+    if (status < 0) {
+      uv_poll_stop(poll);  // its exit report (from the zygote) follows
+      return;
+    }
+    w->queue->OnWarmReadable(w);
+  });
+  warms_.emplace(id, std::move(owned));
+  return warm;
+}
+
+// Keeps idle verifiers to about as many as may run at once: the one idle longest goes first.
+void VerifyQueue::TrimWarms() {
+  std::size_t alive = 0;
+  for (auto& [id, warm] : warms_) alive += warm->retiring ? 0 : 1;
+  for (auto& [id, warm] : warms_) {  // ordered by id: oldest first
+    if (alive < max_parallel_ + 1) break;
+    if (warm->retiring || warm->busy) continue;
+    RetireWarm(warm.get());
+    --alive;
+  }
+}
+
+void VerifyQueue::OnWarmReadable(Warm* warm) {
+  WarmReport report;
+  int rc;
+  while ((rc = ReadWarmReport(warm->channel, &report)) == 1) OnWarmReport(warm, report);
+  // End of file: it left (retired, or died); the zygote reports how. A malformed report: the
+  // verifier is not to be trusted with another file.
+  if (rc < 0 && !warm->closing) {
+    uv_poll_stop(&warm->poll);
+    if (!warm->gone && !warm->zygote->lost) SendZygoteKill(warm->zygote->socket, warm->id);
+    warm->retiring = true;
+  }
+}
+
+void VerifyQueue::OnWarmReport(Warm* warm, const WarmReport& report) {
+  Child* child = warm->busy;
+  const bool one_owner =
+      report.uid_count == 1 && report.uids.size() == 1 && report.uids[0] == warm->owner;
+  if (!one_owner) {
+    std::string uids;
+    for (uid_t uid : report.uids) {
+      if (!uids.empty()) uids += ',';
+      uids += std::to_string(uid);
+    }
+    const std::string message =
+        "warm verifier " + std::to_string(report.pid) + " for uid " + std::to_string(warm->owner) +
+        " reported files of " + std::to_string(report.uid_count) + " owners (uids " + uids +
+        "); killed";
+    if (alarm_) alarm_(message);
+    warm->retiring = true;
+    if (!warm->gone && !warm->zygote->lost) SendZygoteKill(warm->zygote->socket, warm->id);
+    if (child) child->outcome.stderr_text += "\nthe daemon killed the verifier: " + message + "\n";
+    return;  // its exit report ends the job: verifier_crashed
+  }
+  if (report.retiring) warm->retiring = true;
+  if (!child || child->exited) return;
+  child->job.verifier_pid = report.pid;
+  child->job.verifier_uids = report.uids;
+  child->warm_reported = true;
+  child->exited = true;
+  MaybeFinish(child);
+}
+
+// From DrainZygoteReports(): the zygote reports on a warm verifier. Its job (if it had one that
+// it did not report done) is then ended by the caller as a one-shot child's would be.
+bool VerifyQueue::HandleWarmZygoteReport(const ZygoteReport& report) {
+  auto it = warms_.find(report.id);
+  if (it == warms_.end()) return false;
+  Warm* warm = it->second.get();
+  if (report.kind == ZygoteReport::Kind::kStarted) {
+    warm->pid = report.pid;
+    return true;
+  }
+  warm->gone = true;
+  // It reported before it exited: what is in its channel counts.
+  if (!warm->closing) OnWarmReadable(warm);
+  RetireWarm(warm);
+  if (warm->closing && warm->open_handles == 0) {
+    warms_.erase(warm->id);  // its handles closed before its exit was reported
+    MaybeStopped();
+  }
+  return true;
+}
+
+void VerifyQueue::WarmJobDone(Child* child) {
+  Warm* warm = child->warm;
+  child->warm = nullptr;
+  warm->busy = nullptr;
+  const bool clean = child->warm_reported && !child->outcome.timed_out &&
+                     child->outcome.term_signal == 0 && child->outcome.exit_code == 0;
+  if (!clean || warm->retiring || warm->gone || warm->files >= warm_max_files_ || shutting_down_)
+    return RetireWarm(warm);
+  uv_timer_start(
+      &warm->idle, [](uv_timer_t* t) {
+        auto* w = static_cast<Warm*>(t->data);
+        w->queue->RetireWarm(w);
+      },
+      warm_idle_ms_, 0);
+}
+
+// Takes no more jobs; once its job (if any) is done, its channel closes — which ends it, when
+// it is still alive — and it is forgotten once the zygote reported its exit.
+void VerifyQueue::RetireWarm(Warm* warm) {
+  warm->retiring = true;
+  if (warm->busy || warm->closing) return;
+  warm->closing = true;
+  uv_timer_stop(&warm->idle);
+  uv_close(reinterpret_cast<uv_handle_t*>(&warm->idle), OnWarmHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&warm->poll), OnWarmHandleClosed);
+}
+
+void VerifyQueue::OnWarmHandleClosed(uv_handle_t* handle) {
+  auto* warm = static_cast<Warm*>(handle->data);
+  VerifyQueue* queue = warm->queue;
+  if (handle == reinterpret_cast<uv_handle_t*>(&warm->poll)) {
+    close(warm->channel);  // after the poll handle: libuv must not watch a closed descriptor
+    warm->channel = -1;
+  }
+  if (--warm->open_handles > 0) return;
+  if (!warm->gone) return;  // freed when its exit is reported (LoseWarms at the latest)
+  queue->warms_.erase(warm->id);
+  queue->MaybeStopped();
+}
+
+// Its zygote is gone: so are its warm verifiers (PR_SET_PDEATHSIG).
+void VerifyQueue::LoseWarms(Zygote* zygote) {
+  std::vector<Warm*> lost;
+  for (auto& [id, warm] : warms_)
+    if (warm->zygote == zygote) lost.push_back(warm.get());
+  for (Warm* warm : lost) {
+    warm->gone = true;
+    if (warm->closing && warm->open_handles == 0) {
+      warms_.erase(warm->id);
+      continue;
+    }
+    RetireWarm(warm);
+  }
+}
+
+}  // namespace ckptwatch
