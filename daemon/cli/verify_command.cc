@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <ostream>
 #include <system_error>
 #include <thread>
@@ -19,6 +20,8 @@
 #include "logfmt.h"
 #include "open_beneath.h"
 #include "page_cache.h"
+#include "set_finder.h"
+#include "set_output.h"
 #include "text_escape.h"
 #include "verifier_child.h"
 #include "verify_open_file.h"
@@ -47,7 +50,13 @@ constexpr char kUsage[] =
     "                   keras=2.15,python=3.11: each ok file also gets a load\n"
     "                   outcome (loads, needs_custom_objects, incompatible)\n"
     "\n"
-    "Exit status: 0 every file ok, 1 at least one file not ok, 2 usage error.\n"
+    "Checkpoint sets found among or around the PATHs (a TF bundle or SavedModel, a DCP\n"
+    "directory, HF sharded weights, a Trainer checkpoint-N, DeepSpeed global_stepN, Megatron\n"
+    "iter_N) get one more line each: ok, incomplete or inconsistent; resume pointers (latest,\n"
+    "latest_checkpointed_iteration.txt, TF checkpoint, last.ckpt) naming a broken set are\n"
+    "reported (see docs/checkpoint-sets.md).\n"
+    "\n"
+    "Exit status: 0 every file and set ok, 1 at least one not ok, 2 usage error.\n"
     "Verdicts: ok not_found permission_denied empty not_hdf5 truncated in_progress\n"
     "          corrupt nonfinite timeout verifier_crashed not_regular external_data\n"
     "          (see docs/verify.md)\n";
@@ -178,6 +187,18 @@ VerifyResult Verify(const std::string& engine, const std::string& path, const Op
 
 }  // namespace
 
+MemberCheck VerifyMember(const std::string& engine, int fd, const std::string& path, Level level,
+                         double timeout_seconds) {
+  VerifyOptions verify;
+  verify.level = level;
+  ChildLimits limits;
+  limits.timeout_seconds = timeout_seconds;
+  verify.memory_budget = limits.memory_bytes / 2;
+  VerifyResult result = level == Level::kHeader ? VerifyOpenFileWith(fd, path, verify, DeepReaders{})
+                                                : VerifyInChild(engine, fd, path, verify, limits);
+  return {result.verdict, result.reason};
+}
+
 bool IsWeightFileName(const std::string& name) {
   for (const char* suffix : {".h5", ".hdf5", ".keras", ".pt", ".pth", ".bin", ".ckpt", ".safetensors"}) {
     std::size_t n = std::char_traits<char>::length(suffix);
@@ -241,7 +262,17 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
   // terminal.
   bool all_ok = true;
   std::size_t verified = 0;
-  std::map<std::string, std::size_t> by_verdict;
+  std::map<std::string, std::size_t> by_verdict, sets_by_verdict;
+  // A set's members that were verified as files are not verified again.
+  std::map<std::string, MemberCheck> verified_files;
+  SetCheckOptions set_options;
+  set_options.level = options->verify.level;
+  set_options.verify_member = [&](int fd, const std::string& path) {
+    auto it = verified_files.find(path);
+    if (it != verified_files.end()) return it->second;
+    return VerifyMember(engine, fd, path, options->verify.level, options->limits.timeout_seconds);
+  };
+  std::set<std::string> sets_seen, pointers_seen;
   for (const std::string& path : options->paths) {
     std::string list_error;
     std::vector<std::string> files = CollectWeightFiles(path, options->recursive, &list_error);
@@ -249,11 +280,6 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       err << "ckptwatch verify: " << EscapeForDisplay(list_error, false) << "\n";
       all_ok = false;
     }
-    if (files.empty() && list_error.empty())
-      err << "ckptwatch verify: no weight files (*.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, "
-             "*.ckpt, "
-             "*.safetensors) in "
-          << EscapeForDisplay(path, false) << "\n";
     for (const std::string& file : files) {
       VerifyResult result = Verify(engine, file, *options);
       // Found by a directory scan, a .bin of another program is not a weight file.
@@ -261,6 +287,7 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       all_ok = all_ok && result.ok();
       ++verified;
       ++by_verdict[std::string(VerdictName(result.verdict))];
+      verified_files[file] = {result.verdict, result.reason};
       result.load = JudgeLoad(result, options->load_target);
       if (options->json)
         out << DumpJsonLine(ToJson(result)) << "\n";
@@ -268,9 +295,38 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
         out << FormatTextLine(result) << "\n";
       out.flush();
     }
+    // Checkpoint sets among and around this path: one verdict per save (docs/checkpoint-sets.md).
+    std::string set_error;
+    FoundSets found = FindSets(path, options->recursive, set_options, &set_error);
+    std::size_t sets_here = 0;
+    for (const SetCandidate& set : found.sets) {
+      ++sets_here;
+      if (!sets_seen.insert(set.path()).second) continue;
+      const SetReport& report = set.Check();
+      all_ok = all_ok && report.ok();
+      ++sets_by_verdict[SetVerdictName(report.verdict)];
+      out << (options->json ? DumpJsonLine(SetToJson(report)) : SetTextLine(report)) << "\n";
+      out.flush();
+    }
+    for (const PointerReport& pointer : JudgePointers(found)) {
+      if (!pointers_seen.insert(pointer.path).second) continue;
+      if (pointer.verdict != "ok") all_ok = false;
+      if (options->json) out << DumpJsonLine(PointerToJson(pointer)) << "\n";
+      else if (pointer.verdict != "ok") out << PointerTextLine(pointer) << "\n";
+    }
+    if (files.empty() && sets_here == 0 && list_error.empty())
+      err << "ckptwatch verify: no weight files (*.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, "
+             "*.ckpt, "
+             "*.safetensors) or checkpoint sets in "
+          << EscapeForDisplay(path, false) << "\n";
   }
   if (verified > 1) err << "ckptwatch verify: " << FormatVerifySummary(by_verdict) << "\n";
-  return all_ok && verified > 0 ? 0 : 1;
+  if (!sets_by_verdict.empty()) {
+    std::string text = FormatVerifySummary(sets_by_verdict);
+    text.replace(0, text.find(':'), std::to_string(sets_seen.size()) + (sets_seen.size() == 1 ? " checkpoint set" : " checkpoint sets"));
+    err << "ckptwatch verify: " << text << "\n";
+  }
+  return all_ok && (verified > 0 || !sets_seen.empty()) ? 0 : 1;
 }
 
 std::string FormatVerifySummary(const std::map<std::string, std::size_t>& by_verdict) {

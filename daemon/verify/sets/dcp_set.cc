@@ -122,12 +122,12 @@ SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names, con
     for (const Range& range : ranges)
       if (range.offset + range.length > size && (!past || range.offset + range.length > past->offset + past->length)) past = &range;
     if (!past) continue;
-    const std::string where = file + " holds " + std::to_string(size) + " bytes; .metadata places " + past->fqn +
+    const std::string where = "holds " + std::to_string(size) + " bytes; .metadata places " + past->fqn +
                               " at bytes " + std::to_string(past->offset) + "-" + std::to_string(past->offset + past->length);
     if (EndsLikeZip(f.fd.get(), size))
-      r.Fail(SetVerdict::kInconsistent, where + ", past the end of a whole archive: the metadata is from another save", file);
+      r.Fail(SetVerdict::kInconsistent, file + " " + where + ", past the end of a whole archive: the metadata is from another save", file);
     else
-      r.Fail(SetVerdict::kIncomplete, file + " is truncated: " + where, file);
+      r.Fail(SetVerdict::kIncomplete, file + " is truncated: it " + where, file);
   }
   return r;
 }

@@ -77,6 +77,14 @@ std::vector<std::string> SetDir::List(const std::string& relative, std::size_t c
 
 MemberStat SetDir::Stat(const std::string& relative) const {
   MemberStat out;
+  if (relative.empty()) {  // the directory itself
+    struct stat st;
+    if (fstat(fd_.get(), &st) != 0) return out;
+    out.kind = EntryKind::kNotRegular;
+    out.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    out.is_dir = true;
+    return out;
+  }
   OpenedEntry entry = ProbeBeneath(fd_.get(), relative);
   out.kind = entry.kind;
   if (entry.kind == EntryKind::kRegular || entry.kind == EntryKind::kNotRegular ||

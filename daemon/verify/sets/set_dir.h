@@ -39,7 +39,7 @@ class SetDir {
   std::vector<std::string> List(const std::string& relative = "", std::size_t cap = 100000) const;
   /// The names of this directory's subdirectories (not symlinks to one), sorted, at most `cap`.
   std::vector<std::string> Subdirs(std::size_t cap = 100000) const;
-  /// What `relative` is (no symlink followed).
+  /// What `relative` is (no symlink followed); "" for this directory itself.
   MemberStat Stat(const std::string& relative) const;
   /// Opens the regular file `relative` for reading beneath this directory.
   OpenedEntry Open(const std::string& relative) const { return OpenBeneath(fd_.get(), relative); }
