@@ -42,6 +42,19 @@ bool ApplyMemberCheck(const MemberCheck& check, const std::string& member, SetRe
   return false;
 }
 
+void ReportUnopened(const OpenedEntry& entry, const std::string& member, const std::string& missing_why,
+                    SetReport* report) {
+  switch (entry.kind) {
+    case EntryKind::kMissing: report->Missing(member, missing_why); return;
+    case EntryKind::kSymlink:
+    case EntryKind::kSymlinkInPath:
+      report->Fail(SetVerdict::kInconsistent, member + " is a symlink: not followed out of the set's directory", member);
+      return;
+    case EntryKind::kDenied: report->Fail(SetVerdict::kInconsistent, member + ": permission denied", member); return;
+    default: report->Fail(SetVerdict::kInconsistent, member + " is not a regular file that can be read", member); return;
+  }
+}
+
 std::vector<std::int64_t> RankGaps(const std::set<std::int64_t>& ranks) {
   std::vector<std::int64_t> gaps;
   if (ranks.empty()) return gaps;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "open_beneath.h"
 #include "verdict.h"
 
 namespace ckptwatch {
@@ -63,6 +64,11 @@ struct SetCheckOptions {
 /// Applies a member's own verdict to the set: truncated, empty or in progress makes the set
 /// incomplete; any other failure, inconsistent. Returns whether the member was ok.
 bool ApplyMemberCheck(const MemberCheck& check, const std::string& member, SetReport* report);
+
+/// Records a member that could not be opened: missing (`missing_why`), or a symlink, FIFO,
+/// directory or unreadable name, which is not followed or opened (inconsistent, named).
+void ReportUnopened(const OpenedEntry& entry, const std::string& member, const std::string& missing_why,
+                    SetReport* report);
 
 /// The ranks in 0..max(`ranks`) that `ranks` lacks: the files of a save by N processes are
 /// numbered 0..N-1, so a gap is a process whose file is missing (at most 1,000 returned).

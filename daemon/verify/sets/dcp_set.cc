@@ -51,6 +51,10 @@ SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names, con
   r.path = dir.path();
   r.dir = dir.path();
   OpenedEntry meta = dir.Open(".metadata");
+  if (meta.kind != EntryKind::kRegular && meta.kind != EntryKind::kMissing) {
+    ReportUnopened(meta, ".metadata", "", &r);
+    return r;
+  }
   if (meta.kind != EntryKind::kRegular) {
     for (const std::string& n : names)
       if (EndsWith(n, ".distcp")) r.members.push_back(n);
@@ -113,7 +117,7 @@ SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names, con
   for (const auto& [file, ranges] : by_file) {
     OpenedEntry f = dir.Open(file);
     if (f.kind != EntryKind::kRegular) {
-      r.Missing(file, file + " is missing; .metadata stores " + ranges.front().fqn + " in it");
+      ReportUnopened(f, file, file + " is missing; .metadata stores " + ranges.front().fqn + " in it", &r);
       continue;
     }
     r.members.push_back(file);

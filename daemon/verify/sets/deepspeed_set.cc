@@ -64,10 +64,10 @@ SetReport CheckDeepSpeed(const SetDir& dir, const std::string& tag, const std::v
   std::size_t dp_ranks = 0;
   for (const auto& [mp, dps] : zero_dp) dp_ranks = std::max<std::size_t>(dp_ranks, static_cast<std::size_t>(*dps.rbegin() + 1));
   if (!zero_dp.empty()) {
-    std::set<std::int64_t> all_mp = model_mp;
-    for (const auto& [mp, dps] : zero_dp) all_mp.insert(mp);
-    for (std::int64_t mp : all_mp) {
-      if (!model_mp.count(mp))
+    std::int64_t mp_max = model_mp.empty() ? 0 : *model_mp.rbegin();
+    for (const auto& [mp, dps] : zero_dp) mp_max = std::max(mp_max, mp);
+    for (std::int64_t mp = 0; mp <= mp_max; ++mp) {
+      if (!model_mp.count(mp) && zero_dp.count(mp))
         r.Missing("mp_rank_" + Rank2(mp) + "_model_states.pt", "mp_rank_" + Rank2(mp) + "_model_states.pt is missing; its optimizer states are there");
       for (std::size_t dp = 0; dp < dp_ranks; ++dp)
         if (!zero_dp[mp].count(static_cast<std::int64_t>(dp))) {

@@ -90,8 +90,8 @@ void CheckHfSharded(const SetDir& dir, const std::string& index, const SetCheckO
     }
     OpenedEntry f = dir.Open(at + shard);
     if (f.kind != EntryKind::kRegular) {
-      ++missing;
-      r->Missing(at + shard, "");
+      if (f.kind == EntryKind::kMissing) ++missing;
+      ReportUnopened(f, at + shard, "", r);
       continue;
     }
     r->members.push_back(at + shard);

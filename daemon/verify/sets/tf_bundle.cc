@@ -159,7 +159,8 @@ void CheckTfBundle(const SetDir& dir, const std::string& prefix, const SetCheckO
   const std::string index_name = prefix + ".index";
   OpenedEntry index = dir.Open(index_name);
   if (index.kind != EntryKind::kRegular) {
-    report->Missing(index_name, index_name + " is missing: the bundle's commit point (written after every data shard) was never written");
+    ReportUnopened(index, index_name, index_name + " is missing: the bundle's commit point (written after every data shard) was never written",
+                   report);
     return;
   }
   report->members.push_back(index_name);
@@ -196,8 +197,8 @@ void CheckTfBundle(const SetDir& dir, const std::string& prefix, const SetCheckO
     s.name = TfShardName(prefix, i, num_shards);
     OpenedEntry f = dir.Open(s.name);
     if (f.kind != EntryKind::kRegular) {
-      report->Missing(s.name, s.name + " is missing; " + index_name + " names it (shard " + std::to_string(i) +
-                                  " of " + std::to_string(num_shards) + ")");
+      ReportUnopened(f, s.name, s.name + " is missing; " + index_name + " names it (shard " + std::to_string(i) +
+                                    " of " + std::to_string(num_shards) + ")", report);
       continue;
     }
     s.present = true;
