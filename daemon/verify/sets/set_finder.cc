@@ -136,8 +136,10 @@ const SetReport& SetCandidate::Check() const {
   return *report_;
 }
 
-FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOptions& options, std::string* err) {
+FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOptions& options, std::string* err,
+                   std::optional<int> depth) {
   FoundSets found;
+  found.options = options;
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return found;  // the per-file path reports it
   const bool is_dir = S_ISDIR(st.st_mode);
@@ -156,7 +158,7 @@ FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOption
   };
   std::deque<Todo> todo;
   todo.push_back({std::make_shared<SetDir>(std::move(*root)), BaseName(root_path), parent, 0});
-  const int max_depth = !is_dir ? 0 : recursive ? 64 : 1;
+  const int max_depth = depth ? *depth : !is_dir ? 0 : recursive ? 64 : 1;
   while (!todo.empty() && found.dirs.size() < kMaxDirs) {
     Todo t = std::move(todo.front());
     todo.pop_front();
@@ -183,11 +185,20 @@ void SortNewestFirst(std::vector<const SetCandidate*>* sets) {
 
 std::vector<PointerReport> JudgePointers(const FoundSets& found) {
   std::vector<PointerReport> out;
+  std::vector<FoundSets> extra;  // targets not among `found`: recognised on demand, kept alive here
+  extra.reserve(found.pointers.size());
   for (const ResumePointer& p : found.pointers) {
     PointerReport r{p.path, p.kind, p.target, "ok", "", ""};
     const SetCandidate* target = nullptr;
     for (const SetCandidate& s : found.sets)
       if (s.path() == p.target) target = &s;
+    struct stat dir_st;
+    if (!target && !p.outside && stat(p.target.c_str(), &dir_st) == 0 && S_ISDIR(dir_st.st_mode)) {
+      std::string err;
+      extra.push_back(FindSets(p.target, false, found.options, &err, /*depth=*/0));
+      for (const SetCandidate& s : extra.back().sets)
+        if (s.dir() == extra.back().dirs.front()) target = &s;
+    }
     struct stat st;
     const std::string name = p.kind == "symlink" ? p.text : BaseName(p.target);
     if (target) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,15 +41,20 @@ struct FoundSets {
   std::vector<SetCandidate> sets;
   std::vector<ResumePointer> pointers;
   std::vector<std::string> dirs;  ///< Every directory examined.
+  SetCheckOptions options;        ///< What they were found with (for pointers' targets).
 };
 
 /// The sets in and around `path`. A directory: the sets it is or holds, and those of its
 /// subdirectories (one level, or every level when `recursive`; at most 10,000 directories;
 /// a subdirectory that is a symlink is not entered). A file: the sets of its directory.
-FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOptions& options, std::string* err);
+/// `depth`, when given, overrides how many levels of subdirectories are examined (0: `path`'s
+/// directory alone — what the daemon asks when one directory's save settled).
+FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOptions& options, std::string* err,
+                   std::optional<int> depth = std::nullopt);
 
-/// Judges every pointer in `found`: the set it names (its Check()), and when that is not ok, the
-/// newest complete set in the same directory as the target (found.sets).
+/// Judges every pointer in `found`: the set it names (its Check(); a directory not among
+/// found.sets is recognised on demand), and when that is not ok, the newest complete set in
+/// the same directory as the target (found.sets).
 std::vector<PointerReport> JudgePointers(const FoundSets& found);
 
 /// Newest first: by commit-point time, then by step.

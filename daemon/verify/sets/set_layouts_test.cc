@@ -119,5 +119,18 @@ TEST_F(SetLayouts, PointersAreReadAndNeverFollowedOut) {
   EXPECT_EQ(TfCheckpointStatePath("all_model_checkpoint_paths: \"a\"\nmodel_checkpoint_path: \"b\\\"c\"\n"), "b\"c");
 }
 
+TEST_F(SetLayouts, PointerTargetsOutsideTheScannedDepthAreRecognisedOnDemand) {
+  Write("run/global_step3/mp_rank_00_model_states.pt");
+  Write("run/global_step3/zero_pp_rank_1_mp_rank_00_optim_states.pt");
+  Write("run/latest", "global_step3");
+  std::string err;
+  FoundSets found = FindSets(root_ + "/run/latest", false, SetCheckOptions{}, &err);  // the pointer's own directory only
+  EXPECT_TRUE(found.sets.empty());
+  auto reports = JudgePointers(found);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].verdict, "incomplete") << reports[0].reason;  // ZeRO rank 0 is missing
+  EXPECT_NE(reports[0].reason.find("zero_pp_rank_0_mp_rank_00_optim_states.pt"), std::string::npos) << reports[0].reason;
+}
+
 }  // namespace
 }  // namespace ckptwatch
