@@ -87,6 +87,9 @@ struct WatchConfig {
   std::chrono::milliseconds poll_interval{0};
   std::chrono::milliseconds settle{0};
   std::chrono::milliseconds stuck_after{0};
+  /// Quiet time after a checkpoint set's last member write, every member closed, before the set is
+  /// judged without its commit point (decide/set_tracker.h).
+  std::chrono::milliseconds checkpoint_settle{0};
   Level level = Level::kStructure;  ///< Effective: verify.level unless the watch overrides it.
   std::optional<std::chrono::milliseconds> expect_every;
   std::optional<SpaceThreshold> min_free;

@@ -131,6 +131,12 @@ const Key kKeys[] = {
      "a file written but never closed, once no write came for this long. Still incomplete then: "
      "a failed save (`stuck` while a process holds it open). A file its writer closed incomplete "
      "fails at once (docs/reliability.md)."},
+    {"watches[].checkpoint_settle", Type::kDuration, Presence::kDefault, "30s", "0s", "1d", kLive,
+     WATCH_FIELD(checkpoint_settle),
+     "A checkpoint set (several files of one save: a TF bundle, DCP, HF shards, Trainer "
+     "`checkpoint-N`, DeepSpeed, Megatron) is judged as a whole when its commit point is "
+     "written, or after this long without a write to any of its members, none still open "
+     "(docs/checkpoint-sets.md)."},
     {"watches[].level", Type::kEnum, Presence::kDerived, "`verify.level`", "", "", kLive,
      WATCH_FIELD(level), "Verification level for this watch."},
     {"watches[].expect_every", Type::kDuration, Presence::kOptional, "", "1s", "30d", kLive,

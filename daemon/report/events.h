@@ -26,6 +26,7 @@ inline constexpr std::string_view kEvents[] = {
     "verify_superseded",
     "verify_skipped",
     "not_checkpoint",
+    "checkpoint",
     "run_expired",
     "problem",
     "problem_cleared",
