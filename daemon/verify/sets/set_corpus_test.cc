@@ -127,5 +127,38 @@ TEST(SetCorpus, NamesTheMemberAtFault) {
   EXPECT_EQ(meta.missing, std::vector<std::string>{".metadata"});
 }
 
+TEST(SetCorpus, AFlippedDataByteIsCaughtAtFullOnly) {
+  const std::string corpus = SetsCorpus();
+  const std::string from = corpus + "/valid/tf_ckpt_houseprices";
+  if (corpus.empty() || !std::filesystem::exists(from)) GTEST_SKIP() << "no corpus-sets";
+  char tmpl[] = "/tmp/ckptwatch-flip-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  for (const auto& entry : std::filesystem::directory_iterator(from))
+    std::filesystem::copy_file(entry.path(), dir + "/" + entry.path().filename().string());
+  const std::string data = dir + "/model.ckpt.data-00000-of-00001";
+  std::filesystem::permissions(data, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+  {
+    std::fstream f(data, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(100);
+    char byte = 0;
+    f.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x10);
+    f.seekp(100);
+    f.write(&byte, 1);
+  }
+  std::string err;
+  FoundSets structure = FindSets(dir, false, Options(Level::kStructure), &err);
+  ASSERT_EQ(structure.sets.size(), 1u);
+  EXPECT_TRUE(structure.sets[0].Check().ok()) << structure.sets[0].Check().reason;
+  FoundSets full = FindSets(dir, false, Options(Level::kFull), &err);
+  ASSERT_EQ(full.sets.size(), 1u);
+  const SetReport& r = full.sets[0].Check();
+  EXPECT_EQ(r.verdict, SetVerdict::kInconsistent);
+  EXPECT_NE(r.reason.find("CRC-32C"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.at_fault, std::vector<std::string>{"model.ckpt.data-00000-of-00001"});
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace ckptwatch

@@ -190,7 +190,9 @@ void CheckTfBundle(const SetDir& dir, const std::string& prefix, const SetCheckO
   if (num_shards == 0 || num_shards > 100000)
     return report->Fail(SetVerdict::kInconsistent, index_name + ": its header names " + std::to_string(num_shards) + " data shards", index_name);
 
-  struct Shard { std::string name; UniqueFd fd; std::uint64_t size = 0, end = 0; bool present = false; };
+  // Sizes only: a header may count up to 100,000 shards, and their descriptors are not all held
+  // at once (at `full` each shard is opened again, once, for its checksums).
+  struct Shard { std::string name; std::uint64_t size = 0, end = 0; bool present = false; };
   std::vector<Shard> shards(static_cast<std::size_t>(num_shards));
   for (std::uint64_t i = 0; i < num_shards; ++i) {
     Shard& s = shards[i];
@@ -203,7 +205,6 @@ void CheckTfBundle(const SetDir& dir, const std::string& prefix, const SetCheckO
     }
     s.present = true;
     s.size = static_cast<std::uint64_t>(f.st.st_size);
-    s.fd = std::move(f.fd);
     report->members.push_back(s.name);
   }
   for (const auto& [key, e] : entries) {
@@ -229,14 +230,26 @@ void CheckTfBundle(const SetDir& dir, const std::string& prefix, const SetCheckO
                                                   " accounts for " + std::to_string(s.end) + ": the index and data are from different saves", s.name);
   }
   if (options.level != Level::kFull || !report->ok()) return;
-  for (const auto& [key, e] : entries) {
-    if (!e.has_crc || e.size == 0) continue;
-    std::string read_err;
-    if (!CrcMatches(shards[e.shard].fd.get(), e, &read_err)) {
-      report->Fail(SetVerdict::kInconsistent, shards[e.shard].name + ": " +
-                                                  (read_err.empty() ? "the bytes of " + EntryName(key) + " fail the CRC-32C " + index_name + " records"
-                                                                    : read_err), shards[e.shard].name);
+  std::vector<std::vector<const std::pair<const std::string, BundleEntry>*>> by_shard(shards.size());
+  for (const auto& entry : entries)
+    if (entry.second.has_crc && entry.second.size > 0) by_shard[entry.second.shard].push_back(&entry);
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    if (by_shard[i].empty()) continue;
+    OpenedEntry f = dir.Open(shards[i].name);
+    if (f.kind != EntryKind::kRegular) {
+      report->Fail(SetVerdict::kIncomplete, shards[i].name + " went away while it was read", shards[i].name);
       return;
+    }
+    for (const auto* entry : by_shard[i]) {
+      std::string read_err;
+      if (!CrcMatches(f.fd.get(), entry->second, &read_err)) {
+        report->Fail(SetVerdict::kInconsistent,
+                     shards[i].name + ": " +
+                         (read_err.empty() ? "the bytes of " + EntryName(entry->first) + " fail the CRC-32C " + index_name + " records"
+                                           : read_err),
+                     shards[i].name);
+        return;
+      }
     }
   }
 }
