@@ -299,7 +299,16 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
     std::string set_error;
     FoundSets found = FindSets(path, options->recursive, set_options, &set_error);
     std::size_t sets_here = 0;
+    // A file PATH brings in the sets it belongs to (and the pointer it is), not its neighbours'.
+    std::error_code type_ec;
+    const bool file_path = !std::filesystem::is_directory(path, type_ec);
+    const std::string base = std::filesystem::path(path).filename().string();
+    auto concerns_file = [&](const SetReport& report) {
+      return report.path == path || std::find(report.members.begin(), report.members.end(), base) != report.members.end() ||
+             std::find(report.missing.begin(), report.missing.end(), base) != report.missing.end();
+    };
     for (const SetCandidate& set : found.sets) {
+      if (file_path && !concerns_file(set.Check())) continue;
       ++sets_here;
       if (!sets_seen.insert(set.path()).second) continue;
       const SetReport& report = set.Check();
@@ -309,6 +318,7 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       out.flush();
     }
     for (const PointerReport& pointer : JudgePointers(found)) {
+      if (file_path && std::filesystem::path(pointer.path).filename() != base) continue;
       if (!pointers_seen.insert(pointer.path).second) continue;
       if (pointer.verdict != "ok") all_ok = false;
       if (options->json) out << DumpJsonLine(PointerToJson(pointer)) << "\n";
