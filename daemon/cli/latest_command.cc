@@ -75,7 +75,8 @@ int RunLatestCommand(const std::vector<std::string>& args, std::ostream& out, st
         return 2;
       }
     } else if (!arg.empty() && arg[0] == '-') {
-      err << "ckptwatch latest: unknown option " << EscapeForDisplay(arg, false) << "\n\n" << kUsage;
+      err << "ckptwatch latest: unknown option " << EscapeForDisplay(arg, false) << "\n\n"
+          << kUsage;
       return 2;
     } else if (dir_path.empty()) {
       dir_path = arg;
@@ -97,7 +98,9 @@ int RunLatestCommand(const std::vector<std::string>& args, std::ostream& out, st
 
   SetCheckOptions options;
   options.level = level;
-  options.verify_member = [&](int fd, const std::string& path) { return VerifyMember(engine, fd, path, level, timeout); };
+  options.verify_member = [&](int fd, const std::string& path) {
+    return VerifyMember(engine, fd, path, level, timeout);
+  };
   FoundSets found = FindSets(dir_path, false, options, &error);
   std::vector<Candidate> candidates;
   bool sharded_here = false;
@@ -106,17 +109,21 @@ int RunLatestCommand(const std::vector<std::string>& args, std::ostream& out, st
     sharded_here = sharded_here || (s.layout() == "hf_sharded" && s.dir() == dir->path());
   }
   // Single-file checkpoints in DIR; a shard of sharded weights is not one.
-  const bool dir_is_set = std::any_of(found.sets.begin(), found.sets.end(), [&](const SetCandidate& s) { return s.path() == dir->path(); });
+  const bool dir_is_set =
+      std::any_of(found.sets.begin(), found.sets.end(),
+                  [&](const SetCandidate& s) { return s.path() == dir->path(); });
   for (const std::string& name : dir_is_set ? std::vector<std::string>{} : dir->List()) {
-    if (!IsWeightFileName(name) || (sharded_here && name.find("-of-") != std::string::npos)) continue;
+    if (!IsWeightFileName(name) || (sharded_here && name.find("-of-") != std::string::npos))
+      continue;
     const MemberStat st = dir->Stat(name);
     if (st.kind != EntryKind::kRegular) continue;  // last.ckpt as a symlink is a pointer
     candidates.push_back({dir->Join(name), "file", st.mtime_ns, -1, nullptr, name});
   }
-  std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    if (a.mtime_ns != b.mtime_ns) return a.mtime_ns > b.mtime_ns;
-    return a.step > b.step;
-  });
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) {
+                     if (a.mtime_ns != b.mtime_ns) return a.mtime_ns > b.mtime_ns;
+                     return a.step > b.step;
+                   });
 
   nlohmann::json skipped = nlohmann::json::array();
   const Candidate* chosen = nullptr;
@@ -141,9 +148,11 @@ int RunLatestCommand(const std::vector<std::string>& args, std::ostream& out, st
       verdict = std::string(VerdictName(check.verdict));
       reason = check.reason;
     }
-    err << "ckptwatch latest: skipping " << EscapeForDisplay(c.path, false) << ": " << verdict << ": "
-        << EscapeForDisplay(Utf8Prefix(reason, 4096), false) << "\n";
-    skipped.push_back({{"path", EscapeBytes(c.path)}, {"layout", c.layout}, {"verdict", verdict},
+    err << "ckptwatch latest: skipping " << EscapeForDisplay(c.path, false) << ": " << verdict
+        << ": " << EscapeForDisplay(Utf8Prefix(reason, 4096), false) << "\n";
+    skipped.push_back({{"path", EscapeBytes(c.path)},
+                       {"layout", c.layout},
+                       {"verdict", verdict},
                        {"reason", EscapeBytes(std::string(Utf8Prefix(reason, 4096)))}});
   }
   nlohmann::json pointers = nlohmann::json::array();

@@ -9,8 +9,10 @@ constexpr std::size_t kMaxListed = 1000;
 
 nlohmann::json Names(const std::vector<std::string>& names) {
   nlohmann::json list = nlohmann::json::array();
-  for (std::size_t i = 0; i < names.size() && i < kMaxListed; ++i) list.push_back(EscapeBytes(names[i]));
-  if (names.size() > kMaxListed) list.push_back("... and " + std::to_string(names.size() - kMaxListed) + " more");
+  for (std::size_t i = 0; i < names.size() && i < kMaxListed; ++i)
+    list.push_back(EscapeBytes(names[i]));
+  if (names.size() > kMaxListed)
+    list.push_back("... and " + std::to_string(names.size() - kMaxListed) + " more");
   return list;
 }
 
@@ -31,7 +33,8 @@ nlohmann::json SetToJson(const SetReport& r) {
 }
 
 std::string SetTextLine(const SetReport& r) {
-  std::string line = EscapeForDisplay(r.path, false) + ": checkpoint " + r.layout + " " + SetVerdictName(r.verdict);
+  std::string line = EscapeForDisplay(r.path, false) + ": checkpoint " + r.layout + " " +
+                     SetVerdictName(r.verdict);
   if (r.ok()) return line + " (" + std::to_string(r.members.size()) + " members)";
   return line + ": " + EscapeForDisplay(Utf8Prefix(r.reason, 4096), false);
 }
@@ -49,8 +52,11 @@ nlohmann::json PointerToJson(const PointerReport& r) {
 }
 
 std::string PointerTextLine(const PointerReport& r) {
-  if (r.verdict == "ok") return EscapeForDisplay(r.path, false) + ": resume pointer ok (" + EscapeForDisplay(r.target, false) + ")";
-  return EscapeForDisplay(r.path, false) + ": resume pointer " + r.verdict + ": " + EscapeForDisplay(Utf8Prefix(r.reason, 4096), false);
+  if (r.verdict == "ok")
+    return EscapeForDisplay(r.path, false) + ": resume pointer ok (" +
+           EscapeForDisplay(r.target, false) + ")";
+  return EscapeForDisplay(r.path, false) + ": resume pointer " + r.verdict + ": " +
+         EscapeForDisplay(Utf8Prefix(r.reason, 4096), false);
 }
 
 }  // namespace ckptwatch

@@ -8,7 +8,8 @@ constexpr std::size_t kMaxNamed = 20;
 std::string Joined(const std::vector<std::string>& names) {
   std::string text;
   for (std::size_t i = 0; i < names.size() && i < kMaxNamed; ++i) text += (i ? "," : "") + names[i];
-  if (names.size() > kMaxNamed) text += ",... " + std::to_string(names.size() - kMaxNamed) + " more";
+  if (names.size() > kMaxNamed)
+    text += ",... " + std::to_string(names.size() - kMaxNamed) + " more";
   return text;
 }
 
@@ -37,7 +38,9 @@ std::string CauseOf(const SetReport& r) {
 CheckpointEvent DescribeSet(const SetReport& r) {
   CheckpointEvent e;
   e.level = r.ok() ? LogLevel::kInfo : LogLevel::kError;
-  e.fields = {{"path", r.path}, {"layout", r.layout}, {"verdict", SetVerdictName(r.verdict)},
+  e.fields = {{"path", r.path},
+              {"layout", r.layout},
+              {"verdict", SetVerdictName(r.verdict)},
               {"members", std::to_string(r.members.size())}};
   if (!r.missing.empty()) e.fields.push_back({"missing", Joined(r.missing)});
   if (!r.at_fault.empty()) e.fields.push_back({"at_fault", Joined(r.at_fault)});

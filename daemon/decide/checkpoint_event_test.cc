@@ -38,7 +38,8 @@ TEST(CheckpointEvent, CausesOfBrokenSets) {
   SetReport m;
   for (int i = 0; i < 25; ++i) m.Missing("shard" + std::to_string(i), "shards missing");
   CheckpointEvent e = DescribeSet(m);
-  EXPECT_EQ((std::pair{e.level, e.cause}), (std::pair{LogLevel::kError, std::string("missing_member")}));
+  EXPECT_EQ((std::pair{e.level, e.cause}),
+            (std::pair{LogLevel::kError, std::string("missing_member")}));
   EXPECT_NE(Field(e, "missing").find("... 5 more"), std::string::npos);
   SetReport c;
   c.Fail(SetVerdict::kInconsistent, "optimizer.pt: corrupt: bad zip", "optimizer.pt");

@@ -1,5 +1,7 @@
 #include "checkpoint_sets.h"
 
+#include "env.h"  // before pipeline_ports.h, which uses its Snapshot without including it
+#include "pipeline_ports.h"
 #include "set_finder.h"
 
 namespace ckptwatch {
@@ -16,10 +18,14 @@ std::vector<CheckpointEvent> JudgeSetDirectory(const std::string& dir_path, Leve
   return events;
 }
 
-CheckpointSets::CheckpointSets(std::string watch, std::string root, const WatchConfig& config, Reporter& reporter,
-                               Judge judge)
-    : watch_(std::move(watch)), root_(std::move(root)), level_(config.level), reporter_(reporter),
-      judge_(std::move(judge)), tracker_(config.checkpoint_settle) {}
+CheckpointSets::CheckpointSets(std::string watch, std::string root, const WatchConfig& config,
+                               Reporter& reporter, Judge judge)
+    : watch_(std::move(watch)),
+      root_(std::move(root)),
+      level_(config.level),
+      reporter_(reporter),
+      judge_(std::move(judge)),
+      tracker_(config.checkpoint_settle) {}
 
 void CheckpointSets::Apply(const WatchConfig& config) {
   level_ = config.level;

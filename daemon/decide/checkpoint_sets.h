@@ -21,11 +21,11 @@
 #include <vector>
 
 #include "checkpoint_event.h"
-#include "poll_scanner.h"  // Snapshot, which pipeline_ports.h uses without including
-#include "pipeline_ports.h"
 #include "set_tracker.h"
 
 namespace ckptwatch {
+
+class Reporter;  // pipeline_ports.h
 
 /// Judges the sets of the directory `dir_path` alone (no subdirectory) and the resume pointers
 /// in it, without verifying members as files: the events to log.
@@ -36,12 +36,15 @@ class CheckpointSets {
   using Clock = SetTracker::Clock;
   /// Judges one directory (an absolute path) at `level`: JudgeSetDirectory() unless a test or a
   /// thread-pool port says otherwise.
-  using Judge = std::function<std::vector<CheckpointEvent>(const std::string& dir_path, Level level)>;
+  using Judge =
+      std::function<std::vector<CheckpointEvent>(const std::string& dir_path, Level level)>;
 
   CheckpointSets(std::string watch, std::string root, const WatchConfig& config, Reporter& reporter,
                  Judge judge = JudgeSetDirectory);
 
-  void OnWrite(const std::string& relative, Clock::time_point now, bool closed) { tracker_.OnWrite(relative, now, closed); }
+  void OnWrite(const std::string& relative, Clock::time_point now, bool closed) {
+    tracker_.OnWrite(relative, now, closed);
+  }
   void OnGone(const std::string& relative) { tracker_.OnGone(relative); }
   /// Judges and reports every set due at `now`.
   void OnDue(Clock::time_point now);

@@ -37,7 +37,9 @@ class CheckpointSetsTest : public ::testing::Test {
 TEST_F(CheckpointSetsTest, ASetIsJudgedAtItsCommitPointOnce) {
   CheckpointSets sets("w", root_, config_, reporter_);
   const SetTracker::Clock::time_point t0{};
-  Write("m/model.safetensors.index.json", R"({"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})");
+  Write(
+      "m/model.safetensors.index.json",
+      R"({"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})");
   sets.OnWrite("m/model-00001-of-00002.safetensors", t0, true);  // its bytes never reached the disk
   sets.OnWrite("m/model.safetensors.index.json", t0 + 1s, true);
   ASSERT_EQ(sets.NextDeadline(), t0 + 1s);

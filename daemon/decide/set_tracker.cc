@@ -18,8 +18,10 @@ bool SetTracker::OnWrite(const std::string& relative, Clock::time_point now, boo
   }
   Dir& d = it->second;
   d.last_write = now;
-  if (closed) d.open.erase(relative);
-  else d.open.insert(relative);
+  if (closed)
+    d.open.erase(relative);
+  else
+    d.open.insert(relative);
   if (closed && role == SetRole::kCommitPoint) d.committed = true;
   return true;
 }

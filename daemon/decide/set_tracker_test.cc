@@ -22,7 +22,8 @@ TEST(SetNames, RolesAndDirectories) {
   EXPECT_EQ(SetRoleOf("out/model.safetensors"), SetRole::kNone);  // a single-file checkpoint
   EXPECT_EQ(SetRoleOf("out/model-00001-of-00003.safetensors"), SetRole::kMember);
   EXPECT_EQ(SetRoleOf("out/model.safetensors.index.json"), SetRole::kCommitPoint);
-  EXPECT_EQ(SetRoleOf("ds/global_step7/zero_pp_rank_3_mp_rank_00_optim_states.pt"), SetRole::kMember);
+  EXPECT_EQ(SetRoleOf("ds/global_step7/zero_pp_rank_3_mp_rank_00_optim_states.pt"),
+            SetRole::kMember);
   EXPECT_EQ(SetRoleOf("ds/latest"), SetRole::kCommitPoint);
   EXPECT_EQ(SetRoleOf("runs/epoch_3.h5"), SetRole::kNone);
   EXPECT_EQ(SetDirectoryOf("sm/1/variables/variables.index"), "sm/1");
@@ -47,7 +48,8 @@ TEST(SetTracker, WithoutACommitPointWaitsForQuietAndEveryMemberClosed) {
   SetTracker t(30s);
   const Clock::time_point t0{};
   t.OnWrite("ds/global_step7/mp_rank_00_model_states.pt", t0, true);
-  t.OnWrite("ds/global_step7/zero_pp_rank_0_mp_rank_00_optim_states.pt", t0 + 5s, false);  // still open
+  t.OnWrite("ds/global_step7/zero_pp_rank_0_mp_rank_00_optim_states.pt", t0 + 5s,
+            false);                // still open
   EXPECT_FALSE(t.NextDeadline());  // waits for the close, not the clock
   EXPECT_TRUE(t.TakeDue(t0 + 10min).empty());
   t.OnWrite("ds/global_step7/zero_pp_rank_0_mp_rank_00_optim_states.pt", t0 + 11min, true);
@@ -69,7 +71,8 @@ TEST(SetTracker, IgnoresFilesOfNoSetAndBoundsWhatWaits) {
   const Clock::time_point t0{};
   EXPECT_FALSE(t.OnWrite("runs/epoch_1.h5", t0, true));
   EXPECT_EQ(t.waiting(), 0u);
-  for (std::size_t i = 0; i < SetTracker::kMaxDirs + 5; ++i) t.OnWrite(std::to_string(i) + "/.metadata", t0, false);
+  for (std::size_t i = 0; i < SetTracker::kMaxDirs + 5; ++i)
+    t.OnWrite(std::to_string(i) + "/.metadata", t0, false);
   EXPECT_EQ(t.waiting(), SetTracker::kMaxDirs);
   EXPECT_EQ(t.dropped(), 5u);
 }

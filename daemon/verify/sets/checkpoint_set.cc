@@ -4,9 +4,12 @@ namespace ckptwatch {
 
 const char* SetVerdictName(SetVerdict verdict) {
   switch (verdict) {
-    case SetVerdict::kOk: return "ok";
-    case SetVerdict::kIncomplete: return "incomplete";
-    case SetVerdict::kInconsistent: return "inconsistent";
+    case SetVerdict::kOk:
+      return "ok";
+    case SetVerdict::kIncomplete:
+      return "incomplete";
+    case SetVerdict::kInconsistent:
+      return "inconsistent";
   }
   return "inconsistent";
 }
@@ -34,24 +37,34 @@ void SetReport::Missing(const std::string& member, const std::string& why) {
 
 bool ApplyMemberCheck(const MemberCheck& check, const std::string& member, SetReport* report) {
   if (check.verdict == Verdict::kOk) return true;
-  const bool short_of_bytes = check.verdict == Verdict::kTruncated || check.verdict == Verdict::kEmpty ||
+  const bool short_of_bytes = check.verdict == Verdict::kTruncated ||
+                              check.verdict == Verdict::kEmpty ||
                               check.verdict == Verdict::kInProgress;
   report->Fail(short_of_bytes ? SetVerdict::kIncomplete : SetVerdict::kInconsistent,
-               member + ": " + std::string(VerdictName(check.verdict)) + (check.reason.empty() ? "" : ": " + check.reason),
+               member + ": " + std::string(VerdictName(check.verdict)) +
+                   (check.reason.empty() ? "" : ": " + check.reason),
                member);
   return false;
 }
 
-void ReportUnopened(const OpenedEntry& entry, const std::string& member, const std::string& missing_why,
-                    SetReport* report) {
+void ReportUnopened(const OpenedEntry& entry, const std::string& member,
+                    const std::string& missing_why, SetReport* report) {
   switch (entry.kind) {
-    case EntryKind::kMissing: report->Missing(member, missing_why); return;
+    case EntryKind::kMissing:
+      report->Missing(member, missing_why);
+      return;
     case EntryKind::kSymlink:
     case EntryKind::kSymlinkInPath:
-      report->Fail(SetVerdict::kInconsistent, member + " is a symlink: not followed out of the set's directory", member);
+      report->Fail(SetVerdict::kInconsistent,
+                   member + " is a symlink: not followed out of the set's directory", member);
       return;
-    case EntryKind::kDenied: report->Fail(SetVerdict::kInconsistent, member + ": permission denied", member); return;
-    default: report->Fail(SetVerdict::kInconsistent, member + " is not a regular file that can be read", member); return;
+    case EntryKind::kDenied:
+      report->Fail(SetVerdict::kInconsistent, member + ": permission denied", member);
+      return;
+    default:
+      report->Fail(SetVerdict::kInconsistent, member + " is not a regular file that can be read",
+                   member);
+      return;
   }
 }
 

@@ -32,12 +32,12 @@ struct SetReport {
   std::string layout;  ///< "tf_bundle", "tf_saved_model", "tf_v1_checkpoint", "dcp", "hf_sharded",
                        ///< "hf_trainer", "deepspeed", "megatron".
   SetVerdict verdict = SetVerdict::kOk;
-  std::vector<std::string> members;  ///< Present members, relative to `dir`.
-  std::vector<std::string> missing;  ///< Members the set names that are not there.
-  std::vector<std::string> at_fault; ///< Present members that are truncated or disagree.
-  std::string reason;                ///< One line; empty when ok.
-  std::int64_t step = -1;            ///< The training step its name or state says, -1 if none.
-  std::int64_t mtime_ns = 0;         ///< The newest member's modification time.
+  std::vector<std::string> members;   ///< Present members, relative to `dir`.
+  std::vector<std::string> missing;   ///< Members the set names that are not there.
+  std::vector<std::string> at_fault;  ///< Present members that are truncated or disagree.
+  std::string reason;                 ///< One line; empty when ok.
+  std::int64_t step = -1;             ///< The training step its name or state says, -1 if none.
+  std::int64_t mtime_ns = 0;          ///< The newest member's modification time.
 
   bool ok() const { return verdict == SetVerdict::kOk; }
   /// Makes the verdict `v` with `why`, unless an earlier finding already decided it: the first
@@ -67,8 +67,8 @@ bool ApplyMemberCheck(const MemberCheck& check, const std::string& member, SetRe
 
 /// Records a member that could not be opened: missing (`missing_why`), or a symlink, FIFO,
 /// directory or unreadable name, which is not followed or opened (inconsistent, named).
-void ReportUnopened(const OpenedEntry& entry, const std::string& member, const std::string& missing_why,
-                    SetReport* report);
+void ReportUnopened(const OpenedEntry& entry, const std::string& member,
+                    const std::string& missing_why, SetReport* report);
 
 /// The ranks in 0..max(`ranks`) that `ranks` lacks: the files of a save by N processes are
 /// numbered 0..N-1, so a gap is a process whose file is missing (at most 1,000 returned).

@@ -18,8 +18,8 @@ bool EndsWith(const std::string& s, const std::string& tail) {
 
 // A relative_path the set may hold: one name, no directory, nothing that leaves the set.
 bool PlainName(const std::string& name) {
-  return !name.empty() && name.size() < 256 && name.find('/') == std::string::npos && name != "." && name != ".." &&
-         name.find('\0') == std::string::npos;
+  return !name.empty() && name.size() < 256 && name.find('/') == std::string::npos && name != "." &&
+         name != ".." && name.find('\0') == std::string::npos;
 }
 
 // Whether the file ends with a zip end-of-central-directory record (no comment): what a whole
@@ -45,7 +45,8 @@ bool LooksLikeDcp(const std::vector<std::string>& names) {
   return false;
 }
 
-SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names, const SetCheckOptions&) {
+SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names,
+                   const SetCheckOptions&) {
   SetReport r;
   r.layout = "dcp";
   r.path = dir.path();
@@ -58,20 +59,25 @@ SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names, con
   if (meta.kind != EntryKind::kRegular) {
     for (const std::string& n : names)
       if (EndsWith(n, ".distcp")) r.members.push_back(n);
-    r.Missing(".metadata", ".metadata is missing: the commit point the coordinator writes after every rank's .distcp files "
-                           "(a save that stopped before it, or .metadata.tmp never renamed)");
+    r.Missing(".metadata",
+              ".metadata is missing: the commit point the coordinator writes after every rank's "
+              ".distcp files "
+              "(a save that stopped before it, or .metadata.tmp never renamed)");
     return r;
   }
   r.members.push_back(".metadata");
   const auto meta_size = static_cast<std::uint64_t>(meta.st.st_size);
   if (meta_size > kMaxMetadataBytes) {
-    r.Fail(SetVerdict::kInconsistent, ".metadata holds " + std::to_string(meta_size) + " bytes, more than the verifier reads", ".metadata");
+    r.Fail(SetVerdict::kInconsistent,
+           ".metadata holds " + std::to_string(meta_size) + " bytes, more than the verifier reads",
+           ".metadata");
     return r;
   }
   ReadAt read_at = FdReadAt(meta.fd.get());
   PickleSummary pickle = ReadPickle(read_at, 0, meta_size, {}, {"MetadataIndex", "_StorageInfo"});
   if (pickle.status != PickleSummary::Status::kOk) {
-    r.Fail(pickle.status == PickleSummary::Status::kTruncated ? SetVerdict::kIncomplete : SetVerdict::kInconsistent,
+    r.Fail(pickle.status == PickleSummary::Status::kTruncated ? SetVerdict::kIncomplete
+                                                              : SetVerdict::kInconsistent,
            ".metadata " + pickle.error, ".metadata");
     return r;
   }
@@ -81,11 +87,13 @@ SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names, con
   std::size_t infos = 0;
   for (const PickleRecord& rec : pickle.records) {
     auto str = [&](const char* key) -> const std::string* {
-      for (const auto& [k, v] : rec.strings) if (k == key) return &v;
+      for (const auto& [k, v] : rec.strings)
+        if (k == key) return &v;
       return nullptr;
     };
     auto num = [&](const char* key) -> std::optional<std::uint64_t> {
-      for (const auto& [k, v] : rec.ints) if (k == key) return v;
+      for (const auto& [k, v] : rec.ints)
+        if (k == key) return v;
       return std::nullopt;
     };
     if (rec.cls.size() >= 13 && EndsWith(rec.cls, "MetadataIndex")) {
@@ -97,11 +105,15 @@ SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names, con
     const std::string* path = str("relative_path");
     auto offset = num("offset"), length = num("length");
     if (!path || !offset || !length) {
-      r.Fail(SetVerdict::kInconsistent, ".metadata: a storage entry of " + fqn + " has no relative_path, offset or length", ".metadata");
+      r.Fail(SetVerdict::kInconsistent,
+             ".metadata: a storage entry of " + fqn + " has no relative_path, offset or length",
+             ".metadata");
       return r;
     }
     if (!PlainName(*path)) {
-      r.Fail(SetVerdict::kInconsistent, ".metadata: " + fqn + " is stored in a file outside the checkpoint directory", ".metadata");
+      r.Fail(SetVerdict::kInconsistent,
+             ".metadata: " + fqn + " is stored in a file outside the checkpoint directory",
+             ".metadata");
       return r;
     }
     if (*offset > UINT64_MAX - *length) {
@@ -111,25 +123,33 @@ SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names, con
     by_file[*path].push_back({fqn, *offset, *length});
   }
   if (infos == 0 && pickle.records.empty()) {
-    r.Fail(SetVerdict::kInconsistent, ".metadata names no storage (not a DCP Metadata pickle)", ".metadata");
+    r.Fail(SetVerdict::kInconsistent, ".metadata names no storage (not a DCP Metadata pickle)",
+           ".metadata");
     return r;
   }
   for (const auto& [file, ranges] : by_file) {
     OpenedEntry f = dir.Open(file);
     if (f.kind != EntryKind::kRegular) {
-      ReportUnopened(f, file, file + " is missing; .metadata stores " + ranges.front().fqn + " in it", &r);
+      ReportUnopened(f, file,
+                     file + " is missing; .metadata stores " + ranges.front().fqn + " in it", &r);
       continue;
     }
     r.members.push_back(file);
     const auto size = static_cast<std::uint64_t>(f.st.st_size);
     const Range* past = nullptr;
     for (const Range& range : ranges)
-      if (range.offset + range.length > size && (!past || range.offset + range.length > past->offset + past->length)) past = &range;
+      if (range.offset + range.length > size &&
+          (!past || range.offset + range.length > past->offset + past->length))
+        past = &range;
     if (!past) continue;
-    const std::string where = "holds " + std::to_string(size) + " bytes; .metadata places " + past->fqn +
-                              " at bytes " + std::to_string(past->offset) + "-" + std::to_string(past->offset + past->length);
+    const std::string where = "holds " + std::to_string(size) + " bytes; .metadata places " +
+                              past->fqn + " at bytes " + std::to_string(past->offset) + "-" +
+                              std::to_string(past->offset + past->length);
     if (EndsLikeZip(f.fd.get(), size))
-      r.Fail(SetVerdict::kInconsistent, file + " " + where + ", past the end of a whole archive: the metadata is from another save", file);
+      r.Fail(SetVerdict::kInconsistent,
+             file + " " + where +
+                 ", past the end of a whole archive: the metadata is from another save",
+             file);
     else
       r.Fail(SetVerdict::kIncomplete, file + " is truncated: it " + where, file);
   }

@@ -26,6 +26,7 @@ bool LooksLikeDcp(const std::vector<std::string>& names);
 /// read, nothing imported); every file it names is there and holds every range it names. A file
 /// shorter than its ranges is truncated (incomplete) unless it ends like a whole torch.save
 /// archive, in which case the metadata and the file disagree (inconsistent).
-SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names, const SetCheckOptions& options);
+SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names,
+                   const SetCheckOptions& options);
 
 }  // namespace ckptwatch

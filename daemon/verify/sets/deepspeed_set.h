@@ -25,7 +25,8 @@ bool LooksLikeDeepSpeed(const std::vector<std::string>& names);
 /// 0..M-1 all there; ZeRO optimizer states, if any, of data-parallel ranks 0..D-1 for every one of
 /// those M; each file verifies. `latest` is what SAVE_DIR/latest says (nullopt: no such file):
 /// naming an older global_step than this one, this save was not committed.
-SetReport CheckDeepSpeed(const SetDir& dir, const std::string& tag, const std::vector<std::string>& names,
+SetReport CheckDeepSpeed(const SetDir& dir, const std::string& tag,
+                         const std::vector<std::string>& names,
                          const std::optional<std::string>& latest, const SetCheckOptions& options);
 
 }  // namespace ckptwatch

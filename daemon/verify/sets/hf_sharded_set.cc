@@ -30,7 +30,8 @@ bool ReadShardHeader(int fd, std::uint64_t size, ShardHeader* out, std::string* 
   if (!file.Read(0, len8, 8, err)) return false;
   const std::uint64_t n = LoadLe(len8, 8);
   if (n > kMaxSafetensorsHeader || n > size - 8) {
-    *err = "its header length " + std::to_string(n) + " runs past the file (" + std::to_string(size) + " bytes)";
+    *err = "its header length " + std::to_string(n) + " runs past the file (" +
+           std::to_string(size) + " bytes)";
     return false;
   }
   std::vector<std::uint8_t> text;
@@ -41,8 +42,8 @@ bool ReadShardHeader(int fd, std::uint64_t size, ShardHeader* out, std::string* 
   for (const auto& [name, info] : header.items()) {
     if (name == "__metadata__") continue;
     out->tensors.insert(name);
-    if (!info.is_object() || !info.contains("data_offsets") || !info["data_offsets"].is_array() || info["data_offsets"].size() != 2 ||
-        !info["data_offsets"][1].is_number_unsigned())
+    if (!info.is_object() || !info.contains("data_offsets") || !info["data_offsets"].is_array() ||
+        info["data_offsets"].size() != 2 || !info["data_offsets"][1].is_number_unsigned())
       return (*err = "its header entry of " + name.substr(0, 200) + " has no data_offsets", false);
     data_end = std::max<std::uint64_t>(data_end, info["data_offsets"][1].get<std::uint64_t>());
   }
@@ -57,8 +58,10 @@ bool IsHfIndexName(const std::string& name) {
   return EndsWith(name, ".safetensors.index.json") || EndsWith(name, ".bin.index.json");
 }
 
-void CheckHfSharded(const SetDir& dir, const std::string& index, const SetCheckOptions& options, SetReport* r) {
-  const std::string at = index.find('/') == std::string::npos ? "" : index.substr(0, index.rfind('/') + 1);
+void CheckHfSharded(const SetDir& dir, const std::string& index, const SetCheckOptions& options,
+                    SetReport* r) {
+  const std::string at =
+      index.find('/') == std::string::npos ? "" : index.substr(0, index.rfind('/') + 1);
   std::string text, err;
   if (!dir.ReadSmall(index, kMaxIndexBytes, &text, &err)) {
     r->Fail(SetVerdict::kIncomplete, err, index);
@@ -67,25 +70,31 @@ void CheckHfSharded(const SetDir& dir, const std::string& index, const SetCheckO
   r->members.push_back(index);
   nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
   if (!json.is_object() || !json.contains("weight_map") || !json["weight_map"].is_object()) {
-    r->Fail(SetVerdict::kInconsistent, index + " is not an index: no JSON object with a weight_map", index);
+    r->Fail(SetVerdict::kInconsistent, index + " is not an index: no JSON object with a weight_map",
+            index);
     return;
   }
-  std::map<std::string, std::vector<std::string>> by_shard;  // shard -> tensors the index puts there
+  std::map<std::string, std::vector<std::string>>
+      by_shard;  // shard -> tensors the index puts there
   for (const auto& [tensor, shard] : json["weight_map"].items()) {
     if (!shard.is_string()) {
-      r->Fail(SetVerdict::kInconsistent, index + ": weight_map[" + tensor.substr(0, 200) + "] is not a file name", index);
+      r->Fail(SetVerdict::kInconsistent,
+              index + ": weight_map[" + tensor.substr(0, 200) + "] is not a file name", index);
       return;
     }
     by_shard[shard.get<std::string>()].push_back(tensor);
   }
   std::string total;
-  if (json.contains("metadata") && json["metadata"].is_object() && json["metadata"].contains("total_size") &&
+  if (json.contains("metadata") && json["metadata"].is_object() &&
+      json["metadata"].contains("total_size") &&
       json["metadata"]["total_size"].is_number_unsigned())
-    total = ", " + std::to_string(json["metadata"]["total_size"].get<std::uint64_t>()) + " bytes in all";
+    total = ", " + std::to_string(json["metadata"]["total_size"].get<std::uint64_t>()) +
+            " bytes in all";
   std::size_t missing = 0;
   for (const auto& [shard, tensors] : by_shard) {
     if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..") {
-      r->Fail(SetVerdict::kInconsistent, index + " names a shard outside its directory: " + shard.substr(0, 200), index);
+      r->Fail(SetVerdict::kInconsistent,
+              index + " names a shard outside its directory: " + shard.substr(0, 200), index);
       return;
     }
     OpenedEntry f = dir.Open(at + shard);
@@ -99,30 +108,38 @@ void CheckHfSharded(const SetDir& dir, const std::string& index, const SetCheckO
     if (EndsWith(shard, ".safetensors")) {
       ShardHeader header;
       if (!ReadShardHeader(f.fd.get(), size, &header, &err)) {
-        r->Fail(size < 8 ? SetVerdict::kIncomplete : SetVerdict::kInconsistent, shard + ": " + err, at + shard);
+        r->Fail(size < 8 ? SetVerdict::kIncomplete : SetVerdict::kInconsistent, shard + ": " + err,
+                at + shard);
         continue;
       }
       if (size < header.end) {
-        r->Fail(SetVerdict::kIncomplete, shard + " is truncated: " + std::to_string(size) + " bytes, its header needs " +
-                                             std::to_string(header.end), at + shard);
+        r->Fail(SetVerdict::kIncomplete,
+                shard + " is truncated: " + std::to_string(size) + " bytes, its header needs " +
+                    std::to_string(header.end),
+                at + shard);
         continue;
       }
       for (const std::string& tensor : tensors)
         if (!header.tensors.count(tensor)) {
-          r->Fail(SetVerdict::kInconsistent, index + " places " + tensor.substr(0, 200) + " in " + shard + ", which does not hold it",
+          r->Fail(SetVerdict::kInconsistent,
+                  index + " places " + tensor.substr(0, 200) + " in " + shard +
+                      ", which does not hold it",
                   at + shard);
           break;
         }
     }
-    if (options.verify_member && r->ok()) ApplyMemberCheck(options.verify_member(f.fd.get(), dir.Join(at + shard)), at + shard, r);
+    if (options.verify_member && r->ok())
+      ApplyMemberCheck(options.verify_member(f.fd.get(), dir.Join(at + shard)), at + shard, r);
   }
   if (missing && r->reason.empty()) {
-    r->reason = std::to_string(missing) + " of the " + std::to_string(by_shard.size()) + " shards " + index + " names " +
-                (missing == 1 ? "is" : "are") + " missing (" + r->missing.front() + (missing > 1 ? ", ..." : "") + ")" + total;
+    r->reason = std::to_string(missing) + " of the " + std::to_string(by_shard.size()) +
+                " shards " + index + " names " + (missing == 1 ? "is" : "are") + " missing (" +
+                r->missing.front() + (missing > 1 ? ", ..." : "") + ")" + total;
   }
 }
 
-std::vector<SetReport> FindHfSharded(const SetDir& dir, const std::vector<std::string>& names, const SetCheckOptions& options) {
+std::vector<SetReport> FindHfSharded(const SetDir& dir, const std::vector<std::string>& names,
+                                     const SetCheckOptions& options) {
   std::vector<SetReport> out;
   for (const std::string& name : names) {
     if (!IsHfIndexName(name)) continue;

@@ -26,7 +26,8 @@ bool IsHfIndexName(const std::string& name);
 /// shard it names is there (a plain name beside the index); a safetensors shard's header holds
 /// every tensor the index places in it and the shard is as long as its header says; every shard
 /// passes the per-file verifier.
-void CheckHfSharded(const SetDir& dir, const std::string& index, const SetCheckOptions& options, SetReport* report);
+void CheckHfSharded(const SetDir& dir, const std::string& index, const SetCheckOptions& options,
+                    SetReport* report);
 
 /// One "hf_sharded" set per HF index among `names` (the files of `dir` itself).
 std::vector<SetReport> FindHfSharded(const SetDir& dir, const std::vector<std::string>& names,

@@ -20,8 +20,11 @@ bool ParseRankDir(const std::string& n, std::int64_t* tp, std::int64_t* pp) {
 
 std::string RankDirName(std::int64_t tp, std::int64_t pp) {
   char buf[64];
-  if (pp < 0) std::snprintf(buf, sizeof buf, "mp_rank_%02lld", static_cast<long long>(tp));
-  else std::snprintf(buf, sizeof buf, "mp_rank_%02lld_%03lld", static_cast<long long>(tp), static_cast<long long>(pp));
+  if (pp < 0)
+    std::snprintf(buf, sizeof buf, "mp_rank_%02lld", static_cast<long long>(tp));
+  else
+    std::snprintf(buf, sizeof buf, "mp_rank_%02lld_%03lld", static_cast<long long>(tp),
+                  static_cast<long long>(pp));
   return buf;
 }
 
@@ -35,7 +38,8 @@ bool LooksLikeMegatron(const std::string& dir_name, const std::vector<std::strin
   return false;
 }
 
-SetReport CheckMegatron(const SetDir& dir, const std::string& dir_name, const std::vector<std::string>& names,
+SetReport CheckMegatron(const SetDir& dir, const std::string& dir_name,
+                        const std::vector<std::string>& names,
                         const std::optional<std::string>& tracker, const SetCheckOptions& options) {
   SetReport r;
   r.layout = "megatron";
@@ -60,14 +64,16 @@ SetReport CheckMegatron(const SetDir& dir, const std::string& dir_name, const st
   for (const auto& [tp, pp] : present) {
     const std::string sub = RankDirName(tp, pp);
     files[sub] = dir.List(sub, 1000);
-    distrib = distrib || std::binary_search(files[sub].begin(), files[sub].end(), "distrib_optim.pt");
+    distrib =
+        distrib || std::binary_search(files[sub].begin(), files[sub].end(), "distrib_optim.pt");
   }
   for (std::int64_t tp = 0; tp <= t_max; ++tp)
     for (std::int64_t pp = with_pp ? 0 : -1; pp <= (with_pp ? p_max : -1); ++pp) {
       const std::string sub = RankDirName(tp, pp);
       if (!present.count({tp, pp})) {
-        r.Missing(sub + "/model_optim_rng.pt", sub + "/ is missing: tensor rank " + std::to_string(tp) +
-                                                   (with_pp ? ", pipeline rank " + std::to_string(pp) : "") + " did not save");
+        r.Missing(sub + "/model_optim_rng.pt",
+                  sub + "/ is missing: tensor rank " + std::to_string(tp) +
+                      (with_pp ? ", pipeline rank " + std::to_string(pp) : "") + " did not save");
         continue;
       }
       for (const char* want : {"model_optim_rng.pt", "distrib_optim.pt"}) {
@@ -81,7 +87,8 @@ SetReport CheckMegatron(const SetDir& dir, const std::string& dir_name, const st
         if (!options.verify_member) continue;
         OpenedEntry f = dir.Open(member);
         if (f.kind != EntryKind::kRegular) {
-          r.Fail(SetVerdict::kInconsistent, member + " is not a regular file (a symlink is not followed)", member);
+          r.Fail(SetVerdict::kInconsistent,
+                 member + " is not a regular file (a symlink is not followed)", member);
           continue;
         }
         ApplyMemberCheck(options.verify_member(f.fd.get(), dir.Join(member)), member, &r);
@@ -92,8 +99,11 @@ SetReport CheckMegatron(const SetDir& dir, const std::string& dir_name, const st
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
     const std::int64_t named = StepFromName("iter_" + text, "iter_");
     if (r.step >= 0 && named >= 0 && named < r.step)
-      r.Fail(SetVerdict::kIncomplete, "not committed: latest_checkpointed_iteration.txt still says " + std::to_string(named) +
-                                          " (Megatron writes it after every rank's files; load_checkpoint will not load " + dir_name + ")");
+      r.Fail(SetVerdict::kIncomplete,
+             "not committed: latest_checkpointed_iteration.txt still says " +
+                 std::to_string(named) +
+                 " (Megatron writes it after every rank's files; load_checkpoint will not load " +
+                 dir_name + ")");
   }
   return r;
 }

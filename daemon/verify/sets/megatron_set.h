@@ -25,7 +25,8 @@ bool LooksLikeMegatron(const std::string& dir_name, const std::vector<std::strin
 /// each holds model_optim_rng.pt (and distrib_optim.pt if any does), each file verifies.
 /// `tracker` is latest_checkpointed_iteration.txt's contents (nullopt: none): naming an
 /// iteration older than N, this save was not committed.
-SetReport CheckMegatron(const SetDir& dir, const std::string& dir_name, const std::vector<std::string>& names,
+SetReport CheckMegatron(const SetDir& dir, const std::string& dir_name,
+                        const std::vector<std::string>& names,
                         const std::optional<std::string>& tracker, const SetCheckOptions& options);
 
 }  // namespace ckptwatch

@@ -9,7 +9,9 @@ namespace {
 constexpr std::size_t kMaxPointerBytes = 64 * 1024;
 
 std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
+    s.pop_back();
   std::size_t i = 0;
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
   return s.substr(i);
@@ -45,9 +47,11 @@ std::string TfCheckpointStatePath(const std::string& text) {
   return out;
 }
 
-std::vector<ResumePointer> FindResumePointers(const SetDir& dir, const std::vector<std::string>& names) {
+std::vector<ResumePointer> FindResumePointers(const SetDir& dir,
+                                              const std::vector<std::string>& names) {
   std::vector<ResumePointer> out;
-  for (const char* name : {"latest", "latest_checkpointed_iteration.txt", "checkpoint", "last.ckpt", "LATEST"}) {
+  for (const char* name :
+       {"latest", "latest_checkpointed_iteration.txt", "checkpoint", "last.ckpt", "LATEST"}) {
     if (!Has(names, name)) continue;
     const MemberStat st = dir.Stat(name);
     ResumePointer p;
@@ -79,7 +83,8 @@ std::vector<ResumePointer> FindResumePointers(const SetDir& dir, const std::vect
         p.target = dir.Join("release");
       } else if (StepFromName("iter_" + p.text, "iter_") >= 0) {
         char buf[40];
-        std::snprintf(buf, sizeof buf, "iter_%07lld", static_cast<long long>(StepFromName("iter_" + p.text, "iter_")));
+        std::snprintf(buf, sizeof buf, "iter_%07lld",
+                      static_cast<long long>(StepFromName("iter_" + p.text, "iter_")));
         p.target = dir.Join(buf);
       } else {
         continue;  // not Megatron's tracker

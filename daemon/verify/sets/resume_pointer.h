@@ -15,16 +15,17 @@ namespace ckptwatch {
 
 /// A pointer found, and what it names.
 struct ResumePointer {
-  std::string path;    ///< The pointer file.
-  std::string kind;    ///< "deepspeed_latest", "megatron_tracker", "tf_checkpoint_state", "symlink".
-  std::string target;  ///< The set (directory, prefix or file) it names, as a path.
-  std::string text;    ///< What it says (tag, iteration, prefix, link text), for messages.
+  std::string path;  ///< The pointer file.
+  std::string kind;  ///< "deepspeed_latest", "megatron_tracker", "tf_checkpoint_state", "symlink".
+  std::string target;    ///< The set (directory, prefix or file) it names, as a path.
+  std::string text;      ///< What it says (tag, iteration, prefix, link text), for messages.
   bool outside = false;  ///< It names something outside its directory (absolute path, a link out).
 };
 
 /// The pointers among `names` in `dir`. Contents read with a cap of 64 KiB; a symlink is
 /// resolved within `dir` only (never followed out).
-std::vector<ResumePointer> FindResumePointers(const SetDir& dir, const std::vector<std::string>& names);
+std::vector<ResumePointer> FindResumePointers(const SetDir& dir,
+                                              const std::vector<std::string>& names);
 
 /// model_checkpoint_path from the text of a TF `checkpoint` state file (CheckpointState in
 /// text format); empty when there is none.

@@ -83,7 +83,8 @@ TEST_P(SetCorpus, EverySetGetsTheVerdictItsManifestExpects) {
     if (want == "complete") {
       for (const SetReport& r : reports) EXPECT_TRUE(r.ok());
     } else {
-      const SetVerdict v = want == "incomplete" ? SetVerdict::kIncomplete : SetVerdict::kInconsistent;
+      const SetVerdict v =
+          want == "incomplete" ? SetVerdict::kIncomplete : SetVerdict::kInconsistent;
       bool seen = false;
       for (const SetReport& r : reports) seen = seen || r.verdict == v;
       EXPECT_TRUE(seen);
@@ -98,7 +99,8 @@ INSTANTIATE_TEST_SUITE_P(Levels, SetCorpus, ::testing::Values(Level::kStructure,
 
 TEST(SetCorpus, NamesTheMemberAtFault) {
   const std::string corpus = SetsCorpus();
-  if (corpus.empty() || !std::filesystem::exists(corpus + "/MANIFEST.tsv")) GTEST_SKIP() << "no corpus-sets";
+  if (corpus.empty() || !std::filesystem::exists(corpus + "/MANIFEST.tsv"))
+    GTEST_SKIP() << "no corpus-sets";
   std::string err;
   auto one = [&](const std::string& dir) {
     FoundSets found = FindSets(corpus + "/" + dir, false, Options(Level::kStructure), &err);
@@ -116,7 +118,8 @@ TEST(SetCorpus, NamesTheMemberAtFault) {
 
   SetReport sm = one("malformed/tf_savedmodel_half_plus_two_cpu__data_truncated");
   EXPECT_EQ(sm.layout, "tf_saved_model");
-  EXPECT_EQ(sm.at_fault, std::vector<std::string>{"variables/variables.data-00000-of-00001"}) << sm.reason;
+  EXPECT_EQ(sm.at_fault, std::vector<std::string>{"variables/variables.data-00000-of-00001"})
+      << sm.reason;
 
   SetReport hf = one("malformed/hf_safetensors_index_without_shards_slt");
   EXPECT_EQ(hf.layout, "hf_sharded");
@@ -137,7 +140,8 @@ TEST(SetCorpus, AFlippedDataByteIsCaughtAtFullOnly) {
   for (const auto& entry : std::filesystem::directory_iterator(from))
     std::filesystem::copy_file(entry.path(), dir + "/" + entry.path().filename().string());
   const std::string data = dir + "/model.ckpt.data-00000-of-00001";
-  std::filesystem::permissions(data, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+  std::filesystem::permissions(data, std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::add);
   {
     std::fstream f(data, std::ios::in | std::ios::out | std::ios::binary);
     f.seekg(100);

@@ -81,7 +81,8 @@ MemberStat SetDir::Stat(const std::string& relative) const {
     struct stat st;
     if (fstat(fd_.get(), &st) != 0) return out;
     out.kind = EntryKind::kNotRegular;
-    out.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    out.mtime_ns =
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
     out.is_dir = true;
     return out;
   }
@@ -90,18 +91,20 @@ MemberStat SetDir::Stat(const std::string& relative) const {
   if (entry.kind == EntryKind::kRegular || entry.kind == EntryKind::kNotRegular ||
       entry.kind == EntryKind::kSymlink) {
     out.size = static_cast<std::uint64_t>(entry.st.st_size);
-    out.mtime_ns = static_cast<std::int64_t>(entry.st.st_mtim.tv_sec) * 1'000'000'000 + entry.st.st_mtim.tv_nsec;
+    out.mtime_ns = static_cast<std::int64_t>(entry.st.st_mtim.tv_sec) * 1'000'000'000 +
+                   entry.st.st_mtim.tv_nsec;
     out.is_dir = S_ISDIR(entry.st.st_mode);
   }
   return out;
 }
 
-bool SetDir::ReadSmall(const std::string& relative, std::size_t cap, std::string* out, std::string* err) const {
+bool SetDir::ReadSmall(const std::string& relative, std::size_t cap, std::string* out,
+                       std::string* err) const {
   OpenedEntry entry = Open(relative);
   if (entry.kind != EntryKind::kRegular) {
-    *err = relative + (entry.kind == EntryKind::kMissing ? " is missing"
+    *err = relative + (entry.kind == EntryKind::kMissing   ? " is missing"
                        : entry.kind == EntryKind::kSymlink ? " is a symlink (not followed)"
-                                                          : " cannot be opened");
+                                                           : " cannot be opened");
     return false;
   }
   if (static_cast<std::uint64_t>(entry.st.st_size) > cap) {
@@ -112,7 +115,8 @@ bool SetDir::ReadSmall(const std::string& relative, std::size_t cap, std::string
   out->assign(static_cast<std::size_t>(entry.st.st_size), '\0');
   std::size_t got = 0;
   while (got < out->size()) {
-    const ssize_t r = pread(entry.fd.get(), out->data() + got, out->size() - got, static_cast<off_t>(got));
+    const ssize_t r =
+        pread(entry.fd.get(), out->data() + got, out->size() - got, static_cast<off_t>(got));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       *err = "cannot read " + relative + ": " + std::strerror(errno);
@@ -126,7 +130,8 @@ bool SetDir::ReadSmall(const std::string& relative, std::size_t cap, std::string
 }
 
 std::int64_t StepFromName(const std::string& name, const std::string& prefix) {
-  if (name.size() <= prefix.size() || name.size() > prefix.size() + 18 || name.compare(0, prefix.size(), prefix) != 0)
+  if (name.size() <= prefix.size() || name.size() > prefix.size() + 18 ||
+      name.compare(0, prefix.size(), prefix) != 0)
     return -1;
   std::int64_t step = 0;
   for (std::size_t i = prefix.size(); i < name.size(); ++i) {

@@ -45,7 +45,8 @@ class SetDir {
   OpenedEntry Open(const std::string& relative) const { return OpenBeneath(fd_.get(), relative); }
   /// Reads the whole regular file `relative` when it holds at most `cap` bytes; false with
   /// `*err` (missing, a symlink, larger than `cap`, a read error) otherwise.
-  bool ReadSmall(const std::string& relative, std::size_t cap, std::string* out, std::string* err) const;
+  bool ReadSmall(const std::string& relative, std::size_t cap, std::string* out,
+                 std::string* err) const;
 
  private:
   SetDir(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}

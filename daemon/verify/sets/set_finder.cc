@@ -52,22 +52,26 @@ ParentPointers ReadParentPointers(const SetDir& parent) {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
     out.deepspeed_latest = text;
   }
-  if (parent.ReadSmall("latest_checkpointed_iteration.txt", 4096, &text, &err)) out.megatron_tracker = text;
+  if (parent.ReadSmall("latest_checkpointed_iteration.txt", 4096, &text, &err))
+    out.megatron_tracker = text;
   return out;
 }
 
 // Recognises the sets of one directory; `consumed` gets subdirectories that belong to a set found
 // here (a SavedModel's variables/, Megatron's mp_rank_*), which are not offered again.
-void Recognise(const std::shared_ptr<SetDir>& dir, const std::string& dir_name, const ParentPointers& parent,
-               const SetCheckOptions& options, FoundSets* found, std::vector<std::string>* consumed) {
+void Recognise(const std::shared_ptr<SetDir>& dir, const std::string& dir_name,
+               const ParentPointers& parent, const SetCheckOptions& options, FoundSets* found,
+               std::vector<std::string>* consumed) {
   auto names = std::make_shared<const std::vector<std::string>>(dir->List());
   const MemberStat self = dir->Stat("");
   auto mtime_of = [&](const std::string& member) {
     const MemberStat st = dir->Stat(member);
     return st.kind == EntryKind::kMissing ? self.mtime_ns : st.mtime_ns;
   };
-  auto add = [&](std::string path, std::string layout, std::int64_t mtime, std::int64_t step, std::function<SetReport()> judge) {
-    found->sets.emplace_back(std::move(path), std::move(layout), dir->path(), mtime, step, std::move(judge));
+  auto add = [&](std::string path, std::string layout, std::int64_t mtime, std::int64_t step,
+                 std::function<SetReport()> judge) {
+    found->sets.emplace_back(std::move(path), std::move(layout), dir->path(), mtime, step,
+                             std::move(judge));
   };
   const std::int64_t step = StepOfDirName(dir_name);
   for (ResumePointer& p : FindResumePointers(*dir, *names)) found->pointers.push_back(std::move(p));
@@ -122,9 +126,14 @@ void Recognise(const std::shared_ptr<SetDir>& dir, const std::string& dir_name, 
 
 }  // namespace
 
-SetCandidate::SetCandidate(std::string path, std::string layout, std::string dir, std::int64_t mtime_ns, std::int64_t step,
+SetCandidate::SetCandidate(std::string path, std::string layout, std::string dir,
+                           std::int64_t mtime_ns, std::int64_t step,
                            std::function<SetReport()> judge)
-    : path_(std::move(path)), layout_(std::move(layout)), dir_(std::move(dir)), mtime_ns_(mtime_ns), step_(step),
+    : path_(std::move(path)),
+      layout_(std::move(layout)),
+      dir_(std::move(dir)),
+      mtime_ns_(mtime_ns),
+      step_(step),
       judge_(std::move(judge)) {}
 
 const SetReport& SetCandidate::Check() const {
@@ -136,8 +145,8 @@ const SetReport& SetCandidate::Check() const {
   return *report_;
 }
 
-FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOptions& options, std::string* err,
-                   std::optional<int> depth) {
+FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOptions& options,
+                   std::string* err, std::optional<int> depth) {
   FoundSets found;
   found.options = options;
   struct stat st;
@@ -147,7 +156,8 @@ FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOption
   std::optional<SetDir> root = SetDir::Open(root_path, err);
   if (!root) return found;
   ParentPointers parent;
-  if (std::optional<SetDir> up = SetDir::Open(root_path + "/..", err)) parent = ReadParentPointers(*up);
+  if (std::optional<SetDir> up = SetDir::Open(root_path + "/..", err))
+    parent = ReadParentPointers(*up);
   err->clear();
 
   struct Todo {
@@ -209,22 +219,29 @@ std::vector<PointerReport> JudgePointers(const FoundSets& found) {
       }
       r.verdict = SetVerdictName(report.verdict);
       r.reason = "names " + name + ", which is " + r.verdict + " (" + report.reason + ")";
-    } else if (p.kind == "symlink" && !p.outside && stat(p.target.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    } else if (p.kind == "symlink" && !p.outside && stat(p.target.c_str(), &st) == 0 &&
+               S_ISREG(st.st_mode)) {
       out.push_back(r);  // a link to a single file: that file is verified as one
       continue;
     } else if (p.outside) {
       r.verdict = stat(p.target.c_str(), &st) == 0 ? "unrecognized" : "missing";
-      r.reason = "names " + p.text + ", outside its directory" + (r.verdict == "missing" ? ", which does not exist here" : " (not followed)");
+      r.reason = "names " + p.text + ", outside its directory" +
+                 (r.verdict == "missing" ? ", which does not exist here" : " (not followed)");
     } else {
-      const bool exists = stat(p.target.c_str(), &st) == 0 || stat((p.target + ".index").c_str(), &st) == 0;
+      const bool exists =
+          stat(p.target.c_str(), &st) == 0 || stat((p.target + ".index").c_str(), &st) == 0;
       r.verdict = exists ? "unrecognized" : "missing";
-      r.reason = "names " + name + (exists ? ", which is no checkpoint set ckptwatch recognises" : ", which does not exist");
+      r.reason =
+          "names " + name +
+          (exists ? ", which is no checkpoint set ckptwatch recognises" : ", which does not exist");
     }
     // The newest complete set beside the target: what a resume should be pointed at instead.
     std::vector<const SetCandidate*> beside;
     const std::string target_dir = ParentOf(p.target);
     for (const SetCandidate& s : found.sets)
-      if (s.path() != p.target && (ParentOf(s.path()) == target_dir || ParentOf(s.path()) == ParentOf(p.path))) beside.push_back(&s);
+      if (s.path() != p.target &&
+          (ParentOf(s.path()) == target_dir || ParentOf(s.path()) == ParentOf(p.path)))
+        beside.push_back(&s);
     SortNewestFirst(&beside);
     for (const SetCandidate* s : beside)
       if (s->Check().ok()) {
@@ -232,8 +249,10 @@ std::vector<PointerReport> JudgePointers(const FoundSets& found) {
         break;
       }
     const bool partial = r.verdict == "incomplete" || r.verdict == "inconsistent";
-    r.reason = BaseName(p.path) + " " + r.reason + ": " + (partial ? "resume will load a partial checkpoint or fail" : "resume will fail") +
-               (r.last_complete.empty() ? "; no complete checkpoint beside it" : "; the last complete one is " + r.last_complete);
+    r.reason = BaseName(p.path) + " " + r.reason + ": " +
+               (partial ? "resume will load a partial checkpoint or fail" : "resume will fail") +
+               (r.last_complete.empty() ? "; no complete checkpoint beside it"
+                                        : "; the last complete one is " + r.last_complete);
     out.push_back(r);
   }
   return out;

@@ -20,11 +20,11 @@ namespace ckptwatch {
 /// A set recognised, not yet judged.
 class SetCandidate {
  public:
-  SetCandidate(std::string path, std::string layout, std::string dir, std::int64_t mtime_ns, std::int64_t step,
-               std::function<SetReport()> judge);
+  SetCandidate(std::string path, std::string layout, std::string dir, std::int64_t mtime_ns,
+               std::int64_t step, std::function<SetReport()> judge);
   const std::string& path() const { return path_; }
   const std::string& layout() const { return layout_; }
-  const std::string& dir() const { return dir_; }  ///< Where the set's members live.
+  const std::string& dir() const { return dir_; }      ///< Where the set's members live.
   std::int64_t mtime_ns() const { return mtime_ns_; }  ///< Of its commit point (or its directory).
   std::int64_t step() const { return step_; }
   /// Judges the set once (later calls return the same report).
@@ -49,8 +49,8 @@ struct FoundSets {
 /// a subdirectory that is a symlink is not entered). A file: the sets of its directory.
 /// `depth`, when given, overrides how many levels of subdirectories are examined (0: `path`'s
 /// directory alone — what the daemon asks when one directory's save settled).
-FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOptions& options, std::string* err,
-                   std::optional<int> depth = std::nullopt);
+FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOptions& options,
+                   std::string* err, std::optional<int> depth = std::nullopt);
 
 /// Judges every pointer in `found`: the set it names (its Check(); a directory not among
 /// found.sets is recognised on demand), and when that is not ok, the newest complete set in

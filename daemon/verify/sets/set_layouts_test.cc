@@ -28,7 +28,8 @@ class SetLayouts : public ::testing::Test {
   }
   std::vector<SetReport> Sets(const std::string& rel = "") {
     std::string err;
-    FoundSets found = FindSets(rel.empty() ? root_ : root_ + "/" + rel, false, SetCheckOptions{}, &err);
+    FoundSets found =
+        FindSets(rel.empty() ? root_ : root_ + "/" + rel, false, SetCheckOptions{}, &err);
     std::vector<SetReport> out;
     for (const SetCandidate& s : found.sets) out.push_back(s.Check());
     return out;
@@ -47,13 +48,16 @@ TEST_F(SetLayouts, DeepSpeedRankGapsAreMissingMembers) {
   EXPECT_EQ(sets[0].layout, "deepspeed");
   EXPECT_EQ(sets[0].step, 7);
   EXPECT_EQ(sets[0].verdict, SetVerdict::kIncomplete);
-  EXPECT_EQ(sets[0].missing, (std::vector<std::string>{"mp_rank_01_model_states.pt", "zero_pp_rank_0_mp_rank_01_optim_states.pt",
-                                                       "zero_pp_rank_1_mp_rank_01_optim_states.pt",
-                                                       "zero_pp_rank_1_mp_rank_02_optim_states.pt"}));
+  EXPECT_EQ(sets[0].missing,
+            (std::vector<std::string>{"mp_rank_01_model_states.pt",
+                                      "zero_pp_rank_0_mp_rank_01_optim_states.pt",
+                                      "zero_pp_rank_1_mp_rank_01_optim_states.pt",
+                                      "zero_pp_rank_1_mp_rank_02_optim_states.pt"}));
 }
 
 TEST_F(SetLayouts, MegatronGridWithPipelineRanks) {
-  for (const char* d : {"mp_rank_00_000", "mp_rank_01_000", "mp_rank_00_001"}) Write(std::string("iter_0000050/") + d + "/model_optim_rng.pt");
+  for (const char* d : {"mp_rank_00_000", "mp_rank_01_000", "mp_rank_00_001"})
+    Write(std::string("iter_0000050/") + d + "/model_optim_rng.pt");
   auto sets = Sets("iter_0000050");
   ASSERT_EQ(sets.size(), 1u);
   EXPECT_EQ(sets[0].layout, "megatron");
@@ -75,8 +79,10 @@ TEST_F(SetLayouts, TrainerCheckpointWithoutItsStateIsIncomplete) {
 
 TEST_F(SetLayouts, SymlinkedMembersAreNotFollowed) {
   Write("outside/secret.safetensors", "secret");
-  Write("set/model.safetensors.index.json", R"({"weight_map": {"w": "model-00001-of-00001.safetensors"}})");
-  fs::create_symlink(root_ + "/outside/secret.safetensors", root_ + "/set/model-00001-of-00001.safetensors");
+  Write("set/model.safetensors.index.json",
+        R"({"weight_map": {"w": "model-00001-of-00001.safetensors"}})");
+  fs::create_symlink(root_ + "/outside/secret.safetensors",
+                     root_ + "/set/model-00001-of-00001.safetensors");
   auto sets = Sets("set");
   ASSERT_EQ(sets.size(), 1u);
   EXPECT_EQ(sets[0].verdict, SetVerdict::kInconsistent);
@@ -102,7 +108,8 @@ TEST_F(SetLayouts, HostileIndexesAreJudgedNotTrusted) {
 
 TEST_F(SetLayouts, PointersAreReadAndNeverFollowedOut) {
   Write("run/latest", "global_step9\n");
-  Write("run/checkpoint", "model_checkpoint_path: \"model.ckpt-9\"\nall_model_checkpoint_paths: \"model.ckpt-9\"\n");
+  Write("run/checkpoint",
+        "model_checkpoint_path: \"model.ckpt-9\"\nall_model_checkpoint_paths: \"model.ckpt-9\"\n");
   fs::create_symlink("/etc", root_ + "/run/LATEST");
   std::string err;
   FoundSets found = FindSets(root_ + "/run", false, SetCheckOptions{}, &err);
@@ -116,7 +123,9 @@ TEST_F(SetLayouts, PointersAreReadAndNeverFollowedOut) {
     EXPECT_NE(r.verdict, "ok") << r.path;
     EXPECT_NE(r.reason.find("resume will fail"), std::string::npos) << r.reason;
   }
-  EXPECT_EQ(TfCheckpointStatePath("all_model_checkpoint_paths: \"a\"\nmodel_checkpoint_path: \"b\\\"c\"\n"), "b\"c");
+  EXPECT_EQ(TfCheckpointStatePath(
+                "all_model_checkpoint_paths: \"a\"\nmodel_checkpoint_path: \"b\\\"c\"\n"),
+            "b\"c");
 }
 
 TEST_F(SetLayouts, PointerTargetsOutsideTheScannedDepthAreRecognisedOnDemand) {
@@ -124,12 +133,14 @@ TEST_F(SetLayouts, PointerTargetsOutsideTheScannedDepthAreRecognisedOnDemand) {
   Write("run/global_step3/zero_pp_rank_1_mp_rank_00_optim_states.pt");
   Write("run/latest", "global_step3");
   std::string err;
-  FoundSets found = FindSets(root_ + "/run/latest", false, SetCheckOptions{}, &err);  // the pointer's own directory only
+  FoundSets found = FindSets(root_ + "/run/latest", false, SetCheckOptions{},
+                             &err);  // the pointer's own directory only
   EXPECT_TRUE(found.sets.empty());
   auto reports = JudgePointers(found);
   ASSERT_EQ(reports.size(), 1u);
   EXPECT_EQ(reports[0].verdict, "incomplete") << reports[0].reason;  // ZeRO rank 0 is missing
-  EXPECT_NE(reports[0].reason.find("zero_pp_rank_0_mp_rank_00_optim_states.pt"), std::string::npos) << reports[0].reason;
+  EXPECT_NE(reports[0].reason.find("zero_pp_rank_0_mp_rank_00_optim_states.pt"), std::string::npos)
+      << reports[0].reason;
 }
 
 }  // namespace

@@ -26,8 +26,9 @@ std::string Parent(const std::string& path) {
 
 SetRole SetRoleOf(const std::string& relative) {
   const std::string name = Base(relative);
-  if (name == ".metadata" || name == "saved_model.pb" || name == "saved_model.pbtxt" || name == "trainer_state.json" ||
-      name == "latest" || name == "latest_checkpointed_iteration.txt" || name == "checkpoint" || IsHfIndexName(name) ||
+  if (name == ".metadata" || name == "saved_model.pb" || name == "saved_model.pbtxt" ||
+      name == "trainer_state.json" || name == "latest" ||
+      name == "latest_checkpointed_iteration.txt" || name == "checkpoint" || IsHfIndexName(name) ||
       EndsWith(name, ".index"))
     return SetRole::kCommitPoint;
   static const std::regex member(
@@ -37,8 +38,9 @@ SetRole SetRoleOf(const std::string& relative) {
   if (std::regex_match(name, member)) return SetRole::kMember;
   // The weights of a Trainer checkpoint-N are its members too.
   const std::string dir = Base(Parent(relative));
-  if (dir.rfind("checkpoint-", 0) == 0 && (name == "model.safetensors" || name == "pytorch_model.bin" ||
-                                           name.rfind("adapter_model.", 0) == 0))
+  if (dir.rfind("checkpoint-", 0) == 0 &&
+      (name == "model.safetensors" || name == "pytorch_model.bin" ||
+       name.rfind("adapter_model.", 0) == 0))
     return SetRole::kMember;
   return SetRole::kNone;
 }

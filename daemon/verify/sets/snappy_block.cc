@@ -4,8 +4,8 @@
 
 namespace ckptwatch {
 
-bool SnappyUncompress(const std::uint8_t* in, std::size_t n, std::uint64_t max_bytes, std::vector<std::uint8_t>* out,
-                      std::string* err) {
+bool SnappyUncompress(const std::uint8_t* in, std::size_t n, std::uint64_t max_bytes,
+                      std::vector<std::uint8_t>* out, std::string* err) {
   std::size_t pos = 0;
   std::uint64_t length;
   if (!ReadVarint(in, n, &pos, &length) || length > max_bytes)
@@ -21,11 +21,13 @@ bool SnappyUncompress(const std::uint8_t* in, std::size_t n, std::uint64_t max_b
         const std::size_t bytes = len - 59;
         if (n - pos < bytes) return (*err = "a Snappy literal is cut short", false);
         len = 0;
-        for (std::size_t i = 0; i < bytes; ++i) len |= static_cast<std::uint64_t>(in[pos + i]) << (8 * i);
+        for (std::size_t i = 0; i < bytes; ++i)
+          len |= static_cast<std::uint64_t>(in[pos + i]) << (8 * i);
         pos += bytes;
       }
       ++len;
-      if (len > n - pos || len > length - out->size()) return (*err = "a Snappy literal runs past its block", false);
+      if (len > n - pos || len > length - out->size())
+        return (*err = "a Snappy literal runs past its block", false);
       out->insert(out->end(), in + pos, in + pos + len);
       pos += static_cast<std::size_t>(len);
       continue;
@@ -38,7 +40,8 @@ bool SnappyUncompress(const std::uint8_t* in, std::size_t n, std::uint64_t max_b
       const std::size_t bytes = (tag & 3) == 2 ? 2 : 4;
       if (n - pos < bytes) return (*err = "a Snappy copy is cut short", false);
       len = (tag >> 2) + 1;
-      for (std::size_t i = 0; i < bytes; ++i) offset |= static_cast<std::uint64_t>(in[pos + i]) << (8 * i);
+      for (std::size_t i = 0; i < bytes; ++i)
+        offset |= static_cast<std::uint64_t>(in[pos + i]) << (8 * i);
       pos += bytes;
     }
     if (offset == 0 || offset > out->size() || len > length - out->size())
@@ -46,7 +49,8 @@ bool SnappyUncompress(const std::uint8_t* in, std::size_t n, std::uint64_t max_b
     const std::size_t from = out->size() - static_cast<std::size_t>(offset);
     for (std::uint64_t i = 0; i < len; ++i) out->push_back((*out)[from + i]);  // may overlap itself
   }
-  if (out->size() != length) return (*err = "a Snappy block holds fewer bytes than its length says", false);
+  if (out->size() != length)
+    return (*err = "a Snappy block holds fewer bytes than its length says", false);
   return true;
 }
 

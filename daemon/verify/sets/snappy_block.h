@@ -15,7 +15,7 @@ namespace ckptwatch {
 
 /// Decompresses `n` bytes at `in` into `*out`; false with `*err` when malformed or when the
 /// uncompressed length exceeds `max_bytes`.
-bool SnappyUncompress(const std::uint8_t* in, std::size_t n, std::uint64_t max_bytes, std::vector<std::uint8_t>* out,
-                      std::string* err);
+bool SnappyUncompress(const std::uint8_t* in, std::size_t n, std::uint64_t max_bytes,
+                      std::vector<std::uint8_t>* out, std::string* err);
 
 }  // namespace ckptwatch

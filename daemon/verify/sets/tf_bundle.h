@@ -30,7 +30,8 @@ void CheckTfBundle(const SetDir& dir, const std::string& prefix, const SetCheckO
 /// The bundles in the directory `sub` ("" or "variables") of `dir`, whose names are `names`:
 /// one per PREFIX.index with the table magic, and one (incomplete: no index yet) per prefix
 /// that has data shards but no index. Each is a "tf_bundle" set named `dir`/`sub`/PREFIX.
-std::vector<SetReport> FindTfBundles(const SetDir& dir, const std::string& sub, const std::vector<std::string>& names,
+std::vector<SetReport> FindTfBundles(const SetDir& dir, const std::string& sub,
+                                     const std::vector<std::string>& names,
                                      const SetCheckOptions& options);
 
 /// "PREFIX.data-00003-of-00008": the shard file name TensorFlow gives shard `i` of `n`.

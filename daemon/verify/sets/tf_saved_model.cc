@@ -23,25 +23,32 @@ bool LooksLikeSavedModel(const SetDir& dir, const std::vector<std::string>& name
   return false;
 }
 
-SetReport CheckSavedModel(const SetDir& dir, const std::vector<std::string>& names, const SetCheckOptions& options) {
+SetReport CheckSavedModel(const SetDir& dir, const std::vector<std::string>& names,
+                          const SetCheckOptions& options) {
   SetReport r;
   r.layout = "tf_saved_model";
   r.path = dir.path();
   r.dir = dir.path();
-  const std::string pb = Has(names, "saved_model.pb") ? "saved_model.pb" : Has(names, "saved_model.pbtxt") ? "saved_model.pbtxt" : "";
+  const std::string pb = Has(names, "saved_model.pb")      ? "saved_model.pb"
+                         : Has(names, "saved_model.pbtxt") ? "saved_model.pbtxt"
+                                                           : "";
   if (pb.empty()) {
-    r.Missing("saved_model.pb", "saved_model.pb is missing: the SavedModel's commit point, written after variables/");
+    r.Missing("saved_model.pb",
+              "saved_model.pb is missing: the SavedModel's commit point, written after variables/");
   } else {
     const MemberStat st = dir.Stat(pb);
-    if (st.kind != EntryKind::kRegular) r.Fail(SetVerdict::kInconsistent, pb + " is not a regular file", pb);
-    else if (st.size == 0) r.Fail(SetVerdict::kIncomplete, pb + " is empty", pb);
+    if (st.kind != EntryKind::kRegular)
+      r.Fail(SetVerdict::kInconsistent, pb + " is not a regular file", pb);
+    else if (st.size == 0)
+      r.Fail(SetVerdict::kIncomplete, pb + " is empty", pb);
     r.members.push_back(pb);
   }
   if (Has(names, "fingerprint.pb")) r.members.push_back("fingerprint.pb");
   if (Has(names, "variables") && dir.Stat("variables").is_dir) {
     const std::vector<std::string> vars = dir.List("variables", 100000);
     bool any = false;
-    for (const std::string& v : vars) any = any || v == "variables.index" || v.rfind("variables.data-", 0) == 0;
+    for (const std::string& v : vars)
+      any = any || v == "variables.index" || v.rfind("variables.data-", 0) == 0;
     if (any) {
       CheckTfBundle(dir, "variables/variables", options, &r);
     }
@@ -49,7 +56,8 @@ SetReport CheckSavedModel(const SetDir& dir, const std::vector<std::string>& nam
   return r;
 }
 
-std::vector<SetReport> FindTfV1Checkpoints(const SetDir& dir, const std::vector<std::string>& names) {
+std::vector<SetReport> FindTfV1Checkpoints(const SetDir& dir,
+                                           const std::vector<std::string>& names) {
   std::vector<SetReport> out;
   for (const std::string& name : names) {
     if (name.size() <= 5 || name.compare(name.size() - 5, 5, ".meta") != 0) continue;
@@ -69,7 +77,8 @@ std::vector<SetReport> FindTfV1Checkpoints(const SetDir& dir, const std::vector<
     std::string err;
     if (!ReadTable(read_at, size, &table, &err)) {
       const bool short_file = err.find("past the end") != std::string::npos;
-      r.Fail(short_file ? SetVerdict::kIncomplete : SetVerdict::kInconsistent, prefix + ": " + err, prefix);
+      r.Fail(short_file ? SetVerdict::kIncomplete : SetVerdict::kInconsistent, prefix + ": " + err,
+             prefix);
     }
     out.push_back(std::move(r));
   }

@@ -26,10 +26,12 @@ bool LooksLikeSavedModel(const SetDir& dir, const std::vector<std::string>& name
 
 /// Judges the SavedModel in `dir`: the commit point saved_model.pb is there and not empty, and
 /// its variables/ bundle (if it has one) is complete (CheckTfBundle()).
-SetReport CheckSavedModel(const SetDir& dir, const std::vector<std::string>& names, const SetCheckOptions& options);
+SetReport CheckSavedModel(const SetDir& dir, const std::vector<std::string>& names,
+                          const SetCheckOptions& options);
 
 /// V1 checkpoints in `dir`: every PREFIX with a PREFIX.meta beside it whose PREFIX file is a
 /// table (no .index); judged by reading the table back.
-std::vector<SetReport> FindTfV1Checkpoints(const SetDir& dir, const std::vector<std::string>& names);
+std::vector<SetReport> FindTfV1Checkpoints(const SetDir& dir,
+                                           const std::vector<std::string>& names);
 
 }  // namespace ckptwatch

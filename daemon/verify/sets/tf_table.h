@@ -1,8 +1,9 @@
 // A bounded reader of the LevelDB-style sorted table TensorFlow writes as a tensor bundle's
 // `.index` and as a V1 checkpoint (tensorflow/core/lib/io/table_builder.cc, format.cc: data
-// blocks of prefix-compressed entries with a restart array, each followed by a type byte (0 plain, 1 Snappy: snappy_block.h) and a
-// masked CRC-32C; an index block; a 48-byte footer ending in the magic 0xdb4775248b80fb57).
-// Every length is checked against the file and against caps: the bytes are hostile.
+// blocks of prefix-compressed entries with a restart array, each followed by a type byte (0 plain,
+// 1 Snappy: snappy_block.h) and a masked CRC-32C; an index block; a 48-byte footer ending in the
+// magic 0xdb4775248b80fb57). Every length is checked against the file and against caps: the bytes
+// are hostile.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,7 @@ struct TableEntry {
 
 /// Caps on what a table can make the reader hold.
 struct TableLimits {
-  std::uint64_t max_bytes = 256u << 20;   ///< Keys and values together.
+  std::uint64_t max_bytes = 256u << 20;  ///< Keys and values together.
   std::uint64_t max_entries = 4u << 20;
 };
 

@@ -31,7 +31,8 @@ std::vector<std::uint8_t> Slurp(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-bool Read(const std::vector<std::uint8_t>& bytes, std::vector<TableEntry>* entries, std::string* err) {
+bool Read(const std::vector<std::uint8_t>& bytes, std::vector<TableEntry>* entries,
+          std::string* err) {
   ReadAt read_at = SpanReadAt(bytes);
   return ReadTable(read_at, bytes.size(), entries, err);
 }
@@ -46,7 +47,8 @@ TEST(Crc32c, MatchesTheKnownVectors) {
 
 TEST(Snappy, DecodesLiteralsAndOverlappingCopies) {
   // "abcabcabcab": literal "abc", then a copy of 8 bytes from offset 3 (1-byte-offset form).
-  const std::uint8_t stream[] = {11, (3 - 1) << 2, 'a', 'b', 'c', static_cast<std::uint8_t>(((8 - 4) << 2) | 1), 3};
+  const std::uint8_t stream[] = {
+      11, (3 - 1) << 2, 'a', 'b', 'c', static_cast<std::uint8_t>(((8 - 4) << 2) | 1), 3};
   std::vector<std::uint8_t> out;
   std::string err;
   ASSERT_TRUE(SnappyUncompress(stream, sizeof stream, 1 << 20, &out, &err)) << err;
@@ -106,11 +108,12 @@ TEST_P(CorpusIndex, ReadsBackAndSurvivesEveryPrefixAndBitFlip) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sets, CorpusIndex,
-                         ::testing::Values("valid/tf_ckpt_houseprices/model.ckpt.index",
-                                           "valid/tf_savedmodel_half_plus_two_tf2_cpu/variables/variables.index",
-                                           "valid/tf_savedmodel_half_plus_two_cpu/variables/variables.index",
-                                           "valid/tf_v1_checkpoint_bad_half_plus_two/export"));
+INSTANTIATE_TEST_SUITE_P(
+    Sets, CorpusIndex,
+    ::testing::Values("valid/tf_ckpt_houseprices/model.ckpt.index",
+                      "valid/tf_savedmodel_half_plus_two_tf2_cpu/variables/variables.index",
+                      "valid/tf_savedmodel_half_plus_two_cpu/variables/variables.index",
+                      "valid/tf_v1_checkpoint_bad_half_plus_two/export"));
 
 }  // namespace
 }  // namespace ckptwatch

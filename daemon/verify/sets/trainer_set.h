@@ -27,7 +27,8 @@ bool LooksLikeTrainerCheckpoint(const std::string& dir_name, const std::vector<s
 /// the weights are there and verify (single file, or an HF sharded set); optimizer.pt,
 /// scheduler.pt and rng_state*.pth, when present, verify, and optimizer.pt is there when
 /// scheduler.pt is.
-SetReport CheckTrainerCheckpoint(const SetDir& dir, const std::string& dir_name, const std::vector<std::string>& names,
+SetReport CheckTrainerCheckpoint(const SetDir& dir, const std::string& dir_name,
+                                 const std::vector<std::string>& names,
                                  const SetCheckOptions& options);
 
 }  // namespace ckptwatch
