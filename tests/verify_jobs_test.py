@@ -59,7 +59,7 @@ class VerifyJobsTest(unittest.TestCase):
         self.assertEqual(sorted(verdicts), sorted(os.listdir(self.dir)))
         for name, verdict in verdicts.items():
             expected = ("verifier_crashed" if name.endswith(tuple(crashers)) else
-                        "not_hdf5" if "random" in name else "truncated" if "cut" in name else "ok")
+                        "not_checkpoint" if "random" in name else "truncated" if "cut" in name else "ok")
             self.assertEqual(verdict, expected, name)
 
     def test_bad_jobs_values_are_usage_errors(self):

@@ -12,18 +12,21 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <ostream>
 #include <system_error>
 #include <thread>
 
 #include "base/open_beneath.h"
 #include "base/text_escape.h"
+#include "cli/set_output.h"
 #include "report/logfmt.h"
 #include "verify/engine/capabilities.h"
 #include "verify/engine/page_cache.h"
 #include "verify/engine/verifier_child.h"
 #include "verify/engine/warm_spawn.h"
 #include "verify/load_check.h"
+#include "verify/sets/set_finder.h"
 #include "verify/verify_open_file.h"
 
 namespace ckptwatch {
@@ -53,7 +56,13 @@ constexpr char kUsage[] =
     "                   keras=2.15,python=3.11: each ok file also gets a load\n"
     "                   outcome (loads, needs_custom_objects, incompatible)\n"
     "\n"
-    "Exit status: 0 every file ok, 1 at least one file not ok, 2 usage error.\n"
+    "Checkpoint sets found among or around the PATHs (a TF bundle or SavedModel, a DCP\n"
+    "directory, HF sharded weights, a Trainer checkpoint-N, DeepSpeed global_stepN, Megatron\n"
+    "iter_N) get one more line each: ok, incomplete or inconsistent; resume pointers (latest,\n"
+    "latest_checkpointed_iteration.txt, TF checkpoint, last.ckpt) naming a broken set are\n"
+    "reported (see docs/checkpoint-sets.md).\n"
+    "\n"
+    "Exit status: 0 every file and set ok, 1 at least one not ok, 2 usage error.\n"
     "Verdicts: ok not_found permission_denied empty not_checkpoint truncated in_progress\n"
     "          corrupt nonfinite timeout verifier_crashed not_regular external_data\n"
     "          (see docs/verify.md)\n";
@@ -206,7 +215,60 @@ VerifyResult Verify(WarmSpawnPool& pool, const std::string& engine, const std::s
   return result;
 }
 
+// Prints the checkpoint sets among and around `path` (one verdict per save:
+// docs/checkpoint-sets.md) and the resume pointers naming them, each once over the whole command;
+// returns how many sets concern `path`. A file PATH brings in the sets it belongs to (and the
+// pointer it is), not its neighbours'.
+std::size_t PrintSetsOf(const std::string& path, const Options& options,
+                        const SetCheckOptions& set_options, std::ostream& out, bool* all_ok,
+                        std::map<std::string, std::size_t>* sets_by_verdict,
+                        std::set<std::string>* sets_seen, std::set<std::string>* pointers_seen) {
+  std::string set_error;
+  FoundSets found = FindSets(path, options.recursive, set_options, &set_error);
+  std::size_t sets_here = 0;
+  std::error_code type_ec;
+  const bool file_path = !std::filesystem::is_directory(path, type_ec);
+  const std::string base = std::filesystem::path(path).filename().string();
+  auto concerns_file = [&](const SetReport& report) {
+    return report.path == path ||
+           std::find(report.members.begin(), report.members.end(), base) != report.members.end() ||
+           std::find(report.missing.begin(), report.missing.end(), base) != report.missing.end();
+  };
+  for (const SetCandidate& set : found.sets) {
+    if (file_path && !concerns_file(set.Check())) continue;
+    ++sets_here;
+    if (!sets_seen->insert(set.path()).second) continue;
+    const SetReport& report = set.Check();
+    *all_ok = *all_ok && report.ok();
+    ++(*sets_by_verdict)[SetVerdictName(report.verdict)];
+    out << (options.json ? DumpJsonLine(SetToJson(report)) : SetTextLine(report)) << "\n";
+    out.flush();
+  }
+  for (const PointerReport& pointer : JudgePointers(found)) {
+    if (file_path && std::filesystem::path(pointer.path).filename() != base) continue;
+    if (!pointers_seen->insert(pointer.path).second) continue;
+    if (pointer.verdict != "ok") *all_ok = false;
+    if (options.json)
+      out << DumpJsonLine(PointerToJson(pointer)) << "\n";
+    else if (pointer.verdict != "ok")
+      out << PointerTextLine(pointer) << "\n";
+  }
+  return sets_here;
+}
+
 }  // namespace
+
+MemberCheck VerifyMember(const std::string& engine, int fd, const std::string& path, Level level,
+                         double timeout_seconds) {
+  VerifyOptions verify;
+  verify.level = level;
+  ChildLimits limits;
+  limits.timeout_seconds = timeout_seconds;
+  verify.memory_budget = limits.memory_bytes / 2;
+  VerifyResult result = level == Level::kHeader ? VerifyOpenFileWith(fd, path, verify, DeepReaders{})
+                                                : VerifyInChild(engine, fd, path, verify, limits);
+  return {result.verdict, result.reason};
+}
 
 bool IsWeightFileName(const std::string& name) {
   for (const char* suffix : {".h5", ".hdf5", ".keras", ".pt", ".pth", ".bin", ".ckpt", ".safetensors"}) {
@@ -274,7 +336,11 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
     bool found_in_directory;
   };
   bool all_ok = true;
+  // Every file of every PATH is listed first, so that -j workers can take them all; the output
+  // goes PATH by PATH, each PATH's checkpoint sets after its files.
   std::vector<Item> items;
+  std::vector<std::size_t> path_end;  // the items of paths[k] end at path_end[k]
+  std::vector<bool> path_listed;      // its listing did not fail
   for (const std::string& path : options->paths) {
     std::string list_error;
     std::vector<std::string> files = CollectWeightFiles(path, options->recursive, &list_error);
@@ -282,15 +348,12 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       err << "ckptwatch verify: " << EscapeForDisplay(list_error, false) << "\n";
       all_ok = false;
     }
-    if (files.empty() && list_error.empty())
-      err << "ckptwatch verify: no weight files (*.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, "
-             "*.ckpt, "
-             "*.safetensors) in "
-          << EscapeForDisplay(path, false) << "\n";
     for (std::string& file : files) {
       const bool found = file != path;
       items.push_back({std::move(file), found});
     }
+    path_end.push_back(items.size());
+    path_listed.push_back(list_error.empty());
   }
 
   // -j workers take files in order; this thread prints each verdict as soon as every one before
@@ -335,30 +398,58 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
   for (std::size_t w = 0; w < jobs; ++w) workers.emplace_back(work);
 
   std::size_t verified = 0;
-  std::map<std::string, std::size_t> by_verdict;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    VerifyResult result;
-    {
-      std::unique_lock<std::mutex> lock(mutex);
-      changed.wait(lock, [&] { return results[i].has_value(); });
-      result = std::move(*results[i]);
-      results[i].reset();
+  std::map<std::string, std::size_t> by_verdict, sets_by_verdict;
+  // A set's members that were verified as files are not verified again.
+  std::map<std::string, MemberCheck> verified_files;
+  SetCheckOptions set_options;
+  set_options.level = options->verify.level;
+  set_options.verify_member = [&](int fd, const std::string& path) {
+    auto it = verified_files.find(path);
+    if (it != verified_files.end()) return it->second;
+    return VerifyMember(engine, fd, path, options->verify.level, options->limits.timeout_seconds);
+  };
+  std::set<std::string> sets_seen, pointers_seen;
+  std::size_t i = 0;
+  for (std::size_t k = 0; k < options->paths.size(); ++k) {
+    const std::string& path = options->paths[k];
+    const std::size_t first = i;
+    for (; i < path_end[k]; ++i) {
+      VerifyResult result;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return results[i].has_value(); });
+        result = std::move(*results[i]);
+        results[i].reset();
+      }
+      // Found by a directory scan, a .bin of another program is not a weight file.
+      if (items[i].found_in_directory && IsQuietlySkipped(items[i].file, result)) continue;
+      all_ok = all_ok && result.ok();
+      ++verified;
+      ++by_verdict[std::string(VerdictName(result.verdict))];
+      verified_files[items[i].file] = {result.verdict, result.reason};
+      result.load = JudgeLoad(result, options->load_target);
+      if (options->json)
+        out << DumpJsonLine(ToJson(result)) << "\n";
+      else
+        out << FormatTextLine(result) << "\n";
+      out.flush();
     }
-    // Found by a directory scan, a .bin of another program is not a weight file.
-    if (items[i].found_in_directory && IsQuietlySkipped(items[i].file, result)) continue;
-    all_ok = all_ok && result.ok();
-    ++verified;
-    ++by_verdict[std::string(VerdictName(result.verdict))];
-    result.load = JudgeLoad(result, options->load_target);
-    if (options->json)
-      out << DumpJsonLine(ToJson(result)) << "\n";
-    else
-      out << FormatTextLine(result) << "\n";
-    out.flush();
+    const std::size_t sets_here = PrintSetsOf(path, *options, set_options, out, &all_ok,
+                                              &sets_by_verdict, &sets_seen, &pointers_seen);
+    if (first == path_end[k] && sets_here == 0 && path_listed[k])
+      err << "ckptwatch verify: no weight files (*.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, "
+             "*.ckpt, *.safetensors) or checkpoint sets in "
+          << EscapeForDisplay(path, false) << "\n";
   }
   for (std::thread& worker : workers) worker.join();
   if (verified > 1) err << "ckptwatch verify: " << FormatVerifySummary(by_verdict) << "\n";
-  return all_ok && verified > 0 ? 0 : 1;
+  if (!sets_by_verdict.empty()) {
+    std::string text = FormatVerifySummary(sets_by_verdict);
+    text.replace(0, text.find(':'), std::to_string(sets_seen.size()) +
+                                        (sets_seen.size() == 1 ? " checkpoint set" : " checkpoint sets"));
+    err << "ckptwatch verify: " << text << "\n";
+  }
+  return all_ok && (verified > 0 || !sets_seen.empty()) ? 0 : 1;
 }
 
 std::string FormatVerifySummary(const std::map<std::string, std::size_t>& by_verdict) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "verify/sets/checkpoint_set.h"
+
 namespace ckptwatch {
 
 /// Runs `ckptwatch verify ARGS…` (args after "verify"). Writes one line per
@@ -26,6 +28,11 @@ std::string FormatVerifySummary(const std::map<std::string, std::size_t>& by_ver
 /// (below it too when `recursive`), sorted. Symlinked directories are not descended.
 std::vector<std::string> CollectWeightFiles(const std::string& path, bool recursive,
                                             std::string* error);
+
+/// Verifies a checkpoint set's member open at `fd` as `verify` verifies a file: at `header` here
+/// with our own parsers, deeper in a confined child of `engine` (limited to `timeout_seconds`).
+MemberCheck VerifyMember(const std::string& engine, int fd, const std::string& path, Level level,
+                         double timeout_seconds);
 
 /// True for names ckptwatch verifies: *.h5, *.hdf5, *.keras, *.pt, *.pth, *.bin, *.ckpt,
 /// *.safetensors.

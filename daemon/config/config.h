@@ -87,6 +87,12 @@ struct WatchConfig {
   std::chrono::milliseconds poll_interval{0};
   std::chrono::milliseconds settle{0};
   std::chrono::milliseconds stuck_after{0};
+  /// Quiet time after a checkpoint set's last member write, every member closed, before the set is
+  /// judged without its commit point (decide/set_tracker.h).
+  /// How long after its last member write a set without a commit point is judged
+  /// (decide/checkpoint_sets.h). Not a configuration key yet: the daemon does not judge sets in
+  /// this release (docs/checkpoint-sets.md, "In the daemon").
+  std::chrono::milliseconds checkpoint_settle{std::chrono::seconds(30)};
   Level level = Level::kStructure;  ///< Effective: verify.level unless the watch overrides it.
   std::optional<std::chrono::milliseconds> expect_every;
   std::optional<SpaceThreshold> min_free;

@@ -26,6 +26,7 @@ namespace ckptwatch {
   X(kVerifySuperseded, verify_superseded)         \
   X(kVerifySkipped, verify_skipped)               \
   X(kNotCheckpoint, not_checkpoint)               \
+  X(kCheckpoint, checkpoint)                      \
   X(kRunExpired, run_expired)                     \
   X(kProblem, problem)                            \
   X(kProblemCleared, problem_cleared)             \

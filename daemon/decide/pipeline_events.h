@@ -113,8 +113,17 @@ struct QueueLengthChanged {
   std::size_t length = 0;
 };
 
+/// A checkpoint set was judged (decide/checkpoint_sets.h), or a resume pointer names a broken
+/// one: its `event=checkpoint` line, and for a set that is not ok the failed save's cause.
+struct CheckpointJudged {
+  std::string watch;
+  Logged line;
+  std::string cause;  ///< "" when it is no failed save.
+};
+
 using PipelineEvent = std::variant<Logged, VerdictReached, LastGoodRestored, ProblemChanged,
                                    WatchBackendChanged, WatchRemoved, FailingFilesChanged, RunAdded,
-                                   RunRemoved, Rescanned, FilesystemSpace, QueueLengthChanged>;
+                                   RunRemoved, Rescanned, FilesystemSpace, QueueLengthChanged,
+                                   CheckpointJudged>;
 
 }  // namespace ckptwatch

@@ -347,6 +347,10 @@ class FakeReporter : public Reporter {
     if (e.good_unix) last_good[Key(e.watch, e.run)] = e.bytes;
     if (!e.cause.empty()) ++failures[Key(e.watch, e.run) + "/" + e.cause];
   }
+  void Record(const CheckpointJudged& e) {
+    Record(e.line);
+    if (!e.cause.empty()) ++failures[Key(e.watch, "") + "/" + e.cause];
+  }
   void Record(const LastGoodRestored& e) { last_good[Key(e.watch, e.run)] = e.bytes; }
   void Record(const ProblemChanged& e) {
     problems[e.watch + "/" + std::string(WatchProblemName(e.problem))] = e.active;

@@ -20,6 +20,10 @@ struct EventReporter::Apply {
     if (e.good_unix) metrics.SetLastGood(e.watch, e.run, *e.good_unix, e.bytes);
     if (!e.cause.empty()) metrics.SaveFailed(e.watch, e.run, e.cause);
   }
+  void operator()(CheckpointJudged& e) const {
+    (*this)(e.line);
+    if (!e.cause.empty()) metrics.SaveFailed(e.watch, "", e.cause);
+  }
   void operator()(LastGoodRestored& e) const {
     metrics.SetLastGood(e.watch, e.run, e.unix_seconds, e.bytes);
   }

@@ -160,6 +160,7 @@ class Machine {
         if (const std::string* s = AsStr(v)) out.push_back(*s);
     return out;
   }
+  void Records(const std::vector<std::string>& classes, std::vector<PickleRecord>* out);
   bool RootIsBigInt(const std::string& text) const { return root.kind == Val::kBigInt && strings_[root.v] == text; }
 
   Val root;
@@ -552,6 +553,28 @@ void Machine::Classify(Val start) {
   out_.foreign_globals.assign(foreign_.begin(), foreign_.end());
 }
 
+// The objects of the given classes, with the scalar fields of their state: a NEWOBJ object is
+// (class, args[, state]); a state that is no dict got its SETITEMS in the aux dict.
+void Machine::Records(const std::vector<std::string>& classes, std::vector<PickleRecord>* out) {
+  for (const Container& c : containers_) {
+    if (c.kind != Container::kObject || c.items.empty() || c.items[0].kind != Val::kGlobal) continue;
+    const std::string& cls = strings_[c.items[0].v];
+    const std::string name = cls.substr(cls.rfind('.') + 1);
+    if (std::find(classes.begin(), classes.end(), name) == classes.end()) continue;
+    PickleRecord record{cls, {}, {}};
+    const Container* state = c.items.size() >= 3 ? AsContainer(c.items.back()) : nullptr;
+    if (state && state->kind != Container::kDict) state = state->aux ? &containers_[state->aux - 1] : nullptr;
+    for (std::size_t i = 0; state && i + 1 < state->items.size(); i += 2) {
+      const std::string* key = AsStr(state->items[i]);
+      const Val value = state->items[i + 1];
+      if (!key) continue;
+      if (const std::string* s = AsStr(value)) record.strings.emplace_back(*key, *s);
+      else if (value.kind == Val::kInt) record.ints.emplace_back(*key, value.v & 0x7fffffffffffffff);
+    }
+    out->push_back(std::move(record));
+  }
+}
+
 }  // namespace
 
 std::size_t StorageElementSize(const std::string& type) {
@@ -567,7 +590,7 @@ std::size_t StorageElementSize(const std::string& type) {
 }
 
 PickleSummary ReadPickle(const ReadAt& read_at, std::uint64_t offset, std::uint64_t end,
-                         const PickleLimits& limits) {
+                         const PickleLimits& limits, const std::vector<std::string>& record_classes) {
   PickleSummary out;
   Input in(read_at, offset, end);
   Machine m(&in, limits, &out);
@@ -596,6 +619,7 @@ PickleSummary ReadPickle(const ReadAt& read_at, std::uint64_t offset, std::uint6
   if (m.root.kind == Val::kInt) out.root_int = static_cast<std::int64_t>(m.root.v & 0x7fffffffffffffff);
   out.root_strings = m.RootStrings();
   m.Classify(m.root);
+  if (!record_classes.empty()) m.Records(record_classes, &out.records);
   return out;
 }
 

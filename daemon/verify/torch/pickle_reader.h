@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "verify/byte_reader.h"  // ReadAt
@@ -17,6 +18,14 @@ struct PickleStorage {
   std::string type;        ///< "FloatStorage", "BFloat16Storage", "UntypedStorage", ...
   std::uint64_t numel = 0; ///< Elements of `type` (bytes for UntypedStorage).
   bool weight = false;     ///< Reached from the root other than through training bookkeeping.
+};
+
+/// One object of a class the caller asked ReadPickle() for (a DCP `.metadata`'s _StorageInfo):
+/// the string and integer fields of its state dict, in the order they were set.
+struct PickleRecord {
+  std::string cls;  ///< "module.name" of its class.
+  std::vector<std::pair<std::string, std::string>> strings;
+  std::vector<std::pair<std::string, std::uint64_t>> ints;  ///< Non-negative ints below 2^63.
 };
 
 /// What one pickle holds, as far as a checkpoint check cares.
@@ -37,6 +46,8 @@ struct PickleSummary {
   bool root_is_torch_magic = false;  ///< The whole pickle is the legacy format's magic number.
   std::int64_t root_int = -1;        ///< The root when it is a small non-negative integer.
   std::vector<std::string> root_strings;  ///< The root's strings when it is a list or tuple.
+  /// Objects whose class name is one of the `record_classes` given, in the order they were built.
+  std::vector<PickleRecord> records;
 };
 
 /// Limits on what a hostile pickle can make the reader hold.
@@ -55,9 +66,10 @@ struct PickleLimits {
 /// interpreting opcodes (protocols 0-5) only to build a bounded skeleton of the objects; nothing
 /// is imported or called. Storages reached only through the keys of training bookkeeping
 /// (callbacks, loops, optimizer and scheduler state: where Lightning keeps kth_value = inf) are
-/// not weights.
+/// not weights. Objects of a class whose name (after the module) is in `record_classes` come back
+/// in `records`.
 PickleSummary ReadPickle(const ReadAt& read_at, std::uint64_t offset, std::uint64_t end,
-                         const PickleLimits& limits = {});
+                         const PickleLimits& limits = {}, const std::vector<std::string>& record_classes = {});
 
 /// Bytes per element of a torch storage type name ("FloatStorage" 4), 0 when unknown.
 std::size_t StorageElementSize(const std::string& type);

@@ -1,0 +1,35 @@
+// What the daemon says about a checkpoint set it judged: the `event=checkpoint` log line, and
+// the cause of a set that is not ok, which makes it a failed save (docs/checkpoint-sets.md,
+// docs/logging.md).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/log_fields.h"
+#include "config/config.h"
+#include "verify/sets/checkpoint_set.h"
+#include "verify/sets/resume_pointer.h"
+
+namespace ckptwatch {
+
+struct CheckpointEvent {
+  LogLevel level = LogLevel::kInfo;
+  std::vector<LogField> fields;  ///< After `watch` (and `run`), which the caller adds.
+  std::string msg;
+  /// Empty when the set is ok; else the failed save's cause: `truncated` (a member is cut
+  /// short, or its own verdict says so), `missing_member`, `no_commit_point`, `inconsistent_set`,
+  /// or a member's own verdict (`corrupt`, ...).
+  std::string cause;
+};
+
+/// The `event=checkpoint` line of a judged set: info when ok, error otherwise (`path`,
+/// `layout`, `verdict`, `members` count, `missing` and `at_fault` names — at most 20 —, `step`,
+/// `cause`); `msg` is the reason.
+CheckpointEvent DescribeSet(const SetReport& report);
+
+/// The line for a resume pointer that names a missing or broken set (warn; `path`, `pointer`,
+/// `names`, `verdict`, `last_complete`); `msg` says what a resume would do.
+CheckpointEvent DescribePointer(const PointerReport& report);
+
+}  // namespace ckptwatch

@@ -1,0 +1,59 @@
+#include "decide/set_tracker.h"
+
+#include "verify/sets/set_names.h"
+
+namespace ckptwatch {
+
+bool SetTracker::OnWrite(const std::string& relative, Clock::time_point now, bool closed) {
+  const SetRole role = SetRoleOf(relative);
+  if (role == SetRole::kNone) return false;
+  const std::string dir = SetDirectoryOf(relative);
+  auto it = dirs_.find(dir);
+  if (it == dirs_.end()) {
+    if (dirs_.size() >= kMaxDirs) {
+      ++dropped_;
+      return false;
+    }
+    it = dirs_.emplace(dir, Dir{}).first;
+  }
+  Dir& d = it->second;
+  d.last_write = now;
+  if (closed)
+    d.open.erase(relative);
+  else
+    d.open.insert(relative);
+  if (closed && role == SetRole::kCommitPoint) d.committed = true;
+  return true;
+}
+
+void SetTracker::OnGone(const std::string& relative) {
+  auto it = dirs_.find(SetDirectoryOf(relative));
+  if (it != dirs_.end()) it->second.open.erase(relative);
+}
+
+std::vector<std::string> SetTracker::TakeDue(Clock::time_point now) {
+  std::vector<std::string> due;
+  for (auto it = dirs_.begin(); it != dirs_.end();) {
+    const Dir& d = it->second;
+    if (d.committed || (d.open.empty() && now - d.last_write >= settle_)) {
+      due.push_back(it->first);
+      it = dirs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return due;
+}
+
+std::optional<SetTracker::Clock::time_point> SetTracker::NextDeadline() const {
+  std::optional<Clock::time_point> next;
+  for (const auto& [dir, d] : dirs_) {
+    // A directory with a member still open waits for its close (a write event), not the clock.
+    if (!d.committed && !d.open.empty()) continue;
+    const Clock::time_point at = d.committed ? d.last_write : d.last_write + settle_;
+    if (!next || at < *next) next = at;
+  }
+  return next;
+}
+
+}  // namespace ckptwatch

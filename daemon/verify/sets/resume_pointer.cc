@@ -1,0 +1,104 @@
+#include "verify/sets/resume_pointer.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace ckptwatch {
+namespace {
+
+constexpr std::size_t kMaxPointerBytes = 64 * 1024;
+
+std::string Trim(std::string s) {
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
+    s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  return s.substr(i);
+}
+
+bool Has(const std::vector<std::string>& names, const std::string& name) {
+  return std::binary_search(names.begin(), names.end(), name);
+}
+
+// A name beside the pointer: one path component, nothing that leaves the directory.
+bool Beside(const std::string& s) {
+  return !s.empty() && s.find('/') == std::string::npos && s != "." && s != "..";
+}
+
+}  // namespace
+
+std::string TfCheckpointStatePath(const std::string& text) {
+  // CheckpointState text format: model_checkpoint_path: "PREFIX" (C-escaped string).
+  const std::string key = "model_checkpoint_path:";
+  std::size_t at = 0;
+  while ((at = text.find(key, at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') break;
+    at += key.size();
+  }
+  if (at == std::string::npos) return "";
+  std::size_t q = text.find('"', at + key.size());
+  if (q == std::string::npos) return "";
+  std::string out;
+  for (std::size_t i = q + 1; i < text.size() && text[i] != '"' && text[i] != '\n'; ++i) {
+    if (text[i] == '\\' && i + 1 < text.size()) ++i;
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
+std::vector<ResumePointer> FindResumePointers(const SetDir& dir,
+                                              const std::vector<std::string>& names) {
+  std::vector<ResumePointer> out;
+  for (const char* name :
+       {"latest", "latest_checkpointed_iteration.txt", "checkpoint", "last.ckpt", "LATEST"}) {
+    if (!Has(names, name)) continue;
+    const MemberStat st = dir.Stat(name);
+    ResumePointer p;
+    p.path = dir.Join(name);
+    if (st.kind == EntryKind::kSymlink) {
+      p.kind = "symlink";
+      std::string text;
+      const LinkTarget where = ResolveLink(dir.fd(), name, &text);
+      p.text = text.substr(0, 4096);
+      p.outside = where == LinkTarget::kOutside;
+      p.target = p.outside ? p.text : dir.Join(text);
+      out.push_back(p);
+      continue;
+    }
+    // last.ckpt as a regular file is a checkpoint itself (Lightning's default save_last copy).
+    if (st.kind != EntryKind::kRegular || std::string(name) == "last.ckpt") continue;
+    std::string text, err;
+    if (!dir.ReadSmall(name, kMaxPointerBytes, &text, &err)) continue;
+    const std::string n = name;
+    if (n == "latest" || n == "LATEST") {
+      p.kind = "deepspeed_latest";
+      p.text = Trim(text).substr(0, 4096);
+      p.outside = !Beside(p.text);
+      p.target = p.outside ? p.text : dir.Join(p.text);
+    } else if (n == "latest_checkpointed_iteration.txt") {
+      p.kind = "megatron_tracker";
+      p.text = Trim(text).substr(0, 64);
+      if (p.text == "release") {
+        p.target = dir.Join("release");
+      } else if (StepFromName("iter_" + p.text, "iter_") >= 0) {
+        char buf[40];
+        std::snprintf(buf, sizeof buf, "iter_%07lld",
+                      static_cast<long long>(StepFromName("iter_" + p.text, "iter_")));
+        p.target = dir.Join(buf);
+      } else {
+        continue;  // not Megatron's tracker
+      }
+    } else {
+      p.kind = "tf_checkpoint_state";
+      p.text = TfCheckpointStatePath(text).substr(0, 4096);
+      if (p.text.empty()) continue;
+      p.outside = p.text[0] == '/';
+      p.target = p.outside ? p.text : dir.Join(p.text);
+    }
+    out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace ckptwatch

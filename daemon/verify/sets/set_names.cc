@@ -1,0 +1,56 @@
+#include "verify/sets/set_names.h"
+
+#include <regex>
+
+#include "verify/sets/hf_sharded_set.h"
+
+namespace ckptwatch {
+namespace {
+
+bool EndsWith(const std::string& s, const char* tail) {
+  const std::string t = tail;
+  return s.size() > t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+}
+
+std::string Base(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string Parent(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+
+}  // namespace
+
+SetRole SetRoleOf(const std::string& relative) {
+  const std::string name = Base(relative);
+  if (name == ".metadata" || name == "saved_model.pb" || name == "saved_model.pbtxt" ||
+      name == "trainer_state.json" || name == "latest" ||
+      name == "latest_checkpointed_iteration.txt" || name == "checkpoint" || IsHfIndexName(name) ||
+      EndsWith(name, ".index"))
+    return SetRole::kCommitPoint;
+  static const std::regex member(
+      R"(.*\.distcp|.*\.data-[0-9]{5}-of-[0-9]{5}|.*-[0-9]{5}-of-[0-9]{5}\.(safetensors|bin)|.*_model_states\.pt|)"
+      R"(.*_optim_states\.pt|model_optim_rng\.pt|distrib_optim\.pt|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state.*\.pth|)"
+      R"(fingerprint\.pb|.*\.meta)");
+  if (std::regex_match(name, member)) return SetRole::kMember;
+  // The weights of a Trainer checkpoint-N are its members too.
+  const std::string dir = Base(Parent(relative));
+  if (dir.rfind("checkpoint-", 0) == 0 &&
+      (name == "model.safetensors" || name == "pytorch_model.bin" ||
+       name.rfind("adapter_model.", 0) == 0))
+    return SetRole::kMember;
+  return SetRole::kNone;
+}
+
+std::string SetDirectoryOf(const std::string& relative) {
+  const std::string dir = Parent(relative);
+  const std::string dir_name = Base(dir);
+  static const std::regex rank_dir(R"(mp_rank_[0-9]{2,6}(_[0-9]{3,6})?)");
+  if (dir_name == "variables" || std::regex_match(dir_name, rank_dir)) return Parent(dir);
+  return dir;
+}
+
+}  // namespace ckptwatch

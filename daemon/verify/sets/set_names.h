@@ -1,0 +1,26 @@
+// Which file names take part in a checkpoint set, and which of them is a commit point: what the
+// daemon needs to know from a write event alone, before anything is read. The layouts' headers
+// (tf_bundle.h, dcp_set.h, ...) say where each name comes from.
+#pragma once
+
+#include <string>
+
+namespace ckptwatch {
+
+enum class SetRole {
+  kNone,         ///< Not a set's file (or a single-file checkpoint).
+  kMember,       ///< A member: a shard, a .distcp, optimizer.pt, mp_rank_XX_model_states.pt...
+  kCommitPoint,  ///< Written last: .metadata, *.index, saved_model.pb, an HF index,
+                 ///< trainer_state.json, `latest`, latest_checkpointed_iteration.txt, `checkpoint`.
+};
+
+/// The role of the file `relative` (a path below a watch root; only its last components count).
+SetRole SetRoleOf(const std::string& relative);
+
+/// The directory whose sets a write to `relative` concerns, relative like it ("" for the root):
+/// the file's own directory; for a SavedModel's variables/ and Megatron's mp_rank_XX/, the
+/// directory above; for a pointer (latest, latest_checkpointed_iteration.txt), the pointer's
+/// directory (the set it names is found from there).
+std::string SetDirectoryOf(const std::string& relative);
+
+}  // namespace ckptwatch
