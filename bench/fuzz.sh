@@ -7,6 +7,7 @@
 # with the file as its argument). What each target checks: the comment atop bench/fuzz/*.cc.
 #
 # usage: bench/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   e.g. bench/fuzz.sh 600 config
+#        bench/fuzz.sh --build-only     (builds the targets; .ci/run does it during the ASan suite)
 # Needs: clang-14 libclang-rt-14-dev (apt-get install), python3-h5py and python3-torch for the
 # seeds, and the top-level CMakeLists.txt including bench/fuzz when CKPTWATCH_FUZZ=ON.
 # Environment: FUZZ_JOBS, CKPTWATCH_CORPUS (default ../shared/corpus), CKPTWATCH_FORMATS_CORPUS
@@ -14,6 +15,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+build_only=false
+if [[ ${1:-} == --build-only ]]; then
+  build_only=true
+  shift
+fi
 seconds=${1:-300}
 [[ $seconds =~ ^[0-9]+$ && $seconds -gt 0 ]] || {
   echo "usage: bench/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]" >&2
@@ -52,6 +58,10 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
 fi
 cmake --build "$build" -j 2 --target ckptwatch_fuzz
 build_seconds=$((SECONDS - started))
+if $build_only; then
+  echo "fuzz.sh: build ${build_seconds}s (--build-only)"
+  exit 0
+fi
 
 seeds=$build/fuzz-seeds
 rm -rf "$seeds"

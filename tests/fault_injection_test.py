@@ -7,6 +7,7 @@ verifier racing a trainer that overwrites its checkpoint back to back. The daemo
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -129,7 +130,10 @@ class DiskFullAtRandomOffsetsTest(FaultTestCase):
         self.assert_alive(d)
 
 
-# Reads every group, dataset, attribute and link of an HDF5 file into one comparable structure.
+# Reads every group, dataset, attribute and link of an HDF5 file into one comparable structure,
+# for each path read from stdin: one JSON line per path, or the line "error" when h5py raised.
+# A file h5py cannot read is an error and the reader exits, so the next file is read by a fresh
+# process: nothing libhdf5 kept from a failed open can touch the next file's reading.
 CONTENT_SCRIPT = r"""
 import h5py, hashlib, json, sys
 def value(v):
@@ -139,22 +143,72 @@ def value(v):
         return hashlib.sha256(a.tobytes() + str(a.dtype).encode() + str(a.shape).encode()).hexdigest()
     except Exception as e:
         return repr(v)
-out = {}
-with h5py.File(sys.argv[1], "r") as f:
-    def visit(name, obj):
-        entry = {"type": type(obj).__name__, "attrs": {k: value(obj.attrs[k]) for k in obj.attrs}}
-        if isinstance(obj, h5py.Dataset):
-            entry["data"] = value(obj[()])
-        out[name] = entry
-    out["/"] = {"attrs": {k: value(f.attrs[k]) for k in f.attrs}}
-    f.visititems(visit)
-print(json.dumps(out, sort_keys=True))
+def content(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            entry = {"type": type(obj).__name__, "attrs": {k: value(obj.attrs[k]) for k in obj.attrs}}
+            if isinstance(obj, h5py.Dataset):
+                entry["data"] = value(obj[()])
+            out[name] = entry
+        out["/"] = {"attrs": {k: value(f.attrs[k]) for k in f.attrs}}
+        f.visititems(visit)
+    return json.dumps(out, sort_keys=True)
+for line in sys.stdin:
+    try:
+        text = content(line.rstrip("\n"))
+    except Exception:
+        print("error", flush=True)
+        sys.exit(1)
+    print(text, flush=True)
 """
 
 
-def content(path):
-    r = subprocess.run([PYTHON, "-c", CONTENT_SCRIPT, path], capture_output=True, text=True, timeout=60)
-    return r.stdout if r.returncode == 0 else None
+class ContentReader:
+    """content(path): the file's whole logical content as h5py reads it, or None when h5py
+    cannot read it. One reader process serves many files: the bit-flip tests compare ~400
+    files, and a fresh Python importing h5py and numpy for each cost 0.3-1 s apiece, most of
+    this module's run time (CI, issue 23). A flip can make libhdf5 crash inside h5py: the reader
+    then dies, that file's content is None (as when a process per file exited non-zero), and the
+    next file gets a new reader."""
+
+    TIMEOUT = 60  # seconds one file may take, as subprocess.run(timeout=60) allowed before
+
+    def __init__(self):
+        self.proc = None
+
+    def __call__(self, path):
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen([PYTHON, "-c", CONTENT_SCRIPT], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                         text=True, bufsize=1)
+        try:
+            self.proc.stdin.write(path + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            self.close()
+            return None
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.TIMEOUT)
+        if not ready:
+            self.close()
+            raise subprocess.TimeoutExpired(CONTENT_SCRIPT, self.TIMEOUT)
+        line = self.proc.stdout.readline()
+        if not line or line == "error\n":  # crashed (EOF) or h5py raised: the reader is gone
+            self.close()
+            return None
+        return line.rstrip("\n") + "\n"  # as the process-per-file version printed it
+
+    def close(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.proc.stdin.close()
+            self.proc.stdout.close()
+            self.proc = None
+
+
+content = ContentReader()
 
 
 # Verdicts that say "this file is damaged" (verifier_crashed: libhdf5 died on it, contained).
@@ -336,6 +390,10 @@ class RacingTrainerTest(FaultTestCase):
         record("racing_trainer", saves=saves, seconds=self.SECONDS, failed=0,
                superseded=len(superseded), reported=len(d.verdicts(path)), broken=len(broken))
         self.assert_alive(d)
+
+
+def tearDownModule():
+    content.close()
 
 
 if __name__ == "__main__":
