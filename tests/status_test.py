@@ -126,7 +126,12 @@ class OnCallStatusTest(unittest.TestCase):
     def test_a_custom_layer_file_under_load_target_logs_at_warn_and_is_in_status_with_its_class(self):
         d, _, ckpt = self.daemon(load_target={"keras": "2.15"})
         path = os.path.join(ckpt, "custom.h5")
-        writers.write_custom_layer_model(path, class_name="MyCustomLayer")
+        # Saved under a name no pattern matches, then renamed into place: this test is about what
+        # status shows, and with settle 0s an in-place h5py save (created, closed, reopened with
+        # O_TRUNC) under a loaded CI machine was once judged in its empty moment (see the note
+        # in issue 25's history).
+        writers.write_custom_layer_model(path + ".part", class_name="MyCustomLayer")
+        os.rename(path + ".part", path)
         v = d.wait_verdict(path)
         self.assertEqual((v["verdict"], v.get("load"), v["level"]), ("ok", "needs_custom_objects", "warn"), v)
         self.assertNotIn("cause", v)
@@ -157,7 +162,8 @@ class OnCallStatusTest(unittest.TestCase):
         staged = os.path.join(work, "staged.h5")
         writers.write_sized_model(staged, 1 << 16)
         writers.truncate(staged, 1 << 14)
-        shutil.copyfile(staged, bad)
+        shutil.copyfile(staged, bad + ".part")  # renamed into place: see the custom-layer test
+        os.rename(bad + ".part", bad)
         v = d.wait_verdict(bad)
         self.assertEqual(v["verdict"], "truncated")
         r = self.status(d)
@@ -210,7 +216,8 @@ class RunsStatusTest(unittest.TestCase):
         staged = os.path.join(work, "staged.h5")
         writers.write_sized_model(staged, 1 << 16)
         writers.truncate(staged, 1 << 14)
-        shutil.copyfile(staged, bad)
+        shutil.copyfile(staged, bad + ".part")  # renamed into place: see the custom-layer test
+        os.rename(bad + ".part", bad)
         v = d.wait_verdict(bad)
         self.assertEqual((v["verdict"], v.get("run")), ("truncated", "runB"))
 

@@ -80,7 +80,8 @@ class WarmVerifierTest(SecurityTestCase):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.addCleanup(ours.close)
         fd = theirs.fileno()
-        if fd <= 4:
+        duplicated = fd <= 4
+        if duplicated:
             fd = os.dup(fd)
         stderr = open(os.path.join(self.base, "warm.stderr"), "w+b")
         self.addCleanup(stderr.close)
@@ -89,8 +90,8 @@ class WarmVerifierTest(SecurityTestCase):
              str(2 << 30), "--max-files", "8"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, close_fds=False,
             preexec_fn=lambda: os.dup2(fd, 4))
-        theirs.close()
-        if fd != theirs.fileno():
+        theirs.close()  # (its fileno() is -1 from here on)
+        if duplicated:
             os.close(fd)
         self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
         return proc, ours, stderr
