@@ -32,7 +32,7 @@
 # 1,309 s), so nothing is built that no test runs.
 #
 # usage: bench/asan-tests.sh [CTEST_ARGS...]      e.g. bench/asan-tests.sh -R Superblock
-#        bench/asan-tests.sh --build-only         (.ci/run builds while the release suite runs)
+#        bench/asan-tests.sh --build-only         (builds the tree and stops)
 # Environment: ASAN_BUILD_DIR (default build-asan), JOBS (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -7,7 +7,7 @@
 # with the file as its argument). What each target checks: the comment atop bench/fuzz/*.cc.
 #
 # usage: bench/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   e.g. bench/fuzz.sh 600 config
-#        bench/fuzz.sh --build-only     (builds the targets; .ci/run does it during the ASan suite)
+#        bench/fuzz.sh --build-only     (builds the targets and stops)
 # Needs: clang-14 libclang-rt-14-dev (apt-get install), python3-h5py and python3-torch for the
 # seeds, and the top-level CMakeLists.txt including bench/fuzz when CKPTWATCH_FUZZ=ON.
 # Environment: FUZZ_JOBS, CKPTWATCH_CORPUS (default ../shared/corpus), CKPTWATCH_FORMATS_CORPUS
