@@ -113,7 +113,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
           "file changed after its write event (the next save is under way); waiting for that save");
       PathRecord& changed_record = w.paths[path];
       changed_record.last_event_ns = env_.RealtimeNs();
-      if (!changed_record.close) changed_record.close.emplace();
+      if (!changed_record.close) changed_record.close = PathRecord::Close{};
       changed_record.close->closed = false;
       w.settle->Touch(path, now + w.config.stuck_after - w.config.settle);
       return;
@@ -224,7 +224,7 @@ bool Pipeline::Repeated(Watch& w, const std::string& path, const std::string& ke
                         std::string* note) {
   const Clock::time_point now = env_.Now();
   std::optional<PathRecord::Repeat>& slot = w.paths[path].repeat;
-  if (!slot) slot.emplace();
+  if (!slot) slot = PathRecord::Repeat{};
   PathRecord::Repeat& r = *slot;
   if (r.key != key) {
     r = {key, env_.UnixNow(), 1, now};
