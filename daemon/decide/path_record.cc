@@ -7,6 +7,7 @@ namespace ckptwatch {
 void PathRecord::ForgetKnown() {
   seen.reset();
   incomplete_verdicts = 0;
+  writer_at_last_look = false;
   remembered.reset();
   repeat.reset();
   link_target.reset();

@@ -31,6 +31,9 @@ struct PathRecord {
   std::optional<FileStat> seen;
   /// Incomplete verdicts (in_progress, empty) in a row: the first gets a second look.
   int incomplete_verdicts = 0;
+  /// Whether a writer held the file at that last incomplete look. One holding it at the next
+  /// look when none did then has reopened it: a save under way, not the same one hung.
+  bool writer_at_last_look = false;
   /// The version the last verdict was reported for: a close with no write in between (HDF5
   /// opens O_RDWR and closes a file before truncating it) is not a new checkpoint.
   struct Remembered {

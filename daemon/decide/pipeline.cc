@@ -204,6 +204,7 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
   // that save under way, not a save stuck open.
   PathRecord& record = w.paths[path];
   record.incomplete_verdicts = 0;
+  record.writer_at_last_look = false;
   record.last_event_ns = env_.RealtimeNs();
   record.close = PathRecord::Close{closed, false, std::nullopt};
   FsSpace space;
@@ -222,9 +223,12 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
 // write pushes the look back), and that look is its second (Judge).
 void Pipeline::WriteUnderWay(Watch& w, const std::string& path) {
   // A close already waits to be verified: the write after it is that save's, or the next one's
-  // whose own close or silence comes later.
+  // whose own close or silence comes later. Not so when what waits is a second look at an
+  // incomplete file (HDF5's create-and-close before its O_TRUNC reopen looks empty): this write
+  // is that save under way, so the look moves to stuck_after and counts as a first again.
   if (const PathRecord* record = w.paths.Find(path);
-      record && record->close && record->close->closed && w.settle->IsPending(path))
+      record && record->close && record->close->closed && record->incomplete_verdicts == 0 &&
+      w.settle->IsPending(path))
     return;
   Touch(w, path, env_.Now() + w.config.stuck_after - w.config.settle, /*closed=*/false);
   if (PathRecord* record = w.paths.Find(path); record && record->close) record->close->writing = true;

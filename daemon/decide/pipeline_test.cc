@@ -227,6 +227,57 @@ TEST_F(PipelineSaves, AHolderTheLeaseSeesButNoWalkCanNameIsStillStuckNotDead) {
   EXPECT_NE(Verdicts(P("a.h5"))[0].msg.find("a process ckptwatch cannot name"), std::string::npos);
 }
 
+// HDF5 starts a save by opening and closing the file, then reopening it with O_TRUNC. When
+// the empty file's look comes before that reopen, its second look is due in a moment; writes
+// arriving meanwhile are the save under way, so that look is a first again, not a hung writer's.
+TEST_F(PipelineSaves, WritesAfterAnEmptyFilesFirstLookMakeTheNextLookAFirstAgain) {
+  StartOne("settle: 0s, stuck_after: 2m");
+  Save(P("a.h5"), 0);  // the create-and-close before the O_TRUNC reopen
+  Pass(milliseconds(1));
+  Answer(Verdict::kEmpty, 0);
+  ASSERT_EQ(reporter_.Events(LogEvent::kVerifyDeferred).size(), 1u);
+  env_.open_for_writing[P("a.h5")] = "pid 77 (python3)";  // reopened: the save is under way
+  env_.Write(P("a.h5"), 300);
+  Event(WatchEvent::Kind::kFileWriting, P("a.h5"));
+  Pass(seconds(20));
+  EXPECT_TRUE(Jobs().empty()) << "a save under way waits for its close (or stuck_after)";
+  EXPECT_TRUE(Verdicts(P("a.h5")).empty()) << "a save seconds old is not stuck: "
+                                           << (Verdicts(P("a.h5")).empty() ? "" : Verdicts(P("a.h5"))[0].msg);
+  EXPECT_EQ(reporter_.failing["run/stuck"], 0u);
+  env_.open_for_writing.clear();
+  Save(P("a.h5"), 900);
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kOk, 900);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(VerdictName(Verdicts(P("a.h5"))[0].verdict), "ok");
+}
+
+// The same reopen when the loop has not read its write events yet (a loaded host): the writer
+// that holds the file now and did not at the first look is a save under way.
+TEST_F(PipelineSaves, AWriterThatAppearedSinceAnEmptyFilesFirstLookIsASaveUnderWay) {
+  StartOne("settle: 0s, stuck_after: 2m");
+  Save(P("a.h5"), 0);
+  Pass(milliseconds(1));
+  Answer(Verdict::kEmpty, 0);
+  ASSERT_EQ(reporter_.Events(LogEvent::kVerifyDeferred).size(), 1u);
+  env_.open_for_writing[P("a.h5")] = "pid 77 (python3)";  // reopened; no event read yet
+  Pass(seconds(2));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kEmpty, 0);
+  EXPECT_TRUE(Verdicts(P("a.h5")).empty()) << Verdicts(P("a.h5"))[0].msg;
+  ASSERT_EQ(reporter_.Events(LogEvent::kVerifyDeferred).size(), 2u);
+  EXPECT_NE(reporter_.Events(LogEvent::kVerifyDeferred)[1].msg.find("looking again in 2m"), std::string::npos)
+      << reporter_.Events(LogEvent::kVerifyDeferred)[1].msg;
+  Pass(seconds(119));
+  EXPECT_TRUE(Jobs().empty());
+  Pass(seconds(2));  // the writer never wrote nor closed: now it is hung
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kEmpty, 0);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "stuck");
+}
+
 TEST_F(PipelineSaves, AWriteAfterACloseDoesNotDelayThatClosesVerdict) {
   StartOne("settle: 0s, stuck_after: 30s");
   Save(P("a.h5"), 500);

@@ -134,7 +134,14 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     const OpenWriters writers = env_.WritersOf(w.config.name, job.relative, dispatched.at, &holder);
     const bool writer_gone = close.closed && writers != OpenWriters::kSome;
     // A look after stuck_after of silence from a writer that never closed is already the second.
-    const bool first_look = w.paths[path].incomplete_verdicts++ == 0 && !close.writing;
+    // A writer that appeared since the last look (HDF5's reopen after its create-and-close,
+    // whose write events the loop may not have read yet) makes this look a first again.
+    PathRecord& looked = w.paths[path];
+    if (looked.incomplete_verdicts > 0 && !looked.writer_at_last_look &&
+        writers == OpenWriters::kSome && !close.writing)
+      looked.incomplete_verdicts = 0;
+    looked.writer_at_last_look = writers == OpenWriters::kSome;
+    const bool first_look = looked.incomplete_verdicts++ == 0 && !close.writing;
     if (first_look && (!writer_gone || result.verdict == Verdict::kEmpty)) {
       const milliseconds delay = result.verdict == Verdict::kEmpty && writers != OpenWriters::kSome
                                      ? std::min<milliseconds>(w.config.stuck_after, kEmptyRecheck)
@@ -174,6 +181,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
   {
     PathRecord& done = w.paths[path];
     done.incomplete_verdicts = 0;
+    done.writer_at_last_look = false;
     done.close.reset();
     if (const auto& before = done.remembered; before && !before->cause.empty())
       own_failure = ResolvedFailure{path, RunOf(w, path), before->verdict, before->cause, path, 0};
