@@ -383,12 +383,14 @@ void Pipeline::OnScanDone(const ScanResult& result) {
     if (RestoreWatch(*w, snapshot)) return;
     if (w->verify_all_on_start) {
       w->verify_all_on_start = false;
-      for (const auto& [path, stat] : snapshot.files) Touch(*w, path, now - w->config.settle);
+      for (const auto& [path, stat] : snapshot.files)
+        if (!HasWriteEvent(*w, path)) Touch(*w, path, now - w->config.settle);
       return;
     }
     auto newest = std::max_element(snapshot.files.begin(), snapshot.files.end(),
                                    [](const auto& a, const auto& b) { return a.second.mtime_ns < b.second.mtime_ns; });
-    if (newest != snapshot.files.end()) w->settle->Touch(newest->first, now - w->config.settle);
+    if (newest != snapshot.files.end() && !HasWriteEvent(*w, newest->first))
+      w->settle->Touch(newest->first, now - w->config.settle);
     return;
   }
   if (reason == ScanReason::kPoll) {
@@ -459,6 +461,14 @@ void Pipeline::DrainBlocked() {
     }
   }
   draining_ = false;
+}
+
+// A file written since the watch began has its write events, and they decide its look: a scan
+// that ran while its save was under way must not look at it now (it would find its writer hung)
+// nor forget that its writer already closed it.
+bool Pipeline::HasWriteEvent(const Watch& w, const std::string& path) const {
+  const PathRecord* record = w.paths.Find(path);
+  return record && record->close;
 }
 
 std::optional<FileStat> Pipeline::StatNow(const Watch& w, const std::string& path) const {

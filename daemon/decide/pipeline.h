@@ -125,6 +125,7 @@ class Pipeline {
   bool Repeated(Watch& w, const std::string& path, const std::string& key, std::string* note);
   std::size_t QueueLength() const;
   std::optional<FileStat> StatNow(const Watch& w, const std::string& path) const;
+  bool HasWriteEvent(const Watch& w, const std::string& path) const;
 
   void SetProblem(Watch& w, WatchProblem problem, bool active, const std::string& reason = "");
   void CheckWritable(Watch& w);

@@ -50,7 +50,7 @@ bool Pipeline::RestoreWatch(Watch& w, const Snapshot& snapshot) {
   for (const auto& [path, stat] : snapshot.files) {
     auto it = by_path.find(path);
     if (it == by_path.end() || !(it->second->stat == stat)) {
-      Touch(w, path, now - w.config.settle);
+      if (!HasWriteEvent(w, path)) Touch(w, path, now - w.config.settle);
       ++changed;
       continue;
     }

@@ -541,6 +541,28 @@ TEST_F(PipelineSaves, AtStartOnlyTheNewestCheckpointIsVerified) {
   EXPECT_EQ(Jobs()[0].path, P("new.h5"));
 }
 
+// The first scan lists a file whose save began while it ran: that save's own events decide its
+// look (its close), not the scan's "newest file" — a look at it now would call it hung.
+TEST_F(PipelineSaves, ASaveBegunDuringTheFirstScanWaitsForItsClose) {
+  env_.MakeDir(kRoot);
+  Load(Watch("run", kRoot, "settle: 0s, stuck_after: 2m"), "", &config_);
+  pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_, limits_);
+  pipeline_->Start();  // its first scan is still running
+  env_.open_for_writing[P("a.h5")] = "pid 77 (python3)";
+  env_.Write(P("a.h5"), 300);
+  Event(WatchEvent::Kind::kFileWriting, P("a.h5"));  // the scan ends after it, listing a.h5
+  Pass(seconds(20));
+  EXPECT_TRUE(Jobs().empty()) << "a save under way waits for its close";
+  EXPECT_TRUE(Verdicts(P("a.h5")).empty()) << Verdicts(P("a.h5"))[0].msg;
+  env_.open_for_writing.clear();
+  Save(P("a.h5"), 900);
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kOk, 900);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(VerdictName(Verdicts(P("a.h5"))[0].verdict), "ok");
+}
+
 TEST_F(PipelineSaves, AFullVerifyQueueHoldsFilesUntilThereIsRoom) {
   verifier_.capacity = 1;
   StartOne("settle: 0s");
