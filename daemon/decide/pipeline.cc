@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <set>
+#include <sys/stat.h>
 
 #include "config/units.h"
 #include "decide/pipeline_watch.h"
@@ -358,6 +359,18 @@ void Pipeline::OnScanDone(const ScanResult& result) {
          {"path", whole_watch ? w->config.path : w->config.path + "/" + result.request.relative}},
         result.error);
     return;
+  }
+  // A directory renamed (a staging directory moved into place) or deleted while its scan ran was
+  // listed under a name that is gone: its files would be not_found. Its rename's own events
+  // scan it under the new name; a rename after this probe drops what it left pending.
+  if (!whole_watch) {
+    const EntryInfo dir = env_.Probe(w->config.name, result.request.relative);
+    if (dir.kind != EntryKind::kNotRegular || !S_ISDIR(dir.mode)) {
+      Log(LogLevel::kDebug, LogEvent::kScanSkipped,
+          {{"watch", w->config.name}, {"path", w->config.path + "/" + result.request.relative}},
+          "renamed or deleted while it was scanned: what the scan listed is gone");
+      return;
+    }
   }
   // Staging directories and, in a non-recursive watch, subdirectories are
   // not this watch's files, whatever the scanner was given.

@@ -508,6 +508,46 @@ TEST_F(PipelineSaves, StagingDirectoryRenamedIntoPlaceIsNoFailedSave) {
   EXPECT_EQ(Verdicts(P("checkpoint-5/model-00002-of-00002.safetensors")).size(), 1u);
 }
 
+// The scan of a new staging directory lists it under the name it had when the scan opened it;
+// renamed into place while the scan ran, those names are gone and its files are not_found —
+// a false page. The new name's own directory event scans it again.
+TEST_F(PipelineSaves, AScanOfADirectoryRenamedWhileItRanIsDropped) {
+  StartOne("settle: 200ms, recursive: true");
+  env_.MakeDir(P("ckpt-5.saving"));
+  Save(P("ckpt-5.saving/optimizer.pt"));
+  WatchEvent created;
+  created.kind = Kind::kDirectoryCreated;
+  created.watch_id = watcher_.IdOf(kRoot);
+  created.path = P("ckpt-5.saving");
+  pipeline_->OnWatchEvent(created);  // its scan starts, and lists the directory as it is now
+  ASSERT_EQ(scanner_.requests.size(), 1u);
+  ScanResult stale;
+  stale.request = scanner_.requests.front();
+  scanner_.requests.clear();
+  stale.ok = true;
+  stale.snapshot = env_.List(kRoot, "ckpt-5.saving", true);
+  ASSERT_EQ(stale.snapshot.files.size(), 1u);
+  env_.MakeDir(P("checkpoint-5"));  // renamed into place while the scan ran
+  env_.Rename(P("ckpt-5.saving/optimizer.pt"), P("checkpoint-5/optimizer.pt"));
+  env_.RemoveDir(P("ckpt-5.saving"));
+  WatchEvent gone;
+  gone.kind = Kind::kNameGone;
+  gone.watch_id = watcher_.IdOf(kRoot);
+  gone.path = P("ckpt-5.saving");
+  gone.moved_to = P("checkpoint-5");
+  pipeline_->OnWatchEvent(gone);
+  Event(Kind::kDirectoryCreated, P("checkpoint-5"));
+  pipeline_->OnScanDone(stale);  // the old name's scan ends last
+  Pass(seconds(1));
+  std::set<std::string> paths;
+  for (const VerifyJob& job : Jobs()) paths.insert(job.path);
+  EXPECT_EQ(paths, (std::set<std::string>{P("checkpoint-5/optimizer.pt")}));
+  AnswerAllOk();
+  Pass(seconds(5));
+  EXPECT_TRUE(Jobs().empty());
+  EXPECT_TRUE(reporter_.failures.empty());
+}
+
 // A file deleted before its verdict is not a rename: it still says not_found.
 TEST_F(PipelineSaves, ACheckpointDeletedBeforeItsVerdictIsStillNotFound) {
   StartOne("settle: 200ms");
