@@ -4,6 +4,9 @@
 // (links libhdf5); the parent's, verifier_child_spawn.cc (does not).
 #pragma once
 
+#include <spawn.h>
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -36,6 +39,11 @@ std::vector<std::string> VerifierChildArgv(const std::string& self_exe, const st
 /// reason, instead of the tty; and nothing of this process's but sanitizer
 /// options.
 std::vector<std::string> VerifierChildEnvironment();
+
+/// posix_spawn()s `argv` (argv[0] is `executable`) with VerifierChildEnvironment() and
+/// `actions`. 0 with `*pid` set, or posix_spawn's error.
+int SpawnWithVerifierEnvironment(const std::string& executable, std::vector<std::string> argv,
+                                 const posix_spawn_file_actions_t* actions, pid_t* pid);
 
 /// Parses the arguments VerifierChildArgv() makes (after the subcommand). False with `*err`.
 bool ParseVerifierChildArgs(const std::vector<std::string>& args, VerifyOptions* options,

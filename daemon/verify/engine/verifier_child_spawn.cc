@@ -152,17 +152,9 @@ VerifyResult VerifyInChild(const std::string& self_exe, int fd, const std::strin
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
   posix_spawn_file_actions_adddup2(&actions, fd, kVerifierChildFd);
 
-  std::vector<std::string> argv_strings = VerifierChildArgv(self_exe, path, options, limits);
-  std::vector<char*> argv;
-  for (std::string& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings = VerifierChildEnvironment();
-  std::vector<char*> envp;
-  for (std::string& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-
   pid_t pid = -1;
-  int spawn_error = posix_spawn(&pid, self_exe.c_str(), &actions, nullptr, argv.data(), envp.data());
+  int spawn_error = SpawnWithVerifierEnvironment(
+      self_exe, VerifierChildArgv(self_exe, path, options, limits), &actions, &pid);
   posix_spawn_file_actions_destroy(&actions);
   close(out_pipe[1]);
   close(err_pipe[1]);
@@ -219,4 +211,17 @@ std::string SelfExecutable() {
   if (n <= 0) return "/proc/self/exe";
   return std::string(buffer, static_cast<std::size_t>(n));
 }
+int SpawnWithVerifierEnvironment(const std::string& executable, std::vector<std::string> argv,
+                                 const posix_spawn_file_actions_t* actions, pid_t* pid) {
+  std::vector<char*> args;
+  for (std::string& s : argv) args.push_back(s.data());
+  args.push_back(nullptr);
+  std::vector<std::string> environment = VerifierChildEnvironment();
+  std::vector<char*> envp;
+  for (std::string& s : environment) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  return posix_spawn(pid, executable.c_str(), actions,
+                     nullptr, args.data(), envp.data());
+}
+
 }  // namespace ckptwatch

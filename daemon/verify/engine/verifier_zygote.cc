@@ -18,6 +18,7 @@
 #include <map>
 
 #include "verify/engine/confinement.h"
+#include "verify/engine/packet_socket.h"
 #include "verify/engine/verifier_child.h"
 #include "verify/engine/warm_channel.h"
 #include "verify/engine/warm_verifier.h"
@@ -44,17 +45,7 @@ struct ReportWire {
 
 // A request carries the arguments of one child: a path of at most PATH_MAX and a few numbers.
 constexpr std::size_t kMaxRequestBytes = 64u << 10;
-constexpr int kJobFds = 3;  // the checkpoint, the child's stdout, its stderr
-
-// One datagram of `data` with room for (or carrying) kJobFds descriptors in `control`.
-msghdr Message(iovec* iov, char* control, std::size_t control_size) {
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = control_size;
-  return msg;
-}
+constexpr std::size_t kJobFds = 3;  // the checkpoint, the child's stdout, its stderr
 
 [[noreturn]] void RunChild(pid_t zygote, const std::vector<std::string>& args, int file_fd,
                            int out_fd, int err_fd) {
@@ -88,20 +79,7 @@ msghdr Message(iovec* iov, char* control, std::size_t control_size) {
 }
 
 void Report(int socket, std::uint64_t id, ZygoteReport::Kind kind, pid_t pid, int status) {
-  ReportWire wire{static_cast<std::uint32_t>(kind), pid, status, 0, id};
-  while (send(socket, &wire, sizeof wire, MSG_NOSIGNAL) < 0 && errno == EINTR) {
-  }
-}
-
-std::vector<std::string> SplitArgs(const char* data, std::size_t size) {
-  std::vector<std::string> args;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < size; ++i) {
-    if (data[i] != '\0') continue;
-    args.emplace_back(data + start, i - start);
-    start = i + 1;
-  }
-  return args;
+  SendRecord(socket, ReportWire{static_cast<std::uint32_t>(kind), pid, status, 0, id});
 }
 
 // Serves requests until the daemon closes its end; returns when it has.
@@ -128,32 +106,21 @@ void Serve(int socket, int sigchld_fd) {
       }
     }
     if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kJobFds)];
-    iovec iov{buffer.data(), buffer.size()};
-    msghdr msg = Message(&iov, control, sizeof control);
-    ssize_t n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) break;  // the daemon is gone, or stopping
+    buffer.resize(kMaxRequestBytes);
     std::vector<int> received;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (std::size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        received.push_back(fd);
-      }
-    }
+    const int got = ReceiveWithFds(socket, &buffer, &received, 0);
+    if (got < 0 && (errno == EAGAIN || errno == EMSGSIZE)) continue;  // a truncated one: dropped
+    if (got <= 0) break;  // the daemon is gone, or stopping
+    const std::size_t n = buffer.size();
     RequestHeader header{};
-    const bool whole = static_cast<std::size_t>(n) >= sizeof header &&
-                       !(msg.msg_flags & MSG_TRUNC) && !(msg.msg_flags & MSG_CTRUNC);
+    const bool whole = n >= sizeof header;
     if (whole) std::memcpy(&header, buffer.data(), sizeof header);
     if (whole && header.type == RequestType::kKill) {
       for (const auto& [pid, id] : children)
         if (id == header.id) kill(pid, SIGKILL);  // not reaped yet: still ours, never reused
     } else if (whole && header.type == RequestType::kRun && received.size() == kJobFds) {
       std::vector<std::string> args =
-          SplitArgs(buffer.data() + sizeof header, static_cast<std::size_t>(n) - sizeof header);
+          SplitNulStrings(buffer.data() + sizeof header, n - sizeof header);
       const pid_t zygote = getpid();
       pid_t pid = fork();
       if (pid == 0) RunChild(zygote, args, received[0], received[1], received[2]);
@@ -165,7 +132,7 @@ void Serve(int socket, int sigchld_fd) {
       }
     } else if (whole && header.type == RequestType::kStartWarm && received.size() == 1) {
       std::vector<std::string> args =
-          SplitArgs(buffer.data() + sizeof header, static_cast<std::size_t>(n) - sizeof header);
+          SplitNulStrings(buffer.data() + sizeof header, n - sizeof header);
       const pid_t zygote = getpid();
       pid_t pid = fork();
       if (pid == 0) RunWarm(zygote, args, received[0]);
@@ -243,60 +210,42 @@ bool ZygoteSocketPair(int fds[2], std::string* err) {
   return false;
 }
 
-bool SendZygoteJob(int socket, std::uint64_t id, const std::vector<std::string>& child_args,
-                   int file_fd, int out_fd, int err_fd, std::string* err) {
-  RequestHeader header{RequestType::kRun, 0, id};
-  std::string payload(reinterpret_cast<const char*>(&header), sizeof header);
-  for (const std::string& arg : child_args) {
-    payload += arg;
-    payload += '\0';
-  }
-  if (payload.size() > kMaxRequestBytes) {
+namespace {
+
+// One request: its header and arguments in one datagram, with `fds` attached.
+bool SendRequest(int socket, const RequestHeader& header, const std::vector<std::string>& args,
+                 const std::vector<int>& fds, std::string* err) {
+  std::size_t size = sizeof header;
+  for (const std::string& arg : args) size += arg.size() + 1;
+  if (size > kMaxRequestBytes) {
     *err = "the job's arguments are too long for the zygote";
     return false;
   }
-  const int fds[kJobFds] = {file_fd, out_fd, err_fd};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-  iovec iov{payload.data(), payload.size()};
-  msghdr msg = Message(&iov, control, sizeof control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof fds);
-  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-  ssize_t n;
-  while ((n = sendmsg(socket, &msg, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-  }
-  if (n == static_cast<ssize_t>(payload.size())) return true;
-  *err =
-      std::string("sending a job to the zygote: ") + (n < 0 ? std::strerror(errno) : "short write");
-  return false;
+  return SendWithFds(socket, std::string_view(reinterpret_cast<const char*>(&header), sizeof header),
+                     args, fds, err);
+}
+
+}  // namespace
+
+bool SendZygoteJob(int socket, std::uint64_t id, const std::vector<std::string>& child_args,
+                   int file_fd, int out_fd, int err_fd, std::string* err) {
+  return SendRequest(socket, RequestHeader{RequestType::kRun, 0, id}, child_args,
+                     {file_fd, out_fd, err_fd}, err);
 }
 
 bool SendZygoteStartWarm(int socket, std::uint64_t id, const std::vector<std::string>& warm_args,
                          int channel_fd, std::string* err) {
-  RequestHeader header{RequestType::kStartWarm, 0, id};
-  return SendWithFds(socket,
-                     std::string_view(reinterpret_cast<const char*>(&header), sizeof header),
-                     warm_args, {channel_fd}, err);
+  return SendRequest(socket, RequestHeader{RequestType::kStartWarm, 0, id}, warm_args,
+                     {channel_fd}, err);
 }
 
 bool SendZygoteKill(int socket, std::uint64_t id) {
-  RequestHeader header{RequestType::kKill, 0, id};
-  ssize_t n;
-  while ((n = send(socket, &header, sizeof header, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 &&
-         errno == EINTR) {
-  }
-  return n == static_cast<ssize_t>(sizeof header);
+  return SendRecord(socket, RequestHeader{RequestType::kKill, 0, id}, MSG_DONTWAIT);
 }
 
 int ReadZygoteReport(int socket, ZygoteReport* report) {
   ReportWire wire{};
-  ssize_t n;
-  while ((n = recv(socket, &wire, sizeof wire, MSG_DONTWAIT)) < 0 && errno == EINTR) {
-  }
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-  if (n != static_cast<ssize_t>(sizeof wire)) return -1;
+  if (const int rc = ReceiveRecord(socket, &wire); rc != 1) return rc;
   report->id = wire.id;
   report->kind = static_cast<ZygoteReport::Kind>(wire.kind);
   report->pid = wire.pid;

@@ -182,6 +182,27 @@ void VerifyQueue::AfterFirstLook(Child* child) {
 
 bool VerifyQueue::ForkInZygote(Child* child) {
   if (!zygote_) return false;
+  const std::uint64_t id = next_id_++;
+  int read_ends[2];
+  std::string error;
+  const bool sent = HandOver(
+      child,
+      [&](const std::vector<std::string>& args, int out_fd, int err_fd) {
+        return SendZygoteJob(zygote_->socket, id, args, child->file.get(), out_fd, err_fd, &error);
+      },
+      read_ends);
+  if (!sent) return false;
+  child->file.reset();  // the zygote's child has its own copy now
+  child->zygote = zygote_;
+  child->id = id;
+  forked_[id] = child;
+  WatchPipes(child, read_ends[0], read_ends[1]);
+  return true;
+}
+
+// The job's stdout and stderr pipes, and its arguments after the executable and the
+// subcommand: what a zygote's child and a warm verifier are both handed with the file.
+bool VerifyQueue::HandOver(Child* child, const HandOverSend& send, int read_ends[2]) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0) return false;
   if (pipe2(err, O_CLOEXEC) != 0) {
@@ -191,11 +212,8 @@ bool VerifyQueue::ForkInZygote(Child* child) {
   }
   std::vector<std::string> args =
       VerifierChildArgv(self_exe_, child->job.path, child->job.options, limits_);
-  args.erase(args.begin(), args.begin() + 2);  // the executable and the subcommand
-  const std::uint64_t id = next_id_++;
-  std::string error;
-  const bool sent =
-      SendZygoteJob(zygote_->socket, id, args, child->file.get(), out[1], err[1], &error);
+  args.erase(args.begin(), args.begin() + 2);
+  const bool sent = send(args, out[1], err[1]);
   close(out[1]);
   close(err[1]);
   if (!sent) {
@@ -203,11 +221,8 @@ bool VerifyQueue::ForkInZygote(Child* child) {
     close(err[0]);
     return false;
   }
-  child->file.reset();  // the zygote's child has its own copy now
-  child->zygote = zygote_;
-  child->id = id;
-  forked_[id] = child;
-  WatchPipes(child, out[0], err[0]);
+  read_ends[0] = out[0];
+  read_ends[1] = err[0];
   return true;
 }
 

@@ -80,6 +80,9 @@ class VerifyQueue {
   void Start(VerifyJob job);
   void AfterFirstLook(Child* child);
   bool ForkInZygote(Child* child);
+  using HandOverSend =
+      std::function<bool(const std::vector<std::string>& args, int out_fd, int err_fd)>;
+  bool HandOver(Child* child, const HandOverSend& send, int read_ends[2]);
   void SpawnChild(Child* child);
   void WatchPipes(Child* child, int out_fd, int err_fd);
   void WatchOutput(Child* child);

@@ -48,24 +48,16 @@ bool VerifyQueue::RunInWarm(Child* child) {
     warm = StartWarm(child->file_owner);
     if (!warm) return false;
   }
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return false;
-  if (pipe2(err, O_CLOEXEC) != 0) {
-    close(out[0]);
-    close(out[1]);
-    return false;
-  }
-  std::vector<std::string> args =
-      VerifierChildArgv(self_exe_, child->job.path, child->job.options, limits_);
-  args.erase(args.begin(), args.begin() + 2);  // the executable and the subcommand
+  int read_ends[2];
   std::string error;
-  const bool sent =
-      SendWarmJob(warm->channel, next_id_++, args, child->file.get(), out[1], err[1], &error);
-  close(out[1]);
-  close(err[1]);
+  const bool sent = HandOver(
+      child,
+      [&](const std::vector<std::string>& args, int out_fd, int err_fd) {
+        return SendWarmJob(warm->channel, next_id_++, args, child->file.get(), out_fd, err_fd,
+                           &error);
+      },
+      read_ends);
   if (!sent) {
-    close(out[0]);
-    close(err[0]);
     RetireWarm(warm);  // a full or broken channel: this one forks a one-shot child instead
     return false;
   }
@@ -77,7 +69,7 @@ bool VerifyQueue::RunInWarm(Child* child) {
   child->zygote = warm->zygote;
   child->id = warm->id;  // a timeout kills the verifier; its exit report ends the job
   forked_[warm->id] = child;
-  WatchPipes(child, out[0], err[0]);
+  WatchPipes(child, read_ends[0], read_ends[1]);
   return true;
 }
 

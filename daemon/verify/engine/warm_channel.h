@@ -1,6 +1,6 @@
 // The channel between a warm verifier (warm_verifier.cc) and whoever feeds it files: the daemon's
 // queue (verify_queue_warm.cc) or `ckptwatch verify -j` (warm_cli.cc). One SOCK_SEQPACKET
-// socket; each job is one datagram with the file and the job's stdout/stderr pipes attached
+// socket (packet_socket.h); each job is one datagram with the file and the job's stdout/stderr pipes attached
 // (SCM_RIGHTS), each answer one fixed-size report. No libhdf5 here: the light `ckptwatch` front
 // links this file.
 //
@@ -47,19 +47,6 @@ struct WarmReport {
 /// The warm verifier's start arguments (after the subcommand): its limits and file budget.
 std::vector<std::string> WarmVerifierArgs(double timeout_seconds, std::uint64_t memory_bytes,
                                           std::size_t max_files);
-
-/// Sends one datagram of `header` + `args` (NUL-terminated each) with `fds` attached, without
-/// blocking. False with `*err` when it could not be sent whole.
-bool SendWithFds(int socket, std::string_view header, const std::vector<std::string>& args,
-                 const std::vector<int>& fds, std::string* err);
-
-/// Receives one datagram into `buffer` (resized to what came) and its descriptors into `*fds`
-/// (close-on-exec). 1: received; 0: the peer closed; -1: an error (errno). A truncated datagram
-/// or descriptor list is an error, its descriptors closed.
-int ReceiveWithFds(int socket, std::vector<char>* buffer, std::vector<int>* fds, int flags);
-
-/// Splits NUL-terminated strings.
-std::vector<std::string> SplitNulStrings(const char* data, std::size_t size);
 
 /// Asks the warm verifier on `channel` to verify `file_fd` as job `job`, with `child_args`
 /// (VerifierChildArgv() after the subcommand; its limits must be the verifier's), writing its

@@ -151,15 +151,8 @@ std::unique_ptr<WarmProcess> SpawnWarm(const std::string& engine, const ChildLim
   std::vector<std::string> argv_strings{engine, std::string(kWarmVerifierCommand)};
   for (std::string& arg : WarmVerifierArgs(limits.timeout_seconds, limits.memory_bytes, max_files))
     argv_strings.push_back(std::move(arg));
-  std::vector<char*> argv;
-  for (std::string& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings = VerifierChildEnvironment();
-  std::vector<char*> envp;
-  for (std::string& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, engine.c_str(), &actions, nullptr, argv.data(), envp.data());
+  const int rc = SpawnWithVerifierEnvironment(engine, std::move(argv_strings), &actions, &pid);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) return nullptr;
   return std::make_unique<WarmProcess>(pid, mine.release(), owner);

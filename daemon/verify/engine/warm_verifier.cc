@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "verify/engine/confinement.h"
+#include "verify/engine/packet_socket.h"
 #include "verify/engine/verifier_child.h"
 #include "verify/engine/warm_channel.h"
 #include "verify/hdf5/hdf5_handle.h"
