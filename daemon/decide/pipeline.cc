@@ -351,7 +351,9 @@ void Pipeline::OnScanDone(const ScanResult& result) {
     // ran (a staging directory, say): nothing was lost, nothing to report.
     if (!whole_watch && (result.error_code == ENOENT || result.error_code == ENOTDIR ||
                          result.error_code == ELOOP || result.error_code == EXDEV)) {
-      Log(LogLevel::kDebug, LogEvent::kScanSkipped, {{"watch", w->config.name}}, result.error);
+      Log(LogLevel::kDebug, LogEvent::kScanSkipped,
+          {{"watch", w->config.name}, {"path", w->config.path + "/" + result.request.relative}},
+          result.error);
       return;
     }
     Log(LogLevel::kError, LogEvent::kScanFailed,
