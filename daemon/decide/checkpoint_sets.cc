@@ -1,21 +1,32 @@
 #include "decide/checkpoint_sets.h"
 
+#include <fcntl.h>
+
+#include "base/unique_fd.h"
 #include "decide/env.h"  // before pipeline_ports.h, which uses its Snapshot without including it
 #include "decide/pipeline_ports.h"
 #include "verify/sets/set_finder.h"
 
 namespace ckptwatch {
 
-std::vector<CheckpointEvent> JudgeSetDirectory(const std::string& dir_path, Level level) {
+std::vector<CheckpointEvent> JudgeSetDirectory(int root_fd, const std::string& root_path,
+                                               const std::string& relative, Level level) {
   SetCheckOptions options;
   options.level = level;
   std::string err;
-  FoundSets found = FindSets(dir_path, false, options, &err, /*depth=*/0);
+  FoundSets found = FindSetsBeneath(root_fd, root_path, relative, options, &err);
   std::vector<CheckpointEvent> events;
   for (const SetCandidate& set : found.sets) events.push_back(DescribeSet(set.Check()));
   for (const PointerReport& pointer : JudgePointers(found))
     if (pointer.verdict != "ok") events.push_back(DescribePointer(pointer));
   return events;
+}
+
+std::vector<CheckpointEvent> JudgeSetDirectoryAt(const std::string& root_path,
+                                                 const std::string& relative, Level level) {
+  UniqueFd root(open(root_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) return {};
+  return JudgeSetDirectory(root.get(), root_path, relative, level);
 }
 
 CheckpointSets::CheckpointSets(std::string watch, std::string root, const WatchConfig& config,
@@ -34,8 +45,7 @@ void CheckpointSets::Apply(const WatchConfig& config) {
 
 void CheckpointSets::OnDue(Clock::time_point now) {
   for (const std::string& dir : tracker_.TakeDue(now)) {
-    const std::string path = dir.empty() ? root_ : root_ + "/" + dir;
-    for (CheckpointEvent& e : judge_(path, level_)) {
+    for (CheckpointEvent& e : judge_(root_, dir, level_)) {
       std::vector<LogField> fields{{"watch", watch_}};
       fields.insert(fields.end(), e.fields.begin(), e.fields.end());
       reporter_.Report(CheckpointJudged{

@@ -27,20 +27,24 @@ namespace ckptwatch {
 
 class Reporter;  // pipeline_ports.h
 
-/// Judges the sets of the directory `dir_path` alone (no subdirectory) and the resume pointers
-/// in it, without verifying members as files: the events to log.
-std::vector<CheckpointEvent> JudgeSetDirectory(const std::string& dir_path, Level level);
+/// Judges the sets of the directory `relative` below the watch root `root_fd` ("" for the root;
+/// that directory alone, reached beneath the root, no symlink followed) and the resume pointers
+/// in it, without verifying members as files: the events to log. Reads the disk.
+std::vector<CheckpointEvent> JudgeSetDirectory(int root_fd, const std::string& root_path,
+                                               const std::string& relative, Level level);
+/// The same from the root's path.
+std::vector<CheckpointEvent> JudgeSetDirectoryAt(const std::string& root_path,
+                                                 const std::string& relative, Level level);
 
 class CheckpointSets {
  public:
   using Clock = SetTracker::Clock;
-  /// Judges one directory (an absolute path) at `level`: JudgeSetDirectory() unless a test or a
-  /// thread-pool port says otherwise.
-  using Judge =
-      std::function<std::vector<CheckpointEvent>(const std::string& dir_path, Level level)>;
+  /// Judges one directory (`relative` below the root `root_path`) at `level`.
+  using Judge = std::function<std::vector<CheckpointEvent>(
+      const std::string& root_path, const std::string& relative, Level level)>;
 
   CheckpointSets(std::string watch, std::string root, const WatchConfig& config, Reporter& reporter,
-                 Judge judge = JudgeSetDirectory);
+                 Judge judge = JudgeSetDirectoryAt);
 
   void OnWrite(const std::string& relative, Clock::time_point now, bool closed) {
     tracker_.OnWrite(relative, now, closed);
