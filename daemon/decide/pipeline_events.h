@@ -117,6 +117,7 @@ struct QueueLengthChanged {
 /// one: its `event=checkpoint` line, and for a set that is not ok the failed save's cause.
 struct CheckpointJudged {
   std::string watch;
+  std::string run;  ///< The run of the set's directory; "" outside runs.
   Logged line;
   std::string cause;  ///< "" when it is no failed save.
 };

@@ -243,6 +243,14 @@ class FakeVerifier : public Verifier {
   std::size_t capacity = 1000;
 };
 
+// Records the judgements of checkpoint sets asked for; the test answers them (Answer...),
+// in any order, or never.
+class FakeSetJudge : public SetJudge {
+ public:
+  void Judge(SetJudgeRequest request) override { requests.push_back(std::move(request)); }
+  std::vector<SetJudgeRequest> requests;  // not yet answered
+};
+
 // Records every event the pipeline reports, in order (`events`), and keeps the state the
 // metrics would show (verified, failures, failing, ...) from them, so that tests assert on
 // events, never on how report/ renders them.
@@ -349,7 +357,7 @@ class FakeReporter : public Reporter {
   }
   void Record(const CheckpointJudged& e) {
     Record(e.line);
-    if (!e.cause.empty()) ++failures[Key(e.watch, "") + "/" + e.cause];
+    if (!e.cause.empty()) ++failures[Key(e.watch, e.run) + "/" + e.cause];
   }
   void Record(const LastGoodRestored& e) { last_good[Key(e.watch, e.run)] = e.bytes; }
   void Record(const ProblemChanged& e) {

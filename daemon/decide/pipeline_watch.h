@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "decide/checkpoint_sets.h"
 #include "decide/failure_tracker.h"
 #include "decide/path_record.h"
 #include "decide/pipeline.h"
@@ -63,6 +64,8 @@ struct Pipeline::Watch {
   // Each run's last good checkpoint, for `ckptwatch status`; goes with the run.
   std::map<std::string, WatchStatus::LastGood> run_last_good;
   std::uint64_t run_seq = 0;
+  // Checkpoint sets: which directories are due to be judged, which judgements are under way.
+  std::unique_ptr<CheckpointSets> sets;
 };
 
 /// `path` relative to the watch root `root`, or "" when it is not below it.

@@ -1,0 +1,163 @@
+// Checkpoint sets through the pipeline, in virtual time: judged at the commit point, or after
+// checkpoint_settle with every member closed; judged off the loop (the SetJudge port, answered
+// here by the test), never twice at once, and safely forgotten by a reload.
+#include "decide/pipeline_test_util.h"
+
+namespace ckptwatch::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Kind = WatchEvent::Kind;
+
+class PipelineSets : public PipelineTest {
+ protected:
+  void StartSets(const std::string& keys = "") {
+    StartOne("recursive: true, settle: 1s, checkpoint_settle: 30s, run_depth: 1" +
+             (keys.empty() ? "" : ", " + keys));
+  }
+  /// A file written and closed, as inotify reports it (a set's file need not match `patterns`).
+  void Closed(const std::string& name, std::uint64_t size = 4096) { Save(P(name), size); }
+  /// What a judgement of `dir` finds: one set of `layout`, `verdict`, `missing` members.
+  static CheckpointEvent Set(const std::string& dir, const std::string& layout, SetVerdict verdict,
+                             std::vector<std::string> missing = {}, std::string reason = "") {
+    SetReport r;
+    r.path = r.dir = P(dir);
+    r.layout = layout;
+    r.verdict = verdict;
+    r.members = {"a", "b"};
+    r.missing = std::move(missing);
+    r.reason = std::move(reason);
+    return DescribeSet(r);
+  }
+  std::vector<FakeReporter::Line> Checkpoints() const {
+    return reporter_.Events(LogEvent::kCheckpoint);
+  }
+};
+
+TEST_F(PipelineSets, ASetIsJudgedOffTheLoopWhenItsCommitPointIsClosed) {
+  StartSets();
+  Closed("r1/m/model-00001-of-00002.safetensors");
+  Closed("r1/m/model-00002-of-00002.safetensors");
+  Pass(milliseconds(500));
+  EXPECT_TRUE(judge_.requests.empty()) << "no commit point yet, members quiet for 0.5 s only";
+  Closed("r1/m/model.safetensors.index.json");
+  Pass(milliseconds(0));
+  ASSERT_EQ(judge_.requests.size(), 1u) << "judged at its commit point, not after a settle";
+  EXPECT_EQ(judge_.requests[0].relative, "r1/m");
+  EXPECT_EQ(judge_.requests[0].root_path, kRoot);
+  EXPECT_TRUE(Checkpoints().empty()) << "nothing is said before the judgement is back";
+  AnswerSets({Set("r1/m", "hf_sharded", SetVerdict::kOk)});
+  const auto lines = Checkpoints();
+  ASSERT_EQ(lines.size(), 1u);
+  const auto& line = lines[0];
+  EXPECT_EQ(line.level, LogLevel::kInfo);
+  EXPECT_EQ(line.fields.at("watch"), "run");
+  EXPECT_EQ(line.fields.at("run"), "r1");
+  EXPECT_EQ(line.fields.at("verdict"), "ok");
+  EXPECT_TRUE(reporter_.failures.empty());
+  Pass(seconds(60));
+  EXPECT_TRUE(judge_.requests.empty()) << "judged once per save";
+}
+
+TEST_F(PipelineSets, ADcpSaveWithoutMetadataIsIncompleteAfterCheckpointSettleWithMembersClosed) {
+  StartSets();
+  Event(Kind::kFileWriting, P("r1/step9/__0_0.distcp"));  // rank 0 still writing
+  env_.Write(P("r1/step9/__1_0.distcp"), 4096);
+  Event(Kind::kFileWritten, P("r1/step9/__1_0.distcp"));
+  Pass(seconds(60));
+  EXPECT_TRUE(judge_.requests.empty()) << "a member is still open: its close decides, not time";
+  env_.Write(P("r1/step9/__0_0.distcp"), 4096);
+  Event(Kind::kFileWritten, P("r1/step9/__0_0.distcp"));
+  Pass(seconds(29));
+  EXPECT_TRUE(judge_.requests.empty());
+  Pass(seconds(1));
+  ASSERT_EQ(judge_.requests.size(), 1u);
+  EXPECT_EQ(judge_.requests[0].relative, "r1/step9");
+  AnswerSets({Set("r1/step9", "dcp", SetVerdict::kIncomplete, {".metadata"},
+                  ".metadata is missing: the save did not finish")});
+  ASSERT_EQ(Checkpoints().size(), 1u);
+  EXPECT_EQ(Checkpoints()[0].level, LogLevel::kError);
+  EXPECT_EQ(Checkpoints()[0].fields.at("cause"), "no_commit_point");
+  EXPECT_EQ(reporter_.failures["run/r1/no_commit_point"], 1);
+}
+
+TEST_F(PipelineSets, ADirectoryIsNotJudgedTwiceAtOnce) {
+  StartSets();
+  Closed("r1/s/.metadata");
+  Pass(milliseconds(0));
+  ASSERT_EQ(judge_.requests.size(), 1u);
+  Closed("r1/s/.metadata");  // the next save, while the first is judged
+  Pass(seconds(60));
+  ASSERT_EQ(judge_.requests.size(), 1u);
+  AnswerSets({Set("r1/s", "dcp", SetVerdict::kOk)});
+  Pass(milliseconds(0));
+  ASSERT_EQ(judge_.requests.size(), 1u) << "judged again once the first came back";
+  AnswerSets({Set("r1/s", "dcp", SetVerdict::kOk)});
+  EXPECT_EQ(Checkpoints().size(), 2u);
+}
+
+TEST_F(PipelineSets, AJudgementUnderWayWhenItsWatchIsRemovedIsDropped) {
+  env_.MakeDir("/a");
+  env_.MakeDir("/b");
+  Start(Watch("a", "/a", "recursive: true, checkpoint_settle: 30s") +
+        Watch("b", "/b", "recursive: true"));
+  env_.Write("/a/s/.metadata", 10);
+  Event(Kind::kFileWritten, "/a/s/.metadata", "/a");
+  Pass(milliseconds(0));
+  ASSERT_EQ(judge_.requests.size(), 1u);
+  ASSERT_TRUE(Reload(Watch("b", "/b", "recursive: true")));
+  AnswerSets({Set("s", "dcp", SetVerdict::kIncomplete, {"__0_0.distcp"}, "a rank is missing")});
+  EXPECT_TRUE(Checkpoints().empty());
+  EXPECT_TRUE(reporter_.failures.empty());
+  // Added back under the same name: the old judgement is still not its.
+  env_.Write("/a/t/.metadata", 10);
+  ASSERT_TRUE(Reload(Watch("a", "/a", "recursive: true") + Watch("b", "/b", "recursive: true")));
+  Event(Kind::kFileWritten, "/a/t/.metadata", "/a");
+  Pass(milliseconds(0));
+  ASSERT_EQ(judge_.requests.size(), 1u);
+  SetJudgeRequest stale = judge_.requests[0];
+  stale.id = 1;  // the removed watch's request
+  pipeline_->OnSetsJudged(SetJudgeResult{stale, {Set("s", "dcp", SetVerdict::kIncomplete)}});
+  EXPECT_TRUE(Checkpoints().empty());
+  AnswerSets({Set("t", "dcp", SetVerdict::kOk)});
+  EXPECT_EQ(Checkpoints().size(), 1u);
+}
+
+TEST_F(PipelineSets, ALiveReloadKeepsTheJudgementUnderWayAndAppliesCheckpointSettle) {
+  StartSets();
+  Closed("r1/s/.metadata");
+  Pass(milliseconds(0));
+  ASSERT_EQ(judge_.requests.size(), 1u);
+  ASSERT_TRUE(Reload(Watch("run", kRoot,
+                           "recursive: true, settle: 1s, checkpoint_settle: 5s, run_depth: 1")));
+  AnswerSets({Set("r1/s", "dcp", SetVerdict::kOk)});
+  EXPECT_EQ(Checkpoints().size(), 1u);
+  Closed("r1/t/__0_0.distcp");
+  Pass(seconds(5));
+  EXPECT_EQ(judge_.requests.size(), 1u) << "the new checkpoint_settle applies";
+}
+
+TEST_F(PipelineSets, AStagingDirectoryRenamedIntoPlaceIsJudgedOnceSettled) {
+  StartSets();
+  env_.MakeDir(P("r1"));
+  env_.MakeDir(P("r1/tmp-checkpoint-5"));
+  Event(Kind::kDirectoryCreated, P("r1/tmp-checkpoint-5"));
+  Closed("r1/tmp-checkpoint-5/trainer_state.json");
+  Pass(seconds(60));
+  EXPECT_TRUE(judge_.requests.empty()) << "a staging directory is excluded";
+  env_.MakeDir(P("r1/checkpoint-5"));
+  WatchEvent gone;
+  gone.kind = Kind::kNameGone;
+  gone.watch_id = watcher_.IdOf(kRoot);
+  gone.path = P("r1/tmp-checkpoint-5");
+  gone.moved_to = P("r1/checkpoint-5");
+  pipeline_->OnWatchEvent(gone);
+  Event(Kind::kDirectoryCreated, P("r1/checkpoint-5"));
+  Pass(seconds(1));
+  ASSERT_EQ(judge_.requests.size(), 1u);
+  EXPECT_EQ(judge_.requests[0].relative, "r1/checkpoint-5");
+}
+
+}  // namespace
+}  // namespace ckptwatch::testing
