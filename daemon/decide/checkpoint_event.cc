@@ -40,7 +40,9 @@ CheckpointEvent DescribeSet(const SetReport& r) {
   e.path = r.path;
   e.layout = r.layout;
   e.verdict = SetVerdictName(r.verdict);
+  e.dir = r.dir;
   e.at_fault = r.at_fault;
+  e.step = r.step;
   e.level = r.ok() ? LogLevel::kInfo : LogLevel::kError;
   e.fields = {{"path", r.path},
               {"layout", r.layout},

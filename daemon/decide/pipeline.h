@@ -127,6 +127,8 @@ class Pipeline {
   void JudgeDueSets(Watch& w, Clock::time_point now);
   /// A fresh set tracker for `w` (its start, or a restart that may have moved its root).
   void NewSets(Watch& w);
+  /// The failed save's cause of a broken set: its members' own, when they have one.
+  std::string MemberCause(const Watch& w, const CheckpointEvent& e) const;
   void Judge(Watch& w, const VerifyJob& job, const VerifyResult& result);
   Outcome Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
   /// The stale problem's reason at `now`: computed when asked, never frozen when it started.

@@ -6,6 +6,25 @@
 #include "decide/pipeline_watch.h"
 
 namespace ckptwatch {
+namespace {
+
+// Resume pointers remembered as broken per watch (each a path a writer chose).
+constexpr std::size_t kMaxBrokenPointers = 10000;
+
+}  // namespace
+
+// A broken set is a failed save with the cause its members give: a member at fault that the
+// verifier already judged a failed save (`writer_died`, `disk_full`, ...) says why better
+// than the set's own `truncated`.
+std::string Pipeline::MemberCause(const Watch& w, const CheckpointEvent& e) const {
+  if (e.cause.empty() || e.pointer) return e.cause;
+  for (const std::string& member : e.at_fault) {
+    const PathRecord* record = w.paths.Find(e.dir + "/" + member);
+    if (record && record->remembered && !record->remembered->cause.empty())
+      return record->remembered->cause;
+  }
+  return e.cause;
+}
 
 void Pipeline::NewSets(Watch& w) {
   w.sets = std::make_unique<CheckpointSets>(w.config.name, w.config.path, w.config);
@@ -26,6 +45,8 @@ void Pipeline::SetEvent(Watch& w, const WatchEvent& event) {
       return w.sets->OnArrived(relative, now);
     case WatchEvent::Kind::kNameGone:
     case WatchEvent::Kind::kDirectoryGone:
+      if (w.broken_pointers.erase(event.path))  // a pointer deleted names nothing broken
+        reporter_.Report(ResumePointersBroken{w.config.name, w.broken_pointers.size()});
       return w.sets->OnGone(relative);
     default:
       return;
@@ -45,15 +66,29 @@ void Pipeline::OnSetsJudged(const SetJudgeResult& result) {
   const std::string& rel = result.request.relative;
   const std::string run = RunOf(*w, rel.empty() ? w->config.path : w->config.path + "/" + rel,
                                 /*directory=*/true);
+  const std::size_t broken_before = w->broken_pointers.size();
   for (const CheckpointEvent& e : result.events) {
-    if (e.pointer && e.verdict == "ok") continue;
+    if (e.pointer) {
+      if (e.verdict == "ok") {
+        w->broken_pointers.erase(e.path);
+        continue;
+      }
+      if (w->broken_pointers.size() < kMaxBrokenPointers) w->broken_pointers.insert(e.path);
+    }
     std::vector<LogField> fields{{"watch", w->config.name}};
     if (!run.empty()) fields.push_back({"run", run});
     fields.insert(fields.end(), e.fields.begin(), e.fields.end());
-    reporter_.Report(CheckpointJudged{w->config.name, run,
-                                      Logged{e.level, LogEvent::kCheckpoint, std::move(fields), e.msg},
-                                      e.cause});
+    CheckpointJudged judged{w->config.name, run,
+                           Logged{e.level, LogEvent::kCheckpoint, std::move(fields), e.msg},
+                           MemberCause(*w, e), e.pointer, e.layout, e.verdict, std::nullopt};
+    if (!e.pointer && e.verdict == "ok") {
+      judged.complete_unix = env_.UnixNow();
+      w->run_complete[run] = {run, e.path, e.layout, e.step, *judged.complete_unix};
+    }
+    reporter_.Report(std::move(judged));
   }
+  if (w->broken_pointers.size() != broken_before)
+    reporter_.Report(ResumePointersBroken{w->config.name, w->broken_pointers.size()});
 }
 
 }  // namespace ckptwatch

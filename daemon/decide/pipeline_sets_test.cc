@@ -159,5 +159,85 @@ TEST_F(PipelineSets, AStagingDirectoryRenamedIntoPlaceIsJudgedOnceSettled) {
   EXPECT_EQ(judge_.requests[0].relative, "r1/checkpoint-5");
 }
 
+TEST_F(PipelineSets, ACompleteSetIsCountedAndShownAsTheRunsResumePoint) {
+  StartSets();
+  Closed("r1/s5/.metadata");
+  Pass(milliseconds(0));
+  CheckpointEvent ok = Set("r1/s5", "dcp", SetVerdict::kOk);
+  ok.step = 5;
+  AnswerSets({ok});
+  EXPECT_EQ(reporter_.sets["run/dcp/ok"], 1);
+  EXPECT_EQ(reporter_.last_complete["run/r1"], env_.UnixNow());
+  const StatusSnapshot status = pipeline_->CurrentStatus();
+  ASSERT_EQ(status.watches.size(), 1u);
+  ASSERT_EQ(status.watches[0].complete_sets.size(), 1u);
+  const WatchStatus::CompleteSet& c = status.watches[0].complete_sets[0];
+  EXPECT_EQ(c.run, "r1");
+  EXPECT_EQ(c.path, P("r1/s5"));
+  EXPECT_EQ(c.layout, "dcp");
+  EXPECT_EQ(c.step, 5);
+  // An incomplete newer one is counted, and is no resume point.
+  Closed("r1/s6/.metadata");
+  Pass(milliseconds(0));
+  AnswerSets({Set("r1/s6", "dcp", SetVerdict::kIncomplete, {"__1_0.distcp"}, "rank 1 missing")});
+  EXPECT_EQ(reporter_.sets["run/dcp/incomplete"], 1);
+  EXPECT_EQ(pipeline_->CurrentStatus().watches[0].complete_sets[0].path, P("r1/s5"));
+}
+
+TEST_F(PipelineSets, ABrokenSetTakesTheCauseItsMembersGave) {
+  StartSets();
+  Closed("r1/gs2/mp_rank_00_model_states.pt", 100);
+  Pass(seconds(2));
+  Answer(Verdict::kCorrupt);  // the verifier's own verdict of that member
+  ASSERT_FALSE(reporter_.failures.empty());
+  const std::string member_cause = reporter_.failures.begin()->first.substr(std::string("run/r1/").size());
+  ASSERT_EQ(member_cause, "corrupt");
+  Pass(seconds(30));
+  ASSERT_EQ(judge_.requests.size(), 1u);
+  SetReport r;
+  r.path = r.dir = P("r1/gs2");
+  r.layout = "deepspeed";
+  r.verdict = SetVerdict::kIncomplete;
+  r.at_fault = {"mp_rank_00_model_states.pt"};
+  r.reason = "mp_rank_00_model_states.pt does not verify";
+  AnswerSets({DescribeSet(r)});
+  EXPECT_EQ(reporter_.failures["run/r1/" + member_cause], 2) << "the set fails with its member's cause";
+}
+
+TEST_F(PipelineSets, AResumePointerNamingABrokenSetIsCountedUntilFixedOrGone) {
+  StartSets();
+  Closed("r1/latest");
+  Pass(milliseconds(0));
+  ASSERT_EQ(judge_.requests.size(), 1u);
+  EXPECT_EQ(judge_.requests[0].relative, "r1");
+  PointerReport p{P("r1/latest"), "deepspeed_latest", P("r1/global_step20"), "incomplete",
+                  "latest names global_step20, which is incomplete (...): resume will load a partial "
+                  "checkpoint or fail; the last complete one is " + P("r1/global_step10"),
+                  P("r1/global_step10")};
+  AnswerSets({DescribePointer(p)});
+  EXPECT_EQ(reporter_.broken_pointers["run"], 1u);
+  const auto lines = Checkpoints();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].level, LogLevel::kWarn);
+  EXPECT_EQ(lines[0].fields.at("pointer"), "deepspeed_latest");
+  EXPECT_EQ(lines[0].fields.at("last_complete"), P("r1/global_step10"));
+  // Rewritten to name a complete set: cleared.
+  Closed("r1/latest");
+  Pass(milliseconds(0));
+  p.verdict = "ok";
+  AnswerSets({DescribePointer(p)});
+  EXPECT_EQ(reporter_.broken_pointers["run"], 0u);
+  EXPECT_EQ(Checkpoints().size(), 1u) << "a pointer that is fine is not logged";
+  // Broken again, then deleted: cleared.
+  Closed("r1/latest");
+  Pass(milliseconds(0));
+  p.verdict = "missing";
+  AnswerSets({DescribePointer(p)});
+  EXPECT_EQ(reporter_.broken_pointers["run"], 1u);
+  env_.Remove(P("r1/latest"));
+  Event(Kind::kNameGone, P("r1/latest"));
+  EXPECT_EQ(reporter_.broken_pointers["run"], 0u);
+}
+
 }  // namespace
 }  // namespace ckptwatch::testing
