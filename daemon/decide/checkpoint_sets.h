@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -33,6 +34,8 @@ namespace ckptwatch {
 /// disk: never on the loop.
 std::vector<CheckpointEvent> JudgeSetDirectory(int root_fd, const std::string& root_path,
                                                const std::string& relative, Level level);
+/// The same with what the pipeline's verifier already said of members (SetJudgeRequest).
+std::vector<CheckpointEvent> JudgeSetDirectory(int root_fd, const SetJudgeRequest& request);
 
 class CheckpointSets {
  public:
@@ -50,7 +53,12 @@ class CheckpointSets {
   void OnGone(const std::string& relative) { tracker_.OnGone(relative); }
   /// The judgements to start at `now`, ids taken from `*next_id`. A directory whose judgement
   /// is still under way is not judged twice at once: it is due again when that one is back.
-  std::vector<SetJudgeRequest> TakeDue(Clock::time_point now, std::uint64_t* next_id);
+  /// One for which `busy` is true (its files still settling or being verified: their verdicts
+  /// are part of the judgement) waits, rechecked every kBusyRecheck, at most checkpoint_settle.
+  std::vector<SetJudgeRequest> TakeDue(
+      Clock::time_point now, std::uint64_t* next_id,
+      const std::function<bool(const std::string& dir)>& busy = nullptr);
+  static constexpr std::chrono::milliseconds kBusyRecheck{200};
   /// A judgement came back at `now`: true when it is one this watch waits for (its events are
   /// then to be reported); false for one it forgot (a reload restarted it, say).
   bool Accept(const SetJudgeRequest& request, Clock::time_point now);
@@ -65,6 +73,8 @@ class CheckpointSets {
   SetTracker tracker_;
   std::map<std::string, std::uint64_t> in_flight_;  ///< Directory -> the request's id.
   std::set<std::string> again_;  ///< Due while in flight: judged again once it is back.
+  std::chrono::milliseconds max_wait_;
+  std::map<std::string, Clock::time_point> busy_since_;  ///< Due, waiting for its files' verdicts.
 };
 
 }  // namespace ckptwatch

@@ -110,5 +110,27 @@ TEST_F(CheckpointSetsTest, ADirectoryIsNeverJudgedTwiceAtOnce) {
   EXPECT_FALSE(restarted.Accept(second[0], t0 + 3s));
 }
 
+// The verifier failed one rank's file (the pipeline knows); `latest` names that save: the set is
+// incomplete and the pointer says resume would load a partial checkpoint.
+TEST_F(CheckpointSetsTest, AMemberTheVerifierFailedBreaksItsSetAndThePointerNamingIt) {
+  Write("gs20/mp_rank_00_model_states.pt", "m");
+  Write("gs20/zero_pp_rank_0_mp_rank_00_optim_states.pt", "o");
+  Write("latest", "gs20");
+  UniqueFd root(open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  SetJudgeRequest request{1, "w", root_, "", Level::kStructure, {}};
+  auto pointer_of = [](const std::vector<CheckpointEvent>& events) {
+    for (const CheckpointEvent& e : events)
+      if (e.pointer) return e;
+    return CheckpointEvent{};
+  };
+  EXPECT_EQ(pointer_of(JudgeSetDirectory(root.get(), request)).verdict, "ok");
+  request.failed_members[root_ + "/gs20/zero_pp_rank_0_mp_rank_00_optim_states.pt"] =
+      MemberCheck{Verdict::kTruncated, "cut short"};
+  const CheckpointEvent p = pointer_of(JudgeSetDirectory(root.get(), request));
+  EXPECT_EQ(p.verdict, "incomplete");
+  EXPECT_EQ(p.level, LogLevel::kWarn);
+  EXPECT_NE(p.msg.find("zero_pp_rank_0_mp_rank_00_optim_states.pt"), std::string::npos) << p.msg;
+}
+
 }  // namespace
 }  // namespace ckptwatch

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,9 @@ struct SetJudgeRequest {
   std::string root_path;  ///< The watch's path (the root is reached by its descriptor).
   std::string relative;   ///< The directory below the root; "" for the root itself.
   Level level = Level::kStructure;
+  /// Files under it whose own verification (in a confined verifier) failed, by path: a set
+  /// holding one is not complete. Judging verifies no member itself.
+  std::map<std::string, MemberCheck> failed_members;
 };
 
 struct SetJudgeResult {

@@ -10,6 +10,8 @@ namespace {
 
 // Resume pointers remembered as broken per watch (each a path a writer chose).
 constexpr std::size_t kMaxBrokenPointers = 10000;
+// Files looked at under a directory due to be judged (for its members' verdicts).
+constexpr std::size_t kMaxMembersLooked = 100000;
 
 }  // namespace
 
@@ -53,9 +55,33 @@ void Pipeline::SetEvent(Watch& w, const WatchEvent& event) {
   }
 }
 
+// A set's judgement takes its members' own verdicts (a truncated rank file makes it
+// incomplete), so it waits while files under its directory are settling or being verified —
+// at most checkpoint_settle — and carries the failed ones to the judge.
 void Pipeline::JudgeDueSets(Watch& w, Clock::time_point now) {
-  for (SetJudgeRequest& request : w.sets->TakeDue(now, &next_judge_id_))
+  auto under = [&w](const std::string& relative) {
+    return relative.empty() ? w.config.path : w.config.path + "/" + relative;
+  };
+  auto busy = [&](const std::string& relative) {
+    bool in_flight = false;
+    std::size_t looked = 0;
+    w.paths.ForEachUnder(under(relative), [&](const std::string& path, PathRecord& record) {
+      if (++looked > kMaxMembersLooked || in_flight) return;
+      in_flight = record.dispatched || record.blocked || w.settle->IsPending(path);
+    });
+    return in_flight;
+  };
+  for (SetJudgeRequest& request : w.sets->TakeDue(now, &next_judge_id_, busy)) {
+    std::size_t looked = 0;
+    w.paths.ForEachUnder(under(request.relative), [&](const std::string& path, PathRecord& record) {
+      if (++looked > kMaxMembersLooked || !record.remembered || record.remembered->cause.empty())
+        return;
+      const auto verdict = ParseVerdict(record.remembered->verdict);
+      if (verdict && *verdict != Verdict::kOk)
+        request.failed_members[path] = MemberCheck{*verdict, record.remembered->reason};
+    });
     set_judge_.Judge(std::move(request));
+  }
 }
 
 void Pipeline::OnSetsJudged(const SetJudgeResult& result) {

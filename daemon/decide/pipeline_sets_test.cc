@@ -39,13 +39,15 @@ TEST_F(PipelineSets, ASetIsJudgedOffTheLoopWhenItsCommitPointIsClosed) {
   StartSets();
   Closed("r1/m/model-00001-of-00002.safetensors");
   Closed("r1/m/model-00002-of-00002.safetensors");
-  Pass(milliseconds(500));
-  EXPECT_TRUE(judge_.requests.empty()) << "no commit point yet, members quiet for 0.5 s only";
+  Pass(seconds(2));
+  AnswerAllOk();  // each shard verified as a file
+  EXPECT_TRUE(judge_.requests.empty()) << "no commit point yet, members quiet for 2 s only";
   Closed("r1/m/model.safetensors.index.json");
   Pass(milliseconds(0));
   ASSERT_EQ(judge_.requests.size(), 1u) << "judged at its commit point, not after a settle";
   EXPECT_EQ(judge_.requests[0].relative, "r1/m");
   EXPECT_EQ(judge_.requests[0].root_path, kRoot);
+  EXPECT_TRUE(judge_.requests[0].failed_members.empty());
   EXPECT_TRUE(Checkpoints().empty()) << "nothing is said before the judgement is back";
   AnswerSets({Set("r1/m", "hf_sharded", SetVerdict::kOk)});
   const auto lines = Checkpoints();
@@ -58,6 +60,39 @@ TEST_F(PipelineSets, ASetIsJudgedOffTheLoopWhenItsCommitPointIsClosed) {
   EXPECT_TRUE(reporter_.failures.empty());
   Pass(seconds(60));
   EXPECT_TRUE(judge_.requests.empty()) << "judged once per save";
+}
+
+TEST_F(PipelineSets, AJudgementWaitsForItsMembersVerdictsAndCarriesTheFailedOnes) {
+  StartSets();
+  Closed("r1/gs20/mp_rank_00_model_states.pt");
+  Closed("r1/gs20/zero_pp_rank_1_mp_rank_00_optim_states.pt", 100);
+  Closed("r1/latest");  // rank 0 writes it right after the others saved
+  Pass(milliseconds(500));
+  EXPECT_TRUE(judge_.requests.empty()) << "its files are still settling";
+  Pass(seconds(1));
+  ASSERT_EQ(Jobs().size(), 2u);
+  Pass(seconds(5));
+  EXPECT_TRUE(judge_.requests.empty()) << "their verdicts are part of the judgement";
+  Answer(Verdict::kOk);
+  Answer(Verdict::kTruncated);
+  Pass(milliseconds(200));
+  ASSERT_EQ(judge_.requests.size(), 1u);
+  EXPECT_EQ(judge_.requests[0].relative, "r1");
+  ASSERT_EQ(judge_.requests[0].failed_members.size(), 1u);
+  const auto& [path, check] = *judge_.requests[0].failed_members.begin();
+  EXPECT_EQ(path, P("r1/gs20/zero_pp_rank_1_mp_rank_00_optim_states.pt"));
+  EXPECT_EQ(check.verdict, Verdict::kTruncated);
+}
+
+TEST_F(PipelineSets, AJudgementWaitsForVerdictsAtMostCheckpointSettle) {
+  StartSets();
+  Closed("r1/s/model.safetensors.index.json");
+  Closed("r1/s/model-00001-of-00001.safetensors");
+  Pass(seconds(29));
+  ASSERT_EQ(Jobs().size(), 1u);  // never answered: a verifier that hangs
+  EXPECT_TRUE(judge_.requests.empty());
+  Pass(seconds(2));
+  EXPECT_EQ(judge_.requests.size(), 1u);
 }
 
 TEST_F(PipelineSets, ADcpSaveWithoutMetadataIsIncompleteAfterCheckpointSettleWithMembersClosed) {
