@@ -37,7 +37,7 @@ void ThreadPoolSetJudge::StartNext() {
         // A watch whose root is closed (missing, stopped) has nothing to judge: an empty result
         // still tells the pipeline the judgement is over.
         if (work->root && work->root->valid())
-          work->result.events = JudgeSetDirectory(work->root->get(), q.root_path, q.relative, q.level);
+          work->result.events = JudgeSetDirectory(work->root->get(), q);
       },
       [](uv_work_t* request, int) { Finish(static_cast<Work*>(request->data)); });
   if (rc != 0) Finish(work);  // never runs: delivered empty now, so nothing waits for it

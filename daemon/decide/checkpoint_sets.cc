@@ -26,7 +26,12 @@ std::vector<CheckpointEvent> JudgeSetDirectory(int root_fd, const SetJudgeReques
       FindSetsBeneath(root_fd, request.root_path, request.relative, options, &err);
   std::vector<CheckpointEvent> events;
   for (const SetCandidate& set : found.sets) events.push_back(DescribeSet(set.Check()));
-  for (const PointerReport& pointer : JudgePointers(found))
+  if (found.pointers.empty()) return events;
+  // A pointer that names a broken set names the last complete one beside it: the sets of the
+  // subdirectories are recognised for that (and judged only as far as it needs), not reported.
+  const FoundSets wide =
+      FindSetsBeneath(root_fd, request.root_path, request.relative, options, &err, /*depth=*/1);
+  for (const PointerReport& pointer : JudgePointers(wide))
     events.push_back(DescribePointer(pointer));
   return events;
 }

@@ -218,7 +218,7 @@ FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOption
 }
 
 FoundSets FindSetsBeneath(int root_fd, const std::string& root_path, const std::string& relative,
-                          const SetCheckOptions& options, std::string* err) {
+                          const SetCheckOptions& options, std::string* err, int depth) {
   FoundSets none;
   none.options = options;
   UniqueFd own(openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -227,7 +227,7 @@ FoundSets FindSetsBeneath(int root_fd, const std::string& root_path, const std::
     return none;
   }
   std::optional<SetDir> root = SetDir::Adopt(std::move(own), root_path);
-  if (relative.empty()) return FindSetsIn(std::move(*root), BaseName(root_path), {}, 0, options);
+  if (relative.empty()) return FindSetsIn(std::move(*root), BaseName(root_path), {}, depth, options);
   const std::string up = ParentOf(relative);
   std::optional<SetDir> parent = up == "." ? std::nullopt : root->OpenChild(up);
   if (up != "." && !parent) return none;
@@ -238,7 +238,7 @@ FoundSets FindSetsBeneath(int root_fd, const std::string& root_path, const std::
            std::strerror(errno);
     return none;
   }
-  return FindSetsIn(std::move(*dir), BaseName(relative), ReadParentPointers(above), 0, options);
+  return FindSetsIn(std::move(*dir), BaseName(relative), ReadParentPointers(above), depth, options);
 }
 
 void SortNewestFirst(std::vector<const SetCandidate*>* sets) {
