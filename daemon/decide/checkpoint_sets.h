@@ -59,6 +59,10 @@ class CheckpointSets {
       Clock::time_point now, std::uint64_t* next_id,
       const std::function<bool(const std::string& dir)>& busy = nullptr);
   static constexpr std::chrono::milliseconds kBusyRecheck{200};
+  /// A verdict or a scan came: the directories waiting for their files are rechecked at `now`.
+  void Recheck(Clock::time_point now) {
+    for (const auto& [dir, since] : busy_since_) tracker_.MarkDue(dir, now);
+  }
   /// A judgement came back at `now`: true when it is one this watch waits for (its events are
   /// then to be reported); false for one it forgot (a reload restarted it, say).
   bool Accept(const SetJudgeRequest& request, Clock::time_point now);

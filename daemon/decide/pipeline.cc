@@ -325,6 +325,7 @@ void Pipeline::ScheduleScan(Watch& w, ScanReason reason, const std::string& subd
   request.exclude = w.config.exclude;
   request.reason = reason;
   if (whole_watch) w.scan_running = true;
+  if (!whole_watch && !degraded) ++w.subdir_scans;  // checkpoint sets wait for what it finds
   if (degraded) w.unwatched_running.insert(subdir);
   scanner_.Scan(std::move(request));
 }
@@ -341,6 +342,8 @@ void Pipeline::OnScanDone(const ScanResult& result) {
   }
   const bool whole_watch = result.request.relative.empty();
   if (whole_watch) w->scan_running = false;
+  if (!whole_watch && w->subdir_scans > 0) --w->subdir_scans;
+  w->sets->Recheck(now);
   if (w->state != Watch::State::kActive) return;
   if (!result.ok) {
     if (whole_watch && !env_.IsTrustedDirectory(w->config.path)) return GoMissing(*w, result.error);

@@ -63,6 +63,9 @@ void Pipeline::JudgeDueSets(Watch& w, Clock::time_point now) {
     return relative.empty() ? w.config.path : w.config.path + "/" + relative;
   };
   auto busy = [&](const std::string& relative) {
+    // A scan under way may bring files of it that no event named (renamed into a directory
+    // before its inotify watch existed).
+    if (w.scan_running || w.pending_rescan || w.subdir_scans > 0) return true;
     bool in_flight = false;
     std::size_t looked = 0;
     w.paths.ForEachUnder(under(relative), [&](const std::string& path, PathRecord& record) {

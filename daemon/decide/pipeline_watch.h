@@ -68,6 +68,7 @@ struct Pipeline::Watch {
   // the resume pointers that name a broken set now; each run's newest complete set ("": the
   // watch's own, outside runs).
   std::unique_ptr<CheckpointSets> sets;
+  std::size_t subdir_scans = 0;  // scans of new directories under way
   std::set<std::string> broken_pointers;
   std::map<std::string, WatchStatus::CompleteSet> run_complete;
 };
