@@ -22,8 +22,7 @@ std::vector<CheckpointEvent> JudgeSetDirectory(int root_fd, const SetJudgeReques
       return it == request.failed_members.end() ? MemberCheck{} : it->second;
     };
   std::string err;
-  FoundSets found =
-      FindSetsBeneath(root_fd, request.root_path, request.relative, options, &err);
+  FoundSets found = FindSetsBeneath(root_fd, request.root_path, request.relative, options, &err);
   std::vector<CheckpointEvent> events;
   for (const SetCandidate& set : found.sets) events.push_back(DescribeSet(set.Check()));
   if (found.pointers.empty()) return events;

@@ -107,9 +107,14 @@ void Pipeline::OnSetsJudged(const SetJudgeResult& result) {
     std::vector<LogField> fields{{"watch", w->config.name}};
     if (!run.empty()) fields.push_back({"run", run});
     fields.insert(fields.end(), e.fields.begin(), e.fields.end());
-    CheckpointJudged judged{w->config.name, run,
-                           Logged{e.level, LogEvent::kCheckpoint, std::move(fields), e.msg},
-                           MemberCause(*w, e), e.pointer, e.layout, e.verdict, std::nullopt};
+    CheckpointJudged judged;
+    judged.watch = w->config.name;
+    judged.run = run;
+    judged.line = Logged{e.level, LogEvent::kCheckpoint, std::move(fields), e.msg};
+    judged.cause = MemberCause(*w, e);
+    judged.pointer = e.pointer;
+    judged.layout = e.layout;
+    judged.verdict = e.verdict;
     if (!e.pointer && e.verdict == "ok") {
       judged.complete_unix = env_.UnixNow();
       w->run_complete[run] = {run, e.path, e.layout, e.step, *judged.complete_unix};

@@ -164,8 +164,8 @@ TEST_F(PipelineSets, ALiveReloadKeepsTheJudgementUnderWayAndAppliesCheckpointSet
   Closed("r1/s/.metadata");
   Pass(milliseconds(0));
   ASSERT_EQ(judge_.requests.size(), 1u);
-  ASSERT_TRUE(Reload(Watch("run", kRoot,
-                           "recursive: true, settle: 1s, checkpoint_settle: 5s, run_depth: 1")));
+  ASSERT_TRUE(Reload(
+      Watch("run", kRoot, "recursive: true, settle: 1s, checkpoint_settle: 5s, run_depth: 1")));
   AnswerSets({Set("r1/s", "dcp", SetVerdict::kOk)});
   EXPECT_EQ(Checkpoints().size(), 1u);
   Closed("r1/t/__0_0.distcp");
@@ -225,7 +225,8 @@ TEST_F(PipelineSets, ABrokenSetTakesTheCauseItsMembersGave) {
   Pass(seconds(2));
   Answer(Verdict::kCorrupt);  // the verifier's own verdict of that member
   ASSERT_FALSE(reporter_.failures.empty());
-  const std::string member_cause = reporter_.failures.begin()->first.substr(std::string("run/r1/").size());
+  const std::string member_cause =
+      reporter_.failures.begin()->first.substr(std::string("run/r1/").size());
   ASSERT_EQ(member_cause, "corrupt");
   Pass(seconds(30));
   ASSERT_EQ(judge_.requests.size(), 1u);
@@ -236,7 +237,8 @@ TEST_F(PipelineSets, ABrokenSetTakesTheCauseItsMembersGave) {
   r.at_fault = {"mp_rank_00_model_states.pt"};
   r.reason = "mp_rank_00_model_states.pt does not verify";
   AnswerSets({DescribeSet(r)});
-  EXPECT_EQ(reporter_.failures["run/r1/" + member_cause], 2) << "the set fails with its member's cause";
+  EXPECT_EQ(reporter_.failures["run/r1/" + member_cause], 2)
+      << "the set fails with its member's cause";
 }
 
 TEST_F(PipelineSets, AResumePointerNamingABrokenSetIsCountedUntilFixedOrGone) {
@@ -245,10 +247,15 @@ TEST_F(PipelineSets, AResumePointerNamingABrokenSetIsCountedUntilFixedOrGone) {
   Pass(milliseconds(0));
   ASSERT_EQ(judge_.requests.size(), 1u);
   EXPECT_EQ(judge_.requests[0].relative, "r1");
-  PointerReport p{P("r1/latest"), "deepspeed_latest", P("r1/global_step20"), "incomplete",
-                  "latest names global_step20, which is incomplete (...): resume will load a partial "
-                  "checkpoint or fail; the last complete one is " + P("r1/global_step10"),
-                  P("r1/global_step10")};
+  PointerReport p{
+      P("r1/latest"),
+      "deepspeed_latest",
+      P("r1/global_step20"),
+      "incomplete",
+      "latest names global_step20, which is incomplete (...): resume will load a partial "
+      "checkpoint or fail; the last complete one is " +
+          P("r1/global_step10"),
+      P("r1/global_step10")};
   AnswerSets({DescribePointer(p)});
   EXPECT_EQ(reporter_.broken_pointers["run"], 1u);
   const auto lines = Checkpoints();
