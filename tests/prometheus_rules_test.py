@@ -54,6 +54,9 @@ METRICS = {
     "ckptwatch_last_checkpoint_ok": ("gauge", {"watch", "run"}),
     "ckptwatch_failing_files": ("gauge", {"watch", "run", "cause"}),
     "ckptwatch_checkpoint_load_incompatible": ("gauge", {"watch"}),
+    "ckptwatch_checkpoint_sets_total": ("counter", {"watch", "layout", "verdict"}),
+    "ckptwatch_last_complete_checkpoint_timestamp_seconds": ("gauge", {"watch", "run"}),
+    "ckptwatch_resume_pointers_broken": ("gauge", {"watch"}),
     "ckptwatch_filesystem_avail_bytes": ("gauge", {"watch"}),
     "ckptwatch_filesystem_size_bytes": ("gauge", {"watch"}),
     "ckptwatch_verify_duration_seconds": ("histogram", {"level"}),
@@ -75,10 +78,15 @@ VERDICTS = {"ok", "not_found", "permission_denied", "empty", "not_checkpoint", "
             "external_data"}
 CAUSES = {"disk_full", "permission_denied", "truncated", "corrupt", "empty", "in_progress",
           "nonfinite", "timeout", "verifier_crashed", "not_checkpoint", "not_found", "not_regular",
-          "external_data", "writer_died", "load_incompatible", "stuck"}
+          "external_data", "writer_died", "load_incompatible", "stuck",
+          "missing_member", "no_commit_point", "inconsistent_set"}
+# Checkpoint sets (docs/checkpoint-sets.md): their layouts and verdicts.
+SET_LAYOUTS = {"tf_bundle", "tf_saved_model", "tf_v1_checkpoint", "dcp", "hf_sharded", "hf_trainer",
+               "deepspeed", "megatron"}
+SET_VERDICTS = {"ok", "incomplete", "inconsistent"}
 PROBLEMS = {"missing_directory", "not_writable", "low_space", "stale", "unreadable", "degraded_watching"}
 LEVELS = {"header", "structure", "full"}
-ENUMS = {"verdict": VERDICTS, "cause": CAUSES, "problem": PROBLEMS, "level": LEVELS,
+ENUMS = {"verdict": VERDICTS | SET_VERDICTS, "layout": SET_LAYOUTS, "cause": CAUSES, "problem": PROBLEMS, "level": LEVELS,
          "backend": {"inotify", "poll", "none"},
          "reason": {"overflow", "queue_full", "watch_failed", "recovered"}}
 # Series names a query may use: every metric, a histogram's _bucket/_sum/_count (not its bare
@@ -425,6 +433,8 @@ class DocsTest(unittest.TestCase):
             block = text[text.index(start):]
             return set(re.findall(r'"([a-z_0-9]+)"', block[:block.index("};")]))
         self.assertEqual(strings_in(read(METRICS_CC), "kCauses[]"), CAUSES)
+        self.assertEqual(strings_in(read(METRICS_CC), "kSetLayouts[]"), SET_LAYOUTS)
+        self.assertEqual(strings_in(read(METRICS_CC), "kSetVerdicts[]"), SET_VERDICTS)
         problem_names = read(WATCH_PROBLEM_CC)
         problem_names = problem_names[problem_names.index("WatchProblemName"):]
         problem_names = problem_names[:problem_names.index("\n}\n")]

@@ -213,6 +213,15 @@ std::string FormatStatus(const StatusSnapshot& status, double now) {
     }
     if (w.runs.size() > kRunsShown)
       out += "    … and " + std::to_string(w.runs.size() - kRunsShown) + " more runs (--json lists all)\n";
+    // The newest complete checkpoint set of each run: what to resume from.
+    for (std::size_t i = 0; i < w.complete_sets.size() && i < kRunsShown; ++i) {
+      const WatchStatus::CompleteSet& c = w.complete_sets[i];
+      const std::string shown =
+          c.path.compare(0, w.path.size() + 1, w.path + "/") == 0 ? c.path.substr(w.path.size() + 1) : c.path;
+      out += "    " + (c.run.empty() ? std::string() : "run " + Fit(c.run, 20) + ": ") + "resume from " +
+             Fit(shown, 40) + " (" + Fit(c.layout, 16) + (c.step >= 0 ? ", step " + std::to_string(c.step) : "") +
+             "), complete " + Age(now - c.unix) + " ago\n";
+    }
     for (const WatchStatus::Problem& p : w.problems) {
       const std::string name = Fit(p.name, 40);
       out += "    problem " + name + ": " +

@@ -128,6 +128,24 @@ TEST(StatusCommand, TheJsonDocumentReadsBackAsItWasWritten) {
   EXPECT_FALSE(ParseStatusJson("{\"version\": 9, \"watches\": []}", &back, &err));
 }
 
+TEST(StatusCommand, EachRunsNewestCompleteSetIsWhereToResumeFrom) {
+  StatusSnapshot s = Sample();
+  s.watches[0].complete_sets.push_back(
+      {"r7", "/srv/runs/runA/r7/checkpoint-400", "hf_trainer", 400, 1'800'000'000 - 360});
+  const std::string text = FormatStatus(s, 1'800'000'000);
+  EXPECT_NE(text.find("    run r7: resume from r7/checkpoint-400 (hf_trainer, step 400), complete 6m"),
+            std::string::npos)
+      << text;
+  StatusSnapshot back;
+  std::string err;
+  ASSERT_TRUE(ParseStatusJson(StatusJson(s, 1, "0"), &back, &err)) << err;
+  ASSERT_EQ(back.watches[0].complete_sets.size(), 1u);
+  EXPECT_EQ(back.watches[0].complete_sets[0].path, "/srv/runs/runA/r7/checkpoint-400");
+  EXPECT_EQ(back.watches[0].complete_sets[0].step, 400);
+  EXPECT_EQ(back.watches[0].complete_sets[0].layout, "hf_trainer");
+  EXPECT_TRUE(back.watches[1].complete_sets.empty());
+}
+
 // The first raw byte of `text` that a terminal would act on or that is not UTF-8, besides the
 // line ends the output is made of; npos when there is none.
 std::size_t FirstRawUnsafe(const std::string& text) {

@@ -131,6 +131,12 @@ const Key kKeys[] = {
      "a file written but never closed, once no write came for this long. Still incomplete then: "
      "a failed save (`stuck` while a process holds it open). A file its writer closed incomplete "
      "fails at once (docs/reliability.md)."},
+    {"watches[].checkpoint_settle", Type::kDuration, Presence::kDefault, "30s", "1s", "1d", kLive,
+     WATCH_FIELD(checkpoint_settle),
+     "How long a checkpoint set's directory must be quiet, with every member closed, before a "
+     "save whose commit point never came is judged (a DCP save without `.metadata`, a DeepSpeed "
+     "tag whose `latest` lives above it): `incomplete`, a failed save. A set whose commit point "
+     "its writer closed is judged at once (docs/checkpoint-sets.md)."},
     {"watches[].level", Type::kEnum, Presence::kDerived, "`verify.level`", "", "", kLive,
      WATCH_FIELD(level), "Verification level for this watch."},
     {"watches[].expect_every", Type::kDuration, Presence::kOptional, "", "1s", "30d", kLive,

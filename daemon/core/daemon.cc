@@ -15,6 +15,7 @@
 #include "core/real_env.h"
 #include "core/start_checks.h"
 #include "core/state_file.h"
+#include "core/thread_pool_set_judge.h"
 #include "decide/pipeline.h"
 #include "report/event_log.h"
 #include "report/event_reporter.h"
@@ -150,6 +151,7 @@ class Daemon {
   std::unique_ptr<VerifyQueue> queue_;
   std::unique_ptr<QueueVerifier> verifier_;
   std::unique_ptr<ThreadPoolScanner> scanner_;
+  std::unique_ptr<ThreadPoolSetJudge> set_judge_;
   std::unique_ptr<Pipeline> pipeline_;
   std::optional<std::chrono::microseconds> watchdog_;
   std::chrono::steady_clock::time_point next_watchdog_;
@@ -255,7 +257,11 @@ bool Daemon::Setup() {
   reporter_ = std::make_unique<EventReporter>(log_, *metrics_);
   verifier_ = std::make_unique<QueueVerifier>(*queue_, env_);
   scanner_ = std::make_unique<ThreadPoolScanner>(&loop_, env_, *this);
-  pipeline_ = std::make_unique<Pipeline>(config_, env_, inotify_.get(), *scanner_, *verifier_, *reporter_);
+  set_judge_ = std::make_unique<ThreadPoolSetJudge>(&loop_, env_, [this](const SetJudgeResult& result) {
+    Step([&] { pipeline_->OnSetsJudged(result); });
+  });
+  pipeline_ = std::make_unique<Pipeline>(config_, env_, inotify_.get(), *scanner_, *verifier_, *set_judge_,
+                                         *reporter_);
   RestoreState();
   Step([&] { pipeline_->Start(); });
   const std::string status_path = StatusSocketPath(config_.status);
@@ -404,6 +410,7 @@ void Daemon::Stop(const char* signal_name) {
   if (stopping_) return;
   stopping_ = true;
   if (pipeline_) pipeline_->Stop();
+  if (set_judge_) set_judge_->Stop();
   SaveState();
   NotifyStopping();
   Log(LogLevel::kInfo, LogEvent::kStop,

@@ -37,6 +37,12 @@ std::string CauseOf(const SetReport& r) {
 
 CheckpointEvent DescribeSet(const SetReport& r) {
   CheckpointEvent e;
+  e.path = r.path;
+  e.layout = r.layout;
+  e.verdict = SetVerdictName(r.verdict);
+  e.dir = r.dir;
+  e.at_fault = r.at_fault;
+  e.step = r.step;
   e.level = r.ok() ? LogLevel::kInfo : LogLevel::kError;
   e.fields = {{"path", r.path},
               {"layout", r.layout},
@@ -55,6 +61,10 @@ CheckpointEvent DescribeSet(const SetReport& r) {
 
 CheckpointEvent DescribePointer(const PointerReport& p) {
   CheckpointEvent e;
+  e.pointer = true;
+  e.path = p.path;
+  e.layout = p.kind;
+  e.verdict = p.verdict;
   e.level = p.verdict == "ok" ? LogLevel::kDebug : LogLevel::kWarn;
   e.fields = {{"path", p.path}, {"pointer", p.kind}, {"names", p.target}, {"verdict", p.verdict}};
   if (!p.last_complete.empty()) e.fields.push_back({"last_complete", p.last_complete});

@@ -14,6 +14,13 @@
 namespace ckptwatch {
 
 struct CheckpointEvent {
+  bool pointer = false;  ///< A resume pointer's judgement, not a set's.
+  std::string path;      ///< The set's path (or the pointer's).
+  std::string layout;    ///< The set's layout; the pointer's kind.
+  std::string verdict;   ///< ok, incomplete, inconsistent; for pointers also missing, unrecognized.
+  std::string dir;                    ///< The directory `at_fault` is relative to.
+  std::vector<std::string> at_fault;  ///< Members at fault.
+  std::int64_t step = -1;
   LogLevel level = LogLevel::kInfo;
   std::vector<LogField> fields;  ///< After `watch` (and `run`), which the caller adds.
   std::string msg;

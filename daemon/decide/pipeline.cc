@@ -37,12 +37,13 @@ std::string RelativeTo(const std::string& root, const std::string& path) {
 }
 
 Pipeline::Pipeline(Config config, Env& env, Watcher* watcher, Scanner& scanner, Verifier& verifier,
-                   Reporter& reporter, PipelineLimits limits)
+                   SetJudge& set_judge, Reporter& reporter, PipelineLimits limits)
     : config_(std::move(config)),
       env_(env),
       watcher_(watcher),
       scanner_(scanner),
       verifier_(verifier),
+      set_judge_(set_judge),
       reporter_(reporter),
       limits_(limits) {}
 
@@ -74,8 +75,8 @@ std::optional<Pipeline::Clock::time_point> Pipeline::NextDeadline() const {
   for (const auto& [name, w] : watches_) {
     // Files waiting for the verify queue go as soon as it has room.
     if (!w->blocked.empty() && !verifier_.Full()) return env_.Now();
-    auto deadline = w->settle->NextDeadline();
-    if (deadline && (!next || *deadline < *next)) next = deadline;
+    for (auto deadline : {w->settle->NextDeadline(), w->sets->NextDeadline()})
+      if (deadline && (!next || *deadline < *next)) next = deadline;
   }
   return next;
 }
@@ -87,6 +88,7 @@ void Pipeline::OnWatchEvent(const WatchEvent& event) {
   Watch* w = FindByWatchId(event.watch_id);
   if (!w) return;
   if (w->state == Watch::State::kMissing) return HandleMissingEvent(*w, event);
+  SetEvent(*w, event);
   switch (event.kind) {
     case WatchEvent::Kind::kFileWritten:
       if (MatchesPatterns(w->config.patterns, event.path) && Wanted(*w, event.path)) OnFileEvent(*w, event.path);
@@ -328,6 +330,7 @@ void Pipeline::ScheduleScan(Watch& w, ScanReason reason, const std::string& subd
   request.exclude = w.config.exclude;
   request.reason = reason;
   if (whole_watch) w.scan_running = true;
+  if (!whole_watch && !degraded) ++w.subdir_scans;  // checkpoint sets wait for what it finds
   if (degraded) w.unwatched_running.insert(subdir);
   scanner_.Scan(std::move(request));
 }
@@ -344,6 +347,8 @@ void Pipeline::OnScanDone(const ScanResult& result) {
   }
   const bool whole_watch = result.request.relative.empty();
   if (whole_watch) w->scan_running = false;
+  if (!whole_watch && w->subdir_scans > 0) --w->subdir_scans;
+  w->sets->Recheck(now);
   if (w->state != Watch::State::kActive) return;
   if (!result.ok) {
     if (whole_watch && !env_.IsTrustedDirectory(w->config.path)) return GoMissing(*w, result.error);
@@ -433,8 +438,10 @@ void Pipeline::OnSettleDue() {
   if (stopping_) return;
   DrainBlocked();
   const Clock::time_point now = env_.Now();
-  for (auto& [name, w] : watches_)
+  for (auto& [name, w] : watches_) {
     for (const std::string& path : w->settle->Ready(now)) Dispatch(*w, path);
+    JudgeDueSets(*w, now);
+  }
   reporter_.Report(QueueLengthChanged{QueueLength()});
 }
 

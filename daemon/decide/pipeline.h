@@ -3,7 +3,7 @@
 // A Pipeline holds every watch's state and decides what happens to each
 // event, scan result, verdict and tick. It never blocks, never touches the
 // disk or the clock itself (Env), and acts only through its ports
-// (Watcher, Scanner, Verifier, Reporter). The libuv loop (daemon.cc) feeds
+// (Watcher, Scanner, Verifier, SetJudge, Reporter). The libuv loop (daemon.cc) feeds
 // it inputs and arms a timer at NextDeadline(); the pipeline tests drive it
 // with fakes and a virtual clock, one input at a time.
 #pragma once
@@ -41,7 +41,7 @@ class Pipeline {
 
   /// `watcher` may be null: every watch polls. Nothing happens until Start().
   Pipeline(Config config, Env& env, Watcher* watcher, Scanner& scanner, Verifier& verifier,
-           Reporter& reporter, PipelineLimits limits = {});
+           SetJudge& set_judge, Reporter& reporter, PipelineLimits limits = {});
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -65,6 +65,8 @@ class Pipeline {
   void OnScanDone(const ScanResult& result);
   /// A verdict from the Verifier for `job`.
   void OnVerified(const VerifyJob& job, const VerifyResult& result);
+  /// A judgement of checkpoint sets the SetJudge finished (pipeline_sets.cc).
+  void OnSetsJudged(const SetJudgeResult& result);
   /// Dispatches every file whose settle time has come. Call at NextDeadline().
   void OnSettleDue();
   /// Housekeeping, once a second: polling, missing roots, stale, space.
@@ -118,6 +120,15 @@ class Pipeline {
   /// RunOf() for the paths of `w`.
   std::function<std::string(const std::string&)> RunsOf(const Watch& w) const;
   bool RestoreWatch(Watch& w, const Snapshot& snapshot);
+  // Checkpoint sets (pipeline_sets.cc).
+  /// A file or directory event of `w` for the set tracker, before `patterns`.
+  void SetEvent(Watch& w, const WatchEvent& event);
+  /// Starts the judgements of `w` due at `now`.
+  void JudgeDueSets(Watch& w, Clock::time_point now);
+  /// A fresh set tracker for `w` (its start, or a restart that may have moved its root).
+  void NewSets(Watch& w);
+  /// The failed save's cause of a broken set: its members' own, when they have one.
+  std::string MemberCause(const Watch& w, const CheckpointEvent& e) const;
   void Judge(Watch& w, const VerifyJob& job, const VerifyResult& result);
   Outcome Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
   /// The stale problem's reason at `now`: computed when asked, never frozen when it started.
@@ -156,12 +167,14 @@ class Pipeline {
   Watcher* watcher_;
   Scanner& scanner_;
   Verifier& verifier_;
+  SetJudge& set_judge_;
   Reporter& reporter_;
   PipelineLimits limits_;
   std::map<std::string, std::unique_ptr<Watch>> watches_;
   bool stopping_ = false;
   bool draining_ = false;
   bool state_dirty_ = false;
+  std::uint64_t next_judge_id_ = 0;
   SavedState restored_;
 };
 

@@ -117,13 +117,23 @@ struct QueueLengthChanged {
 /// one: its `event=checkpoint` line, and for a set that is not ok the failed save's cause.
 struct CheckpointJudged {
   std::string watch;
+  std::string run;  ///< The run of the set's directory; "" outside runs.
   Logged line;
   std::string cause;  ///< "" when it is no failed save.
+  bool pointer = false;        ///< A resume pointer's line, not a set's judgement.
+  std::string layout, verdict;  ///< A set's (ckptwatch_checkpoint_sets_total).
+  std::optional<double> complete_unix;  ///< A complete set: when it was judged so.
+};
+
+/// How many resume pointers of a watch name a missing or broken set now.
+struct ResumePointersBroken {
+  std::string watch;
+  std::size_t count = 0;
 };
 
 using PipelineEvent = std::variant<Logged, VerdictReached, LastGoodRestored, ProblemChanged,
                                    WatchBackendChanged, WatchRemoved, FailingFilesChanged, RunAdded,
                                    RunRemoved, Rescanned, FilesystemSpace, QueueLengthChanged,
-                                   CheckpointJudged>;
+                                   CheckpointJudged, ResumePointersBroken>;
 
 }  // namespace ckptwatch

@@ -243,6 +243,14 @@ class FakeVerifier : public Verifier {
   std::size_t capacity = 1000;
 };
 
+// Records the judgements of checkpoint sets asked for; the test answers them (Answer...),
+// in any order, or never.
+class FakeSetJudge : public SetJudge {
+ public:
+  void Judge(SetJudgeRequest request) override { requests.push_back(std::move(request)); }
+  std::vector<SetJudgeRequest> requests;  // not yet answered
+};
+
 // Records every event the pipeline reports, in order (`events`), and keeps the state the
 // metrics would show (verified, failures, failing, ...) from them, so that tests assert on
 // events, never on how report/ renders them.
@@ -333,6 +341,9 @@ class FakeReporter : public Reporter {
   std::vector<std::string> removed_runs;           ///< "watch/run", in order
   std::map<std::string, bool> problems;            ///< by "watch/problem"
   std::size_t queue_length = 0;
+  std::map<std::string, int> sets;                 ///< by "watch/layout/verdict"
+  std::map<std::string, double> last_complete;     ///< by "watch" or "watch/run"
+  std::map<std::string, std::size_t> broken_pointers;  ///< by watch
 
  private:
   void Record(const Logged& e) {
@@ -347,9 +358,12 @@ class FakeReporter : public Reporter {
     if (e.good_unix) last_good[Key(e.watch, e.run)] = e.bytes;
     if (!e.cause.empty()) ++failures[Key(e.watch, e.run) + "/" + e.cause];
   }
+  void Record(const ResumePointersBroken& e) { broken_pointers[e.watch] = e.count; }
   void Record(const CheckpointJudged& e) {
     Record(e.line);
-    if (!e.cause.empty()) ++failures[Key(e.watch, "") + "/" + e.cause];
+    if (!e.pointer) ++sets[e.watch + "/" + e.layout + "/" + e.verdict];
+    if (e.complete_unix) last_complete[Key(e.watch, e.run)] = *e.complete_unix;
+    if (!e.cause.empty()) ++failures[Key(e.watch, e.run) + "/" + e.cause];
   }
   void Record(const LastGoodRestored& e) { last_good[Key(e.watch, e.run)] = e.bytes; }
   void Record(const ProblemChanged& e) {

@@ -21,6 +21,7 @@ void Pipeline::Start() {
     Watch& ref = *w;
     watches_[wc.name] = std::move(w);
     ApplyWatchConfig(ref, wc);
+    NewSets(ref);
     StartWatch(ref);
   }
   restored_ = {};  // each watch took its part; the rest was for watches no longer configured
@@ -34,6 +35,7 @@ void Pipeline::ApplyWatchConfig(Watch& w, const WatchConfig& c) {
     w.next_poll = std::min(w.next_poll, now + c.poll_interval);
   w.config = c;
   w.settle->set_settle(c.settle);
+  if (w.sets) w.sets->Apply(c);
   if (w.poller) w.poller->set_settle(c.settle);
   if (!c.expect_every) {
     w.stale.reset();
@@ -198,13 +200,16 @@ bool Pipeline::Reload(const Config& next, std::string* err) {
       Watch& ref = *fresh;
       watches_[wc.name] = std::move(fresh);
       ApplyWatchConfig(ref, wc);
+      NewSets(ref);
       StartWatch(ref);
       continue;
     }
     if (wc.run_depth != w->config.run_depth) DropRuns(*w);
     ApplyWatchConfig(*w, wc);
     if (restart.count(wc.name)) {
-      // Queued work is kept: pending paths stay in the settle queue.
+      // Queued work is kept: pending paths stay in the settle queue. Sets start afresh (the
+      // root may have moved): a judgement under way is dropped when it comes back.
+      NewSets(*w);
       StopWatch(*w);
       StartWatch(*w);
     }

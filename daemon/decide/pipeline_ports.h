@@ -6,10 +6,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "decide/checkpoint_event.h"
 #include "decide/pipeline_events.h"
 #include "decide/watch_problem.h"
 #include "verify/engine/verify_job.h"
@@ -60,6 +63,33 @@ class Verifier {
   virtual void DropWatch(const std::string& watch) = 0;
   virtual std::size_t waiting() const = 0;
   virtual std::size_t running() const = 0;
+};
+
+/// One directory whose checkpoint sets are due to be judged (docs/checkpoint-sets.md). Judging
+/// reads indexes whoever can write the watch controls (a DCP `.metadata` of hundreds of MiB, a
+/// FIFO named like one), so it runs off the loop; the result comes back through
+/// Pipeline::OnSetsJudged().
+struct SetJudgeRequest {
+  std::uint64_t id = 0;  ///< Unique in a pipeline: a result no longer waited for is dropped.
+  std::string watch;
+  std::string root_path;  ///< The watch's path (the root is reached by its descriptor).
+  std::string relative;   ///< The directory below the root; "" for the root itself.
+  Level level = Level::kStructure;
+  /// Files under it whose own verification (in a confined verifier) failed, by path: a set
+  /// holding one is not complete. Judging verifies no member itself.
+  std::map<std::string, MemberCheck> failed_members;
+};
+
+struct SetJudgeResult {
+  SetJudgeRequest request;
+  std::vector<CheckpointEvent> events;  ///< Each set, and each pointer (ok ones too).
+};
+
+class SetJudge {
+ public:
+  virtual ~SetJudge() = default;
+  /// Starts judging `request` off the loop; its SetJudgeResult is delivered later.
+  virtual void Judge(SetJudgeRequest request) = 0;
 };
 
 /// Every log line and metric the pipeline produces goes through here, as a domain event

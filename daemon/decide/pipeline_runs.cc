@@ -37,6 +37,7 @@ void Pipeline::SeeRun(Watch& w, const std::string& run) {
     const std::string expired = idle->first;
     w.runs.erase(idle);
     w.run_last_good.erase(expired);
+    w.run_complete.erase(expired);
     reporter_.Report(RunRemoved{w.config.name, expired, run, w.config.max_runs});
   }
   w.runs[run] = seq;
@@ -50,6 +51,7 @@ void Pipeline::RunGone(Watch& w, const std::string& path) {
     return;
   const std::string run = RunOf(w, path, /*directory=*/true);
   w.run_last_good.erase(run);
+  w.run_complete.erase(run);
   if (w.runs.erase(run)) reporter_.Report(RunRemoved{w.config.name, run, std::nullopt, 0});
 }
 
@@ -58,6 +60,7 @@ void Pipeline::DropRuns(Watch& w) {
     reporter_.Report(RunRemoved{w.config.name, run, std::nullopt, 0});
   w.runs.clear();
   w.run_last_good.clear();
+  w.run_complete.clear();
 }
 
 // The runs found by the start scan, the max_runs most recently written,

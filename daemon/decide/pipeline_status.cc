@@ -63,6 +63,11 @@ StatusSnapshot Pipeline::CurrentStatus() const {
     for (const auto& [run, good] : w->run_last_good) s.runs.push_back({run, good});
     std::sort(s.runs.begin(), s.runs.end(),
               [](const WatchStatus::Run& a, const WatchStatus::Run& b) { return a.last_good.unix > b.last_good.unix; });
+    for (const auto& [run, set] : w->run_complete) s.complete_sets.push_back(set);
+    std::sort(s.complete_sets.begin(), s.complete_sets.end(),
+              [](const WatchStatus::CompleteSet& a, const WatchStatus::CompleteSet& b) {
+                return a.unix > b.unix;
+              });
     out.watches.push_back(std::move(s));
   }
   return out;

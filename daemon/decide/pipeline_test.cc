@@ -445,7 +445,7 @@ TEST_F(PipelineSaves, OverflowRescanVerifiesOnlyWhatChanged) {
 TEST_F(PipelineSaves, ARescanAskedForDuringAScanRunsAfterItWithItsOwnReason) {
   env_.MakeDir(kRoot);
   Load(Watch("run", kRoot, "settle: 0s"), "", &config_);
-  pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_);
+  pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, judge_, reporter_);
   pipeline_->Start();
   ASSERT_EQ(scanner_.requests.size(), 1u);  // the start scan, still running
   Event(Kind::kOverflow, kRoot);            // FinishScans() completes the start scan

@@ -25,7 +25,7 @@ class PipelineTest : public ::testing::Test {
   void Start(const std::string& watches_yaml, const std::string& extra = "") {
     env_.MakeDir(kRoot);
     Load(watches_yaml, extra, &config_);
-    pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_, limits_);
+    pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, judge_, reporter_, limits_);
     if (restore_) pipeline_->Restore(*restore_);
     pipeline_->Start();
     FinishScans();
@@ -101,6 +101,15 @@ class PipelineTest : public ::testing::Test {
       FinishScans();
     }
   }
+  /// Answers the oldest judgement of checkpoint sets with `events` (DescribeSet(),
+  /// DescribePointer() of what the directory holds).
+  void AnswerSets(std::vector<CheckpointEvent> events) {
+    ASSERT_FALSE(judge_.requests.empty()) << "no judgement of checkpoint sets was requested";
+    SetJudgeResult result{judge_.requests.front(), std::move(events)};
+    judge_.requests.erase(judge_.requests.begin());
+    pipeline_->OnSetsJudged(result);
+    FinishScans();
+  }
   /// The verification requests not answered yet.
   std::vector<VerifyJob>& Jobs() { return verifier_.jobs; }
   /// Answers the oldest request with `verdict`.
@@ -151,6 +160,7 @@ class PipelineTest : public ::testing::Test {
   FakeWatcher watcher_;
   FakeScanner scanner_;
   FakeVerifier verifier_;
+  FakeSetJudge judge_;
   FakeReporter reporter_;
   Config config_;
   PipelineLimits limits_;  ///< Set before Start() to shrink the pipeline's bounds.

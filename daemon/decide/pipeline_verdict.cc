@@ -35,6 +35,7 @@ void Pipeline::OnVerified(const VerifyJob& job, const VerifyResult& unbounded) {
   BoundResult(&result);
   Watch* w = FindWatch(job.watch);
   if (w && !stopping_) Judge(*w, job, result);
+  if (w && !stopping_) w->sets->Recheck(env_.Now());  // a set may have waited for this verdict
   if (!stopping_) DrainBlocked();  // a place in the verify queue is free
   reporter_.Report(QueueLengthChanged{QueueLength()});
 }

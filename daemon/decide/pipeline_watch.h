@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "decide/checkpoint_sets.h"
 #include "decide/failure_tracker.h"
 #include "decide/path_record.h"
 #include "decide/pipeline.h"
@@ -63,6 +64,13 @@ struct Pipeline::Watch {
   // Each run's last good checkpoint, for `ckptwatch status`; goes with the run.
   std::map<std::string, WatchStatus::LastGood> run_last_good;
   std::uint64_t run_seq = 0;
+  // Checkpoint sets: which directories are due to be judged, which judgements are under way;
+  // the resume pointers that name a broken set now; each run's newest complete set ("": the
+  // watch's own, outside runs).
+  std::unique_ptr<CheckpointSets> sets;
+  std::size_t subdir_scans = 0;  // scans of new directories under way
+  std::set<std::string> broken_pointers;
+  std::map<std::string, WatchStatus::CompleteSet> run_complete;
 };
 
 /// `path` relative to the watch root `root`, or "" when it is not below it.

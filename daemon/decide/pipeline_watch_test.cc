@@ -16,7 +16,7 @@ class PipelineRoots : public PipelineTest {};
 TEST_F(PipelineRoots, AMissingRootIsAProblemAndItsAncestorIsWatched) {
   env_.MakeDir("/data");
   Load(Watch("run", "/data/runs/42", "settle: 0s"), "", &config_);
-  pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_);
+  pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, judge_, reporter_);
   pipeline_->Start();
   EXPECT_EQ(reporter_.backends["run"], "none");
   EXPECT_TRUE(reporter_.problems["run/missing_directory"]);
@@ -29,7 +29,7 @@ TEST_F(PipelineRoots, AMissingRootIsAProblemAndItsAncestorIsWatched) {
 TEST_F(PipelineRoots, ARootCreatedLevelByLevelIsWatchedAndAllOfItVerified) {
   env_.MakeDir("/data");
   Load(Watch("run", "/data/runs/42", "settle: 0s"), "", &config_);
-  pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_);
+  pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, judge_, reporter_);
   pipeline_->Start();
   env_.MakeDir("/data/runs");
   Event(Kind::kDirectoryCreated, "/data/runs", "/data");

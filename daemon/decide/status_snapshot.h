@@ -73,6 +73,16 @@ struct WatchStatus {
     LastGood last_good;
   };
   std::vector<Run> runs;
+  /// The newest checkpoint set judged complete, per run ("" outside runs), most recent first:
+  /// what to resume from (docs/checkpoint-sets.md).
+  struct CompleteSet {
+    std::string run;
+    std::string path;
+    std::string layout;
+    std::int64_t step = -1;
+    double unix = 0;  ///< When it was judged complete.
+  };
+  std::vector<CompleteSet> complete_sets;
 };
 
 struct StatusSnapshot {

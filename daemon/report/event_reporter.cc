@@ -22,8 +22,11 @@ struct EventReporter::Apply {
   }
   void operator()(CheckpointJudged& e) const {
     (*this)(e.line);
-    if (!e.cause.empty()) metrics.SaveFailed(e.watch, "", e.cause);
+    if (!e.pointer) metrics.SetJudged(e.watch, e.layout, e.verdict);
+    if (e.complete_unix) metrics.SetLastComplete(e.watch, e.run, *e.complete_unix);
+    if (!e.cause.empty()) metrics.SaveFailed(e.watch, e.run, e.cause);
   }
+  void operator()(ResumePointersBroken& e) const { metrics.SetBrokenPointers(e.watch, e.count); }
   void operator()(LastGoodRestored& e) const {
     metrics.SetLastGood(e.watch, e.run, e.unix_seconds, e.bytes);
   }

@@ -32,7 +32,12 @@ constexpr std::string_view kCauses[] = {
     "disk_full",   "permission_denied", "truncated",     "corrupt",          "empty",
     "in_progress", "nonfinite",         "timeout",       "verifier_crashed", "not_checkpoint",
     "not_found",   "not_regular",       "external_data", "writer_died",      "load_incompatible",
-    "stuck"};
+    "stuck",       "missing_member",    "no_commit_point", "inconsistent_set"};
+// Checkpoint sets (verify/sets/checkpoint_set.h): every layout and set verdict.
+constexpr std::string_view kSetLayouts[] = {"tf_bundle",  "tf_saved_model", "tf_v1_checkpoint",
+                                            "dcp",        "hf_sharded",     "hf_trainer",
+                                            "deepspeed", "megatron"};
+constexpr std::string_view kSetVerdicts[] = {"ok", "incomplete", "inconsistent"};
 
 // The labels of a per-run series: a run's series carry `run`; "" is no label, as Prometheus
 // reads an empty one (and one family must not hold both spellings of a series).
@@ -88,6 +93,19 @@ struct Metrics::Impl {
       .Name("ckptwatch_checkpoint_load_incompatible")
       .Help("1 when the newest ok checkpoint of the watch will not load in its load target, else 0.")
       .Register(*registry);
+  Family<Counter>& sets = prometheus::BuildCounter()
+      .Name("ckptwatch_checkpoint_sets_total")
+      .Help("Checkpoint sets judged, by watch, layout and verdict (ok, incomplete, inconsistent).")
+      .Register(*registry);
+  Family<Gauge>& last_complete = prometheus::BuildGauge()
+      .Name("ckptwatch_last_complete_checkpoint_timestamp_seconds")
+      .Help("Unix time the newest checkpoint set judged complete was judged.")
+      .Register(*registry);
+  Family<Gauge>& broken_pointers = prometheus::BuildGauge()
+      .Name("ckptwatch_resume_pointers_broken")
+      .Help("Resume pointers (latest, a tracker, TF checkpoint, last.ckpt) naming a missing, "
+            "incomplete or inconsistent checkpoint set now.")
+      .Register(*registry);
   Family<Gauge>& fs_avail = prometheus::BuildGauge()
       .Name("ckptwatch_filesystem_avail_bytes")
       .Help("Space available to unprivileged writers on the watch's filesystem.")
@@ -139,7 +157,7 @@ struct Metrics::Impl {
       failures.Remove(&failures.Add(With(labels, "cause", cause)));
       failing.Remove(&failing.Add(With(labels, "cause", cause)));
     }
-    for (Family<Gauge>* family : {&last_good_time, &last_good_bytes, &last_ok})
+    for (Family<Gauge>* family : {&last_good_time, &last_good_bytes, &last_ok, &last_complete})
       family->Remove(&family->Add(labels));
   }
 };
@@ -231,6 +249,10 @@ void Metrics::AddWatch(const std::string& watch, const std::string& path, std::s
   for (WatchProblem p : kAllWatchProblems)
     impl_->problem.Add({{"watch", watch}, {"problem", std::string(WatchProblemName(p))}});
   impl_->verified_bytes.Add({{"watch", watch}});
+  for (std::string_view layout : kSetLayouts)
+    for (std::string_view verdict : kSetVerdicts)
+      impl_->sets.Add({{"watch", watch}, {"layout", std::string(layout)}, {"verdict", std::string(verdict)}});
+  impl_->broken_pointers.Add({{"watch", watch}}).Set(0);
 }
 
 void Metrics::RemoveWatch(const std::string& watch) {
@@ -246,8 +268,13 @@ void Metrics::RemoveWatch(const std::string& watch) {
   impl_->runs.erase(watch);
   for (WatchProblem p : kAllWatchProblems)
     impl_->problem.Remove(&impl_->problem.Add({{"watch", watch}, {"problem", std::string(WatchProblemName(p))}}));
-  for (Family<Gauge>* family : {&impl_->fs_avail, &impl_->fs_size, &impl_->load_incompatible})
+  for (Family<Gauge>* family :
+       {&impl_->fs_avail, &impl_->fs_size, &impl_->load_incompatible, &impl_->broken_pointers})
     family->Remove(&family->Add({{"watch", watch}}));
+  for (std::string_view layout : kSetLayouts)
+    for (std::string_view verdict : kSetVerdicts)
+      impl_->sets.Remove(&impl_->sets.Add(
+          {{"watch", watch}, {"layout", std::string(layout)}, {"verdict", std::string(verdict)}}));
   impl_->verified_bytes.Remove(&impl_->verified_bytes.Add({{"watch", watch}}));
 }
 
@@ -296,6 +323,20 @@ void Metrics::RemoveRun(const std::string& watch, const std::string& run) {
 
 void Metrics::SetLoadIncompatible(const std::string& watch, bool incompatible) {
   impl_->load_incompatible.Add({{"watch", watch}}).Set(incompatible ? 1 : 0);
+}
+
+void Metrics::SetJudged(const std::string& watch, std::string_view layout,
+                        std::string_view verdict) {
+  impl_->sets.Add({{"watch", watch}, {"layout", std::string(layout)}, {"verdict", std::string(verdict)}})
+      .Increment();
+}
+
+void Metrics::SetLastComplete(const std::string& watch, const std::string& run, double unix_seconds) {
+  impl_->last_complete.Add(RunLabels(watch, run)).Set(unix_seconds);
+}
+
+void Metrics::SetBrokenPointers(const std::string& watch, std::size_t count) {
+  impl_->broken_pointers.Add({{"watch", watch}}).Set(static_cast<double>(count));
 }
 
 void Metrics::SetProblem(const std::string& watch, std::string_view problem, bool active) {

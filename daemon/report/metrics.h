@@ -51,6 +51,12 @@ class Metrics {
   void RemoveRun(const std::string& watch, const std::string& run);
   /// ckptwatch_checkpoint_load_incompatible: 1 when the newest ok checkpoint will not load.
   void SetLoadIncompatible(const std::string& watch, bool incompatible);
+  /// One checkpoint set judged (ckptwatch_checkpoint_sets_total; docs/checkpoint-sets.md).
+  void SetJudged(const std::string& watch, std::string_view layout, std::string_view verdict);
+  /// ckptwatch_last_complete_checkpoint_timestamp_seconds: a set of `run` judged complete.
+  void SetLastComplete(const std::string& watch, const std::string& run, double unix_seconds);
+  /// ckptwatch_resume_pointers_broken: pointers of `watch` naming a missing or broken set now.
+  void SetBrokenPointers(const std::string& watch, std::size_t count);
   void SetProblem(const std::string& watch, std::string_view problem, bool active);
   void SetFilesystem(const std::string& watch, std::uint64_t avail_bytes, std::uint64_t size_bytes);
   void Rescanned(const std::string& watch, std::string_view reason);

@@ -77,6 +77,13 @@ std::string StatusJson(const StatusSnapshot& status, long pid, const std::string
                        {{"path", E(r.last_good.path)},
                         {"time", r.last_good.unix},
                         {"bytes", r.last_good.bytes}}}});
+    json complete_sets = json::array();
+    for (const WatchStatus::CompleteSet& c : w.complete_sets)
+      complete_sets.push_back({{"run", E(c.run)},
+                               {"path", E(c.path)},
+                               {"layout", E(c.layout)},
+                               {"step", c.step},
+                               {"time", c.unix}});
     watches.push_back({{"name", E(w.name)},
                        {"path", E(w.path)},
                        {"state", E(w.state)},
@@ -89,7 +96,8 @@ std::string StatusJson(const StatusSnapshot& status, long pid, const std::string
                        {"load_problems_total", w.load_problems_total},
                        {"problems", problems},
                        {"pending", w.pending},
-                       {"runs", runs}});
+                       {"runs", runs},
+                       {"complete_sets", complete_sets}});
   }
   const json doc = {{"version", kVersion}, {"ckptwatch", version}, {"pid", pid}, {"time", status.unix_now},
                     {"verifying", status.verifying}, {"queued", status.queued}, {"watches", watches}};
@@ -172,6 +180,16 @@ bool ParseStatusJson(const std::string& text, StatusSnapshot* out, std::string* 
           Get(rj["last_good"], "bytes", &r.last_good.bytes);
         }
         w.runs.push_back(std::move(r));
+      }
+    if (wj.contains("complete_sets") && wj["complete_sets"].is_array())
+      for (const json& cj : wj["complete_sets"]) {
+        WatchStatus::CompleteSet c;
+        Get(cj, "run", &c.run);
+        Get(cj, "path", &c.path);
+        Get(cj, "layout", &c.layout);
+        Get(cj, "step", &c.step);
+        Get(cj, "time", &c.unix);
+        w.complete_sets.push_back(std::move(c));
       }
     if (wj.contains("problems") && wj["problems"].is_array())
       for (const json& pj : wj["problems"]) {

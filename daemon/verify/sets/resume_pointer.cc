@@ -47,9 +47,15 @@ std::string TfCheckpointStatePath(const std::string& text) {
   return out;
 }
 
-std::vector<ResumePointer> FindResumePointers(const SetDir& dir,
+std::vector<ResumePointer> FindResumePointers(const std::shared_ptr<const SetDir>& dir_ptr,
                                               const std::vector<std::string>& names) {
+  const SetDir& dir = *dir_ptr;
   std::vector<ResumePointer> out;
+  // Inside targets keep their name relative to `dir`; outside ones only their text.
+  auto aim = [&](ResumePointer& p, const std::string& relative) {
+    p.target = p.outside ? p.text : dir.Join(relative);
+    if (!p.outside) p.dir = dir_ptr, p.relative = relative;
+  };
   for (const char* name :
        {"latest", "latest_checkpointed_iteration.txt", "checkpoint", "last.ckpt", "LATEST"}) {
     if (!Has(names, name)) continue;
@@ -62,7 +68,7 @@ std::vector<ResumePointer> FindResumePointers(const SetDir& dir,
       const LinkTarget where = ResolveLink(dir.fd(), name, &text);
       p.text = text.substr(0, 4096);
       p.outside = where == LinkTarget::kOutside;
-      p.target = p.outside ? p.text : dir.Join(text);
+      aim(p, text);
       out.push_back(p);
       continue;
     }
@@ -75,17 +81,17 @@ std::vector<ResumePointer> FindResumePointers(const SetDir& dir,
       p.kind = "deepspeed_latest";
       p.text = Trim(text).substr(0, 4096);
       p.outside = !Beside(p.text);
-      p.target = p.outside ? p.text : dir.Join(p.text);
+      aim(p, p.text);
     } else if (n == "latest_checkpointed_iteration.txt") {
       p.kind = "megatron_tracker";
       p.text = Trim(text).substr(0, 64);
       if (p.text == "release") {
-        p.target = dir.Join("release");
+        aim(p, "release");
       } else if (StepFromName("iter_" + p.text, "iter_") >= 0) {
         char buf[40];
         std::snprintf(buf, sizeof buf, "iter_%07lld",
                       static_cast<long long>(StepFromName("iter_" + p.text, "iter_")));
-        p.target = dir.Join(buf);
+        aim(p, buf);
       } else {
         continue;  // not Megatron's tracker
       }
@@ -93,8 +99,13 @@ std::vector<ResumePointer> FindResumePointers(const SetDir& dir,
       p.kind = "tf_checkpoint_state";
       p.text = TfCheckpointStatePath(text).substr(0, 4096);
       if (p.text.empty()) continue;
-      p.outside = p.text[0] == '/';
-      p.target = p.outside ? p.text : dir.Join(p.text);
+      std::string relative = p.text;
+      const std::string own = dir.path() + "/";  // an absolute path into this very directory
+      if (relative.rfind(own, 0) == 0 && Beside(relative.substr(own.size())))
+        relative = relative.substr(own.size());
+      p.outside = relative[0] == '/' || relative == ".." || relative.rfind("../", 0) == 0 ||
+                  relative.find("/../") != std::string::npos;
+      aim(p, relative);
     }
     out.push_back(p);
   }

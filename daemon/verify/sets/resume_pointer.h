@@ -6,6 +6,7 @@
 // inconsistent sends the next resume to a failure or a partial checkpoint.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,11 +21,17 @@ struct ResumePointer {
   std::string target;    ///< The set (directory, prefix or file) it names, as a path.
   std::string text;      ///< What it says (tag, iteration, prefix, link text), for messages.
   bool outside = false;  ///< It names something outside its directory (absolute path, a link out).
+  /// For a target inside: the directory it was found in and the target relative to it, which
+  /// JudgePointers() resolves beneath that directory without following a symlink. Nothing
+  /// outside is ever looked at, not even whether it exists.
+  std::shared_ptr<const SetDir> dir;
+  std::string relative;
 };
 
 /// The pointers among `names` in `dir`. Contents read with a cap of 64 KiB; a symlink is
-/// resolved within `dir` only (never followed out).
-std::vector<ResumePointer> FindResumePointers(const SetDir& dir,
+/// resolved within `dir` only (never followed out). An absolute path naming `dir` itself (TF's
+/// Saver writes them) is taken as the name beside it.
+std::vector<ResumePointer> FindResumePointers(const std::shared_ptr<const SetDir>& dir,
                                               const std::vector<std::string>& names);
 
 /// model_checkpoint_path from the text of a TF `checkpoint` state file (CheckpointState in

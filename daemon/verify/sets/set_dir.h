@@ -26,6 +26,8 @@ class SetDir {
   /// Opens the directory `path` (a symlink the caller named is followed, as open(2) would);
   /// nullopt with `*err` set when it is no directory or cannot be opened.
   static std::optional<SetDir> Open(const std::string& path, std::string* err);
+  /// Takes `fd`, a directory opened by the caller, named `path` in messages.
+  static SetDir Adopt(UniqueFd fd, std::string path) { return SetDir(std::move(fd), std::move(path)); }
   /// Opens the subdirectory `name` of this one, no symlink followed.
   std::optional<SetDir> OpenChild(const std::string& name) const;
 

@@ -1,8 +1,11 @@
 #include "verify/sets/set_finder.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <optional>
 
@@ -74,7 +77,7 @@ void Recognise(const std::shared_ptr<SetDir>& dir, const std::string& dir_name,
                              std::move(judge));
   };
   const std::int64_t step = StepOfDirName(dir_name);
-  for (ResumePointer& p : FindResumePointers(*dir, *names)) found->pointers.push_back(std::move(p));
+  for (ResumePointer& p : FindResumePointers(dir, *names)) found->pointers.push_back(std::move(p));
 
   if (LooksLikeDcp(*names)) {
     add(dir->path(), "dcp", mtime_of(".metadata"), step, [=] {
@@ -145,21 +148,14 @@ const SetReport& SetCandidate::Check() const {
   return *report_;
 }
 
-FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOptions& options,
-                   std::string* err, std::optional<int> depth) {
+namespace {
+
+// The sets of `root` and of its subdirectories down to `max_depth` levels (entered beneath it,
+// never through a symlink); `parent` is what the directory above `root` says.
+FoundSets FindSetsIn(SetDir root, const std::string& root_name, const ParentPointers& parent,
+                     int max_depth, const SetCheckOptions& options) {
   FoundSets found;
   found.options = options;
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return found;  // the per-file path reports it
-  const bool is_dir = S_ISDIR(st.st_mode);
-  const std::string root_path = is_dir ? path : ParentOf(path);
-  std::optional<SetDir> root = SetDir::Open(root_path, err);
-  if (!root) return found;
-  ParentPointers parent;
-  if (std::optional<SetDir> up = SetDir::Open(root_path + "/..", err))
-    parent = ReadParentPointers(*up);
-  err->clear();
-
   struct Todo {
     std::shared_ptr<SetDir> dir;
     std::string name;
@@ -167,8 +163,7 @@ FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOption
     int depth;
   };
   std::deque<Todo> todo;
-  todo.push_back({std::make_shared<SetDir>(std::move(*root)), BaseName(root_path), parent, 0});
-  const int max_depth = depth ? *depth : !is_dir ? 0 : recursive ? 64 : 1;
+  todo.push_back({std::make_shared<SetDir>(std::move(root)), root_name, parent, 0});
   while (!todo.empty() && found.dirs.size() < kMaxDirs) {
     Todo t = std::move(todo.front());
     todo.pop_front();
@@ -184,6 +179,66 @@ FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOption
     }
   }
   return found;
+}
+
+}  // namespace
+
+FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOptions& options,
+                   std::string* err, std::optional<int> depth) {
+  // The caller named `path` (its own symlinks are followed, as open(2) would): opened once, and
+  // what it is asked of the descriptor, not of the name again.
+  UniqueFd named(open(path.c_str(), O_PATH | O_CLOEXEC));
+  struct stat st;
+  if (!named.valid() || fstat(named.get(), &st) != 0) {
+    FoundSets none;
+    none.options = options;
+    return none;  // the per-file path reports it
+  }
+  const bool is_dir = S_ISDIR(st.st_mode);
+  const std::string root_path = is_dir ? path : ParentOf(path);
+  std::optional<SetDir> root;
+  if (is_dir) {
+    UniqueFd fd(openat(named.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) *err = "cannot open directory " + path + ": " + std::strerror(errno);
+    if (fd.valid()) root = SetDir::Adopt(std::move(fd), root_path);
+  } else {
+    root = SetDir::Open(root_path, err);
+  }
+  if (!root) {
+    FoundSets none;
+    none.options = options;
+    return none;
+  }
+  ParentPointers parent;
+  if (std::optional<SetDir> up = SetDir::Open(root_path + "/..", err))
+    parent = ReadParentPointers(*up);
+  err->clear();
+  const int max_depth = depth ? *depth : !is_dir ? 0 : recursive ? 64 : 1;
+  return FindSetsIn(std::move(*root), BaseName(root_path), parent, max_depth, options);
+}
+
+FoundSets FindSetsBeneath(int root_fd, const std::string& root_path, const std::string& relative,
+                          const SetCheckOptions& options, std::string* err, int depth) {
+  FoundSets none;
+  none.options = options;
+  UniqueFd own(openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!own.valid()) {
+    *err = "cannot open directory " + root_path + ": " + std::strerror(errno);
+    return none;
+  }
+  std::optional<SetDir> root = SetDir::Adopt(std::move(own), root_path);
+  if (relative.empty()) return FindSetsIn(std::move(*root), BaseName(root_path), {}, depth, options);
+  const std::string up = ParentOf(relative);
+  std::optional<SetDir> parent = up == "." ? std::nullopt : root->OpenChild(up);
+  if (up != "." && !parent) return none;
+  const SetDir& above = parent ? *parent : *root;
+  std::optional<SetDir> dir = above.OpenChild(BaseName(relative));
+  if (!dir) {
+    *err = "cannot open directory " + root->Join(relative) + " beneath its watch: " +
+           std::strerror(errno);
+    return none;
+  }
+  return FindSetsIn(std::move(*dir), BaseName(relative), ReadParentPointers(above), depth, options);
 }
 
 void SortNewestFirst(std::vector<const SetCandidate*>* sets) {
@@ -202,14 +257,19 @@ std::vector<PointerReport> JudgePointers(const FoundSets& found) {
     const SetCandidate* target = nullptr;
     for (const SetCandidate& s : found.sets)
       if (s.path() == p.target) target = &s;
-    struct stat dir_st;
-    if (!target && !p.outside && stat(p.target.c_str(), &dir_st) == 0 && S_ISDIR(dir_st.st_mode)) {
-      std::string err;
-      extra.push_back(FindSets(p.target, false, found.options, &err, /*depth=*/0));
-      for (const SetCandidate& s : extra.back().sets)
-        if (s.dir() == extra.back().dirs.front()) target = &s;
+    // Inside targets are resolved beneath the pointer's directory, no symlink followed; of an
+    // outside one nothing is looked at (not even whether it exists: that would tell whoever
+    // wrote the pointer about a path they may not be able to see).
+    const MemberStat at = p.outside ? MemberStat{} : p.dir->Stat(p.relative);
+    if (!target && !p.outside && at.kind == EntryKind::kNotRegular && at.is_dir) {
+      if (std::optional<SetDir> child = p.dir->OpenChild(p.relative)) {
+        const std::string dir_path = child->path();
+        extra.push_back(FindSetsIn(std::move(*child), BaseName(p.relative),
+                                   ReadParentPointers(*p.dir), 0, found.options));
+        for (const SetCandidate& s : extra.back().sets)
+          if (s.dir() == dir_path) target = &s;
+      }
     }
-    struct stat st;
     const std::string name = p.kind == "symlink" ? p.text : BaseName(p.target);
     if (target) {
       const SetReport& report = target->Check();
@@ -219,17 +279,18 @@ std::vector<PointerReport> JudgePointers(const FoundSets& found) {
       }
       r.verdict = SetVerdictName(report.verdict);
       r.reason = "names " + name + ", which is " + r.verdict + " (" + report.reason + ")";
-    } else if (p.kind == "symlink" && !p.outside && stat(p.target.c_str(), &st) == 0 &&
-               S_ISREG(st.st_mode)) {
+    } else if (p.kind == "symlink" && !p.outside && at.kind == EntryKind::kRegular) {
       out.push_back(r);  // a link to a single file: that file is verified as one
       continue;
     } else if (p.outside) {
-      r.verdict = stat(p.target.c_str(), &st) == 0 ? "unrecognized" : "missing";
-      r.reason = "names " + p.text + ", outside its directory" +
-                 (r.verdict == "missing" ? ", which does not exist here" : " (not followed)");
+      r.verdict = "unrecognized";
+      r.reason = "names " + p.text + ", outside the checkpoint directory, not followed";
+    } else if (at.kind == EntryKind::kSymlink) {
+      r.verdict = "unrecognized";
+      r.reason = "names " + name + ", which is a symlink (not followed)";
     } else {
-      const bool exists =
-          stat(p.target.c_str(), &st) == 0 || stat((p.target + ".index").c_str(), &st) == 0;
+      const bool exists = at.kind != EntryKind::kMissing ||
+                          p.dir->Stat(p.relative + ".index").kind != EntryKind::kMissing;
       r.verdict = exists ? "unrecognized" : "missing";
       r.reason =
           "names " + name +

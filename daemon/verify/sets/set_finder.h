@@ -52,6 +52,14 @@ struct FoundSets {
 FoundSets FindSets(const std::string& path, bool recursive, const SetCheckOptions& options,
                    std::string* err, std::optional<int> depth = std::nullopt);
 
+/// The daemon's: the sets of the directory `relative` below the watch root `root_fd` (named
+/// `root_path` in reports; "" for the root itself), that directory alone, reached beneath the
+/// root without following a symlink (a name in a watch is hostile). Its parent's pointers
+/// (DeepSpeed's `latest`, Megatron's tracker) are read when it is below the root. `depth`
+/// levels of its subdirectories are examined too (0: that directory alone).
+FoundSets FindSetsBeneath(int root_fd, const std::string& root_path, const std::string& relative,
+                          const SetCheckOptions& options, std::string* err, int depth = 0);
+
 /// Judges every pointer in `found`: the set it names (its Check(); a directory not among
 /// found.sets is recognised on demand), and when that is not ok, the newest complete set in
 /// the same directory as the target (found.sets).

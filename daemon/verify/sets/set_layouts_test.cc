@@ -1,5 +1,6 @@
 // Layout rules on directories built here: rank grids of DeepSpeed and Megatron, HF indexes that
 // point outside, members that are symlinks (never followed out of the set), resume pointers.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -141,6 +142,78 @@ TEST_F(SetLayouts, PointerTargetsOutsideTheScannedDepthAreRecognisedOnDemand) {
   EXPECT_EQ(reports[0].verdict, "incomplete") << reports[0].reason;  // ZeRO rank 0 is missing
   EXPECT_NE(reports[0].reason.find("zero_pp_rank_0_mp_rank_00_optim_states.pt"), std::string::npos)
       << reports[0].reason;
+}
+
+// A second user who can write the watched directory swaps pointers and their targets for
+// symlinks to a path only root can read: what ckptwatch says is the same whether that path
+// exists, holds a set or not (nothing is followed, nothing outside is even stat'ed).
+TEST_F(SetLayouts, PointersSwappedForSymlinksDiscloseNothingOfTheirTarget) {
+  const std::string secret = root_ + "/private";  // stands for a root-only directory
+  auto plant = [&] {
+    Write("private/gs/mp_rank_00_model_states.pt");
+    Write("private/gs/zero_pp_rank_1_mp_rank_00_optim_states.pt");  // rank 0 "missing"
+    Write("private/model.ckpt-9.index", "secret index");
+    fs::permissions(secret, fs::perms::owner_all, fs::perm_options::replace);
+  };
+  Write("ds/latest", "global_step9\n");  // names a tag that is a link to the private set
+  fs::create_directory_symlink(secret + "/gs", root_ + "/ds/global_step9");
+  Write("tf/checkpoint", "model_checkpoint_path: \"model.ckpt-9\"\n");
+  fs::create_symlink(secret + "/model.ckpt-9.index", root_ + "/tf/model.ckpt-9.index");
+  Write("tf_abs/checkpoint", "model_checkpoint_path: \"" + secret + "/model.ckpt-9\"\n");
+  fs::create_directories(root_ + "/lightning");
+  fs::create_symlink(secret + "/gs", root_ + "/lightning/last.ckpt");
+  fs::create_symlink("../private/gs", root_ + "/lightning/LATEST");
+  auto judged = [&] {
+    std::string text, err;
+    for (const char* d : {"ds", "tf", "tf_abs", "lightning"}) {
+      FoundSets found = FindSets(root_ + "/" + d, false, SetCheckOptions{}, &err);
+      for (const SetCandidate& set : found.sets)
+        text += set.path() + " " + SetVerdictName(set.Check().verdict) + "\n";
+      for (const PointerReport& r : JudgePointers(found))
+        text += r.path + " " + r.verdict + " " + r.reason + " [" + r.last_complete + "]\n";
+    }
+    return text;
+  };
+  const std::string absent = judged();
+  plant();
+  const std::string present = judged();
+  EXPECT_EQ(present, absent);
+  EXPECT_EQ(present.find("mp_rank"), std::string::npos) << present;
+  EXPECT_NE(present.find("ds/latest unrecognized latest names global_step9, which is a symlink "
+                         "(not followed)"),
+            std::string::npos)
+      << present;
+  EXPECT_NE(present.find("tf/checkpoint unrecognized checkpoint names model.ckpt-9, which is no "
+                         "checkpoint set"),
+            std::string::npos)
+      << present;
+  EXPECT_NE(present.find("outside the checkpoint directory, not followed"), std::string::npos)
+      << present;
+  EXPECT_EQ(present.find(" ok "), std::string::npos) << present;
+}
+
+TEST_F(SetLayouts, AnAbsoluteTfStatePathIntoItsOwnDirectoryIsTheNameBesideIt) {
+  Write("run/checkpoint", "model_checkpoint_path: \"" + root_ + "/run/model.ckpt-9\"\n");
+  std::string err;
+  FoundSets found = FindSets(root_ + "/run", false, SetCheckOptions{}, &err);
+  ASSERT_EQ(found.pointers.size(), 1u);
+  EXPECT_FALSE(found.pointers[0].outside);
+  EXPECT_EQ(found.pointers[0].relative, "model.ckpt-9");
+  auto reports = JudgePointers(found);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].verdict, "missing") << reports[0].reason;
+}
+
+TEST_F(SetLayouts, TheDaemonFindsSetsBeneathItsRootNeverThroughALink) {
+  Write("real/global_step3/mp_rank_00_model_states.pt");
+  fs::create_directory_symlink(root_ + "/real/global_step3", root_ + "/global_step3");
+  std::string err;
+  UniqueFd root(open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(root.valid());
+  EXPECT_TRUE(FindSetsBeneath(root.get(), root_, "global_step3", {}, &err).sets.empty());
+  const FoundSets found = FindSetsBeneath(root.get(), root_, "real/global_step3", {}, &err);
+  ASSERT_EQ(found.sets.size(), 1u) << err;
+  EXPECT_EQ(found.sets[0].path(), root_ + "/real/global_step3");
 }
 
 }  // namespace
