@@ -107,6 +107,7 @@ void Pipeline::OnWatchEvent(const WatchEvent& event) {
       // A non-recursive watch looks at its own directory only.
       const std::string relative = RelativeTo(w->config.path, event.path);
       if (!relative.empty() && w->config.recursive) {
+        if (!w->baseline_done) w->created_during_baseline.insert(event.path);
         SeeRun(*w, RunOf(*w, event.path, /*directory=*/true));
         ScheduleScan(*w, ScanReason::kNewDirectory, relative);
       }
@@ -396,6 +397,10 @@ void Pipeline::OnScanDone(const ScanResult& result) {
   if (reason == ScanReason::kStart) {
     // Verify the newest checkpoint so state is known right after a restart;
     // the rest of the history is left alone.
+    for (const std::string& dir : std::exchange(w->created_during_baseline, {}))
+      std::erase_if(snapshot.files, [&](const auto& file) {
+        return file.first.compare(0, dir.size() + 1, dir + "/") == 0;
+      });
     w->paths.SetSeen(snapshot);
     if (w->poller) w->poller->Baseline(snapshot);
     w->baseline_done = true;

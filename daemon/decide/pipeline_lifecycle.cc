@@ -84,6 +84,7 @@ void Pipeline::StartWatch(Watch& w) {
     w.next_poll = env_.Now() + c.poll_interval;
   }
   w.baseline_done = false;
+  w.created_during_baseline.clear();
   reporter_.Report(WatchBackendChanged{c.name, c.path, w.polling ? "poll" : "inotify"});
   SetProblem(w, WatchProblem::kMissingDirectory, false);
   CheckWritable(w);

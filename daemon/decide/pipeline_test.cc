@@ -584,10 +584,7 @@ TEST_F(PipelineSaves, AtStartOnlyTheNewestCheckpointIsVerified) {
 // The first scan lists a file whose save began while it ran: that save's own events decide its
 // look (its close), not the scan's "newest file" — a look at it now would call it hung.
 TEST_F(PipelineSaves, ASaveBegunDuringTheFirstScanWaitsForItsClose) {
-  env_.MakeDir(kRoot);
-  Load(Watch("run", kRoot, "settle: 0s, stuck_after: 2m"), "", &config_);
-  pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, reporter_, limits_);
-  pipeline_->Start();  // its first scan is still running
+  StartOneHoldingFirstScan("settle: 0s, stuck_after: 2m");
   env_.open_for_writing[P("a.h5")] = "pid 77 (python3)";
   env_.Write(P("a.h5"), 300);
   Event(WatchEvent::Kind::kFileWriting, P("a.h5"));  // the scan ends after it, listing a.h5
@@ -601,6 +598,20 @@ TEST_F(PipelineSaves, ASaveBegunDuringTheFirstScanWaitsForItsClose) {
   Answer(Verdict::kOk, 900);
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
   EXPECT_EQ(VerdictName(Verdicts(P("a.h5"))[0].verdict), "ok");
+}
+
+// A directory created while the first scan ran is new, and so is everything in it — files
+// renamed into it right after its mkdir made no event of their own (its inotify watch came
+// later). The first scan listed them too: that must not make them history.
+TEST_F(PipelineSaves, FilesOfADirectoryCreatedDuringTheFirstScanAreAllVerified) {
+  StartOneHoldingFirstScan("settle: 0s, recursive: true");
+  env_.MakeDir(P("save0"));
+  for (int i = 0; i < 4; ++i) env_.Write(P("save0/model-" + std::to_string(i) + ".safetensors"), 100 + i);
+  Event(Kind::kDirectoryCreated, P("save0"));  // the first scan ends after it, listing save0/*
+  Pass(milliseconds(1));
+  std::set<std::string> paths;
+  for (const VerifyJob& job : Jobs()) paths.insert(job.path);
+  EXPECT_EQ(paths.size(), 4u) << "every file of the new directory is verified";
 }
 
 TEST_F(PipelineSaves, AFullVerifyQueueHoldsFilesUntilThereIsRoom) {

@@ -30,6 +30,14 @@ class PipelineTest : public ::testing::Test {
     pipeline_->Start();
     FinishScans();
   }
+  /// One watch on kRoot with `keys`, started with its first scan still running (the test
+  /// finishes it, with what the tree holds then, by its next step).
+  void StartOneHoldingFirstScan(const std::string& keys) {
+    env_.MakeDir(kRoot);
+    Load(Watch("run", kRoot, keys), "", &config_);
+    pipeline_ = std::make_unique<Pipeline>(config_, env_, &watcher_, scanner_, verifier_, judge_, reporter_, limits_);
+    pipeline_->Start();
+  }
   /// One watch on kRoot with `keys` (YAML flow-map entries, e.g. "settle: 2s").
   void StartOne(const std::string& keys = "", const std::string& extra = "") {
     Start(Watch("run", kRoot, keys), extra);

@@ -38,6 +38,9 @@ struct Pipeline::Watch {
   std::optional<ScanReason> pending_rescan;  // a rescan waiting for the running scan
   bool scan_running = false;
   bool baseline_done = false;
+  // Directories created while the first scan ran: that scan lists their files too,
+  // but they are new — the directory's own scan, not the baseline, decides them.
+  std::set<std::string> created_during_baseline;
   bool verify_all_on_start = false;  // a directory that just appeared: all of it is new
   std::uint64_t ok_total = 0, failed_total = 0;
   std::optional<double> last_good_time;
