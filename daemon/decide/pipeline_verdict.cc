@@ -160,6 +160,14 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     // Data past the end the superblock records: written after the writer's
     // last flush, whose close never came — h5py killed after flush().
     input.writer_died = true;
+  } else if (std::string holder; close.closed && result.verdict == Verdict::kTruncated &&
+             result.expected_bytes && result.bytes >= *result.expected_bytes &&
+             env_.WritersOf(w.config.name, job.relative, dispatched.at, &holder) != OpenWriters::kSome) {
+    // Whole as HDF5 (every byte its last flush recorded) yet its content stops
+    // early — Keras layers missing from one on — closed, and nobody writes it:
+    // h5py flushed after each layer and was killed. (Bytes cut short stay
+    // cause truncated; a full disk wins either way: DecideOutcome.)
+    input.writer_died = true;
   }
   // The cause is what the filesystem looked like when the save failed: the
   // lower free space of its close and of now (the trainer may have deleted
@@ -178,10 +186,11 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     if (const auto& before = done.remembered; before && !before->cause.empty())
       own_failure = ResolvedFailure{path, RunOf(w, path), before->verdict, before->cause, path, 0};
   }
-  const Outcome outcome = Report(w, job, result, std::move(input));
+  const VerifyResult reported = AsReported(result, input);  // a dead writer's file is not in_progress
+  const Outcome outcome = Report(w, job, reported, std::move(input));
   const std::string& cause = outcome.cause;
   if (dispatched.stat) {
-    Remember(w, path, *dispatched.stat, VerdictName(result.verdict), cause, &outcome);
+    Remember(w, path, *dispatched.stat, VerdictName(reported.verdict), cause, &outcome);
     if (cause.empty() && result.ok()) {
       if (w.failures.Resolve(w.paths, w.config, RunsOf(w), path, *dispatched.stat, own_failure,
                              env_.UnixNow()))
