@@ -39,7 +39,7 @@ JSON_KEYS = {
 }
 KERAS_KEYS = {
     "version", "backend", "kind", "custom_classes", "builtin_classes", "modules", "lambdas",
-    "lambda_bytecode",
+    "lambda_bytecode", "keras1_arguments",
 }
 VERDICTS = {
     "ok", "not_found", "permission_denied", "empty", "not_checkpoint", "truncated", "in_progress",
