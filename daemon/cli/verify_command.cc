@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <future>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -301,6 +302,29 @@ std::vector<std::string> CollectWeightFiles(const std::string& path, bool recurs
   return files;
 }
 
+namespace {
+
+// Waits until `ready`; with a `terminal`, a read that takes longer than 2 s (a large file at
+// `full`, slow storage) gets a line saying which file and for how long, rewritten each second
+// and erased when the verdict comes, so a long `verify` does not look hung.
+template <typename Ready>
+void WaitShowingProgress(std::unique_lock<std::mutex>& lock, std::condition_variable& changed, Ready ready,
+                         std::ostream* terminal, const std::string& file, std::size_t n, std::size_t of) {
+  if (terminal == nullptr) return changed.wait(lock, ready);
+  const auto since = std::chrono::steady_clock::now();
+  bool shown = false;
+  while (!changed.wait_for(lock, std::chrono::seconds(1), ready)) {
+    const auto waited = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - since);
+    if (waited.count() < 2) continue;
+    *terminal << "\r\033[Kckptwatch verify: reading " << EscapeForDisplay(file, false) << " (" << n << " of " << of
+              << ", " << waited.count() << " s)" << std::flush;
+    shown = true;
+  }
+  if (shown) *terminal << "\r\033[K" << std::flush;
+}
+
+}  // namespace
+
 int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                      const std::string& engine) {
   std::string error;
@@ -397,6 +421,9 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
   std::vector<std::thread> workers;
   for (std::size_t w = 0; w < jobs; ++w) workers.emplace_back(work);
 
+  // Only a person at a terminal gets a sign of life: stderr that is a pipe or a file (scripts,
+  // tests) holds diagnostics and the summary line alone.
+  const bool progress = &err == &std::cerr && isatty(STDERR_FILENO) == 1;
   std::size_t verified = 0;
   std::map<std::string, std::size_t> by_verdict, sets_by_verdict;
   // A set's members that were verified as files are not verified again.
@@ -417,7 +444,8 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       VerifyResult result;
       {
         std::unique_lock<std::mutex> lock(mutex);
-        changed.wait(lock, [&] { return results[i].has_value(); });
+        WaitShowingProgress(lock, changed, [&] { return results[i].has_value(); }, progress ? &err : nullptr,
+                            items[i].file, i + 1, items.size());
         result = std::move(*results[i]);
         results[i].reset();
       }

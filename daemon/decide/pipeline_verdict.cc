@@ -278,8 +278,8 @@ Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& res
   const std::string run = RunOf(w, job.path);
   VerdictReached reached{job.watch, run, job.path, result.verdict, result.level,
                          result.elapsed_ms / 1000.0, result.bytes, outcome.cause, outcome.load,
-                         std::nullopt, std::nullopt};
-  if (result.ok()) reached.good_unix = env_.UnixNow();
+                         std::nullopt, std::nullopt, env_.UnixNow()};
+  if (result.ok()) reached.good_unix = reached.unix;
   if (!quiet) {
     AddRunField(&outcome.fields);
     reached.line =
