@@ -68,6 +68,8 @@ METRICS = {
     "ckptwatch_config_last_reload_success_timestamp_seconds": ("gauge", set()),
 }
 TARGET_LABELS = {"job", "instance"}
+# Every label any metric has: what a doc section's "labels `…`" may name.
+LABEL_NAMES = set().union(*(labels for _, labels in METRICS.values()))
 # Labels a series has only in some cases: `run` only under a watch with run_depth (an empty
 # label is no label in Prometheus).
 OPTIONAL_LABELS = {"run"}
@@ -451,6 +453,15 @@ class DocsTest(unittest.TestCase):
                 for label in labels:
                     self.assertIn(f"`{label}`", section)
         self.assertIn("19842", doc)
+        # And the other way: no section for a metric the daemon does not declare, and each
+        # section's first line (type; labels) names no label the metric does not have.
+        for name, first in re.findall(r"(?m)^### `(ckptwatch_\w+)`\n\n(.*)$", doc):
+            with self.subTest(section=name):
+                self.assertIn(name, METRICS, "documented but not declared in daemon/report/metrics.cc")
+                kind, labels = METRICS[name]
+                self.assertTrue(first.startswith(kind), first)
+                named = set(re.findall(r"`(\w+)`", first.split(";", 1)[1])) if ";" in first else set()
+                self.assertLessEqual(named & LABEL_NAMES, labels, first)
 
     def test_scrape_config_in_the_metrics_doc_is_valid(self):
         blocks = re.findall(r"```yaml\n(.*?)```", read(METRICS_DOC), re.S)

@@ -63,10 +63,20 @@ constexpr char kUsage[] =
     "latest_checkpointed_iteration.txt, TF checkpoint, last.ckpt) naming a broken set are\n"
     "reported (see docs/checkpoint-sets.md).\n"
     "\n"
-    "Exit status: 0 every file and set ok, 1 at least one not ok, 2 usage error.\n"
-    "Verdicts: ok not_found permission_denied empty not_checkpoint truncated in_progress\n"
-    "          corrupt nonfinite timeout verifier_crashed not_regular external_data\n"
-    "          (see docs/verify.md)\n";
+    "Exit status: 0 every file and set ok, 1 at least one not ok, 2 usage error.\n";
+
+// kUsage and the verdicts, listed from the code's own list so the help cannot drift from it.
+std::string Usage() {
+  std::string text = kUsage, line = "Verdicts:";
+  for (Verdict v : kAllVerdicts) {
+    if (line.size() + 1 + VerdictName(v).size() > 88) {
+      text += line + "\n";
+      line = "         ";
+    }
+    line += " " + std::string(VerdictName(v));
+  }
+  return text + line + "\n          (see docs/verify.md)\n";
+}
 
 struct Options {
   VerifyOptions verify;
@@ -330,11 +340,11 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
   std::string error;
   std::optional<Options> options = ParseOptions(args, &error);
   if (!options) {
-    err << "ckptwatch verify: " << EscapeForDisplay(error, false) << "\n\n" << kUsage;
+    err << "ckptwatch verify: " << EscapeForDisplay(error, false) << "\n\n" << Usage();
     return 2;
   }
   if (options->help) {
-    out << kUsage;
+    out << Usage();
     return 0;
   }
   if (options->paths.empty()) {
