@@ -41,7 +41,8 @@ std::string ReadDoc(const std::string& relative) {
 std::vector<std::string> Matches(const std::string& text, const std::string& pattern) {
   std::vector<std::string> out;
   const std::regex re(pattern);
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator();
+       ++it)
     out.push_back((*it)[1].str());
   return out;
 }
@@ -61,7 +62,8 @@ TEST(Verdict, NamesAreUniqueAndParseBack) {
     EXPECT_NE(VerdictName(v), "unknown");
     EXPECT_EQ(ParseVerdict(VerdictName(v)), v) << VerdictName(v);
   }
-  EXPECT_EQ(ParseVerdict("not_hdf5"), Verdict::kNotCheckpoint) << "the name before 0.3.0 still reads";
+  EXPECT_EQ(ParseVerdict("not_hdf5"), Verdict::kNotCheckpoint)
+      << "the name before 0.3.0 still reads";
 }
 
 TEST(VerdictDocs, TheVerifyPageTableHasARowPerVerdictInOrderAndOnlyOkIsOk) {
@@ -75,12 +77,13 @@ TEST(VerdictDocs, TheVerifyPageTableHasARowPerVerdictInOrderAndOnlyOkIsOk) {
 
 TEST(VerdictDocs, EveryListOfVerdictsIsTheCodesList) {
   if (SourceDir().empty()) GTEST_SKIP() << "CKPTWATCH_SOURCE_DIR is not set";
-  EXPECT_EQ(Matches(Paragraph(ReadDoc("docs/metrics.md"), "Verdicts (`verdict`):"), R"(`([a-z_]+)`)"),
-            [] {
-              std::vector<std::string> names{"verdict"};
-              for (const std::string& n : AllNames()) names.push_back(n);
-              return names;
-            }())
+  EXPECT_EQ(
+      Matches(Paragraph(ReadDoc("docs/metrics.md"), "Verdicts (`verdict`):"), R"(`([a-z_]+)`)"),
+      [] {
+        std::vector<std::string> names{"verdict"};
+        for (const std::string& n : AllNames()) names.push_back(n);
+        return names;
+      }())
       << "docs/metrics.md, the verdict label's values";
   const std::string man = ReadDoc("docs/ckptwatch.8.md");
   const std::size_t section = man.find("# VERDICTS\n\n");
