@@ -13,8 +13,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 #include <ostream>
+#include <set>
 #include <system_error>
 #include <thread>
 
@@ -318,16 +318,18 @@ namespace {
 // `full`, slow storage) gets a line saying which file and for how long, rewritten each second
 // and erased when the verdict comes, so a long `verify` does not look hung.
 template <typename Ready>
-void WaitShowingProgress(std::unique_lock<std::mutex>& lock, std::condition_variable& changed, Ready ready,
-                         std::ostream* terminal, const std::string& file, std::size_t n, std::size_t of) {
+void WaitShowingProgress(std::unique_lock<std::mutex>& lock, std::condition_variable& changed,
+                         Ready ready, std::ostream* terminal, const std::string& file,
+                         std::size_t n, std::size_t of) {
   if (terminal == nullptr) return changed.wait(lock, ready);
   const auto since = std::chrono::steady_clock::now();
   bool shown = false;
   while (!changed.wait_for(lock, std::chrono::seconds(1), ready)) {
-    const auto waited = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - since);
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - since);
     if (waited.count() < 2) continue;
-    *terminal << "\r\033[Kckptwatch verify: reading " << EscapeForDisplay(file, false) << " (" << n << " of " << of
-              << ", " << waited.count() << " s)" << std::flush;
+    *terminal << "\r\033[Kckptwatch verify: reading " << EscapeForDisplay(file, false) << " (" << n
+              << " of " << of << ", " << waited.count() << " s)" << std::flush;
     shown = true;
   }
   if (shown) *terminal << "\r\033[K" << std::flush;
@@ -454,8 +456,9 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       VerifyResult result;
       {
         std::unique_lock<std::mutex> lock(mutex);
-        WaitShowingProgress(lock, changed, [&] { return results[i].has_value(); }, progress ? &err : nullptr,
-                            items[i].file, i + 1, items.size());
+        WaitShowingProgress(
+            lock, changed, [&] { return results[i].has_value(); }, progress ? &err : nullptr,
+            items[i].file, i + 1, items.size());
         result = std::move(*results[i]);
         results[i].reset();
       }

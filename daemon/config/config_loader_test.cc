@@ -36,7 +36,7 @@ TEST(Config, FillsEveryDefault) {
   EXPECT_EQ(config.log.summary_every, milliseconds(10 * 60'000));
   EXPECT_EQ(config.metrics.listen, "127.0.0.1:19842");
   EXPECT_EQ(config.metrics.basic_auth_username, "");
-  EXPECT_EQ(config.verify.level, Level::kFull);  // NaN/Inf found by default ...
+  EXPECT_EQ(config.verify.level, Level::kFull);           // NaN/Inf found by default ...
   EXPECT_EQ(config.verify.full_max_bytes, 256ull << 20);  // ... where reading it all costs little
   EXPECT_EQ(config.verify.max_parallel, 2);
   EXPECT_EQ(config.verify.timeout, milliseconds(300'000));

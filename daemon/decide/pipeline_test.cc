@@ -330,7 +330,8 @@ TEST_F(PipelineSaves, BytesCutShortKeepCauseTruncatedNotAGuessAtTheWriter) {
   AnswerWith([](VerifyResult& result) {
     result.verdict = Verdict::kTruncated;
     result.bytes = 1000;
-    result.expected_bytes = 4000;  // a copy cut, a file shrunk: the bytes alone do not name the writer
+    result.expected_bytes =
+        4000;  // a copy cut, a file shrunk: the bytes alone do not name the writer
   });
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
   EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "truncated");
@@ -340,7 +341,8 @@ TEST_F(PipelineSaves, AClosedFileWhoseWriterIsGoneIsNeverInProgress) {
   StartOne("settle: 0s");
   Save(P("a.h5"), 500);
   Pass(milliseconds(1));
-  Answer(Verdict::kInProgress, 500, "superblock v3 says a writer has it open (or the writer died before closing it)");
+  Answer(Verdict::kInProgress, 500,
+         "superblock v3 says a writer has it open (or the writer died before closing it)");
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
   const LoggedVerdict v = Verdicts(P("a.h5"))[0];
   EXPECT_EQ(VerdictName(v.verdict), "truncated");

@@ -162,7 +162,8 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     input.writer_died = true;
   } else if (std::string holder; close.closed && result.verdict == Verdict::kTruncated &&
              result.expected_bytes && result.bytes >= *result.expected_bytes &&
-             env_.WritersOf(w.config.name, job.relative, dispatched.at, &holder) != OpenWriters::kSome) {
+             env_.WritersOf(w.config.name, job.relative, dispatched.at, &holder) !=
+                 OpenWriters::kSome) {
     // Whole as HDF5 (every byte its last flush recorded) yet its content stops
     // early — Keras layers missing from one on — closed, and nobody writes it:
     // h5py flushed after each layer and was killed. (Bytes cut short stay
@@ -186,7 +187,8 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     if (const auto& before = done.remembered; before && !before->cause.empty())
       own_failure = ResolvedFailure{path, RunOf(w, path), before->verdict, before->cause, path, 0};
   }
-  const VerifyResult reported = AsReported(result, input);  // a dead writer's file is not in_progress
+  // A dead writer's file is not in_progress (outcome.h, AsReported).
+  const VerifyResult reported = AsReported(result, input);
   const Outcome outcome = Report(w, job, reported, std::move(input));
   const std::string& cause = outcome.cause;
   if (dispatched.stat) {

@@ -54,12 +54,12 @@ bool HoldsBytecode(const Json& layer_config) {
 // "Keyword argument not understood". Only looked for in built-in classes' configs, so a custom
 // layer's own `p` or `init` is not one.
 constexpr std::string_view kKeras1Arguments[] = {
-    "U_constraint",     "U_regularizer", "W_constraint", "W_regularizer",    "atrous_rate",
-    "b_constraint",     "b_regularizer", "beta_init",    "bias",             "border_mode",
-    "consume_less",     "dim_ordering",  "dropout_U",    "dropout_W",        "forget_bias_init",
-    "gamma_init",       "init",          "inner_activation", "inner_init",   "input_dtype",
-    "nb_col",           "nb_filter",     "nb_row",       "output_dim",       "p",
-    "pool_length",      "sigma",         "subsample"};
+    "U_constraint", "U_regularizer", "W_constraint",     "W_regularizer", "atrous_rate",
+    "b_constraint", "b_regularizer", "beta_init",        "bias",          "border_mode",
+    "consume_less", "dim_ordering",  "dropout_U",        "dropout_W",     "forget_bias_init",
+    "gamma_init",   "init",          "inner_activation", "inner_init",    "input_dtype",
+    "nb_col",       "nb_filter",     "nb_row",           "output_dim",    "p",
+    "pool_length",  "sigma",         "subsample"};
 static_assert(std::ranges::is_sorted(kKeras1Arguments), "binary_search needs it sorted");
 
 bool IsKeras1Argument(std::string_view class_name, std::string_view key) {

@@ -7,10 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "base/unique_fd.h"
-#include "verify/verifier.h"
-
 #include "verify/keras/keras_classes.h"
 #include "verify/keras/keras_releases.h"
+#include "verify/verifier.h"
 
 namespace ckptwatch {
 namespace {
@@ -110,13 +109,15 @@ TEST(LoadCheck, AKeras1ConfigIsDiagnosedWithTheArgumentsItUsesAndNoOthers) {
   const VerifyResult r = KerasResult("1.2.2", "full_model", config);
   EXPECT_EQ(r.keras.keras1_arguments, std::vector<std::string>{"output_dim"});
   const auto load = JudgeLoad(r, Target("keras=2.15"));
-  EXPECT_NE(load->reason.find("a Keras 1 model config whose layers use output_dim: "), std::string::npos)
+  EXPECT_NE(load->reason.find("a Keras 1 model config whose layers use output_dim: "),
+            std::string::npos)
       << load->reason;
   EXPECT_EQ(load->reason.find("W_regularizer"), std::string::npos) << load->reason;
   // Convolutions only: their own Keras 1 names. Embedding's output_dim and a custom layer's
   // `init` are not Keras 1 arguments.
-  const json convs = Sequential({Layer("Convolution2D", {{"nb_filter", 2}, {"border_mode", "valid"}}),
-                                 Layer("Embedding", {{"output_dim", 8}}), Layer("MyLayer", {{"init", 1}})});
+  const json convs =
+      Sequential({Layer("Convolution2D", {{"nb_filter", 2}, {"border_mode", "valid"}}),
+                  Layer("Embedding", {{"output_dim", 8}}), Layer("MyLayer", {{"init", 1}})});
   EXPECT_EQ(KerasResult("1.2.2", "full_model", convs).keras.keras1_arguments,
             (std::vector<std::string>{"border_mode", "nb_filter"}));
   // A Keras 1 config that uses none of them is not refused for them.
@@ -141,16 +142,18 @@ TEST(LoadCheckCorpus, TheKeras1CorpusModelIsDiagnosedWithItsOwnArguments) {
   VerifyResult r = VerifyOpenFile(fd.get(), path, options);
   ASSERT_EQ(r.verdict, Verdict::kOk) << r.reason;
   // Its config's Dense, Convolution2D, Dropout and input layer arguments (h5py shows them).
-  EXPECT_EQ(r.keras.keras1_arguments,
-            (std::vector<std::string>{"W_constraint", "W_regularizer", "b_constraint", "b_regularizer", "bias",
-                                      "border_mode", "dim_ordering", "init", "input_dtype", "nb_col",
-                                      "nb_filter", "nb_row", "output_dim", "p", "subsample"}));
+  EXPECT_EQ(
+      r.keras.keras1_arguments,
+      (std::vector<std::string>{"W_constraint", "W_regularizer", "b_constraint", "b_regularizer",
+                                "bias", "border_mode", "dim_ordering", "init", "input_dtype",
+                                "nb_col", "nb_filter", "nb_row", "output_dim", "p", "subsample"}));
   const auto load = JudgeLoad(r, Target("keras=2.15"));
   ASSERT_TRUE(load);
   EXPECT_EQ(load->outcome, LoadOutcome::kIncompatible);
-  EXPECT_NE(load->reason.find("a Keras 1 model config whose layers use W_constraint, W_regularizer, "
-                              "b_constraint, b_regularizer, bias, border_mode and 9 more: "),
-            std::string::npos)
+  EXPECT_NE(
+      load->reason.find("a Keras 1 model config whose layers use W_constraint, W_regularizer, "
+                        "b_constraint, b_regularizer, bias, border_mode and 9 more: "),
+      std::string::npos)
       << load->reason;
 }
 

@@ -70,7 +70,8 @@ inline constexpr std::size_t kMaxPathBytes = 4096;       ///< PATH_MAX: longer c
 inline constexpr std::size_t kMaxNameBytes = 256;        ///< A class name, Keras version, backend.
 inline constexpr std::size_t kMaxCustomClasses = 100;    ///< Entries, "… and N more" included.
 inline constexpr std::size_t kMaxJsonBytes = 64 * 1024;  ///< One ToJson() line.
-inline constexpr std::size_t kMaxLoadFacts = 64;  ///< builtin_classes, modules, keras1_arguments, globals.
+inline constexpr std::size_t kMaxLoadFacts =
+    64;  ///< builtin_classes, modules, keras1_arguments, globals.
 inline constexpr std::size_t kMaxLoadFactBytes = 128;     ///< Each of them.
 inline constexpr std::size_t kMaxLoadReasonBytes = 2048;
 

@@ -512,7 +512,8 @@ bool HasGroup(hid_t location, const char* name) {
 // file holding the first layers and none of the rest: a save cut short
 // (truncated), not damaged storage (corrupt). A gap with later layers present
 // is not that, and stays corrupt.
-bool OnlyTailMissing(hid_t weights_root, const std::vector<std::string>& layers, std::size_t first_missing) {
+bool OnlyTailMissing(hid_t weights_root, const std::vector<std::string>& layers,
+                     std::size_t first_missing) {
   for (std::size_t i = first_missing + 1; i < layers.size(); ++i)
     if (LinkPathExists(weights_root, layers[i])) return false;
   return true;
@@ -527,8 +528,9 @@ void CheckKerasWeights(Walk& walk, hid_t weights_root, const std::vector<std::st
     if (!LinkPathExists(weights_root, layer)) {
       if (OnlyTailMissing(weights_root, layers, i)) {
         Fail(walk, Verdict::kTruncated,
-             "Keras layer_names lists " + std::to_string(layers.size()) + " layers but " + root_name +
-                 " holds only the first " + std::to_string(i) + " (none from " + Quote(layer) +
+             "Keras layer_names lists " + std::to_string(layers.size()) + " layers but " +
+                 root_name + " holds only the first " + std::to_string(i) + " (none from " +
+                 Quote(layer) +
                  " on): the save stopped partway (writer killed or crashed after a flush?)");
         return;
       }
