@@ -136,7 +136,7 @@ class JournalTest(unittest.TestCase):
         self.assertEqual(bad_entry["PRIORITY"], "3")
         self.assertEqual(bad_entry["CKPTWATCH_VERDICT"], "truncated")
         self.assertEqual(bad_entry["CKPTWATCH_CAUSE"], "truncated")
-        self.assertEqual(bad_entry["CKPTWATCH_VERIFY_LEVEL"], "structure")
+        self.assertEqual(bad_entry["CKPTWATCH_VERIFY_LEVEL"], "full")  # the default for small files
         self.assertIn("CKPTWATCH_EXPECTED_BYTES", bad_entry)
 
         # What an operator types: errors only, and one watch.

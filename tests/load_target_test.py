@@ -175,6 +175,9 @@ class LoadTargetTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stdout)  # the bytes are fine
         self.assertIn(": ok: ", proc.stdout)
         self.assertIn("[load with keras=2.15: incompatible: ", proc.stdout)
+        # Named from the file: this config's only Keras 1 argument is output_dim.
+        self.assertIn("a Keras 1 model config whose layers use output_dim: ", proc.stdout)
+        self.assertNotIn("W_regularizer", proc.stdout)
 
 
 # Real files of the corpus: (file, target) -> load outcome and a word of its reason.

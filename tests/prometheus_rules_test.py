@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -52,6 +53,7 @@ METRICS = {
     "ckptwatch_last_good_checkpoint_timestamp_seconds": ("gauge", {"watch", "run"}),
     "ckptwatch_last_good_checkpoint_bytes": ("gauge", {"watch", "run"}),
     "ckptwatch_last_checkpoint_ok": ("gauge", {"watch", "run"}),
+    "ckptwatch_last_save_attempt_timestamp_seconds": ("gauge", {"watch", "run"}),
     "ckptwatch_failing_files": ("gauge", {"watch", "run", "cause"}),
     "ckptwatch_checkpoint_load_incompatible": ("gauge", {"watch"}),
     "ckptwatch_checkpoint_sets_total": ("counter", {"watch", "layout", "verdict"}),
@@ -59,7 +61,7 @@ METRICS = {
     "ckptwatch_resume_pointers_broken": ("gauge", {"watch"}),
     "ckptwatch_filesystem_avail_bytes": ("gauge", {"watch"}),
     "ckptwatch_filesystem_size_bytes": ("gauge", {"watch"}),
-    "ckptwatch_verify_duration_seconds": ("histogram", {"level"}),
+    "ckptwatch_verify_duration_seconds": ("histogram", {"watch", "level"}),
     "ckptwatch_verified_bytes_total": ("counter", {"watch"}),
     "ckptwatch_verify_queue_length": ("gauge", set()),
     "ckptwatch_rescans_total": ("counter", {"watch", "reason"}),
@@ -69,6 +71,8 @@ METRICS = {
     "ckptwatch_config_last_reload_success_timestamp_seconds": ("gauge", set()),
 }
 TARGET_LABELS = {"job", "instance"}
+# Every label any metric has: what a doc section's "labels `…`" may name.
+LABEL_NAMES = set().union(*(labels for _, labels in METRICS.values()))
 # Labels a series has only in some cases: `run` only under a watch with run_depth (an empty
 # label is no label in Prometheus).
 OPTIONAL_LABELS = {"run"}
@@ -226,7 +230,7 @@ class QueryCheckerTest(unittest.TestCase):
         for expr, problem in [
                 ("ckptwatch_save_failure_total", "unknown series ckptwatch_save_failure_total"),
                 ("rate(ckptwatch_verify_duration_seconds[5m])", "is a histogram"),
-                ('ckptwatch_verify_duration_seconds_count{watch="a"}', "has no label watch"),
+                ('ckptwatch_verify_duration_seconds_count{run="a"}', "has no label run"),
                 ('ckptwatch_watch_problem{problem="low_disk"}', "problem is never 'low_disk'"),
                 ('ckptwatch_save_failures_total{cause=~"disk_full|enospc"}', "never 'enospc'"),
                 ("sum by (wach) (ckptwatch_last_checkpoint_ok)", "grouping by wach"),
@@ -395,7 +399,10 @@ class DashboardTest(unittest.TestCase):
                        "1.5 * ckptwatch_last_good_checkpoint_bytes",
                        "histogram_quantile(0.5,", "histogram_quantile(0.99,",
                        "ckptwatch_verify_queue_length", "ckptwatch_checkpoints_verified_total",
-                       "ckptwatch_watch_problem", "ckptwatch_build_info"):
+                       "ckptwatch_watch_problem", "ckptwatch_build_info",
+                       "ckptwatch_failing_files", "ckptwatch_checkpoint_load_incompatible",
+                       "time() - ckptwatch_last_save_attempt_timestamp_seconds",
+                       "sum by (le, watch) (rate(ckptwatch_verify_duration_seconds_bucket"):
             self.assertIn(needle, exprs)
 
     def test_panel_queries_name_only_exported_metrics_and_labels(self):
@@ -456,6 +463,15 @@ class DocsTest(unittest.TestCase):
                 for label in labels:
                     self.assertIn(f"`{label}`", section)
         self.assertIn("19842", doc)
+        # And the other way: no section for a metric the daemon does not declare, and each
+        # section's first line (type; labels) names no label the metric does not have.
+        for name, first in re.findall(r"(?m)^### `(ckptwatch_\w+)`\n\n(.*)$", doc):
+            with self.subTest(section=name):
+                self.assertIn(name, METRICS, "documented but not declared in daemon/report/metrics.cc")
+                kind, labels = METRICS[name]
+                self.assertTrue(first.startswith(kind), first)
+                named = set(re.findall(r"`(\w+)`", first.split(";", 1)[1])) if ";" in first else set()
+                self.assertLessEqual(named & LABEL_NAMES, labels, first)
 
     def test_scrape_config_in_the_metrics_doc_is_valid(self):
         blocks = re.findall(r"```yaml\n(.*?)```", read(METRICS_DOC), re.S)
@@ -562,8 +578,15 @@ class ExpositionTest(unittest.TestCase):
                      "ckptwatch_last_good_checkpoint_bytes", "ckptwatch_filesystem_avail_bytes",
                      "ckptwatch_last_checkpoint_ok", "ckptwatch_verify_duration_seconds_bucket",
                      "ckptwatch_config_last_reload_successful", "ckptwatch_watch_info",
-                     "ckptwatch_failing_files"):
+                     "ckptwatch_failing_files", "ckptwatch_last_save_attempt_timestamp_seconds"):
             self.assertIn(name, seen)
+        # Per watch: the duration histogram, and the newest attempt (the broken save) after the good one.
+        counts = re.findall(r'(?m)^ckptwatch_verify_duration_seconds_count\{level="\w+",watch="run42"\} (\d+)$', text)
+        self.assertEqual(sum(int(c) for c in counts), 2, text)
+        attempt = d.metric("ckptwatch_last_save_attempt_timestamp_seconds", watch="run42")
+        good = d.metric("ckptwatch_last_good_checkpoint_timestamp_seconds", watch="run42")
+        self.assertGreaterEqual(attempt, good)
+        self.assertLess(abs(attempt - time.time()), 120)
         self.assertRegex(text, r'ckptwatch_save_failures_total\{cause="truncated",watch="run42"\} 1\b')
         self.assertRegex(text, r'ckptwatch_failing_files\{cause="truncated",watch="run42"\} 1\b')
 

@@ -39,7 +39,7 @@ JSON_KEYS = {
 }
 KERAS_KEYS = {
     "version", "backend", "kind", "custom_classes", "builtin_classes", "modules", "lambdas",
-    "lambda_bytecode",
+    "lambda_bytecode", "keras1_arguments",
 }
 VERDICTS = {
     "ok", "not_found", "permission_denied", "empty", "not_checkpoint", "truncated", "in_progress",
@@ -603,6 +603,43 @@ class CliTest(VerifyCase):
         stderr = proc.stderr.decode() if isinstance(proc.stderr, bytes) else proc.stderr
         self.assertNotIn("files:", stderr, describe(proc))
         self.assertEqual(len(parse_json_lines(proc)), 1)
+
+    def test_a_long_read_shows_progress_on_a_terminal_and_never_in_a_pipe(self):
+        # 3 GiB of sparse zeros read at full: about 5 s, past the 2 s a read may take unseen.
+        big = self.path("big.safetensors")
+        size = 3 << 30
+        header = json.dumps({"w": {"dtype": "F32", "shape": [size // 4], "data_offsets": [0, size]}}).encode()
+        header += b" " * (-len(header) % 8)
+        with open(big, "wb") as f:
+            f.write(len(header).to_bytes(8, "little") + header)
+            f.truncate(8 + len(header) + size)
+        # On a terminal (a pty): "reading big.safetensors (1 of 1, N s)", erased before the verdict.
+        import pty
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execve(BIN, [BIN, "verify", "--level", "full", big], child_env())
+            finally:
+                os._exit(127)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, seen)
+        self.assertRegex(seen, rb"\r\x1b\[Kckptwatch verify: reading .*big\.safetensors \(1 of 1, [2-9] s\)")
+        self.assertRegex(seen, rb"\r\x1b\[K[^\r]*big\.safetensors: ok: ", "the line is erased before the verdict")
+        # In a pipe (scripts, CI), however long the read: nothing on stderr for one file.
+        with open(big, "rb") as f:  # read from the start again, not from the page cache
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        piped = run(["verify", "--level", "full", big])
+        self.assertEqual(piped.returncode, 0, describe(piped))
+        self.assertEqual(piped.stderr, "", describe(piped))
 
     def test_usage_errors_exit_2(self):
         good = self.path("good.h5")

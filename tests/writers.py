@@ -11,6 +11,9 @@ Also a small CLI, used by the tests (writer processes) and by bench/:
   writers.py sized PATH BYTES       a Keras-layout checkpoint of about BYTES bytes
   writers.py hold-open PATH         libver='latest' file, prints "opened", closes it at stdin EOF
   writers.py abandon PATH           libver='latest' file, flushed, then os._exit without closing
+  writers.py flush-layers PATH N [latest]
+                                    full model, f.flush() after each layer; after N layers prints
+                                    "flushed" and waits (the test SIGKILLs it there)
   writers.py saver PATH BYTES       per stdin line "save": Keras-style save over PATH; replies
                                     "saved" or "error <exception>"
 """
@@ -176,18 +179,21 @@ def _inject_nonfinite(array, values):
     return array
 
 
-def _write_layer_groups(parent, layers, as_str, dataset_options, nonfinite):
-    """Keras 2 `save_weights_to_hdf5_group`: layer_names, one group per layer with weight_names."""
+def _write_layer_groups(parent, layers, as_str, dataset_options, nonfinite, after_layer=None):
+    """Keras 2 `save_weights_to_hdf5_group`: layer_names, one group per layer with weight_names;
+    `after_layer(i)` is called once layer i is written."""
     parent.attrs["layer_names"] = _string_list_attr([layer.name for layer in layers], as_str)
     parent.attrs["backend"] = _string_attr(BACKEND, as_str)
     parent.attrs["keras_version"] = _string_attr(KERAS2_VERSION, as_str)
-    for layer in layers:
+    for i, layer in enumerate(layers):
         group = parent.create_group(layer.name)
         group.attrs["weight_names"] = _string_list_attr([n for n, _ in layer.weights], as_str)
         for weight_name, value in layer.weights:
             if weight_name in nonfinite:
                 value = _inject_nonfinite(value, nonfinite[weight_name])
             group.create_dataset(weight_name, data=value, **dataset_options)
+        if after_layer:
+            after_layer(i)
 
 
 def _write_optimizer_weights(f, layers, as_str, dataset_options):
@@ -502,6 +508,25 @@ def _abandon(path):
     os._exit(0)
 
 
+def _flush_layers(path, stop_after, libver):
+    """A trainer that flushes after each layer (so a crash keeps what was written) and is
+    killed after `stop_after` layers: the test SIGKILLs it once it prints "flushed"."""
+    f = h5py.File(path, "w", libver=libver)
+    layers = dense_stack(units=(16, 64, 64, 64, 64, 64, 10))
+    f.attrs["keras_version"] = _string_attr(KERAS2_VERSION, False)
+    f.attrs["backend"] = _string_attr(BACKEND, False)
+    f.attrs["model_config"] = _string_attr(json.dumps(keras2_model_config(layers)), False)
+
+    def after_layer(i):
+        f.flush()
+        if i + 1 == stop_after:
+            print("flushed", flush=True)
+            sys.stdin.read()
+
+    _write_layer_groups(f.create_group("model_weights"), layers, False, {}, {}, after_layer)
+    f.close()
+
+
 def _saver(path, total_bytes):
     layers = sized_stack(total_bytes)
     print("ready", flush=True)
@@ -519,7 +544,7 @@ def _saver(path, total_bytes):
 def main(argv):
     usage = (
         "usage: writers.py sample DIR | sized PATH BYTES | hold-open PATH | abandon PATH"
-        " | saver PATH BYTES"
+        " | flush-layers PATH N [latest] | saver PATH BYTES"
     )
     if len(argv) < 3:
         sys.exit(usage)
@@ -534,6 +559,8 @@ def main(argv):
         _hold_open(path)
     elif command == "abandon":
         _abandon(path)
+    elif command == "flush-layers" and len(argv) in (4, 5):
+        _flush_layers(path, int(argv[3]), "latest" if argv[4:] == ["latest"] else "earliest")
     elif command == "saver" and len(argv) == 4:
         _saver(path, int(argv[3]))
     else:

@@ -8,12 +8,13 @@
 #include <condition_variable>
 #include <filesystem>
 #include <future>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 #include <ostream>
+#include <set>
 #include <system_error>
 #include <thread>
 
@@ -62,10 +63,20 @@ constexpr char kUsage[] =
     "latest_checkpointed_iteration.txt, TF checkpoint, last.ckpt) naming a broken set are\n"
     "reported (see docs/checkpoint-sets.md).\n"
     "\n"
-    "Exit status: 0 every file and set ok, 1 at least one not ok, 2 usage error.\n"
-    "Verdicts: ok not_found permission_denied empty not_checkpoint truncated in_progress\n"
-    "          corrupt nonfinite timeout verifier_crashed not_regular external_data\n"
-    "          (see docs/verify.md)\n";
+    "Exit status: 0 every file and set ok, 1 at least one not ok, 2 usage error.\n";
+
+// kUsage and the verdicts, listed from the code's own list so the help cannot drift from it.
+std::string Usage() {
+  std::string text = kUsage, line = "Verdicts:";
+  for (Verdict v : kAllVerdicts) {
+    if (line.size() + 1 + VerdictName(v).size() > 88) {
+      text += line + "\n";
+      line = "         ";
+    }
+    line += " " + std::string(VerdictName(v));
+  }
+  return text + line + "\n          (see docs/verify.md)\n";
+}
 
 struct Options {
   VerifyOptions verify;
@@ -301,16 +312,41 @@ std::vector<std::string> CollectWeightFiles(const std::string& path, bool recurs
   return files;
 }
 
+namespace {
+
+// Waits until `ready`; with a `terminal`, a read that takes longer than 2 s (a large file at
+// `full`, slow storage) gets a line saying which file and for how long, rewritten each second
+// and erased when the verdict comes, so a long `verify` does not look hung.
+template <typename Ready>
+void WaitShowingProgress(std::unique_lock<std::mutex>& lock, std::condition_variable& changed,
+                         Ready ready, std::ostream* terminal, const std::string& file,
+                         std::size_t n, std::size_t of) {
+  if (terminal == nullptr) return changed.wait(lock, ready);
+  const auto since = std::chrono::steady_clock::now();
+  bool shown = false;
+  while (!changed.wait_for(lock, std::chrono::seconds(1), ready)) {
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - since);
+    if (waited.count() < 2) continue;
+    *terminal << "\r\033[Kckptwatch verify: reading " << EscapeForDisplay(file, false) << " (" << n
+              << " of " << of << ", " << waited.count() << " s)" << std::flush;
+    shown = true;
+  }
+  if (shown) *terminal << "\r\033[K" << std::flush;
+}
+
+}  // namespace
+
 int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                      const std::string& engine) {
   std::string error;
   std::optional<Options> options = ParseOptions(args, &error);
   if (!options) {
-    err << "ckptwatch verify: " << EscapeForDisplay(error, false) << "\n\n" << kUsage;
+    err << "ckptwatch verify: " << EscapeForDisplay(error, false) << "\n\n" << Usage();
     return 2;
   }
   if (options->help) {
-    out << kUsage;
+    out << Usage();
     return 0;
   }
   if (options->paths.empty()) {
@@ -397,6 +433,9 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
   std::vector<std::thread> workers;
   for (std::size_t w = 0; w < jobs; ++w) workers.emplace_back(work);
 
+  // Only a person at a terminal gets a sign of life: stderr that is a pipe or a file (scripts,
+  // tests) holds diagnostics and the summary line alone.
+  const bool progress = &err == &std::cerr && isatty(STDERR_FILENO) == 1;
   std::size_t verified = 0;
   std::map<std::string, std::size_t> by_verdict, sets_by_verdict;
   // A set's members that were verified as files are not verified again.
@@ -417,7 +456,9 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
       VerifyResult result;
       {
         std::unique_lock<std::mutex> lock(mutex);
-        changed.wait(lock, [&] { return results[i].has_value(); });
+        WaitShowingProgress(
+            lock, changed, [&] { return results[i].has_value(); }, progress ? &err : nullptr,
+            items[i].file, i + 1, items.size());
         result = std::move(*results[i]);
         results[i].reset();
       }

@@ -57,7 +57,7 @@ struct StateConfig {
   bool operator==(const StateConfig&) const = default;
 };
 struct VerifyConfig {
-  Level level = Level::kStructure;
+  Level level = Level::kFull;
   std::uint64_t full_max_bytes = 0;
   int max_parallel = 0;
   std::chrono::milliseconds timeout{0};
@@ -93,7 +93,7 @@ struct WatchConfig {
   /// (decide/checkpoint_sets.h). Not a configuration key yet: the daemon does not judge sets in
   /// this release (docs/checkpoint-sets.md, "In the daemon").
   std::chrono::milliseconds checkpoint_settle{std::chrono::seconds(30)};
-  Level level = Level::kStructure;  ///< Effective: verify.level unless the watch overrides it.
+  Level level = Level::kFull;  ///< Effective: verify.level unless the watch overrides it.
   std::optional<std::chrono::milliseconds> expect_every;
   std::optional<SpaceThreshold> min_free;
   std::optional<Principal> writer;  ///< Always a user.

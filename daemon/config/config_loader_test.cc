@@ -36,8 +36,8 @@ TEST(Config, FillsEveryDefault) {
   EXPECT_EQ(config.log.summary_every, milliseconds(10 * 60'000));
   EXPECT_EQ(config.metrics.listen, "127.0.0.1:19842");
   EXPECT_EQ(config.metrics.basic_auth_username, "");
-  EXPECT_EQ(config.verify.level, Level::kStructure);
-  EXPECT_EQ(config.verify.full_max_bytes, 8ull << 30);
+  EXPECT_EQ(config.verify.level, Level::kFull);           // NaN/Inf found by default ...
+  EXPECT_EQ(config.verify.full_max_bytes, 256ull << 20);  // ... where reading it all costs little
   EXPECT_EQ(config.verify.max_parallel, 2);
   EXPECT_EQ(config.verify.timeout, milliseconds(300'000));
   EXPECT_EQ(config.verify.memory_limit, 2ull << 30);
@@ -52,7 +52,7 @@ TEST(Config, FillsEveryDefault) {
   EXPECT_EQ(w.backend, WatchBackend::kAuto);
   EXPECT_EQ(w.poll_interval, milliseconds(10'000));
   EXPECT_EQ(w.settle, milliseconds(1'000));
-  EXPECT_EQ(w.level, Level::kStructure);
+  EXPECT_EQ(w.level, Level::kFull);
   EXPECT_FALSE(w.expect_every);
   EXPECT_FALSE(w.min_free);
   EXPECT_FALSE(w.writer);

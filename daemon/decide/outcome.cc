@@ -64,6 +64,15 @@ LoadTarget WatchLoadTarget(const WatchConfig& watch) {
   return target;
 }
 
+VerifyResult AsReported(const VerifyResult& result, const OutcomeInput& input) {
+  if (result.verdict != Verdict::kInProgress || !input.writer_died) return result;
+  // "in_progress" at 3 a.m. says "wait"; with its writer gone there is nothing to wait for.
+  VerifyResult ended = result;
+  ended.verdict = Verdict::kTruncated;
+  ended.reason = "the save never finished: " + result.reason;
+  return ended;
+}
+
 Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input) {
   Outcome out;
   out.message = result.reason;

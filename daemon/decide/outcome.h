@@ -53,6 +53,11 @@ struct Outcome {
 /// The load target a watch's config names (both parts validated when the config loaded).
 LoadTarget WatchLoadTarget(const WatchConfig& watch);
 
+/// The verdict reported for `result`: an in_progress file whose writer is gone
+/// (input.writer_died) is no save in progress but one that ended incomplete, so
+/// `truncated`; anything else unchanged.
+VerifyResult AsReported(const VerifyResult& result, const OutcomeInput& input);
+
 /// Decides how `result` is reported.
 Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input);
 

@@ -14,8 +14,9 @@ VerifyResult Keras1TimeDistributedDense() {
   r.verdict = Verdict::kOk;
   r.format = "hdf5";
   r.reason = "HDF5 superblock v0, 8 datasets, 64 parameters, Keras 1.2.2 full_model";
-  r.keras = {"1.2.2", "tensorflow", "full_model", {}, {"Sequential", "TimeDistributedDense"}, {}, 0,
-             0};
+  r.keras = {
+      "1.2.2", "tensorflow",  "full_model", {}, {"Sequential", "TimeDistributedDense"}, {}, 0,
+      0,       {"output_dim"}};
   return r;
 }
 

@@ -46,6 +46,8 @@ struct VerdictReached {
   std::optional<double> good_unix;
   /// The `verify` line; nullopt when it is a repeat not logged this time.
   std::optional<Logged> line;
+  /// When it was reached (unix seconds): a save attempt ended, good or not.
+  double unix = 0;
 };
 
 /// The newest good checkpoint, from the state file at start (no verdict reached now).

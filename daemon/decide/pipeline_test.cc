@@ -342,6 +342,70 @@ TEST_F(PipelineSaves, AWriterKilledAfterAFlushIsNotStorageCorruption) {
   EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "writer_died");
 }
 
+// h5py flushed after each layer, then SIGKILL: a readable HDF5 file of exactly the size its
+// superblock records, whose Keras layers stop partway (the verifier says truncated).
+void LayersMissingAfterAFlush(VerifyResult& result, std::uint64_t bytes) {
+  result.verdict = Verdict::kTruncated;
+  result.bytes = bytes;
+  result.expected_bytes = bytes;
+  result.reason = "Keras layer_names lists 6 layers but model_weights holds only the first 2";
+}
+
+TEST_F(PipelineSaves, AWriterKilledAfterPerLayerFlushesDiedItDidNotCorruptOrCutTheFile) {
+  StartOne("settle: 0s");
+  Save(P("a.h5"), 800408);  // the kernel's close of a killed process is a close-write
+  Pass(milliseconds(1));
+  AnswerWith([](VerifyResult& r) { LayersMissingAfterAFlush(r, 800408); });
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(VerdictName(Verdicts(P("a.h5"))[0].verdict), "truncated");
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "writer_died");
+  EXPECT_NE(Verdicts(P("a.h5"))[0].msg.find("the writer died mid-save"), std::string::npos)
+      << Verdicts(P("a.h5"))[0].msg;
+  EXPECT_EQ(reporter_.failing["run/writer_died"], 1u);
+}
+
+TEST_F(PipelineSaves, LayersMissingWhileAWriterStillHoldsTheFileAreNotADeadWriter) {
+  StartOne("settle: 0s");
+  env_.open_for_writing[P("a.h5")] = "pid 77 (python3)";  // another descriptor closed
+  Save(P("a.h5"), 800408);
+  Pass(milliseconds(1));
+  AnswerWith([](VerifyResult& r) { LayersMissingAfterAFlush(r, 800408); });
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "truncated");
+}
+
+TEST_F(PipelineSaves, BytesCutShortKeepCauseTruncatedNotAGuessAtTheWriter) {
+  StartOne("settle: 0s");
+  Save(P("a.h5"), 1000);
+  Pass(milliseconds(1));
+  AnswerWith([](VerifyResult& result) {
+    result.verdict = Verdict::kTruncated;
+    result.bytes = 1000;
+    result.expected_bytes =
+        4000;  // a copy cut, a file shrunk: the bytes alone do not name the writer
+  });
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "truncated");
+}
+
+TEST_F(PipelineSaves, AClosedFileWhoseWriterIsGoneIsNeverInProgress) {
+  StartOne("settle: 0s");
+  Save(P("a.h5"), 500);
+  Pass(milliseconds(1));
+  Answer(Verdict::kInProgress, 500,
+         "superblock v3 says a writer has it open (or the writer died before closing it)");
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  const LoggedVerdict v = Verdicts(P("a.h5"))[0];
+  EXPECT_EQ(VerdictName(v.verdict), "truncated");
+  EXPECT_EQ(v.fields.at("verdict"), "truncated");
+  EXPECT_EQ(v.cause, "writer_died");
+  EXPECT_EQ(v.msg.find("the save never finished: superblock v3"), 0u) << v.msg;
+  const StatusSnapshot status = pipeline_->CurrentStatus();
+  ASSERT_EQ(status.watches[0].failing.size(), 1u);
+  EXPECT_EQ(status.watches[0].failing[0].verdict, "truncated");
+  EXPECT_EQ(reporter_.verified["run/in_progress"], 0);
+}
+
 TEST_F(PipelineSaves, FreeSpaceIsTakenWhenTheWriterClosedNotWhenTheVerdictCame) {
   StartOne("settle: 1s");
   env_.space = {4096, std::uint64_t{4} << 20};  // full when h5py got ENOSPC and closed

@@ -168,6 +168,15 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     // Data past the end the superblock records: written after the writer's
     // last flush, whose close never came — h5py killed after flush().
     input.writer_died = true;
+  } else if (std::string holder; close.closed && result.verdict == Verdict::kTruncated &&
+             result.expected_bytes && result.bytes >= *result.expected_bytes &&
+             env_.WritersOf(w.config.name, job.relative, dispatched.at, &holder) !=
+                 OpenWriters::kSome) {
+    // Whole as HDF5 (every byte its last flush recorded) yet its content stops
+    // early — Keras layers missing from one on — closed, and nobody writes it:
+    // h5py flushed after each layer and was killed. (Bytes cut short stay
+    // cause truncated; a full disk wins either way: DecideOutcome.)
+    input.writer_died = true;
   }
   // The cause is what the filesystem looked like when the save failed: the
   // lower free space of its close and of now (the trainer may have deleted
@@ -187,10 +196,12 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     if (const auto& before = done.remembered; before && !before->cause.empty())
       own_failure = ResolvedFailure{path, RunOf(w, path), before->verdict, before->cause, path, 0};
   }
-  const Outcome outcome = Report(w, job, result, std::move(input));
+  // A dead writer's file is not in_progress (outcome.h, AsReported).
+  const VerifyResult reported = AsReported(result, input);
+  const Outcome outcome = Report(w, job, reported, std::move(input));
   const std::string& cause = outcome.cause;
   if (dispatched.stat) {
-    Remember(w, path, *dispatched.stat, VerdictName(result.verdict), cause, &outcome);
+    Remember(w, path, *dispatched.stat, VerdictName(reported.verdict), cause, &outcome);
     if (cause.empty() && result.ok()) {
       if (w.failures.Resolve(w.paths, w.config, RunsOf(w), path, *dispatched.stat, own_failure,
                              env_.UnixNow()))
@@ -278,8 +289,8 @@ Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& res
   const std::string run = RunOf(w, job.path);
   VerdictReached reached{job.watch, run, job.path, result.verdict, result.level,
                          result.elapsed_ms / 1000.0, result.bytes, outcome.cause, outcome.load,
-                         std::nullopt, std::nullopt};
-  if (result.ok()) reached.good_unix = env_.UnixNow();
+                         std::nullopt, std::nullopt, env_.UnixNow()};
+  if (result.ok()) reached.good_unix = reached.unix;
   if (!quiet) {
     AddRunField(&outcome.fields);
     reached.line =

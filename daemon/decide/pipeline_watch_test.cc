@@ -199,7 +199,8 @@ TEST_F(PipelineProblems, AnOkFileThatMayNotLoadIsInStatusUntilWrittenAgainWithou
     result.verdict = Verdict::kOk;
     result.reason = "ok";
     result.keras = {
-        "2.15.0", "tensorflow", "full_model", {"MyCustomLayer"}, {"Dense", "Sequential"}, {}, 0, 0};
+        "2.15.0", "tensorflow", "full_model", {"MyCustomLayer"}, {"Dense", "Sequential"}, {}, 0, 0,
+        {}};
   });
   ASSERT_EQ(Verdicts(P("custom.h5")).size(), 1u);
   EXPECT_EQ(Verdicts(P("custom.h5"))[0].line_level, LogLevel::kWarn);

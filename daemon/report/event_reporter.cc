@@ -18,6 +18,7 @@ struct EventReporter::Apply {
     metrics.SetLastCheckpointOk(e.watch, e.run, e.cause.empty());
     if (e.load) metrics.SetLoadIncompatible(e.watch, *e.load == LoadOutcome::kIncompatible);
     if (e.good_unix) metrics.SetLastGood(e.watch, e.run, *e.good_unix, e.bytes);
+    metrics.SetLastSaveAttempt(e.watch, e.run, e.unix);
     if (!e.cause.empty()) metrics.SaveFailed(e.watch, e.run, e.cause);
   }
   void operator()(CheckpointJudged& e) const {

@@ -39,6 +39,10 @@ constexpr std::string_view kSetLayouts[] = {"tf_bundle",  "tf_saved_model", "tf_
                                             "deepspeed", "megatron"};
 constexpr std::string_view kSetVerdicts[] = {"ok", "incomplete", "inconsistent"};
 
+const Histogram::BucketBoundaries kDurationBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                     0.1,   0.25,   0.5,   1,    2.5,   5,
+                                                     10,    30,     60,    120,  300,   600};
+
 // The labels of a per-run series: a run's series carry `run`; "" is no label, as Prometheus
 // reads an empty one (and one family must not hold both spellings of a series).
 prometheus::Labels RunLabels(const std::string& watch, const std::string& run) {
@@ -85,6 +89,11 @@ struct Metrics::Impl {
       .Name("ckptwatch_last_good_checkpoint_bytes")
       .Help("Size of the last checkpoint verified ok.")
       .Register(*registry);
+  Family<Gauge>& last_attempt = prometheus::BuildGauge()
+      .Name("ckptwatch_last_save_attempt_timestamp_seconds")
+      .Help("Unix time of the newest verdict on a checkpoint, good or failed: with the last good "
+            "one it tells a job that stopped saving from one whose saves fail.")
+      .Register(*registry);
   Family<Gauge>& last_ok = prometheus::BuildGauge()
       .Name("ckptwatch_last_checkpoint_ok")
       .Help("1 when the most recent verdict of the watch was ok, else 0.")
@@ -116,7 +125,7 @@ struct Metrics::Impl {
       .Register(*registry);
   Family<Histogram>& duration = prometheus::BuildHistogram()
       .Name("ckptwatch_verify_duration_seconds")
-      .Help("Wall time of one verification, isolated child included, by level.")
+      .Help("Wall time of one verification, isolated child included, by watch and level.")
       .Register(*registry);
   Family<Counter>& verified_bytes = prometheus::BuildCounter()
       .Name("ckptwatch_verified_bytes_total")
@@ -157,7 +166,7 @@ struct Metrics::Impl {
       failures.Remove(&failures.Add(With(labels, "cause", cause)));
       failing.Remove(&failing.Add(With(labels, "cause", cause)));
     }
-    for (Family<Gauge>* family : {&last_good_time, &last_good_bytes, &last_ok, &last_complete})
+    for (Family<Gauge>* family : {&last_good_time, &last_good_bytes, &last_ok, &last_complete, &last_attempt})
       family->Remove(&family->Add(labels));
   }
 };
@@ -276,15 +285,16 @@ void Metrics::RemoveWatch(const std::string& watch) {
       impl_->sets.Remove(&impl_->sets.Add(
           {{"watch", watch}, {"layout", std::string(layout)}, {"verdict", std::string(verdict)}}));
   impl_->verified_bytes.Remove(&impl_->verified_bytes.Add({{"watch", watch}}));
+  for (Level level : {Level::kHeader, Level::kStructure, Level::kFull})
+    impl_->duration.Remove(
+        &impl_->duration.Add({{"watch", watch}, {"level", std::string(LevelName(level))}}, kDurationBuckets));
 }
 
 void Metrics::Verified(const std::string& watch, Verdict verdict, Level level, double seconds,
                        std::uint64_t bytes) {
   impl_->verified.Add({{"watch", watch}, {"verdict", std::string(VerdictName(verdict))}}).Increment();
-  static const Histogram::BucketBoundaries kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                       0.1,   0.25,   0.5,   1,    2.5,   5,
-                                                       10,    30,     60,    120,  300,   600};
-  impl_->duration.Add({{"level", std::string(LevelName(level))}}, kBuckets).Observe(seconds);
+  impl_->duration.Add({{"watch", watch}, {"level", std::string(LevelName(level))}}, kDurationBuckets)
+      .Observe(seconds);
   impl_->verified_bytes.Add({{"watch", watch}}).Increment(static_cast<double>(bytes));
 }
 
@@ -300,6 +310,10 @@ void Metrics::SetLastGood(const std::string& watch, const std::string& run, doub
 
 void Metrics::SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok) {
   impl_->last_ok.Add(RunLabels(watch, run)).Set(ok ? 1 : 0);
+}
+
+void Metrics::SetLastSaveAttempt(const std::string& watch, const std::string& run, double unix_seconds) {
+  impl_->last_attempt.Add(RunLabels(watch, run)).Set(unix_seconds);
 }
 
 void Metrics::SetFailingFiles(const std::string& watch, const std::string& run, std::string_view cause,

@@ -42,6 +42,8 @@ class Metrics {
   void SetLastGood(const std::string& watch, const std::string& run, double unix_seconds,
                    std::uint64_t bytes);
   void SetLastCheckpointOk(const std::string& watch, const std::string& run, bool ok);
+  /// ckptwatch_last_save_attempt_timestamp_seconds: a verdict, good or failed, at `unix_seconds`.
+  void SetLastSaveAttempt(const std::string& watch, const std::string& run, double unix_seconds);
   /// ckptwatch_failing_files: files whose latest verdict is a failed save of `cause`, now.
   void SetFailingFiles(const std::string& watch, const std::string& run, std::string_view cause,
                        std::size_t count);

@@ -48,6 +48,34 @@ bool HoldsBytecode(const Json& layer_config) {
          (function->is_string() || function->is_array());
 }
 
+// Layer arguments of Keras 1 that Keras 2 renamed, from the conversions of Keras 2.0-2.3's
+// keras/legacy/interfaces.py (Dense, Conv*, pooling, recurrent, BatchNormalization, Dropout,
+// GaussianNoise, InputLayer); sorted. A target without those conversions fails on each with
+// "Keyword argument not understood". Only looked for in built-in classes' configs, so a custom
+// layer's own `p` or `init` is not one.
+constexpr std::string_view kKeras1Arguments[] = {
+    "U_constraint", "U_regularizer", "W_constraint",     "W_regularizer", "atrous_rate",
+    "b_constraint", "b_regularizer", "beta_init",        "bias",          "border_mode",
+    "consume_less", "dim_ordering",  "dropout_U",        "dropout_W",     "forget_bias_init",
+    "gamma_init",   "init",          "inner_activation", "inner_init",    "input_dtype",
+    "nb_col",       "nb_filter",     "nb_row",           "output_dim",    "p",
+    "pool_length",  "sigma",         "subsample"};
+static_assert(std::ranges::is_sorted(kKeras1Arguments), "binary_search needs it sorted");
+
+bool IsKeras1Argument(std::string_view class_name, std::string_view key) {
+  // Keras 2's Embedding still takes output_dim.
+  if (key == "output_dim" && class_name == "Embedding") return false;
+  return std::ranges::binary_search(kKeras1Arguments, key);
+}
+
+// The Keras 1 arguments a reason names: those in the file, at most six and a count.
+std::string Keras1ArgumentList(const std::vector<std::string>& names) {
+  std::string text;
+  for (std::size_t i = 0; i < names.size() && i < 6; ++i) text += (i ? ", " : "") + names[i];
+  if (names.size() > 6) text += " and " + std::to_string(names.size() - 6) + " more";
+  return text;
+}
+
 // A custom class name in a reason: what a file chose, so printable ASCII only.
 std::string Printable(std::string_view name) {
   std::string text(name.substr(0, kMaxLoadFactBytes));
@@ -167,10 +195,14 @@ void JudgeKeras(const VerifyResult& r, const LoadTarget& target, Judge* judge) {
                "saved by Keras " + std::to_string(saved->major) + "." +
                    std::to_string(saved->minor) + ", a newer major than the target " +
                    keras_target + ": an older Keras does not know the newer config format");
+  // Named from the file: a Keras 1 config whose layers use none of the renamed arguments is
+  // not refused for them.
   if (saved && saved->major == 1 && release->line != KerasLine::kKeras1 &&
-      !release->Has(KerasRelease::kConvertsKeras1Configs) && k.kind == "full_model")
+      !release->Has(KerasRelease::kConvertsKeras1Configs) && k.kind == "full_model" &&
+      !k.keras1_arguments.empty())
     judge->Add(LoadOutcome::kIncompatible,
-               "a Keras 1 model config (output_dim, init, W_regularizer, ...): " + keras_target +
+               "a Keras 1 model config whose layers use " + Keras1ArgumentList(k.keras1_arguments) +
+                   ": " + keras_target +
                    " has no legacy interfaces to convert Keras 1 arguments ('Keyword argument not "
                    "understood')");
   if (archive) {
@@ -307,7 +339,7 @@ std::string FormatLoadTarget(const LoadTarget& target) {
 
 void CollectKerasLoadFacts(const nlohmann::json& model_config,
                            const nlohmann::json* training_config, KerasInfo* keras) {
-  std::set<std::string> classes, modules;
+  std::set<std::string> classes, modules, keras1_arguments;
   const std::set<std::string> custom(keras->custom_classes.begin(), keras->custom_classes.end());
   try {
     ForEachKerasObject(model_config, training_config, [&](const Json& object) {
@@ -321,6 +353,10 @@ void CollectKerasLoadFacts(const nlohmann::json& model_config,
       if (modules.size() < kMaxLoadFacts && IsDottedIdentifier(module) &&
           IsInternalKerasModule(module))
         modules.emplace(module);
+      if (config->is_object() && ReleasesWithName(name) != 0 && !custom.count(std::string(name)))
+        for (const auto& [key, value] : config->items())
+          if (keras1_arguments.size() < kMaxLoadFacts && IsKeras1Argument(name, key))
+            keras1_arguments.insert(key);
       if (name == "Lambda" && config->is_object()) {
         ++keras->lambdas;
         if (HoldsBytecode(*config)) ++keras->lambda_bytecode;
@@ -331,6 +367,7 @@ void CollectKerasLoadFacts(const nlohmann::json& model_config,
   }
   keras->builtin_classes.assign(classes.begin(), classes.end());
   keras->modules.assign(modules.begin(), modules.end());
+  keras->keras1_arguments.assign(keras1_arguments.begin(), keras1_arguments.end());
 }
 
 std::optional<LoadJudgement> JudgeLoad(const VerifyResult& result, const LoadTarget& target) {

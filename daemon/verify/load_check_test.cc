@@ -1,11 +1,15 @@
 #include "verify/load_check.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "base/unique_fd.h"
 #include "verify/keras/keras_classes.h"
 #include "verify/keras/keras_releases.h"
+#include "verify/verifier.h"
 
 namespace ckptwatch {
 namespace {
@@ -97,6 +101,60 @@ TEST(LoadCheck, Keras1TimeDistributedDenseIsIncompatibleWithKeras215AndNamed) {
   const auto k2 = JudgeLoad(KerasResult("1.2.2", "full_model", config), Target("keras=2.3"));
   EXPECT_EQ(k2->outcome, LoadOutcome::kIncompatible);
   EXPECT_EQ(k2->reason.find("Keras 1 model config"), std::string::npos) << k2->reason;
+}
+
+TEST(LoadCheck, AKeras1ConfigIsDiagnosedWithTheArgumentsItUsesAndNoOthers) {
+  // A Keras 1.2.2 model whose only layer uses output_dim: not "init, W_regularizer" too.
+  const json config = Sequential({Layer("TimeDistributedDense", {{"output_dim", 4}})});
+  const VerifyResult r = KerasResult("1.2.2", "full_model", config);
+  EXPECT_EQ(r.keras.keras1_arguments, std::vector<std::string>{"output_dim"});
+  const auto load = JudgeLoad(r, Target("keras=2.15"));
+  EXPECT_NE(load->reason.find("a Keras 1 model config whose layers use output_dim: "),
+            std::string::npos)
+      << load->reason;
+  EXPECT_EQ(load->reason.find("W_regularizer"), std::string::npos) << load->reason;
+  // Convolutions only: their own Keras 1 names. Embedding's output_dim and a custom layer's
+  // `init` are not Keras 1 arguments.
+  const json convs =
+      Sequential({Layer("Convolution2D", {{"nb_filter", 2}, {"border_mode", "valid"}}),
+                  Layer("Embedding", {{"output_dim", 8}}), Layer("MyLayer", {{"init", 1}})});
+  EXPECT_EQ(KerasResult("1.2.2", "full_model", convs).keras.keras1_arguments,
+            (std::vector<std::string>{"border_mode", "nb_filter"}));
+  // A Keras 1 config that uses none of them is not refused for them.
+  const json plain = Sequential({Layer("Activation", {{"activation", "relu"}}), Layer("Flatten")});
+  const auto loads = JudgeLoad(KerasResult("1.2.2", "full_model", plain), Target("keras=2.15"));
+  EXPECT_EQ(loads->reason.find("Keras 1 model config"), std::string::npos) << loads->reason;
+}
+
+// The Keras 1.1.2 CNN of the shared corpus (MANIFEST.tsv: keras1.1.2_tf_cnn_sequential_full.h5),
+// read by the verifier: the reason names exactly the Keras 1 arguments its model_config holds.
+TEST(LoadCheckCorpus, TheKeras1CorpusModelIsDiagnosedWithItsOwnArguments) {
+  const char* corpus = std::getenv("CKPTWATCH_CORPUS");
+#ifdef CKPTWATCH_TEST_CORPUS
+  if (corpus == nullptr) corpus = CKPTWATCH_TEST_CORPUS;
+#endif
+  if (corpus == nullptr) GTEST_SKIP() << "CKPTWATCH_CORPUS is not set";
+  const std::string path = std::string(corpus) + "/valid/keras1.1.2_tf_cnn_sequential_full.h5";
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid()) << path;
+  VerifyOptions options;
+  options.level = Level::kStructure;
+  VerifyResult r = VerifyOpenFile(fd.get(), path, options);
+  ASSERT_EQ(r.verdict, Verdict::kOk) << r.reason;
+  // Its config's Dense, Convolution2D, Dropout and input layer arguments (h5py shows them).
+  EXPECT_EQ(
+      r.keras.keras1_arguments,
+      (std::vector<std::string>{"W_constraint", "W_regularizer", "b_constraint", "b_regularizer",
+                                "bias", "border_mode", "dim_ordering", "init", "input_dtype",
+                                "nb_col", "nb_filter", "nb_row", "output_dim", "p", "subsample"}));
+  const auto load = JudgeLoad(r, Target("keras=2.15"));
+  ASSERT_TRUE(load);
+  EXPECT_EQ(load->outcome, LoadOutcome::kIncompatible);
+  EXPECT_NE(
+      load->reason.find("a Keras 1 model config whose layers use W_constraint, W_regularizer, "
+                        "b_constraint, b_regularizer, bias, border_mode and 9 more: "),
+      std::string::npos)
+      << load->reason;
 }
 
 TEST(LoadCheck, LambdaBytecodeIsFlaggedForPythonAndKeras3SafeMode) {

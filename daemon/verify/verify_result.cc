@@ -69,6 +69,7 @@ json ToJsonUnbounded(const VerifyResult& r) {
              {"custom_classes", std::move(classes)},
              {"builtin_classes", EscapedList(r.keras.builtin_classes)},
              {"modules", EscapedList(r.keras.modules)},
+             {"keras1_arguments", EscapedList(r.keras.keras1_arguments)},
              {"lambdas", r.keras.lambdas},
              {"lambda_bytecode", r.keras.lambda_bytecode}};
   }
@@ -133,6 +134,7 @@ void BoundResult(VerifyResult* r) {
   Truncate(&k.kind, kMaxNameBytes);
   BoundFacts(&k.builtin_classes);
   BoundFacts(&k.modules);
+  BoundFacts(&k.keras1_arguments);
   BoundFacts(&r->pickle_globals);
   if (r->load) {
     Truncate(&r->load->target, kMaxNameBytes);
@@ -212,6 +214,7 @@ bool FromJson(const json& j, VerifyResult* r, std::string* err) {
       for (const json& c : k.at("custom_classes")) r->keras.custom_classes.push_back(Unescaped(c));
       r->keras.builtin_classes = UnescapedList(k.value("builtin_classes", json::array()));
       r->keras.modules = UnescapedList(k.value("modules", json::array()));
+      r->keras.keras1_arguments = UnescapedList(k.value("keras1_arguments", json::array()));
       r->keras.lambdas = k.value("lambdas", 0);
       r->keras.lambda_bytecode = k.value("lambda_bytecode", 0);
     }

@@ -24,6 +24,9 @@ struct KerasInfo {
   std::vector<std::string> modules;
   int lambdas = 0;          ///< Lambda layers in the config.
   int lambda_bytecode = 0;  ///< Of them, those whose function is marshalled Python bytecode.
+  /// Keras 1 arguments its built-in layers' configs use, which Keras 2 renamed (output_dim,
+  /// init, W_regularizer, nb_filter, …; load_check.cc); sorted.
+  std::vector<std::string> keras1_arguments;
 };
 
 /// Whether the environment expected to load a file will (load_check.h).
@@ -67,7 +70,8 @@ inline constexpr std::size_t kMaxPathBytes = 4096;       ///< PATH_MAX: longer c
 inline constexpr std::size_t kMaxNameBytes = 256;        ///< A class name, Keras version, backend.
 inline constexpr std::size_t kMaxCustomClasses = 100;    ///< Entries, "… and N more" included.
 inline constexpr std::size_t kMaxJsonBytes = 64 * 1024;  ///< One ToJson() line.
-inline constexpr std::size_t kMaxLoadFacts = 64;          ///< builtin_classes, modules, globals.
+inline constexpr std::size_t kMaxLoadFacts =
+    64;  ///< builtin_classes, modules, keras1_arguments, globals.
 inline constexpr std::size_t kMaxLoadFactBytes = 128;     ///< Each of them.
 inline constexpr std::size_t kMaxLoadReasonBytes = 2048;
 

@@ -507,12 +507,33 @@ bool HasGroup(hid_t location, const char* name) {
          info.type == H5O_TYPE_GROUP;
 }
 
+// Keras writes layer_names first, then each layer's group in that order. A
+// writer that flushed after each layer and was then killed leaves a readable
+// file holding the first layers and none of the rest: a save cut short
+// (truncated), not damaged storage (corrupt). A gap with later layers present
+// is not that, and stays corrupt.
+bool OnlyTailMissing(hid_t weights_root, const std::vector<std::string>& layers,
+                     std::size_t first_missing) {
+  for (std::size_t i = first_missing + 1; i < layers.size(); ++i)
+    if (LinkPathExists(weights_root, layers[i])) return false;
+  return true;
+}
+
 // Checks layer_names ↔ groups and weight_names ↔ datasets, the way
 // load_weights() walks them: a missing entry makes load_model fail.
 void CheckKerasWeights(Walk& walk, hid_t weights_root, const std::vector<std::string>& layers,
                        const std::string& root_name) {
-  for (const std::string& layer : layers) {
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const std::string& layer = layers[i];
     if (!LinkPathExists(weights_root, layer)) {
+      if (OnlyTailMissing(weights_root, layers, i)) {
+        Fail(walk, Verdict::kTruncated,
+             "Keras layer_names lists " + std::to_string(layers.size()) + " layers but " +
+                 root_name + " holds only the first " + std::to_string(i) + " (none from " +
+                 Quote(layer) +
+                 " on): the save stopped partway (writer killed or crashed after a flush?)");
+        return;
+      }
       Fail(walk, Verdict::kCorrupt,
            "Keras layer_names lists " + Quote(layer) + " but " + root_name +
                " has no such group: load_model/load_weights will fail");

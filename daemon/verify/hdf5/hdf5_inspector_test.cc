@@ -335,6 +335,56 @@ std::vector<std::uint8_t> BombImage(hsize_t chunks) {
   });
 }
 
+// A Keras 2 save_weights() layout as libhdf5 writes it: layer_names (fixed-length strings, as
+// h5py stores a numpy "S" array) at the root, then a group per layer — only those in `present`.
+std::vector<std::uint8_t> KerasWeightsImage(const std::vector<std::string>& layers,
+                                            const std::vector<std::string>& present) {
+  return ImageOf([&](hid_t file) {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, 16);
+    std::vector<char> names(16 * layers.size(), '\0');
+    for (std::size_t i = 0; i < layers.size(); ++i)
+      std::memcpy(&names[16 * i], layers[i].data(), layers[i].size());
+    const hsize_t dims[1] = {layers.size()};
+    hid_t space = H5Screate_simple(1, dims, nullptr);
+    hid_t attr = H5Acreate2(file, "layer_names", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    EXPECT_GE(H5Awrite(attr, type, names.data()), 0);
+    H5Aclose(attr);
+    H5Sclose(space);
+    H5Tclose(type);
+    for (const std::string& layer : present)
+      H5Gclose(H5Gcreate2(file, layer.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  });
+}
+
+TEST(Hdf5InspectorKeras, LayersMissingFromOneOnAreASaveCutShortNotCorruption) {
+  // h5py flushed after dense_0 and dense_1, then its process was killed.
+  const auto image =
+      KerasWeightsImage({"dense_0", "dense_1", "dense_2", "dense_3"}, {"dense_0", "dense_1"});
+  const Hdf5Inspection out = Inspect(image, Level::kStructure);
+  EXPECT_EQ(out.verdict, Verdict::kTruncated) << out.reason;
+  EXPECT_NE(out.reason.find(
+                "lists 4 layers but the file holds only the first 2 (none from 'dense_2' on)"),
+            std::string::npos)
+      << out.reason;
+  EXPECT_EQ(Inspect(KerasWeightsImage({"dense_0", "dense_1"}, {}), Level::kStructure).verdict,
+            Verdict::kTruncated)
+      << "killed after layer_names, before the first layer";
+}
+
+TEST(Hdf5InspectorKeras, ALayerMissingBeforeOnePresentIsCorrupt) {
+  const Hdf5Inspection out =
+      Inspect(KerasWeightsImage({"dense_0", "dense_1", "dense_2"}, {"dense_0", "dense_2"}),
+              Level::kStructure);
+  EXPECT_EQ(out.verdict, Verdict::kCorrupt) << out.reason;
+  EXPECT_NE(out.reason.find("lists 'dense_1' but the file has no such group"), std::string::npos)
+      << out.reason;
+  EXPECT_EQ(
+      Inspect(KerasWeightsImage({"dense_0", "dense_1"}, {"dense_0", "dense_1"}), Level::kStructure)
+          .verdict,
+      Verdict::kOk);
+}
+
 TEST(Hdf5Inspector, CompressionBombIsVerifiedAtStructureWithoutDecodingIt) {
   // 300 MiB decoded from ~300 KiB: past the 256 MiB floor of the budget.
   const std::vector<std::uint8_t> image = BombImage(300);
