@@ -86,7 +86,7 @@ CAUSES = {"disk_full", "permission_denied", "truncated", "corrupt", "empty", "in
           "missing_member", "no_commit_point", "inconsistent_set"}
 # Checkpoint sets (docs/checkpoint-sets.md): their layouts and verdicts.
 SET_LAYOUTS = {"tf_bundle", "tf_saved_model", "tf_v1_checkpoint", "dcp", "hf_sharded", "hf_trainer",
-               "deepspeed", "megatron"}
+               "deepspeed", "megatron", "keras_sharded", "orbax"}
 SET_VERDICTS = {"ok", "incomplete", "inconsistent"}
 PROBLEMS = {"missing_directory", "not_writable", "low_space", "stale", "unreadable", "degraded_watching"}
 LEVELS = {"header", "structure", "full"}

@@ -161,6 +161,98 @@ class HfShardedTest(unittest.TestCase):
 
 
 @requires(HAVE_TORCH, "torch is not importable (use /usr/bin/python3)")
+def write_keras_sharded(directory, shards=2, layers_per_shard=2, seed=5):
+    """Keras 3's save_weights("model.weights.json", max_shard_size=...) as ShardedH5IOStore
+    writes it (keras/src/saving/saving_lib.py): model_NNNNN.weights.h5 shards one after another,
+    each layer's variables as datasets "0", "1" under its group, then the index last."""
+    import h5py
+    rng = np.random.default_rng(seed)
+    weight_map = {}
+    for s in range(shards):
+        name = f"model_{s:05d}.weights.h5"
+        with h5py.File(os.path.join(directory, name), "w") as f:
+            for layer in range(layers_per_shard):
+                group = f.create_group(f"layers/dense_{s}_{layer}/vars")
+                group["0"] = rng.standard_normal((16, 8)).astype(np.float32)
+                group["1"] = np.zeros(8, np.float32)
+                weight_map[group.name] = name
+    with open(os.path.join(directory, "model.weights.json"), "w") as f:
+        json.dump({"metadata": {"total_size": float(shards * layers_per_shard * (16 * 8 + 8) * 4)},
+                   "weight_map": weight_map}, f, indent=4)
+
+
+class KerasShardedTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="ckptwatch-sets-")
+        self.addCleanup(shutil.rmtree, self.dir)
+        write_keras_sharded(self.dir)
+
+    def only_set(self):
+        code, sets, _, err = verify_records(self.dir)
+        self.assertEqual(len(sets), 1, (sets, err))
+        self.assertEqual(sets[0]["layout"], "keras_sharded")
+        self.assertEqual(sets[0]["path"], os.path.join(self.dir, "model.weights.json"))
+        return code, sets[0]
+
+    def test_complete_save_is_ok(self):
+        code, s = self.only_set()
+        self.assertEqual((code, s["verdict"]), (0, "ok"), s)
+        self.assertEqual(len(s["members"]), 3)
+
+    def test_missing_shard_is_incomplete_and_named(self):
+        os.unlink(os.path.join(self.dir, "model_00001.weights.h5"))
+        code, s = self.only_set()
+        self.assertEqual((code, s["verdict"]), (1, "incomplete"))
+        self.assertEqual(s["missing"], ["model_00001.weights.h5"])
+
+    def test_truncated_shard_is_incomplete_and_named(self):
+        truncate_half(os.path.join(self.dir, "model_00000.weights.h5"))
+        code, s = self.only_set()
+        self.assertEqual((code, s["verdict"]), (1, "incomplete"), s)
+        self.assertEqual(s["at_fault"], ["model_00000.weights.h5"])
+
+
+class OrbaxTest(unittest.TestCase):
+    """Orbax step directories laid out as Orbax's own compatibility checkpoints are (a composite
+    step: _CHECKPOINT_METADATA, the v1 marker, a JSON item and a PyTree item over two processes).
+    No Orbax here (no PyPI): the files' contents are placeholders; only the layout is judged."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="ckptwatch-sets-")
+        self.addCleanup(shutil.rmtree, self.dir)
+        self.step = os.path.join(self.dir, "100")
+        files = {"_CHECKPOINT_METADATA": json.dumps({"item_handlers": {"state": "PyTreeHandler"},
+                                                     "commit_timestamp_nsecs": 1}),
+                 "orbax.checkpoint": "", "metadata/data.json": "{}", "state/_METADATA": "{}",
+                 "state/_sharding": "{}", "state/manifest.ocdbt": "m", "state/d/6b31": "d"}
+        for p in (0, 1):
+            files[f"state/ocdbt.process_{p}/manifest.ocdbt"] = "m"
+            files[f"state/ocdbt.process_{p}/d/1ac9"] = "d"
+        for rel, text in files.items():
+            os.makedirs(os.path.dirname(os.path.join(self.step, rel)), exist_ok=True)
+            with open(os.path.join(self.step, rel), "w") as f:
+                f.write(text)
+
+    def only_set(self):
+        code, sets, _, err = verify_records(self.dir)
+        self.assertEqual(len(sets), 1, (sets, err))
+        self.assertEqual((sets[0]["layout"], sets[0]["path"]), ("orbax", self.step))
+        return code, sets[0]
+
+    def test_complete_step_is_ok(self):
+        code, s = self.only_set()
+        self.assertEqual((code, s["verdict"], s.get("step")), (0, "ok", 100), s)
+
+    def test_a_process_store_missing_is_incomplete_and_named(self):
+        shutil.rmtree(os.path.join(self.step, "state", "ocdbt.process_1"))
+        os.makedirs(os.path.join(self.step, "state", "ocdbt.process_2", "d"))
+        with open(os.path.join(self.step, "state", "ocdbt.process_2", "manifest.ocdbt"), "w") as f:
+            f.write("m")
+        code, s = self.only_set()
+        self.assertEqual((code, s["verdict"]), (1, "incomplete"))
+        self.assertEqual(s["missing"], ["state/ocdbt.process_1/"])
+
+
 class DeepSpeedTest(unittest.TestCase):
     """A DeepSpeed-style save: mp_rank_00_model_states.pt, ZeRO optimizer states of 2 data-parallel
     ranks, then SAVE_DIR/latest, each written with the real torch.save."""

@@ -36,7 +36,8 @@ constexpr std::string_view kCauses[] = {
 // Checkpoint sets (verify/sets/checkpoint_set.h): every layout and set verdict.
 constexpr std::string_view kSetLayouts[] = {"tf_bundle",  "tf_saved_model", "tf_v1_checkpoint",
                                             "dcp",        "hf_sharded",     "hf_trainer",
-                                            "deepspeed", "megatron"};
+                                            "deepspeed",  "megatron",       "keras_sharded",
+                                            "orbax"};
 constexpr std::string_view kSetVerdicts[] = {"ok", "incomplete", "inconsistent"};
 
 const Histogram::BucketBoundaries kDurationBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

@@ -30,7 +30,7 @@ struct SetReport {
   std::string path;    ///< The set's directory, or its index/prefix where sets share a directory.
   std::string dir;     ///< The directory `members` and `missing` are relative to.
   std::string layout;  ///< "tf_bundle", "tf_saved_model", "tf_v1_checkpoint", "dcp", "hf_sharded",
-                       ///< "hf_trainer", "deepspeed", "megatron".
+                       ///< "hf_trainer", "deepspeed", "megatron", "keras_sharded", "orbax".
   SetVerdict verdict = SetVerdict::kOk;
   std::vector<std::string> members;   ///< Present members, relative to `dir`.
   std::vector<std::string> missing;   ///< Members the set names that are not there.

@@ -12,7 +12,9 @@
 #include "verify/sets/dcp_set.h"
 #include "verify/sets/deepspeed_set.h"
 #include "verify/sets/hf_sharded_set.h"
+#include "verify/sets/keras_sharded_set.h"
 #include "verify/sets/megatron_set.h"
+#include "verify/sets/orbax_set.h"
 #include "verify/sets/tf_bundle.h"
 #include "verify/sets/tf_saved_model.h"
 #include "verify/sets/trainer_set.h"
@@ -114,11 +116,19 @@ void Recognise(const std::shared_ptr<SetDir>& dir, const std::string& dir_name,
         [=] { return CheckDeepSpeed(*dir, dir_name, *names, parent.deepspeed_latest, options); });
     return;
   }
+  if (LooksLikeOrbax(*names)) {
+    // One step is one set: its items, data and per-process stores are not sets of their own.
+    for (const std::string& sub : dir->Subdirs()) consumed->push_back(sub);
+    add(dir->path(), "orbax", mtime_of("_CHECKPOINT_METADATA"), step,
+        [=] { return CheckOrbax(*dir, dir_name, *names); });
+    return;
+  }
   // Sets that share a directory, each named by its index or prefix. Judged together (a
   // directory's bundles are found by reading their indexes anyway), handed out one by one.
   std::vector<SetReport> reports = FindTfBundles(*dir, "", *names, options);
   for (SetReport& r : FindTfV1Checkpoints(*dir, *names)) reports.push_back(std::move(r));
   for (SetReport& r : FindHfSharded(*dir, *names, options)) reports.push_back(std::move(r));
+  for (SetReport& r : FindKerasSharded(*dir, *names, options)) reports.push_back(std::move(r));
   for (SetReport& r : reports) {
     const std::string base = BaseName(r.path);
     const std::string commit = r.layout == "tf_bundle" ? base + ".index" : base;

@@ -3,6 +3,7 @@
 #include <regex>
 
 #include "verify/sets/hf_sharded_set.h"
+#include "verify/sets/keras_sharded_set.h"
 
 namespace ckptwatch {
 namespace {
@@ -29,12 +30,13 @@ SetRole SetRoleOf(const std::string& relative) {
   if (name == ".metadata" || name == "saved_model.pb" || name == "saved_model.pbtxt" ||
       name == "trainer_state.json" || name == "latest" ||
       name == "latest_checkpointed_iteration.txt" || name == "checkpoint" || IsHfIndexName(name) ||
-      EndsWith(name, ".index"))
+      IsKerasShardedIndexName(name) || name == "_CHECKPOINT_METADATA" ||
+      name == "commit_success.txt" || EndsWith(name, ".index"))
     return SetRole::kCommitPoint;
   static const std::regex member(
       R"(.*\.distcp|.*\.data-[0-9]{5}-of-[0-9]{5}|.*-[0-9]{5}-of-[0-9]{5}\.(safetensors|bin)|.*_model_states\.pt|)"
       R"(.*_optim_states\.pt|model_optim_rng\.pt|distrib_optim\.pt|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state.*\.pth|)"
-      R"(fingerprint\.pb|.*\.meta)");
+      R"(fingerprint\.pb|.*\.meta|.*_[0-9]{5}\.weights\.h5)");
   if (std::regex_match(name, member)) return SetRole::kMember;
   // The weights of a Trainer checkpoint-N are its members too.
   const std::string dir = Base(Parent(relative));
