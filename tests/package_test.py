@@ -217,6 +217,12 @@ class UnitFileTest(unittest.TestCase):
         self.assertIsNotNone(match, proc.stdout)
         self.assertLessEqual(float(match.group(1)), MAX_EXPOSURE, proc.stdout)
         self.assertEqual(match.group(2), "OK")
+        # docs/operations.md states the figure: it must be the one measured, not a past one.
+        with open(os.path.join(SOURCE, "docs", "operations.md")) as f:
+            stated = re.search(r"rates the unit as shipped ([0-9.]+) \(OK", f.read())
+        self.assertIsNotNone(stated, "docs/operations.md no longer states the exposure figure")
+        self.assertEqual(stated.group(1), match.group(1),
+                         "docs/operations.md states another exposure figure than systemd-analyze's")
 
     def test_system_call_filter_allows_every_call_the_daemon_makes(self):
         require_tool(self, "strace", "strace")
