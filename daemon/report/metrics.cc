@@ -18,6 +18,7 @@
 
 #include "base/text_escape.h"
 #include "report/metrics_server.h"
+#include "verify/sets/checkpoint_set.h"
 
 namespace ckptwatch {
 
@@ -33,11 +34,7 @@ constexpr std::string_view kCauses[] = {
     "in_progress", "nonfinite",         "timeout",       "verifier_crashed", "not_checkpoint",
     "not_found",   "not_regular",       "external_data", "writer_died",      "load_incompatible",
     "stuck",       "missing_member",    "no_commit_point", "inconsistent_set"};
-// Checkpoint sets (verify/sets/checkpoint_set.h): every layout and set verdict.
-constexpr std::string_view kSetLayouts[] = {"tf_bundle",  "tf_saved_model", "tf_v1_checkpoint",
-                                            "dcp",        "hf_sharded",     "hf_trainer",
-                                            "deepspeed",  "megatron",       "keras_sharded",
-                                            "orbax"};
+// Checkpoint sets: every layout (verify/sets/checkpoint_set.h kSetLayouts) and set verdict.
 constexpr std::string_view kSetVerdicts[] = {"ok", "incomplete", "inconsistent"};
 
 const Histogram::BucketBoundaries kDurationBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

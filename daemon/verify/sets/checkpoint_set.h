@@ -8,6 +8,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/open_beneath.h"
@@ -25,12 +26,17 @@ enum class SetVerdict {
 /// "ok", "incomplete", "inconsistent".
 const char* SetVerdictName(SetVerdict verdict);
 
+/// Every layout a SetReport names, one per module beside this file: the metrics' `layout`
+/// label values and docs/checkpoint-sets.md's table (checkpoint_set_test keeps both true).
+inline constexpr std::string_view kSetLayouts[] = {
+    "tf_bundle", "tf_saved_model", "tf_v1_checkpoint", "dcp",           "hf_sharded",
+    "hf_trainer", "deepspeed",     "megatron",         "keras_sharded", "orbax"};
+
 /// What was found out about one set.
 struct SetReport {
   std::string path;    ///< The set's directory, or its index/prefix where sets share a directory.
   std::string dir;     ///< The directory `members` and `missing` are relative to.
-  std::string layout;  ///< "tf_bundle", "tf_saved_model", "tf_v1_checkpoint", "dcp", "hf_sharded",
-                       ///< "hf_trainer", "deepspeed", "megatron", "keras_sharded", "orbax".
+  std::string layout;  ///< One of kSetLayouts.
   SetVerdict verdict = SetVerdict::kOk;
   std::vector<std::string> members;   ///< Present members, relative to `dir`.
   std::vector<std::string> missing;   ///< Members the set names that are not there.
