@@ -162,6 +162,15 @@ TorchCheck CheckTorchZip(const ReadAt& read_at, std::uint64_t file_size, Level l
     check.reason = std::move(reason);
     return std::move(check);
   };
+  // torch.load takes a file for a zip archive only when it begins with a local header
+  // (serialization.py _is_zipfile reads the first 4 bytes); anything else it unpickles as a
+  // legacy file and fails, whatever a central directory at the end says (found by torch_fuzz).
+  std::uint8_t magic[4] = {};
+  if (file_size < sizeof magic || read_at(0, magic, sizeof magic) != static_cast<long>(sizeof magic) ||
+      std::memcmp(magic, "PK\x03\x04", sizeof magic) != 0)
+    return fail(Verdict::kCorrupt,
+                "does not begin with a zip local header (PK\\3\\4): torch.load reads it as a legacy "
+                "pickle and fails");
   ZipDirectory dir = ReadZipDirectory(read_at, file_size);
   if (dir.verdict != Verdict::kOk) return fail(dir.verdict, dir.reason);
   std::string prefix;

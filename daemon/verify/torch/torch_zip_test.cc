@@ -103,6 +103,8 @@ TEST(TorchZip, DataVersionIsReadBeforeVersionAndADeflatedRecordIsInflated) {
 TEST(TorchZip, EachDamageHasItsVerdictAndReason) {
   const std::string nan = Floats(3, 0x7fc00000);
   const testing::VerdictCase cases[] = {
+      {"no local header at the start", "\x5f\x18\x4a\xa6"s + ZipArchive(TorchZipFiles()).substr(4),
+       Level::kHeader, Verdict::kCorrupt, "does not begin with a zip local header"},
       {"no data.pkl", ZipArchive(Without(TorchZipFiles(), "archive/data.pkl")), Level::kHeader,
        Verdict::kCorrupt, "zip archive has no data.pkl"},
       {"no version", ZipArchive(Without(TorchZipFiles(), "archive/version")), Level::kHeader,
