@@ -148,6 +148,44 @@ class WarmVerifierTest(SecurityTestCase):
         self.assertIn(b"files of 2 owners", err)
         self.assertEqual(proc.wait(timeout=DEADLINE), 2)
 
+    def test_only_a_file_libhdf5_failed_on_retires_it(self):
+        """A verdict but ok retires a verifier only when libhdf5 parsed the file (its state may
+        be suspect then). A file our own readers refuse (a cut safetensors file, an HDF5 file
+        whose header check fails before libhdf5 sees it) leaves the same process verifying the
+        owner's next file; a Keras file libhdf5 walked whose model_config is not JSON retires it."""
+        adv = security_test.ADVERSARY
+        good = os.path.join(self.watch, "good.h5")
+        cut_safetensors = os.path.join(self.watch, "cut.safetensors")
+        cut_hdf5 = os.path.join(self.watch, "cut.h5")
+        bad_config = os.path.join(self.watch, "bad_config.h5")
+        save(adv, good)
+
+        def write_files():
+            header = b'{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}'
+            with open(cut_safetensors, "wb") as f:
+                f.write(struct.pack("<Q", len(header)) + header + b"\0" * 8)  # 8 of 16 bytes
+            with open(good, "rb") as f:
+                data = f.read()
+            with open(cut_hdf5, "wb") as f:
+                f.write(data[:len(data) // 2])
+            import h5py
+            with h5py.File(bad_config, "w") as f:
+                f.attrs["model_config"] = "{not json"
+                f.attrs["keras_version"] = "2.11.0"
+                f.attrs["backend"] = "tensorflow"
+                f.create_group("model_weights").attrs["layer_names"] = []
+
+        as_user(adv, write_files)
+        proc, channel, _ = self.spawn_warm()
+        steps = ((cut_safetensors, b'"verdict":"truncated"', 0), (good, b'"verdict":"ok"', 0),
+                 (cut_hdf5, b'"verdict":"truncated"', 0), (good, b'"verdict":"ok"', 0),
+                 (bad_config, b'"verdict":"corrupt"', 1))
+        for n, (path, verdict, retiring) in enumerate(steps, 1):
+            report, out, err = self.job(channel, n, path)
+            self.assertIn(verdict, out, (path, out, err))
+            self.assertEqual((report["pid"], report["retiring"]), (proc.pid, retiring), (path, out))
+        self.assertEqual(proc.wait(timeout=DEADLINE), 0)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -22,11 +22,11 @@
 #include "verify/engine/verifier_child.h"
 #include "verify/engine/warm_channel.h"
 #include "verify/hdf5/hdf5_handle.h"
+#include "verify/hdf5/hdf5_inspector.h"
 
 namespace ckptwatch {
 namespace {
 
-constexpr int kExitUsage = 2;
 constexpr std::size_t kMaxJobBytes = 64u << 10;
 
 struct WarmArgs {
@@ -65,7 +65,7 @@ rlim_t CpuBudget(const ChildLimits& limits) {
 void ApplyWarmLimits(const WarmArgs& args) {
   const pid_t parent = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(kExitUsage);
+  if (getppid() != parent) _exit(kVerifierChildExitUsage);
   for (int signum : {SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGPIPE}) signal(signum, SIG_IGN);
   rlimit no_core{0, 0};
   setrlimit(RLIMIT_CORE, &no_core);
@@ -122,13 +122,13 @@ int WarmVerifierMain(const std::vector<std::string>& args) {
   std::string error;
   if (!ParseWarmArgs(args, &warm, &error)) {
     std::cerr << "ckptwatch " << kWarmVerifierCommand << ": " << error << "\n";
-    return kExitUsage;
+    return kVerifierChildExitUsage;
   }
   ApplyWarmLimits(warm);
   InitHdf5ErrorHandling();
   if (!ConfineWarmVerifier(kWarmChannelFd, &error)) {
     std::cerr << "cannot confine the verifier: " << error << "\n";
-    return kExitUsage;
+    return kVerifierChildExitUsage;
   }
   std::set<uid_t> owners;
   std::vector<char> buffer;
@@ -137,7 +137,7 @@ int WarmVerifierMain(const std::vector<std::string>& args) {
     buffer.assign(kMaxJobBytes, 0);
     const int rc = ReceiveWithFds(kWarmChannelFd, &buffer, &fds, 0);
     if (rc == 0) std::_Exit(0);  // the feeder closed the channel: idle, or stopping
-    if (rc < 0) std::_Exit(kExitUsage);
+    if (rc < 0) std::_Exit(kVerifierChildExitUsage);
     std::uint64_t job = 0;
     std::vector<std::string> job_args;
     VerifyOptions options;
@@ -146,12 +146,12 @@ int WarmVerifierMain(const std::vector<std::string>& args) {
     if (fds.size() != 3 || !ParseWarmJob(buffer, &job, &job_args) ||
         !ParseVerifierChildArgs(job_args, &options, &ignored, &path, &error)) {
       for (int fd : fds) close(fd);
-      std::_Exit(kExitUsage);  // the feeder is ours: a malformed job is a bug, not a file
+      std::_Exit(kVerifierChildExitUsage);  // the feeder is ours: a malformed job is a bug, not a file
     }
     struct stat st {};
     const bool stat_ok = fstat(fds[0], &st) == 0;
     if (stat_ok) owners.insert(st.st_uid);
-    if (!InstallJobFds(fds)) std::_Exit(kExitUsage);
+    if (!InstallJobFds(fds)) std::_Exit(kVerifierChildExitUsage);
     WarmReport report;
     report.job = job;
     report.pid = getpid();
@@ -165,16 +165,20 @@ int WarmVerifierMain(const std::vector<std::string>& args) {
       CloseJobFds();
       report.retiring = true;
       SendWarmReport(kWarmChannelFd, report);
-      std::_Exit(kExitUsage);
+      std::_Exit(kVerifierChildExitUsage);
     }
     RestartCpuBudget(warm.limits);
     std::cout.clear();
     std::cerr.clear();
     bool clean = false;
+    const std::uint64_t inspected_before = Hdf5FilesInspected();
     try {
       VerifyResult result = VerifyOpenFile(kVerifierChildFd, path, options);
       std::cout << ToJson(result).dump() << std::endl;
-      clean = result.verdict == Verdict::kOk || result.verdict == Verdict::kNonfinite;
+      // libhdf5's state is suspect after it failed on a file, not after our own readers
+      // (torch, safetensors, the header check) refused one: those keep nothing between files.
+      clean = result.verdict == Verdict::kOk || result.verdict == Verdict::kNonfinite ||
+              Hdf5FilesInspected() == inspected_before;
     } catch (const std::bad_alloc&) {
       std::cerr << "out of memory\n";
       std::_Exit(kVerifierChildExitOutOfMemory);  // the heap may be in any state: leave

@@ -3,9 +3,10 @@
 // It is confined exactly like a one-shot child (confinement.h), once, before its first job; per
 // file it restarts its CPU budget, verifies descriptor 3, writes the JSON line to the job's
 // stdout, closes the job's descriptors and reports. It leaves (and is replaced) after
-// `--max-files` files, after any verdict but ok or nonfinite (a parse error may have left
-// libhdf5's state suspect), when a libhdf5 handle is still open after a verdict, when handed a
-// file of a second owner, and when its channel closes (the feeder's idle timeout).
+// `--max-files` files, after any verdict but ok or nonfinite from a file libhdf5 parsed (a
+// parse error may have left libhdf5's state suspect; our own readers keep nothing), when a
+// libhdf5 handle is still open after a verdict, when handed a file of a second owner, and
+// when its channel closes (the feeder's idle timeout).
 #pragma once
 
 #include <string>

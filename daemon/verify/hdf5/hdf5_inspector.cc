@@ -628,9 +628,14 @@ Hid OpenFile(const Hdf5Source& source) {
   return Hid(H5Fopen(source.name.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
 }
 
+std::uint64_t files_inspected = 0;
+
 }  // namespace
 
+std::uint64_t Hdf5FilesInspected() { return files_inspected; }
+
 Hdf5Inspection InspectHdf5(const Hdf5Source& source, Level level) {
+  ++files_inspected;
   InitHdf5ErrorHandling();
   Hdf5Inspection result;
   if (level == Level::kFull) result.nonfinite = 0;

@@ -69,6 +69,12 @@ std::uint64_t DecodeBudget(std::uint64_t file_size);
 /// following it would read a file nobody asked about.
 Hdf5Inspection InspectHdf5(const Hdf5Source& source, Level level);
 
+/// How many files this process has handed libhdf5 (calls of InspectHdf5). A warm verifier
+/// compares it around a file: a verdict but ok from a file libhdf5 never parsed (a torch or
+/// safetensors file, an HDF5 file our own header check refused) leaves no libhdf5 state
+/// suspect, so the verifier may go on; one from a file libhdf5 parsed may not.
+std::uint64_t Hdf5FilesInspected();
+
 /// The HDF5 library version, e.g. "1.10.8".
 std::string Hdf5LibraryVersion();
 
