@@ -18,7 +18,7 @@
 
 namespace {
 
-constexpr char kUsage[] =
+constexpr char kEngineUsage[] =
     "usage: ckptwatch COMMAND [ARGS...]\n"
     "\n"
     "Commands:\n"
@@ -41,13 +41,13 @@ int main(int argc, char** argv) {
   using namespace ckptwatch;
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
-    std::cerr << kUsage;
+    std::cerr << kEngineUsage;
     return 2;
   }
   const std::string command = args.front();
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "--help" || command == "-h" || command == "help") {
-    std::cout << kUsage;
+    std::cout << kEngineUsage;
     return 0;
   }
   if (command == "--version" || command == "version") {
@@ -61,6 +61,6 @@ int main(int argc, char** argv) {
   if (command == kVerifierChildCommand) return VerifierChildMain(rest);
   if (command == kVerifierZygoteCommand) return VerifierZygoteMain(rest);
   if (command == kWarmVerifierCommand) return WarmVerifierMain(rest);
-  std::cerr << "ckptwatch: unknown command '" << command << "'\n\n" << kUsage;
+  std::cerr << "ckptwatch: unknown command '" << command << "'\n\n" << kEngineUsage;
   return 2;
 }

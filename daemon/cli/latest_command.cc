@@ -17,7 +17,7 @@
 namespace ckptwatch {
 namespace {
 
-constexpr char kUsage[] =
+constexpr char kLatestUsage[] =
     "usage: ckptwatch latest [--json] [--level header|structure|full] [--timeout SECONDS] DIR\n"
     "\n"
     "Prints the newest complete checkpoint under DIR: a checkpoint set (TF bundle or SavedModel,\n"
@@ -51,7 +51,7 @@ int RunLatestCommand(const std::vector<std::string>& args, std::ostream& out, st
       return std::nullopt;
     };
     if (arg == "--help" || arg == "-h") {
-      out << kUsage;
+      out << kLatestUsage;
       return 0;
     } else if (arg == "--json") {
       json = true;
@@ -59,7 +59,7 @@ int RunLatestCommand(const std::vector<std::string>& args, std::ostream& out, st
       auto text = value();
       auto parsed = text ? ParseLevel(*text) : std::nullopt;
       if (!parsed) {
-        err << "ckptwatch latest: --level takes header, structure or full\n\n" << kUsage;
+        err << "ckptwatch latest: --level takes header, structure or full\n\n" << kLatestUsage;
         return 2;
       }
       level = *parsed;
@@ -71,22 +71,22 @@ int RunLatestCommand(const std::vector<std::string>& args, std::ostream& out, st
         timeout = 0;
       }
       if (!(timeout > 0) || timeout > 86400) {
-        err << "ckptwatch latest: --timeout takes seconds between 0 and 86400\n\n" << kUsage;
+        err << "ckptwatch latest: --timeout takes seconds between 0 and 86400\n\n" << kLatestUsage;
         return 2;
       }
     } else if (!arg.empty() && arg[0] == '-') {
       err << "ckptwatch latest: unknown option " << EscapeForDisplay(arg, false) << "\n\n"
-          << kUsage;
+          << kLatestUsage;
       return 2;
     } else if (dir_path.empty()) {
       dir_path = arg;
     } else {
-      err << "ckptwatch latest: one DIR only\n\n" << kUsage;
+      err << "ckptwatch latest: one DIR only\n\n" << kLatestUsage;
       return 2;
     }
   }
   if (dir_path.empty()) {
-    err << "ckptwatch latest: no DIR given\n\n" << kUsage;
+    err << "ckptwatch latest: no DIR given\n\n" << kLatestUsage;
     return 2;
   }
   std::string error;

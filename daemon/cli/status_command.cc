@@ -22,7 +22,7 @@
 namespace ckptwatch {
 namespace {
 
-constexpr char kUsage[] =
+constexpr char kStatusUsage[] =
     "usage: ckptwatch status [--json] [--config FILE] [--socket PATH]\n"
     "\n"
     "Asks the running daemon for every watch's state, last good checkpoint, failing\n"
@@ -241,10 +241,10 @@ int RunStatusCommand(const std::vector<std::string>& args, std::ostream& out, st
       std::string& target = args[i] == "--config" ? config_path : socket_path;
       target = args[++i];
     } else if (args[i] == "--help" || args[i] == "-h") {
-      out << kUsage;
+      out << kStatusUsage;
       return 0;
     } else {
-      err << "ckptwatch status: unexpected argument '" << Shown(args[i]) << "'\n" << kUsage;
+      err << "ckptwatch status: unexpected argument '" << Shown(args[i]) << "'\n" << kStatusUsage;
       return 2;
     }
   }

@@ -33,7 +33,7 @@
 namespace ckptwatch {
 namespace {
 
-constexpr char kUsage[] =
+constexpr char kVerifyUsage[] =
     "usage: ckptwatch verify [--level header|structure|full] [--json] [--recursive]\n"
     "                        [--timeout SECONDS] [--load-target keras=V,python=V]\n"
     "                        [-j N] PATH...\n"
@@ -65,15 +65,16 @@ constexpr char kUsage[] =
     "\n"
     "Exit status: 0 every file and set ok, 1 at least one not ok, 2 usage error.\n";
 
-// kUsage and the verdicts, listed from the code's own list so the help cannot drift from it.
+// kVerifyUsage and the verdicts, listed from the code's own list so the help cannot drift from it.
 std::string Usage() {
-  std::string text = kUsage, line = "Verdicts:";
+  std::string text = kVerifyUsage, line = "Verdicts:";
   for (Verdict v : kAllVerdicts) {
     if (line.size() + 1 + VerdictName(v).size() > 88) {
       text += line + "\n";
       line = "         ";
     }
-    line += " " + std::string(VerdictName(v));
+    line += ' ';
+    line += VerdictName(v);  // not " " + std::string(...): GCC 12 warns falsely (PR 105329)
   }
   return text + line + "\n          (see docs/verify.md)\n";
 }
@@ -350,7 +351,7 @@ int RunVerifyCommand(const std::vector<std::string>& args, std::ostream& out, st
     return 0;
   }
   if (options->paths.empty()) {
-    err << "ckptwatch verify: no PATH given\n\n" << kUsage;
+    err << "ckptwatch verify: no PATH given\n\n" << kVerifyUsage;
     return 2;
   }
 

@@ -5,7 +5,7 @@ namespace {
 
 constexpr std::size_t kMaxNamed = 20;
 
-std::string Joined(const std::vector<std::string>& names) {
+std::string JoinedCapped(const std::vector<std::string>& names) {
   std::string text;
   for (std::size_t i = 0; i < names.size() && i < kMaxNamed; ++i) text += (i ? "," : "") + names[i];
   if (names.size() > kMaxNamed)
@@ -48,8 +48,8 @@ CheckpointEvent DescribeSet(const SetReport& r) {
               {"layout", r.layout},
               {"verdict", SetVerdictName(r.verdict)},
               {"members", std::to_string(r.members.size())}};
-  if (!r.missing.empty()) e.fields.push_back({"missing", Joined(r.missing)});
-  if (!r.at_fault.empty()) e.fields.push_back({"at_fault", Joined(r.at_fault)});
+  if (!r.missing.empty()) e.fields.push_back({"missing", JoinedCapped(r.missing)});
+  if (!r.at_fault.empty()) e.fields.push_back({"at_fault", JoinedCapped(r.at_fault)});
   if (r.step >= 0) e.fields.push_back({"step", std::to_string(r.step)});
   if (!r.ok()) {
     e.cause = CauseOf(r);

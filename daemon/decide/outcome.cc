@@ -37,7 +37,7 @@ SaveCause WriterCause(const VerifyResult& result, const OutcomeInput& input) {
   return cause;
 }
 
-std::string Joined(const std::vector<std::string>& names) {
+std::string JoinedNames(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
   return out;
@@ -98,7 +98,7 @@ Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input) {
   // Saved fine, but its next load_model fails (or needs code): someone must act, so not info —
   // `grep level=warn` finds it — yet not the error of a failed save.
   if (out.cause.empty() && result.ok() && load && load->outcome != LoadOutcome::kLoads) {
-    const std::string classes = Joined(result.keras.custom_classes);
+    const std::string classes = JoinedNames(result.keras.custom_classes);
     out.load_problem = LoadProblemFile{
         "",           "",           std::string(LoadOutcomeName(load->outcome)),      classes,
         load->target, load->reason, LoadAdvice(load->outcome, classes, load->target), 0};
@@ -115,7 +115,7 @@ Outcome DecideOutcome(const VerifyResult& result, const OutcomeInput& input) {
   std::snprintf(elapsed, sizeof elapsed, "%.1f", result.elapsed_ms);
   out.fields.push_back({"elapsed_ms", elapsed});
   if (!result.keras.custom_classes.empty())
-    out.fields.push_back({"custom_classes", Joined(result.keras.custom_classes)});
+    out.fields.push_back({"custom_classes", JoinedNames(result.keras.custom_classes)});
   if (load) out.fields.push_back({"load", std::string(LoadOutcomeName(load->outcome))});
   if (!out.cause.empty()) {
     out.fields.push_back({"cause", out.cause});

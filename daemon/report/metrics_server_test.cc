@@ -68,7 +68,7 @@ TEST(HttpResponse, ChecksBasicAuthBeforeAnythingElse) {
             std::string::npos);
 }
 
-class MetricsServerTest : public testing::Test {
+class MetricsServerTest : public ::testing::Test {
  protected:
   void Start(MetricsServerLimits limits) {
     std::string err;

@@ -14,7 +14,7 @@ namespace ckptwatch {
 namespace {
 
 template <typename T>
-std::vector<std::uint8_t> Bytes(const std::vector<T>& values) {
+std::vector<std::uint8_t> BytesOf(const std::vector<T>& values) {
   std::vector<std::uint8_t> out(values.size() * sizeof(T));
   std::memcpy(out.data(), values.data(), out.size());
   return out;
@@ -22,18 +22,18 @@ std::vector<std::uint8_t> Bytes(const std::vector<T>& values) {
 
 TEST(NonfiniteScan, CountsNanAndInfInFloat32) {
   const float inf = std::numeric_limits<float>::infinity();
-  auto data = Bytes<float>({1.0f, NAN, -inf, 0.0f, inf, -0.0f, 1e38f, 1e-45f});
+  auto data = BytesOf<float>({1.0f, NAN, -inf, 0.0f, inf, -0.0f, 1e38f, 1e-45f});
   EXPECT_EQ(CountNonfinite({4, 23, 8}, data.data(), 8), 3u);
 }
 
 TEST(NonfiniteScan, CountsNanInFloat64) {
-  auto data = Bytes<double>({1.0, std::nan(""), 2.0, -std::numeric_limits<double>::infinity()});
+  auto data = BytesOf<double>({1.0, std::nan(""), 2.0, -std::numeric_limits<double>::infinity()});
   EXPECT_EQ(CountNonfinite({8, 52, 11}, data.data(), 4), 2u);
 }
 
 TEST(NonfiniteScan, CountsHalfPrecisionInf) {
   // float16: 0x7c00 = +inf, 0x7e00 = NaN, 0x3c00 = 1.0, 0x7bff = max finite.
-  auto data = Bytes<std::uint16_t>({0x7c00, 0x7e00, 0x3c00, 0x7bff});
+  auto data = BytesOf<std::uint16_t>({0x7c00, 0x7e00, 0x3c00, 0x7bff});
   EXPECT_EQ(CountNonfinite({2, 10, 5}, data.data(), 4), 2u);
 }
 
@@ -127,11 +127,11 @@ TEST(NonfiniteScan, FindsOneNonfiniteAtTheFirstLastAndARandomElementOfEverySize)
   std::mt19937_64 rng(20240607);
   for (const NamedLayout& l : Layouts()) {
     for (std::size_t count : l.sizes) {
-      SCOPED_TRACE(testing::Message() << l.name << ", " << count << " elements");
+      SCOPED_TRACE(::testing::Message() << l.name << ", " << count << " elements");
       Elements elements(l.layout, count, rng);
       ASSERT_EQ(CountNonfinite(l.layout, elements.data(), count), 0u);
       for (std::size_t at : {std::size_t{0}, count - 1, static_cast<std::size_t>(rng() % count)}) {
-        SCOPED_TRACE(testing::Message() << "nonfinite at element " << at);
+        SCOPED_TRACE(::testing::Message() << "nonfinite at element " << at);
         elements.MakeNonfinite(at);
         EXPECT_EQ(CountNonfinite(l.layout, elements.data(), count), 1u);
         // Only `count` elements are looked at: one past the end is not counted.
@@ -149,7 +149,7 @@ TEST(NonfiniteScan, CountsEveryElementWhenAllAreNonfiniteAcrossBlocks) {
   std::mt19937_64 rng(7);
   for (const NamedLayout& l : Layouts()) {
     const std::size_t count = l.layout.size == 2 ? 3 * kBlock16 + 5 : 100000;
-    SCOPED_TRACE(testing::Message() << l.name << ", " << count << " elements");
+    SCOPED_TRACE(::testing::Message() << l.name << ", " << count << " elements");
     Elements elements(l.layout, count, rng);
     for (std::size_t i = 0; i < count; ++i) elements.MakeNonfinite(i);
     EXPECT_EQ(CountNonfinite(l.layout, elements.data(), count), count);
@@ -179,12 +179,12 @@ TEST(NonfiniteScan, BigEndianDataCountsAsItsLittleEndianTwin) {
   };
   const Case cases[] = {
       {{2, 10, 5}, {0x00, 0x3c, 0x00, 0x7e, 0x00, 0x7c}},
-      {{4, 23, 8}, Bytes<float>({1.0f, NAN, std::numeric_limits<float>::infinity()})},
-      {{8, 52, 11}, Bytes<double>({1.0, NAN, std::numeric_limits<double>::infinity()})},
+      {{4, 23, 8}, BytesOf<float>({1.0f, NAN, std::numeric_limits<float>::infinity()})},
+      {{8, 52, 11}, BytesOf<double>({1.0, NAN, std::numeric_limits<double>::infinity()})},
       {{16, 64, 15}, std::vector<std::uint8_t>(48, 0)},  // the generic path
   };
   for (Case c : cases) {
-    SCOPED_TRACE(testing::Message() << c.layout.size << "-byte elements");
+    SCOPED_TRACE(::testing::Message() << c.layout.size << "-byte elements");
     if (c.layout.size == 16) {
       for (int e : {1, 2}) c.little[16 * e + 8] = 0xff, c.little[16 * e + 9] = 0x7f;
       c.little[9] = 0x3f;

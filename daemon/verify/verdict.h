@@ -6,6 +6,9 @@
 
 namespace ckptwatch {
 
+/// What a `truncated` reason adds when a file is shorter than its own metadata says.
+inline constexpr char kCutShortHint[] = "(disk full or writer killed during save?)";
+
 /// What ckptwatch concluded about one weight file. The names returned by
 /// VerdictName() are part of the interface (CLI, JSON, logs, metrics).
 enum class Verdict {

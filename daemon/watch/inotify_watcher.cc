@@ -32,7 +32,7 @@ constexpr std::uint32_t kDirMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN
                                    IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB | IN_ONLYDIR |
                                    IN_EXCL_UNLINK | IN_DELETE | IN_MOVED_FROM;
 
-std::string Join(const std::string& dir, const char* name) {
+std::string ChildPath(const std::string& dir, const char* name) {
   return dir == "/" ? dir + name : dir + "/" + name;
 }
 
@@ -189,7 +189,7 @@ bool InotifyWatcher::WatchTree(int watch_id, const std::string& top, bool is_roo
       if (entry->d_type != DT_DIR && entry->d_type != DT_UNKNOWN) continue;
       struct stat st;
       if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
-      std::string child = Join(dir_path, name);
+      std::string child = ChildPath(dir_path, name);
       WatchError child_err;
       if (WatchDirectory(watch_id, child, /*is_root=*/false, &child_err) < 0) {
         if (Vanished(child_err.error)) continue;
@@ -291,7 +291,7 @@ void InotifyWatcher::Handle(const struct inotify_event& event, std::vector<Watch
     return;
   }
 
-  const std::string path = event.len > 0 ? Join(dir.path, event.name) : dir.path;
+  const std::string path = event.len > 0 ? ChildPath(dir.path, event.name) : dir.path;
   // The second half of a rename whose first half this read saw: its name-gone
   // events say where the name went (a staging directory renamed into place).
   if ((event.mask & IN_MOVED_TO) && event.cookie != 0) {

@@ -18,7 +18,7 @@
 namespace ckptwatch {
 namespace {
 
-std::string Join(const std::string& dir, const char* name) {
+std::string EntryPath(const std::string& dir, const char* name) {
   return !dir.empty() && dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
@@ -26,7 +26,7 @@ std::string Join(const std::string& dir, const char* name) {
 
 bool ScanDirectory(int root_fd, const std::string& root_path, const std::string& start,
                    const ScanOptions& options, Snapshot* out, std::string* err) {
-  const std::string start_path = start.empty() ? root_path : Join(root_path, start.c_str());
+  const std::string start_path = start.empty() ? root_path : EntryPath(root_path, start.c_str());
   UniqueFd top(OpenDirectoryBeneath(root_fd, start));
   if (!top.valid()) {
     *err = "cannot scan " + start_path + ": " + std::strerror(errno);
@@ -54,7 +54,7 @@ bool ScanDirectory(int root_fd, const std::string& root_path, const std::string&
     while (struct dirent* entry = readdir(dir)) {
       const char* name = entry->d_name;
       if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) continue;
-      std::string path = Join(dir_path, name);
+      std::string path = EntryPath(dir_path, name);
       // On a network filesystem each stat is a round trip: let d_type and the
       // filter rule out what they can first. DT_UNKNOWN falls through.
       const unsigned char type = entry->d_type;

@@ -18,13 +18,11 @@
 namespace ckptwatch {
 namespace {
 
-constexpr int kExitUsage = 2;
-
 void ApplyLimits(const ChildLimits& limits) {
   // Die with the parent, so a killed daemon leaves no verifier behind.
   const pid_t parent = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(kExitUsage);  // the parent died before prctl
+  if (getppid() != parent) _exit(kVerifierChildExitUsage);  // the parent died before prctl
   // The daemon's control signals are the daemon's: a Ctrl-C, a reload or a
   // logrotate SIGUSR1 sent to the process group must not turn an in-flight
   // verification into a false "verifier_crashed". The parent stops us with
@@ -91,7 +89,7 @@ int VerifierChildMain(const std::vector<std::string>& args) {
   std::string path, error;
   if (!ParseVerifierChildArgs(args, &options, &limits, &path, &error)) {
     std::cerr << "ckptwatch " << kVerifierChildCommand << ": " << error << "\n";
-    return kExitUsage;
+    return kVerifierChildExitUsage;
   }
   ApplyLimits(limits);
   // Everything that may open a file (libhdf5's start-up) happens before the
@@ -100,7 +98,7 @@ int VerifierChildMain(const std::vector<std::string>& args) {
   std::string confine_error;
   if (!ConfineVerifier(kVerifierChildFd, &confine_error)) {
     std::cerr << "cannot confine the verifier: " << confine_error << "\n";
-    return kExitUsage;
+    return kVerifierChildExitUsage;
   }
   try {
     VerifyResult result = VerifyOpenFile(kVerifierChildFd, path, options);

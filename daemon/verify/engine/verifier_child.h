@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -28,6 +29,12 @@ inline constexpr std::string_view kVerifierChildCommand = "__verify-child";
 inline constexpr int kVerifierChildFd = 3;
 /// The child's exit status when it ran out of memory (std::bad_alloc under RLIMIT_AS).
 inline constexpr int kVerifierChildExitOutOfMemory = 3;
+/// The exit status of a verifier (one-shot or warm) started wrongly: bad arguments, its parent
+/// gone before it could ask to die with it, a malformed job from its feeder.
+inline constexpr int kVerifierChildExitUsage = 2;
+/// Bounds on what a parent keeps of a verifier's stdout (the verdict's JSON) and stderr.
+inline constexpr std::size_t kVerifierMaxStdoutBytes = 1u << 20;
+inline constexpr std::size_t kVerifierMaxStderrBytes = 16u << 10;
 
 /// argv (argv[0] = `self_exe`) that makes the child verify descriptor
 /// kVerifierChildFd, calling it `path` in its messages.

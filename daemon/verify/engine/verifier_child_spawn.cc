@@ -24,10 +24,6 @@ extern char** environ;
 namespace ckptwatch {
 namespace {
 
-// Bounds on what the parent keeps of the child's output.
-constexpr std::size_t kMaxStdoutBytes = 1u << 20;
-constexpr std::size_t kMaxStderrBytes = 16u << 10;
-
 std::string SignalName(int signal) {
   const char* abbrev = sigabbrev_np(signal);
   const char* description = sigdescr_np(signal);
@@ -168,7 +164,7 @@ VerifyResult VerifyInChild(const std::string& self_exe, int fd, const std::strin
   const auto deadline = started + std::chrono::duration<double>(limits.timeout_seconds);
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   std::string* sinks[2] = {&outcome.stdout_text, &outcome.stderr_text};
-  const std::size_t caps[2] = {kMaxStdoutBytes, kMaxStderrBytes};
+  const std::size_t caps[2] = {kVerifierMaxStdoutBytes, kVerifierMaxStderrBytes};
   int open_fds = 2;
   char buffer[65536];
   while (open_fds > 0) {

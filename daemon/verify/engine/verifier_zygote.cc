@@ -35,7 +35,7 @@ struct RequestHeader {
   std::uint64_t id;
 };
 
-struct ReportWire {
+struct ZygoteReportWire {
   std::uint32_t kind;
   std::int32_t pid;
   std::int32_t status;
@@ -79,7 +79,7 @@ constexpr std::size_t kJobFds = 3;  // the checkpoint, the child's stdout, its s
 }
 
 void Report(int socket, std::uint64_t id, ZygoteReport::Kind kind, pid_t pid, int status) {
-  SendRecord(socket, ReportWire{static_cast<std::uint32_t>(kind), pid, status, 0, id});
+  SendRecord(socket, ZygoteReportWire{static_cast<std::uint32_t>(kind), pid, status, 0, id});
 }
 
 // Serves requests until the daemon closes its end; returns when it has.
@@ -244,7 +244,7 @@ bool SendZygoteKill(int socket, std::uint64_t id) {
 }
 
 int ReadZygoteReport(int socket, ZygoteReport* report) {
-  ReportWire wire{};
+  ZygoteReportWire wire{};
   if (const int rc = ReceiveRecord(socket, &wire); rc != 1) return rc;
   report->id = wire.id;
   report->kind = static_cast<ZygoteReport::Kind>(wire.kind);

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "base/open_beneath.h"
+#include "verify/engine/verifier_child.h"
 #include "verify/engine/verifier_zygote.h"
 #include "verify/engine/verify_queue_internal.h"
 
@@ -19,8 +20,6 @@ namespace ckptwatch {
 
 namespace {
 
-constexpr std::size_t kMaxStdoutBytes = 1u << 20;
-constexpr std::size_t kMaxStderrBytes = 16u << 10;
 // A zygote that lived this long is restarted at once; one that died sooner waits, so a
 // zygote that cannot start does not spin (jobs are spawned meanwhile).
 constexpr auto kZygoteStable = std::chrono::seconds(10);
@@ -274,7 +273,7 @@ void VerifyQueue::WatchOutput(Child* child) {
     Child* c = static_cast<Child*>(stream->data);
     bool is_out = stream == reinterpret_cast<uv_stream_t*>(&c->out);
     std::string& sink = is_out ? c->outcome.stdout_text : c->outcome.stderr_text;
-    std::size_t cap = is_out ? kMaxStdoutBytes : kMaxStderrBytes;
+    std::size_t cap = is_out ? kVerifierMaxStdoutBytes : kVerifierMaxStderrBytes;
     if (nread > 0 && sink.size() < cap) sink.append(buf->base, static_cast<std::size_t>(nread));
     delete[] buf->base;
     if (nread < 0) {  // UV_EOF, or an error: either way nothing more comes

@@ -16,7 +16,7 @@ struct JobHeader {
   std::uint64_t job;
 };
 
-struct ReportWire {
+struct WarmReportWire {
   std::uint64_t job;
   std::int32_t pid;
   std::uint32_t retiring;
@@ -55,7 +55,7 @@ bool ParseWarmJob(const std::vector<char>& datagram, std::uint64_t* job,
 }
 
 bool SendWarmReport(int channel, const WarmReport& report) {
-  ReportWire wire{};
+  WarmReportWire wire{};
   wire.job = report.job;
   wire.pid = static_cast<std::int32_t>(report.pid);
   wire.retiring = report.retiring ? 1 : 0;
@@ -66,7 +66,7 @@ bool SendWarmReport(int channel, const WarmReport& report) {
 }
 
 int ReadWarmReport(int channel, WarmReport* report) {
-  ReportWire wire{};
+  WarmReportWire wire{};
   if (const int rc = ReceiveRecord(channel, &wire); rc != 1) return rc;
   report->job = wire.job;
   report->pid = static_cast<pid_t>(wire.pid);

@@ -14,13 +14,9 @@
 #include <cstring>
 
 #include "base/unique_fd.h"
+#include "verify/engine/verifier_child.h"
 
 namespace ckptwatch {
-
-namespace {
-constexpr std::size_t kMaxStdoutBytes = 1u << 20;
-constexpr std::size_t kMaxStderrBytes = 16u << 10;
-}  // namespace
 
 // One spawned warm verifier and its channel.
 class WarmProcess {
@@ -68,7 +64,7 @@ class WarmProcess {
     pollfd fds[3] = {{out_read.get(), POLLIN, 0}, {err_read.get(), POLLIN, 0},
                      {channel_.get(), POLLIN, 0}};
     std::string* sinks[2] = {&outcome.stdout_text, &outcome.stderr_text};
-    const std::size_t caps[2] = {kMaxStdoutBytes, kMaxStderrBytes};
+    const std::size_t caps[2] = {kVerifierMaxStdoutBytes, kVerifierMaxStderrBytes};
     bool reported = false, gone = false;
     WarmReport report;
     char buffer[65536];

@@ -77,7 +77,7 @@ TEST(ChunkRuns, TooManyRunsLeaveTheChunkToLibhdf5) {
 
 // ---- Files h5py writes: direct reads against libhdf5's ---------------------
 
-class DirectReadFile : public testing::Test {
+class DirectReadFile : public ::testing::Test {
  protected:
   void SetUp() override {
     if (std::system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0)

@@ -115,7 +115,7 @@ TEST(Hdf5InspectorNonfinite, FindsNanAtTheFirstLastAndARandomElementOfEveryFloat
   for (const FloatType& type : kTypes) {
     for (Storage storage : {Storage::kContiguous, Storage::kChunked, Storage::kChunkedGzip}) {
       for (std::size_t count : Counts(type)) {
-        SCOPED_TRACE(testing::Message() << type.name << ", " << StorageName(storage) << ", "
+        SCOPED_TRACE(::testing::Message() << type.name << ", " << StorageName(storage) << ", "
                                         << count << " elements");
         const std::size_t random = 1 + rng() % (count - 2);
         const std::vector<std::uint8_t> image =
@@ -144,7 +144,7 @@ TEST(Hdf5InspectorNonfinite, FindsOnlyTheLastElementNanOfEachFloatTypeAndStorage
   for (const FloatType& type : kTypes) {
     for (Storage storage : {Storage::kContiguous, Storage::kChunked, Storage::kChunkedGzip}) {
       for (std::size_t count : {std::size_t{100000}}) {
-        SCOPED_TRACE(testing::Message() << type.name << ", " << StorageName(storage) << ", "
+        SCOPED_TRACE(::testing::Message() << type.name << ", " << StorageName(storage) << ", "
                                         << count << " elements");
         const auto image = WriteImage(type, storage, {{"w", count, {count - 1}}});
         const auto clean = WriteImage(type, storage, {{"w", count, {}}});
@@ -212,7 +212,7 @@ TEST(Hdf5InspectorTruncation, RawDataEndingOneBytePastTheFileIsTruncatedAtEveryE
     const Hdf5Inspection whole = Inspect(image, Level::kStructure, last_end);
     EXPECT_EQ(whole.verdict, Verdict::kOk) << "file size " << last_end << ": " << whole.reason;
     for (const auto& [start, end] : extents) {
-      SCOPED_TRACE(testing::Message() << "extent [" << start << ", " << end << ")");
+      SCOPED_TRACE(::testing::Message() << "extent [" << start << ", " << end << ")");
       for (std::uint64_t size : {end - 1, start + 1, start}) {
         const Hdf5Inspection cut = Inspect(image, Level::kStructure, size);
         EXPECT_EQ(cut.verdict, Verdict::kTruncated) << "file size " << size << ": " << cut.reason;

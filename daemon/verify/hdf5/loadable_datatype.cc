@@ -14,7 +14,7 @@ using Problem = std::optional<DatatypeProblem>;
 
 // Deeper nesting (compound, array, variable-length, enum) is refused rather than followed: no
 // checkpoint writer produces it, and every level is a recursion here, in libhdf5 and in h5py.
-constexpr int kMaxDepth = 32;
+constexpr int kMaxDatatypeDepth = 32;
 
 // libhdf5 1.10 decodes these without a word; current releases check each datatype they decode
 // (bit fields inside the value, compound members inside the compound, known reference kinds)
@@ -152,9 +152,9 @@ Problem CheckCompound(hid_t type, std::size_t size, int depth);
 // The bit layout libhdf5 relies on, then the rules by which h5py turns a datatype into a NumPy
 // dtype (h5t.pyx, py_dtype()), for `type` and every type nested in it.
 Problem CheckForH5py(hid_t type, int depth) {
-  if (depth > kMaxDepth) {
+  if (depth > kMaxDatatypeDepth) {
     return DatatypeProblem{
-        "a datatype nested more than " + std::to_string(kMaxDepth) + " levels deep",
+        "a datatype nested more than " + std::to_string(kMaxDatatypeDepth) + " levels deep",
         "no checkpoint writer produces one, and ckptwatch does not follow it"};
   }
   const H5T_class_t type_class = H5Tget_class(type);

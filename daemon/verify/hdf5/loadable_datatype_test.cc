@@ -298,7 +298,7 @@ void ExpectVerdicts(const std::vector<TypeCase>& cases) {
   InitHdf5ErrorHandling();
   for (const TypeCase& type_case : cases) {
     for (bool attribute : {false, true}) {
-      SCOPED_TRACE(testing::Message()
+      SCOPED_TRACE(::testing::Message()
                    << type_case.name << (attribute ? ", attribute" : ", dataset"));
       hid_t type = type_case.make();
       ASSERT_GE(type, 0);

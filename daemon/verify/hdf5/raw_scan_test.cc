@@ -60,7 +60,7 @@ TEST(RawScan, CountsEveryRunAsAWholeScanWouldForAnyBlockSizeAndLayout) {
       runs.push_back({offset, elements * element, owner});
     }
     const std::size_t block = 8192 + (rng() % 8) * 1000 + rng() % 7;
-    SCOPED_TRACE(testing::Message() << "trial " << trial << ", block " << block);
+    SCOPED_TRACE(::testing::Message() << "trial " << trial << ", block " << block);
     const RawScanCounts counts = ScanRawRuns(runs, layouts, file.Reader(), block);
     std::vector<std::uint64_t> expected(layouts.size(), 0);
     for (const RawRun& run : runs) expected[run.owner] += Expected(file, run, layouts[run.owner]);

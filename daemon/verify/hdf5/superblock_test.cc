@@ -180,7 +180,7 @@ TEST(Superblock, AcceptsEveryVersionWhenTheSizeMatches) {
 TEST(Superblock, AcceptsEveryOffsetAndLengthSizeLibhdf5Accepts) {
   for (int version : {0, 1, 2, 3}) {
     for (int width : {2, 4, 8, 16, 32}) {
-      SCOPED_TRACE(testing::Message() << "v" << version << " width " << width);
+      SCOPED_TRACE(::testing::Message() << "v" << version << " width " << width);
       const Fields f{.version = version,
                      .sizeof_offsets = width,
                      .sizeof_lengths = width,
@@ -215,7 +215,7 @@ TEST(Superblock, ReportsCorruptForAnOffsetSizeLibhdf5Refuses) {
 TEST(Superblock, FindsTheSignatureAfterA512Or1024ByteUserBlock) {
   for (std::uint64_t user_block : {512u, 1024u, 4096u}) {
     for (int version : {0, 2, 3}) {
-      SCOPED_TRACE(testing::Message() << "user block " << user_block << " v" << version);
+      SCOPED_TRACE(::testing::Message() << "user block " << user_block << " v" << version);
       const Fields f{.version = version, .base = user_block, .eof = user_block + 3000};
       const HeaderCheck check = Check(FileImage(f, user_block, user_block + 3000));
       EXPECT_EQ(check.verdict, Verdict::kOk) << check.reason;
@@ -315,7 +315,7 @@ TEST(Superblock, ReportsTruncatedWhenTheFileEndsInsideTheSuperblock) {
   for (int version = 0; version <= 3; ++version) {
     const Bytes whole = SuperblockBytes({.version = version});
     for (std::size_t size = 8; size < whole.size(); ++size) {
-      SCOPED_TRACE(testing::Message() << "v" << version << " cut at " << size);
+      SCOPED_TRACE(::testing::Message() << "v" << version << " cut at " << size);
       const HeaderCheck check = Check(Bytes(whole.begin(), whole.begin() + size));
       EXPECT_EQ(check.verdict, Verdict::kTruncated) << check.reason;
     }

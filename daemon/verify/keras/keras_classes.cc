@@ -299,7 +299,7 @@ static_assert(std::ranges::all_of(kGroups,
 
 // Far deeper than any real model (a nested model adds three levels, a layer's initializer two);
 // the cap keeps hostile input from costing more than its size.
-constexpr int kMaxDepth = 256;
+constexpr int kMaxConfigDepth = 256;
 
 using Json = nlohmann::json;
 
@@ -371,11 +371,11 @@ void Walk(const Json& root, const std::function<void(const Json&)>& visit) {
     stack.pop_back();
     if (node->is_object()) {
       visit(*node);
-      if (depth >= kMaxDepth) continue;
+      if (depth >= kMaxConfigDepth) continue;
       for (auto it = node->begin(); it != node->end(); ++it) {
         if (it->is_structured() && !IsSkippedKey(it.key())) stack.emplace_back(&*it, depth + 1);
       }
-    } else if (node->is_array() && depth < kMaxDepth) {
+    } else if (node->is_array() && depth < kMaxConfigDepth) {
       for (const Json& child : *node) {
         if (child.is_structured()) stack.emplace_back(&child, depth + 1);
       }

@@ -11,6 +11,7 @@
 
 #include "verify/byte_reader.h"
 #include "verify/nonfinite_scan.h"
+#include "verify/verdict.h"
 
 namespace ckptwatch {
 namespace {
@@ -166,8 +167,6 @@ class HeaderSax {
   std::unordered_set<std::string> names_;
 };
 
-constexpr char kCutShort[] = "(disk full or writer killed during save?)";
-
 std::string Num(std::uint64_t n) { return std::to_string(n); }
 
 }  // namespace
@@ -192,7 +191,7 @@ SafetensorsCheck CheckSafetensors(const ReadAt& read_at, std::uint64_t file_size
   std::string err;
   std::uint8_t length_bytes[8];
   if (file_size < 8)
-    return fail(Verdict::kTruncated, "file is " + Num(file_size) + " bytes, shorter than the safetensors header length " + kCutShort);
+    return fail(Verdict::kTruncated, "file is " + Num(file_size) + " bytes, shorter than the safetensors header length " + kCutShortHint);
   if (!file.Read(0, length_bytes, 8, &err)) return fail(Verdict::kCorrupt, err);
   const std::uint64_t header_len = LoadLe(length_bytes, 8);
   if (header_len > kMaxSafetensorsHeader)
@@ -201,7 +200,7 @@ SafetensorsCheck CheckSafetensors(const ReadAt& read_at, std::uint64_t file_size
   if (header_len > file_size - 8) {
     check.expected_bytes = 8 + header_len;
     return fail(Verdict::kTruncated, "file ends at " + Num(file_size) + " bytes, inside its " + Num(header_len) +
-                                         "-byte safetensors header " + kCutShort + ": loading fails with InvalidHeaderLength");
+                                         "-byte safetensors header " + kCutShortHint + ": loading fails with InvalidHeaderLength");
   }
   std::vector<std::uint8_t> header;
   if (!file.ReadVector(8, static_cast<std::size_t>(header_len), &header, &err)) return fail(Verdict::kCorrupt, err);
@@ -229,7 +228,7 @@ SafetensorsCheck CheckSafetensors(const ReadAt& read_at, std::uint64_t file_size
   check.expected_bytes = data_start + data_end;
   if (data_end > data_size)
     return fail(Verdict::kTruncated, "file ends at " + Num(file_size) + " bytes but its safetensors header places tensor data up to " +
-                                         Num(data_start + data_end) + " " + kCutShort +
+                                         Num(data_start + data_end) + " " + kCutShortHint +
                                          ": loading fails with MetadataIncompleteBuffer");
   if (level == Level::kHeader) {
     check.verdict = data_end == data_size ? Verdict::kOk : Verdict::kCorrupt;

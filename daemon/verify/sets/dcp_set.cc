@@ -12,10 +12,6 @@ namespace {
 // A `.metadata` of a large model lists every chunk of every tensor; 256 MiB is far past any.
 constexpr std::uint64_t kMaxMetadataBytes = 256u << 20;
 
-bool EndsWith(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // A relative_path the set may hold: one name, no directory, nothing that leaves the set.
 bool PlainName(const std::string& name) {
   return !name.empty() && name.size() < 256 && name.find('/') == std::string::npos && name != "." &&
@@ -41,7 +37,7 @@ struct Range {
 
 bool LooksLikeDcp(const std::vector<std::string>& names) {
   for (const std::string& n : names)
-    if (n == ".metadata" || EndsWith(n, ".distcp")) return true;
+    if (n == ".metadata" || n.ends_with(".distcp")) return true;
   return false;
 }
 
@@ -58,7 +54,7 @@ SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names,
   }
   if (meta.kind != EntryKind::kRegular) {
     for (const std::string& n : names)
-      if (EndsWith(n, ".distcp")) r.members.push_back(n);
+      if (n.ends_with(".distcp")) r.members.push_back(n);
     r.Missing(".metadata",
               ".metadata is missing: the commit point the coordinator writes after every rank's "
               ".distcp files "
@@ -96,7 +92,7 @@ SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names,
         if (k == key) return v;
       return std::nullopt;
     };
-    if (rec.cls.size() >= 13 && EndsWith(rec.cls, "MetadataIndex")) {
+    if (rec.cls.size() >= 13 && rec.cls.ends_with("MetadataIndex")) {
       const std::string* f = str("fqn");
       fqn = f ? *f : "?";
       continue;

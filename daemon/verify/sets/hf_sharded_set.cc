@@ -6,16 +6,13 @@
 
 #include "verify/byte_reader.h"
 #include "verify/safetensors/safetensors.h"
+#include "verify/sets/set_names.h"
 
 namespace ckptwatch {
 namespace {
 
 // An index of a 400B-parameter model is a few MiB; the cap is for hostile files.
-constexpr std::size_t kMaxIndexBytes = 64u << 20;
-
-bool EndsWith(const std::string& s, const std::string& tail) {
-  return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
+constexpr std::size_t kMaxHfIndexBytes = 64u << 20;
 
 struct ShardHeader {
   std::set<std::string> tensors;
@@ -55,7 +52,7 @@ bool ReadShardHeader(int fd, std::uint64_t size, ShardHeader* out, std::string* 
 }  // namespace
 
 bool IsHfIndexName(const std::string& name) {
-  return EndsWith(name, ".safetensors.index.json") || EndsWith(name, ".bin.index.json");
+  return HasStemAndSuffix(name, ".safetensors.index.json") || HasStemAndSuffix(name, ".bin.index.json");
 }
 
 void CheckHfSharded(const SetDir& dir, const std::string& index, const SetCheckOptions& options,
@@ -63,7 +60,7 @@ void CheckHfSharded(const SetDir& dir, const std::string& index, const SetCheckO
   const std::string at =
       index.find('/') == std::string::npos ? "" : index.substr(0, index.rfind('/') + 1);
   std::string text, err;
-  if (!dir.ReadSmall(index, kMaxIndexBytes, &text, &err)) {
+  if (!dir.ReadSmall(index, kMaxHfIndexBytes, &text, &err)) {
     r->Fail(SetVerdict::kIncomplete, err, index);
     return;
   }
@@ -105,7 +102,7 @@ void CheckHfSharded(const SetDir& dir, const std::string& index, const SetCheckO
     }
     r->members.push_back(at + shard);
     const auto size = static_cast<std::uint64_t>(f.st.st_size);
-    if (EndsWith(shard, ".safetensors")) {
+    if (HasStemAndSuffix(shard, ".safetensors")) {
       ShardHeader header;
       if (!ReadShardHeader(f.fd.get(), size, &header, &err)) {
         r->Fail(size < 8 ? SetVerdict::kIncomplete : SetVerdict::kInconsistent, shard + ": " + err,

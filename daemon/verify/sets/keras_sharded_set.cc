@@ -3,16 +3,14 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "verify/sets/set_names.h"
+
 namespace ckptwatch {
 namespace {
 
 // An index names one group per layer: a few MiB for the largest models; the cap is for hostile
 // files.
-constexpr std::size_t kMaxIndexBytes = 64u << 20;
-
-bool EndsWith(const std::string& s, const std::string& tail) {
-  return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
+constexpr std::size_t kMaxKerasIndexBytes = 64u << 20;
 
 // A shard name the index may use: a plain name beside it.
 bool PlainName(const std::string& name) {
@@ -21,12 +19,12 @@ bool PlainName(const std::string& name) {
 
 }  // namespace
 
-bool IsKerasShardedIndexName(const std::string& name) { return EndsWith(name, ".weights.json"); }
+bool IsKerasShardedIndexName(const std::string& name) { return HasStemAndSuffix(name, ".weights.json"); }
 
 void CheckKerasSharded(const SetDir& dir, const std::string& index, const SetCheckOptions& options,
                        SetReport* r) {
   std::string text, err;
-  if (!dir.ReadSmall(index, kMaxIndexBytes, &text, &err)) {
+  if (!dir.ReadSmall(index, kMaxKerasIndexBytes, &text, &err)) {
     r->Fail(SetVerdict::kIncomplete, err, index);
     return;
   }

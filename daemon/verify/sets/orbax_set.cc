@@ -15,10 +15,6 @@ constexpr const char* kProcessPrefix = "ocdbt.process_";
 // A step's metadata is a few KiB (item handler names, metrics); the cap is for hostile files.
 constexpr std::size_t kMaxStepMetadataBytes = 16u << 20;
 
-bool Has(const std::vector<std::string>& names, const std::string& name) {
-  return std::binary_search(names.begin(), names.end(), name);
-}
-
 // The process number of "ocdbt.process_<p>", or -1.
 std::int64_t ProcessOf(const std::string& name) {
   if (name.compare(0, std::string(kProcessPrefix).size(), kProcessPrefix) != 0) return -1;
@@ -31,7 +27,7 @@ std::int64_t ProcessOf(const std::string& name) {
 
 // Whether `names` (one directory's) are a PyTree item's: OCDBT files or their per-process dirs.
 bool LooksLikePyTree(const std::vector<std::string>& names) {
-  if (Has(names, kManifest) || Has(names, "_sharding") || Has(names, "array_metadatas"))
+  if (Listed(names, kManifest) || Listed(names, "_sharding") || Listed(names, "array_metadatas"))
     return true;
   return std::any_of(names.begin(), names.end(),
                      [](const std::string& n) { return ProcessOf(n) >= 0; });
@@ -40,7 +36,7 @@ bool LooksLikePyTree(const std::vector<std::string>& names) {
 // `at` ("" or "state/") holds an OCDBT store: its manifest and its data directory.
 void CheckStore(const SetDir& dir, const std::string& at, const std::vector<std::string>& names,
                 SetReport* r) {
-  if (Has(names, kManifest)) {
+  if (Listed(names, kManifest)) {
     const MemberStat manifest = dir.Stat(at + kManifest);
     if (manifest.kind == EntryKind::kRegular && manifest.size > 0) r->members.push_back(at + kManifest);
     else if (manifest.kind == EntryKind::kRegular)
@@ -52,7 +48,7 @@ void CheckStore(const SetDir& dir, const std::string& at, const std::vector<std:
                                    " is missing: the item's OCDBT store has no manifest, it does "
                                    "not load");
   }
-  if (!Has(names, "d") || !dir.Stat(at + "d").is_dir)
+  if (!Listed(names, "d") || !dir.Stat(at + "d").is_dir)
     r->Missing(at + "d/", at + "d/ is missing: the item's data files are not there");
 }
 
@@ -75,7 +71,7 @@ void CheckPyTree(const SetDir& dir, const std::string& at, const std::vector<std
 }  // namespace
 
 bool LooksLikeOrbax(const std::vector<std::string>& names) {
-  return Has(names, kStepMetadata) || Has(names, kV1Marker);
+  return Listed(names, kStepMetadata) || Listed(names, kV1Marker);
 }
 
 SetReport CheckOrbax(const SetDir& dir, const std::string& step_name,
@@ -87,7 +83,7 @@ SetReport CheckOrbax(const SetDir& dir, const std::string& step_name,
   const std::size_t digits = step_name.find_last_not_of("0123456789");
   const std::string tail = digits == std::string::npos ? step_name : step_name.substr(digits + 1);
   if (!tail.empty() && tail.size() <= 18) r.step = std::strtoll(tail.c_str(), nullptr, 10);
-  if (Has(names, kStepMetadata)) {
+  if (Listed(names, kStepMetadata)) {
     std::string text, err;
     if (!dir.ReadSmall(kStepMetadata, kMaxStepMetadataBytes, &text, &err)) {
       r.Fail(SetVerdict::kInconsistent, err, kStepMetadata);

@@ -17,10 +17,6 @@ std::string Trim(std::string s) {
   return s.substr(i);
 }
 
-bool Has(const std::vector<std::string>& names, const std::string& name) {
-  return std::binary_search(names.begin(), names.end(), name);
-}
-
 // A name beside the pointer: one path component, nothing that leaves the directory.
 bool Beside(const std::string& s) {
   return !s.empty() && s.find('/') == std::string::npos && s != "." && s != "..";
@@ -58,7 +54,7 @@ std::vector<ResumePointer> FindResumePointers(const std::shared_ptr<const SetDir
   };
   for (const char* name :
        {"latest", "latest_checkpointed_iteration.txt", "checkpoint", "last.ckpt", "LATEST"}) {
-    if (!Has(names, name)) continue;
+    if (!Listed(names, name)) continue;
     const MemberStat st = dir.Stat(name);
     ResumePointer p;
     p.path = dir.Join(name);

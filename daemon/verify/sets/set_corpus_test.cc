@@ -10,19 +10,13 @@
 #include <sstream>
 
 #include "verify/sets/set_finder.h"
+#include "verify/sets/set_test_util.h"
 #include "verify/verify_open_file.h"
 
 namespace ckptwatch {
 namespace {
 
-std::string SetsCorpus() {
-  if (const char* dir = std::getenv("CKPTWATCH_SETS_CORPUS")) return dir;
-#ifdef CKPTWATCH_TEST_SETS_CORPUS
-  return CKPTWATCH_TEST_SETS_CORPUS;
-#else
-  return "";
-#endif
-}
+using testing::SetsCorpus;
 
 // set directory (valid/<set> or malformed/<set>) -> set_expected
 std::map<std::string, std::string> ExpectedSets(const std::string& corpus) {

@@ -141,4 +141,8 @@ std::int64_t StepFromName(const std::string& name, const std::string& prefix) {
   return step;
 }
 
+bool Listed(const std::vector<std::string>& names, const std::string& name) {
+  return std::binary_search(names.begin(), names.end(), name);
+}
+
 }  // namespace ckptwatch

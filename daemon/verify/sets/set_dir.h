@@ -56,6 +56,9 @@ class SetDir {
   std::string path_;
 };
 
+/// True when `names`, a sorted listing (SetDir::List(), Subdirs()), holds `name`.
+bool Listed(const std::vector<std::string>& names, const std::string& name);
+
 /// The training step a name ends with: "checkpoint-500" 500, "global_step12" 12,
 /// "iter_0000100" 100; -1 when `name` is not `prefix` followed by 1-18 digits.
 std::int64_t StepFromName(const std::string& name, const std::string& prefix);

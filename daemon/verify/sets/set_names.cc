@@ -8,11 +8,6 @@
 namespace ckptwatch {
 namespace {
 
-bool EndsWith(const std::string& s, const char* tail) {
-  const std::string t = tail;
-  return s.size() > t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
-}
-
 std::string Base(const std::string& path) {
   const std::size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -31,7 +26,7 @@ SetRole SetRoleOf(const std::string& relative) {
       name == "trainer_state.json" || name == "latest" ||
       name == "latest_checkpointed_iteration.txt" || name == "checkpoint" || IsHfIndexName(name) ||
       IsKerasShardedIndexName(name) || name == "_CHECKPOINT_METADATA" ||
-      name == "commit_success.txt" || EndsWith(name, ".index"))
+      name == "commit_success.txt" || HasStemAndSuffix(name, ".index"))
     return SetRole::kCommitPoint;
   static const std::regex member(
       R"(.*\.distcp|.*\.data-[0-9]{5}-of-[0-9]{5}|.*-[0-9]{5}-of-[0-9]{5}\.(safetensors|bin)|.*_model_states\.pt|)"

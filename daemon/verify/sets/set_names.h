@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace ckptwatch {
 
@@ -13,6 +14,12 @@ enum class SetRole {
   kCommitPoint,  ///< Written last: .metadata, *.index, saved_model.pb, an HF index,
                  ///< trainer_state.json, `latest`, latest_checkpointed_iteration.txt, `checkpoint`.
 };
+
+/// True when `name` is `suffix` after a non-empty stem: "model.weights.json" ends with
+/// ".weights.json", ".weights.json" alone does not.
+inline bool HasStemAndSuffix(std::string_view name, std::string_view suffix) {
+  return name.size() > suffix.size() && name.ends_with(suffix);
+}
 
 /// The role of the file `relative` (a path below a watch root; only its last components count).
 SetRole SetRoleOf(const std::string& relative);

@@ -7,17 +7,10 @@
 #include "verify/sets/tf_table.h"
 
 namespace ckptwatch {
-namespace {
-
-bool Has(const std::vector<std::string>& names, const std::string& name) {
-  return std::binary_search(names.begin(), names.end(), name);
-}
-
-}  // namespace
 
 bool LooksLikeSavedModel(const SetDir& dir, const std::vector<std::string>& names) {
-  if (Has(names, "saved_model.pb") || Has(names, "saved_model.pbtxt")) return true;
-  if (!Has(names, "variables") || !dir.Stat("variables").is_dir) return false;
+  if (Listed(names, "saved_model.pb") || Listed(names, "saved_model.pbtxt")) return true;
+  if (!Listed(names, "variables") || !dir.Stat("variables").is_dir) return false;
   for (const std::string& name : dir.List("variables", 1000))
     if (name == "variables.index" || name.rfind("variables.data-", 0) == 0) return true;
   return false;
@@ -29,8 +22,8 @@ SetReport CheckSavedModel(const SetDir& dir, const std::vector<std::string>& nam
   r.layout = "tf_saved_model";
   r.path = dir.path();
   r.dir = dir.path();
-  const std::string pb = Has(names, "saved_model.pb")      ? "saved_model.pb"
-                         : Has(names, "saved_model.pbtxt") ? "saved_model.pbtxt"
+  const std::string pb = Listed(names, "saved_model.pb")      ? "saved_model.pb"
+                         : Listed(names, "saved_model.pbtxt") ? "saved_model.pbtxt"
                                                            : "";
   if (pb.empty()) {
     r.Missing("saved_model.pb",
@@ -43,8 +36,8 @@ SetReport CheckSavedModel(const SetDir& dir, const std::vector<std::string>& nam
       r.Fail(SetVerdict::kIncomplete, pb + " is empty", pb);
     r.members.push_back(pb);
   }
-  if (Has(names, "fingerprint.pb")) r.members.push_back("fingerprint.pb");
-  if (Has(names, "variables") && dir.Stat("variables").is_dir) {
+  if (Listed(names, "fingerprint.pb")) r.members.push_back("fingerprint.pb");
+  if (Listed(names, "variables") && dir.Stat("variables").is_dir) {
     const std::vector<std::string> vars = dir.List("variables", 100000);
     bool any = false;
     for (const std::string& v : vars)
@@ -62,7 +55,7 @@ std::vector<SetReport> FindTfV1Checkpoints(const SetDir& dir,
   for (const std::string& name : names) {
     if (name.size() <= 5 || name.compare(name.size() - 5, 5, ".meta") != 0) continue;
     const std::string prefix = name.substr(0, name.size() - 5);
-    if (!Has(names, prefix) || Has(names, prefix + ".index")) continue;
+    if (!Listed(names, prefix) || Listed(names, prefix + ".index")) continue;
     OpenedEntry f = dir.Open(prefix);
     if (f.kind != EntryKind::kRegular) continue;
     ReadAt read_at = FdReadAt(f.fd.get());

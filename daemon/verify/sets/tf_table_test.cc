@@ -12,19 +12,13 @@
 
 #include "verify/byte_reader.h"
 #include "verify/sets/crc32c.h"
+#include "verify/sets/set_test_util.h"
 #include "verify/sets/snappy_block.h"
 
 namespace ckptwatch {
 namespace {
 
-std::string SetsCorpus() {
-  if (const char* dir = std::getenv("CKPTWATCH_SETS_CORPUS")) return dir;
-#ifdef CKPTWATCH_TEST_SETS_CORPUS
-  return CKPTWATCH_TEST_SETS_CORPUS;
-#else
-  return "";
-#endif
-}
+using testing::SetsCorpus;
 
 std::vector<std::uint8_t> Slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -15,10 +15,6 @@ constexpr const char* kSingleWeights[] = {
     "model.safetensors", "pytorch_model.bin", "adapter_model.safetensors",
     "adapter_model.bin", "tf_model.h5",       "flax_model.msgpack"};
 
-bool Has(const std::vector<std::string>& names, const std::string& name) {
-  return std::binary_search(names.begin(), names.end(), name);
-}
-
 bool IsRngState(const std::string& n) {
   return n.rfind("rng_state", 0) == 0 && n.size() > 4 && n.compare(n.size() - 4, 4, ".pth") == 0;
 }
@@ -33,7 +29,7 @@ bool LooksLikeTrainerCheckpoint(const std::string& dir_name,
         IsHfIndexName(n))
       return true;
   for (const char* w : kSingleWeights)
-    if (Has(names, w)) return true;
+    if (Listed(names, w)) return true;
   return false;
 }
 
@@ -65,7 +61,7 @@ SetReport CheckTrainerCheckpoint(const SetDir& dir, const std::string& dir_name,
       CheckHfSharded(dir, n, options, &r);
     }
   for (const char* w : kSingleWeights)
-    if (Has(names, w)) {
+    if (Listed(names, w)) {
       weights = true;
       if (std::string(w) != "flax_model.msgpack")
         verify(w);
@@ -77,19 +73,19 @@ SetReport CheckTrainerCheckpoint(const SetDir& dir, const std::string& dir_name,
         "model.safetensors",
         "no model weights (model.safetensors, pytorch_model.bin, a sharded index or an adapter) "
         "in a Trainer checkpoint: save_model() did not finish");
-  if (Has(names, "scheduler.pt") && !Has(names, "optimizer.pt"))
+  if (Listed(names, "scheduler.pt") && !Listed(names, "optimizer.pt"))
     r.Missing("optimizer.pt",
               "optimizer.pt is missing while scheduler.pt, written after it, is there");
   for (const char* f : {"optimizer.pt", "scheduler.pt", "scaler.pt"})
-    if (Has(names, f)) verify(f);
+    if (Listed(names, f)) verify(f);
   for (const std::string& n : names)
     if (IsRngState(n)) verify(n);
   for (const char* f : {"config.json", "training_args.bin"})
-    if (Has(names, f)) r.members.push_back(f);
+    if (Listed(names, f)) r.members.push_back(f);
 
   // The commit point, last.
   std::string text, err;
-  if (!Has(names, "trainer_state.json")) {
+  if (!Listed(names, "trainer_state.json")) {
     r.Missing(
         "trainer_state.json",
         "trainer_state.json is missing: the Trainer writes it last, after the weights, optimizer "

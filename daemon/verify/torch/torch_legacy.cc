@@ -8,12 +8,12 @@
 #include "verify/torch/pickle_reader.h"
 #include "verify/torch/torch_checkpoint.h"
 #include "verify/torch/torch_storage.h"
+#include "verify/verdict.h"
 
 namespace ckptwatch {
 namespace {
 
 constexpr std::int64_t kProtocolVersion = 1001;
-constexpr char kCutShort[] = "(disk full or writer killed during save?)";
 
 }  // namespace
 
@@ -31,7 +31,7 @@ TorchCheck CheckTorchLegacy(const ReadAt& read_at, std::uint64_t file_size, Leve
     *out = ReadPickle(read_at, at, file_size);
     if (out->status == PickleSummary::Status::kTruncated) {
       fail(Verdict::kTruncated, std::string("file ends at ") + std::to_string(file_size) + " bytes, inside its " +
-                                    what + " pickle " + kCutShort + ": torch.load fails with EOFError");
+                                    what + " pickle " + kCutShortHint + ": torch.load fails with EOFError");
       return false;
     }
     if (out->status == PickleSummary::Status::kTooLarge) {
@@ -85,7 +85,7 @@ TorchCheck CheckTorchLegacy(const ReadAt& read_at, std::uint64_t file_size, Leve
     std::uint8_t count[8];
     if (file_size - at < 8)
       return fail(Verdict::kTruncated, "file ends at " + std::to_string(file_size) + " bytes, before storage " + key +
-                                           " " + kCutShort + ": torch.load fails with \"unexpected EOF\"");
+                                           " " + kCutShortHint + ": torch.load fails with \"unexpected EOF\"");
     if (!file.Read(at, count, 8, &err)) return fail(Verdict::kCorrupt, err);
     const std::uint64_t numel = LoadLe(count, 8);
     if (numel != s.numel)
@@ -98,7 +98,7 @@ TorchCheck CheckTorchLegacy(const ReadAt& read_at, std::uint64_t file_size, Leve
     if (numel > (file_size - at) / element)
       return fail(Verdict::kTruncated, "file ends at " + std::to_string(file_size) + " bytes, inside storage " + key +
                                            " (" + std::to_string(numel) + " elements of " + s.type + " from offset " +
-                                           std::to_string(at) + ") " + kCutShort +
+                                           std::to_string(at) + ") " + kCutShortHint +
                                            ": torch.load fails with \"unexpected EOF\"");
     const std::uint64_t bytes = numel * element;
     check.parameters += numel;

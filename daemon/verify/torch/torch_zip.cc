@@ -16,14 +16,10 @@ namespace {
 // A deflated pickle is inflated into memory up to this; torch writes them stored.
 constexpr std::uint64_t kMaxInflatedPickle = 256u << 20;
 
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // "archive/" for "archive/data.pkl": torch puts every record under one directory.
 bool FindPrefix(const ZipDirectory& dir, std::string* prefix) {
   for (const ZipEntry& e : dir.entries) {
-    if (!EndsWith(e.name, "data.pkl")) continue;
+    if (!e.name.ends_with("data.pkl")) continue;
     const std::string p = e.name.substr(0, e.name.size() - 8);
     if (p.empty() || (p.back() == '/' && p.find('/') == p.size() - 1)) {
       *prefix = p;
@@ -215,7 +211,7 @@ TorchCheck CheckTorchZip(const ReadAt& read_at, std::uint64_t file_size, Level l
   std::set<std::string> referenced;
   for (std::size_t i = 0; i < dir.entries.size(); ++i) {
     const ZipEntry& e = dir.entries[i];
-    if (e.name.size() <= prefix.size() + 4 || e.name.compare(0, prefix.size(), prefix) != 0 || !EndsWith(e.name, ".pkl"))
+    if (e.name.size() <= prefix.size() + 4 || e.name.compare(0, prefix.size(), prefix) != 0 || !e.name.ends_with(".pkl"))
       continue;
     const std::string stem = e.name.substr(prefix.size(), e.name.size() - prefix.size() - 4);
     // What torch.load and torch.jit.load read. TorchScript's other pickles (traced_inputs.pkl)

@@ -25,7 +25,7 @@ constexpr std::size_t kMaxComment = 0xffff;
 // names fit in this; a larger one is hostile.
 constexpr std::uint64_t kMaxDirectoryBytes = 256u << 20;
 
-constexpr char kCutShort[] =
+constexpr char kZipCutShort[] =
     "(disk full or writer killed during save?): torch.load fails with \"failed finding central "
     "directory\"";
 
@@ -151,7 +151,7 @@ ZipDirectory ReadZipDirectory(const ReadAt& read_at, std::uint64_t file_size) {
     if (starts_like_zip)
       return fail(Verdict::kTruncated, "zip archive ends at " + std::to_string(file_size) +
                                            " bytes without its central directory: the save was cut short " +
-                                           kCutShort);
+                                           kZipCutShort);
     return fail(Verdict::kNotCheckpoint, "not a zip archive (no local file header, no end of central directory)");
   }
   if (end.end_of_archive != file_size)
