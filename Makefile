@@ -2,10 +2,11 @@
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 WERROR ?= OFF
-# UNITY=ON compiles each target's sources eight to a translation unit (CMake's unity build):
-# headers are parsed and templates instantiated once per batch, about half the compile time
-# of a clean build. So names in a source's anonymous namespace must not clash with another
-# source's. UNITY=OFF rebuilds only the file that changed, for a long edit-compile session.
+# UNITY=ON compiles the test binaries' sources eight to a translation unit (CMake's unity
+# build; sanitizer and fuzz builds batch the library too): headers are parsed and templates
+# instantiated once per batch, about half the compile time of a clean build. So names in a
+# source's anonymous namespace must not clash with another source's. UNITY=OFF rebuilds only
+# the file that changed, for a long edit-compile session.
 UNITY ?= ON
 JOBS ?= $(shell nproc)
 
