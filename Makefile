@@ -2,9 +2,10 @@
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 WERROR ?= OFF
-# UNITY=ON compiles the test binaries' sources eight to a translation unit (CMake's unity
-# build; sanitizer and fuzz builds batch the library too): headers are parsed and templates
-# instantiated once per batch, about half the compile time of a clean build. So names in a
+# UNITY=ON compiles sources eight to a translation unit (CMake's unity build; the sources the
+# `ckptwatch` front links stay one by one: CKPTWATCH_FRONT_SOURCES in CMakeLists.txt): headers
+# are parsed and templates instantiated once per batch, about half the compile time of a clean
+# build. So names in a
 # source's anonymous namespace must not clash with another source's. UNITY=OFF rebuilds only
 # the file that changed, for a long edit-compile session.
 UNITY ?= ON
