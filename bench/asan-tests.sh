@@ -28,14 +28,14 @@
 #    alarm_denial, metrics_flood, ...) runs here: that is what the sanitizers are for.
 #
 # Builds only what the suite runs (both binaries, the two test binaries, no_openat2), not the
-# benches. On CI's 2 cores the build is about half of this script's time (issue 23: 620 s of
-# 1,309 s), so nothing is built that no test runs.
+# benches. On CI's 2 cores the build was about half of this script's time (issue 23: 620 s of
+# 1,309 s file by file; 314 s of 863 s unity), so nothing is built that no test runs.
 #
 # usage: bench/asan-tests.sh [CTEST_ARGS...]      e.g. bench/asan-tests.sh -R Superblock
 #        bench/asan-tests.sh --build-only         (builds the tree and stops)
 # Environment: ASAN_BUILD_DIR (default build-asan), JOBS (default 2), UNITY (default ON: CMake's
-# unity build, 8 sources per translation unit; the instrumented build took 769 s of CI's 2,578 s
-# file by file; OFF to rebuild only what changed).
+# unity build, 8 sources per translation unit: the instrumented build took 769 s of a clean-clone
+# CI run file by file, 314 s unity; OFF to rebuild only what changed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${ASAN_BUILD_DIR:-build-asan}
