@@ -92,7 +92,7 @@ SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names,
         if (k == key) return v;
       return std::nullopt;
     };
-    if (rec.cls.size() >= 13 && rec.cls.ends_with("MetadataIndex")) {
+    if (rec.cls.ends_with("MetadataIndex")) {
       const std::string* f = str("fqn");
       fqn = f ? *f : "?";
       continue;

@@ -6,6 +6,7 @@
 
 #include "verify/byte_reader.h"
 #include "verify/sets/crc32c.h"
+#include "verify/sets/set_names.h"
 #include "verify/sets/tf_table.h"
 
 namespace ckptwatch {
@@ -344,11 +345,8 @@ std::vector<SetReport> FindTfBundles(const SetDir& dir, const std::string& sub,
                                      const SetCheckOptions& options) {
   const std::string at = sub.empty() ? "" : sub + "/";
   std::vector<std::string> prefixes;
-  auto ends_with = [](const std::string& s, const std::string& tail) {
-    return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-  };
   for (const std::string& name : names) {
-    if (ends_with(name, ".index")) {
+    if (HasStemAndSuffix(name, ".index")) {
       OpenedEntry f = dir.Open(at + name);
       if (f.kind != EntryKind::kRegular) continue;
       ReadAt read_at = FdReadAt(f.fd.get());
@@ -358,8 +356,7 @@ std::vector<SetReport> FindTfBundles(const SetDir& dir, const std::string& sub,
                                               name.compare(d + 11, 4, "-of-") == 0) {
       // A shard without an index: a save that stopped before its commit point.
       const std::string prefix = name.substr(0, d);
-      if (!std::binary_search(names.begin(), names.end(), prefix + ".index"))
-        prefixes.push_back(prefix);
+      if (!Listed(names, prefix + ".index")) prefixes.push_back(prefix);
     }
   }
   std::sort(prefixes.begin(), prefixes.end());
@@ -371,10 +368,10 @@ std::vector<SetReport> FindTfBundles(const SetDir& dir, const std::string& sub,
     r.path = dir.Join(at + prefix);
     r.dir = dir.path();
     CheckTfBundle(dir, at + prefix, options, &r);
-    if (!std::binary_search(names.begin(), names.end(), prefix + ".index"))
+    if (!Listed(names, prefix + ".index"))
       for (const std::string& name : names)
         if (name.rfind(prefix + ".data-", 0) == 0) r.members.push_back(at + name);
-    if (std::binary_search(names.begin(), names.end(), prefix + ".meta"))
+    if (Listed(names, prefix + ".meta"))
       r.members.push_back(at + prefix + ".meta");
     out.push_back(std::move(r));
   }
