@@ -5,9 +5,8 @@ WERROR ?= OFF
 # UNITY=ON compiles sources eight to a translation unit (CMake's unity build; the sources the
 # `ckptwatch` front links stay one by one: CKPTWATCH_FRONT_SOURCES in CMakeLists.txt): headers
 # are parsed and templates instantiated once per batch, about half the compile time of a clean
-# build. So names in a
-# source's anonymous namespace must not clash with another source's. UNITY=OFF rebuilds only
-# the file that changed, for a long edit-compile session.
+# build. So names in a source's anonymous namespace must not clash with another source's.
+# UNITY=OFF rebuilds only the file that changed, for a long edit-compile session.
 UNITY ?= ON
 JOBS ?= $(shell nproc)
 

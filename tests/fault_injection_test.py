@@ -229,7 +229,7 @@ class BitFlipTest(FaultTestCase):
         a pass — it is counted apart (hung).
 
         One run for all flips, not a process per flip: a `verify` process costs 30 ms, but
-        340 ms under ASan, where the ~800 flips of this class took 330 s of CI (issue 23)."""
+        340 ms under ASan, where the ~880 flips of this class took 330 s of CI (issue 23)."""
         with open(original, "rb") as f:
             data = f.read()
         baseline = content(original)
