@@ -5,14 +5,8 @@
 # skipped, so that CI=true refuses it as it refuses a skipped single test (run-ctest.sh); a
 # failure stays a failure even when other tests of the shard skipped.
 #
-# SHARD_ASAN_OPTIONS, when set, is appended to ASAN_OPTIONS for the shard's process (and what it
-# starts): bench/asan-tests.sh's shard-only sanitizer settings.
-#
 # usage: tests/run-gtest-shard.sh BINARY [GTEST_ARGS...]
 set -uo pipefail
-if [[ -n ${SHARD_ASAN_OPTIONS:-} ]]; then
-  export ASAN_OPTIONS="${ASAN_OPTIONS:-}:$SHARD_ASAN_OPTIONS"
-fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 "$1" --gtest_brief=1 "${@:2}" 2>&1 | tee "$out"
