@@ -108,14 +108,14 @@ void Pipeline::OnWatchEvent(const WatchEvent& event) {
       const std::string relative = RelativeTo(w->config.path, event.path);
       if (!relative.empty() && w->config.recursive) {
         if (!w->baseline_done) w->created_during_baseline.insert(event.path);
-        SeeRun(*w, RunOf(*w, event.path, /*directory=*/true));
+        ReportRuns(w->runs.See(w->runs.Of(event.path, /*directory=*/true)));
         ScheduleScan(*w, ScanReason::kNewDirectory, relative);
       }
       break;
     }
     case WatchEvent::Kind::kNameGone:
       if (!event.moved_to.empty()) MovedAway(*w, event.path, event.moved_to);
-      RunGone(*w, event.path);
+      ReportRuns(w->runs.Gone(event.path));
       Forget(*w, event.path);
       break;
     case WatchEvent::Kind::kDirectoryGone:
@@ -203,7 +203,7 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
     w.overflowed = true;
     return;
   }
-  SeeRun(w, RunOf(w, path));
+  ReportRuns(w.runs.See(w.runs.Of(path)));
   // A new write means the writer made progress: an earlier in_progress was
   // that save under way, not a save stuck open.
   PathRecord& record = w.paths[path];
@@ -404,7 +404,7 @@ void Pipeline::OnScanDone(const ScanResult& result) {
     w->paths.SetSeen(snapshot);
     if (w->poller) w->poller->Baseline(snapshot);
     w->baseline_done = true;
-    SeedRuns(*w, snapshot);
+    ReportRuns(w->runs.Seed(snapshot));
     if (RestoreWatch(*w, snapshot)) return;
     if (w->verify_all_on_start) {
       w->verify_all_on_start = false;

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "decide/env.h"
@@ -117,7 +118,7 @@ class Pipeline {
                 const std::string& cause, const Outcome* outcome = nullptr);
   /// Gives the reporter the failing-file counts of `w` when they changed (failure_tracker.h).
   void PublishFailing(Watch& w);
-  /// RunOf() for the paths of `w`.
+  /// RunTracker::Of() for the paths of `w` (the FailureTracker asks it).
   std::function<std::string(const std::string&)> RunsOf(const Watch& w) const;
   bool RestoreWatch(Watch& w, const Snapshot& snapshot);
   // Checkpoint sets (pipeline_sets.cc).
@@ -150,16 +151,10 @@ class Pipeline {
     reporter_.Report(Logged{level, event, std::move(fields), std::move(msg)});
   }
 
-  // Runs (pipeline_runs.cc).
-  /// The run of `path` in `w`: its run_depth-th component below the root, "" when none.
-  std::string RunOf(const Watch& w, const std::string& path, bool directory = false) const;
-  /// A file of `run` was written or verified: gives it series, expiring the least recently
-  /// active run past max_runs.
-  void SeeRun(Watch& w, const std::string& run);
-  /// `path` was deleted or renamed away: when it was a run's directory, the run is over.
-  void RunGone(Watch& w, const std::string& path);
-  void DropRuns(Watch& w);
-  void SeedRuns(Watch& w, const Snapshot& snapshot);
+  // Runs (pipeline_runs.cc; each watch's RunTracker decides them).
+  /// Hands the reporter what a watch's RunTracker says changed, in order.
+  void ReportRuns(std::vector<PipelineEvent> events);
+  /// A per-file line (a `path` below a run) names the run after the watch.
   void AddRunField(EventFields* fields) const;
 
   Config config_;

@@ -194,7 +194,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     done.writer_at_last_look = false;
     done.close.reset();
     if (const auto& before = done.remembered; before && !before->cause.empty())
-      own_failure = ResolvedFailure{path, RunOf(w, path), before->verdict, before->cause, path, 0};
+      own_failure = ResolvedFailure{path, w.runs.Of(path), before->verdict, before->cause, path, 0};
   }
   // A dead writer's file is not in_progress (outcome.h, AsReported).
   const VerifyResult reported = AsReported(result, input);
@@ -220,7 +220,7 @@ void Pipeline::PublishFailing(Watch& w) {
 }
 
 FailureTracker::RunOf Pipeline::RunsOf(const Watch& w) const {
-  return [this, &w](const std::string& path) { return RunOf(w, path); };
+  return [&w](const std::string& path) { return w.runs.Of(path); };
 }
 
 // The table bounds what it remembers (path_record.h).
@@ -286,7 +286,7 @@ Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& res
   } else {
     if (PathRecord* record = w.paths.Find(job.path)) record->repeat.reset();
   }
-  const std::string run = RunOf(w, job.path);
+  const std::string run = w.runs.Of(job.path);
   VerdictReached reached{job.watch, run, job.path, result.verdict, result.level,
                          result.elapsed_ms / 1000.0, result.bytes, outcome.cause, outcome.load,
                          std::nullopt, std::nullopt, env_.UnixNow()};
@@ -299,13 +299,13 @@ Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& res
   outcome.fields.clear();
   reporter_.Report(reached);
 
-  SeeRun(w, run);
+  ReportRuns(w.runs.See(run));
   if (result.ok()) {
     ++w.ok_total;
     w.last_good_time = reached.good_unix;
     w.last_good_bytes = result.bytes;
     w.last_good_path = job.path;
-    if (!run.empty()) w.run_last_good[run] = {job.path, *w.last_good_time, result.bytes};
+    w.runs.SetLastGood(run, {job.path, *w.last_good_time, result.bytes});
     if (w.stale) {
       w.stale->Ok(env_.Now());
       SetProblem(w, WatchProblem::kStale, false);

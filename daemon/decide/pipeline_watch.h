@@ -13,6 +13,7 @@
 #include "decide/path_record.h"
 #include "decide/pipeline.h"
 #include "decide/problem_set.h"
+#include "decide/run_tracker.h"
 #include "decide/status_snapshot.h"
 #include "settle/settle_queue.h"
 #include "watch/missing_watch.h"
@@ -62,18 +63,13 @@ struct Pipeline::Watch {
   FailureTracker failures;
   Clock::time_point next_writable_check;
   std::optional<SavedWatch> restored;  // until the start scan has used it
-  // Runs with series now (run_depth), each with the order of its last activity.
-  std::map<std::string, std::uint64_t> runs;
-  // Each run's last good checkpoint, for `ckptwatch status`; goes with the run.
-  std::map<std::string, WatchStatus::LastGood> run_last_good;
-  std::uint64_t run_seq = 0;
+  // Runs with series now (run_depth), and each run's last good checkpoint and complete set.
+  RunTracker runs;
   // Checkpoint sets: which directories are due to be judged, which judgements are under way;
-  // the resume pointers that name a broken set now; each run's newest complete set ("": the
-  // watch's own, outside runs).
+  // the resume pointers that name a broken set now.
   std::unique_ptr<CheckpointSets> sets;
   std::size_t subdir_scans = 0;  // scans of new directories under way
   std::set<std::string> broken_pointers;
-  std::map<std::string, WatchStatus::CompleteSet> run_complete;
 };
 
 /// `path` relative to the watch root `root`, or "" when it is not below it.
