@@ -103,7 +103,7 @@ void Pipeline::StartWatch(Watch& w) {
 
 void Pipeline::StopWatch(Watch& w) {
   // A fresh start may get every watch it needs (the limit raised meanwhile).
-  w.unwatched.clear();
+  w.unwatched.Clear();
   SetProblem(w, WatchProblem::kDegradedWatching, false);
   if (watcher_) {
     if (w.watch_id >= 0) watcher_->RemoveWatch(w.watch_id);

@@ -15,6 +15,7 @@
 #include "decide/problem_set.h"
 #include "decide/run_tracker.h"
 #include "decide/status_snapshot.h"
+#include "decide/unwatched_dirs.h"
 #include "settle/settle_queue.h"
 #include "watch/missing_watch.h"
 #include "watch/poll_scanner.h"
@@ -55,10 +56,7 @@ struct Pipeline::Watch {
   bool overflowed = false;  // the pending set hit its bound: rescan once it drains
   // Directories below the root that have no inotify watch (the watch limit),
   // each polled on its own; "" is the whole root.
-  std::map<std::string, std::unique_ptr<PollScanner>> unwatched;
-  std::set<std::string> unwatched_baselined;  // first poll done
-  std::set<std::string> unwatched_running;    // a scan under way
-  Clock::time_point next_degraded_poll;
+  UnwatchedDirs unwatched;
   // Failures that are over, and the failing-file counts last reported.
   FailureTracker failures;
   Clock::time_point next_writable_check;
