@@ -134,7 +134,6 @@ class Pipeline {
   Outcome Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
   /// The stale problem's reason at `now`: computed when asked, never frozen when it started.
   std::string StaleReason(const Watch& w, Clock::time_point now) const;
-  bool Repeated(Watch& w, const std::string& path, const std::string& key, std::string* note);
   std::size_t QueueLength() const;
   std::optional<FileStat> StatNow(const Watch& w, const std::string& path) const;
   bool HasWriteEvent(const Watch& w, const std::string& path) const;
