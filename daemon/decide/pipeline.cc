@@ -18,15 +18,6 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-// Erases `path` and every key below it ("path/...") from a path-keyed map.
-template <typename Map>
-void EraseUnder(Map& map, const std::string& path) {
-  map.erase(path);
-  const std::string prefix = path + "/";
-  auto it = map.lower_bound(prefix);
-  while (it != map.end() && it->first.compare(0, prefix.size(), prefix) == 0) it = map.erase(it);
-}
-
 }  // namespace
 
 std::string RelativeTo(const std::string& root, const std::string& path) {
@@ -108,14 +99,14 @@ void Pipeline::OnWatchEvent(const WatchEvent& event) {
       const std::string relative = RelativeTo(w->config.path, event.path);
       if (!relative.empty() && w->config.recursive) {
         if (!w->baseline_done) w->created_during_baseline.insert(event.path);
-        SeeRun(*w, RunOf(*w, event.path, /*directory=*/true));
+        ReportRuns(w->runs.See(w->runs.Of(event.path, /*directory=*/true)));
         ScheduleScan(*w, ScanReason::kNewDirectory, relative);
       }
       break;
     }
     case WatchEvent::Kind::kNameGone:
       if (!event.moved_to.empty()) MovedAway(*w, event.path, event.moved_to);
-      RunGone(*w, event.path);
+      ReportRuns(w->runs.Gone(event.path));
       Forget(*w, event.path);
       break;
     case WatchEvent::Kind::kDirectoryGone:
@@ -203,7 +194,7 @@ void Pipeline::Touch(Watch& w, const std::string& path, Clock::time_point when, 
     w.overflowed = true;
     return;
   }
-  SeeRun(w, RunOf(w, path));
+  ReportRuns(w.runs.See(w.runs.Of(path)));
   // A new write means the writer made progress: an earlier in_progress was
   // that save under way, not a save stuck open.
   PathRecord& record = w.paths[path];
@@ -248,7 +239,7 @@ void Pipeline::Forget(Watch& w, const std::string& path) {
   w.paths.Forget(path, w.settle->IsPending(path) || (record && record->blocked));
   const std::string relative = RelativeTo(w.config.path, path);
   if (!relative.empty() && !w.unwatched.empty()) {
-    EraseUnder(w.unwatched, relative);
+    w.unwatched.ForgetUnder(relative);
     if (w.unwatched.empty()) SetProblem(w, WatchProblem::kDegradedWatching, false);
   }
 }
@@ -263,31 +254,24 @@ void Pipeline::WatchFailed(Watch& w, const WatchEvent& event) {
   }
   Log(LogLevel::kError, LogEvent::kWatchFailed, {{"watch", w.config.name}, {"path", event.path}},
       event.reason + "; polling it every " + FormatDuration(w.config.poll_interval) + " instead");
-  auto& unwatched = w.unwatched[relative];
-  if (!unwatched) unwatched = std::make_unique<PollScanner>(w.config.settle);
-  const std::size_t n = w.unwatched.size();
+  const std::size_t n = w.unwatched.Add(relative, w.config.settle);
   SetProblem(w, WatchProblem::kDegradedWatching, true,
              event.reason + "; " + std::to_string(n) + (n == 1 ? " directory is" : " directories are") +
                  " polled every " + FormatDuration(w.config.poll_interval) + " instead");
-  w.unwatched_baselined.erase(relative);
   ScheduleScan(w, ScanReason::kDegradedPoll, relative);
 }
 
 void Pipeline::PollUnwatched(Watch& w, Clock::time_point now) {
-  if (w.unwatched.empty() || now < w.next_degraded_poll) return;
-  w.next_degraded_poll = now + w.config.poll_interval;
-  for (const auto& [relative, poller] : w.unwatched)
-    if (!w.unwatched_running.count(relative)) ScheduleScan(w, ScanReason::kDegradedPoll, relative);
+  for (const std::string& relative : w.unwatched.Due(now, w.config.poll_interval))
+    ScheduleScan(w, ScanReason::kDegradedPoll, relative);
 }
 
 void Pipeline::OnUnwatchedScan(Watch& w, const ScanResult& result, Clock::time_point now) {
   const std::string& relative = result.request.relative;
-  w.unwatched_running.erase(relative);
-  auto it = w.unwatched.find(relative);
-  if (it == w.unwatched.end()) return;
+  if (!w.unwatched.Finished(relative)) return;
   if (!result.ok) {
     if (result.error_code == ENOENT || result.error_code == ENOTDIR || result.error_code == ELOOP) {
-      w.unwatched.erase(it);  // the directory went away: nothing left to poll
+      w.unwatched.Remove(relative);  // the directory went away: nothing left to poll
       if (w.unwatched.empty()) SetProblem(w, WatchProblem::kDegradedWatching, false);
     } else {
       Log(LogLevel::kError, LogEvent::kScanFailed, {{"watch", w.config.name}}, result.error);
@@ -297,17 +281,12 @@ void Pipeline::OnUnwatchedScan(Watch& w, const ScanResult& result, Clock::time_p
   Snapshot snapshot;
   for (const auto& [path, stat] : result.snapshot.files)
     if (Wanted(w, path)) snapshot.files.emplace(path, stat);
-  if (w.unwatched_baselined.insert(relative).second) {
-    // Files written before polling began made no event: whatever differs
-    // from what the daemon knew is new.
-    it->second->Baseline(snapshot);
-    for (const auto& [path, stat] : snapshot.files) {
-      const PathRecord* record = w.paths.Find(path);
-      if (!record || record->seen != stat) Touch(w, path, now);
-    }
-    return;
-  }
-  for (const std::string& path : it->second->Update(snapshot, now)) Touch(w, path, now);
+  auto seen = [&w](const std::string& path, const FileStat& stat) {
+    const PathRecord* record = w.paths.Find(path);
+    return record && record->seen == stat;
+  };
+  for (const std::string& path : w.unwatched.Polled(relative, snapshot, now, seen))
+    Touch(w, path, now);
 }
 
 // ---- scans -----------------------------------------------------------------
@@ -332,7 +311,7 @@ void Pipeline::ScheduleScan(Watch& w, ScanReason reason, const std::string& subd
   request.reason = reason;
   if (whole_watch) w.scan_running = true;
   if (!whole_watch && !degraded) ++w.subdir_scans;  // checkpoint sets wait for what it finds
-  if (degraded) w.unwatched_running.insert(subdir);
+  if (degraded) w.unwatched.Started(subdir);
   scanner_.Scan(std::move(request));
 }
 
@@ -343,7 +322,7 @@ void Pipeline::OnScanDone(const ScanResult& result) {
   const Clock::time_point now = env_.Now();
   if (reason == ScanReason::kDegradedPoll) {
     if (w->state == Watch::State::kActive) OnUnwatchedScan(*w, result, now);
-    else w->unwatched_running.erase(result.request.relative);
+    else w->unwatched.Finished(result.request.relative);
     return;
   }
   const bool whole_watch = result.request.relative.empty();
@@ -404,7 +383,7 @@ void Pipeline::OnScanDone(const ScanResult& result) {
     w->paths.SetSeen(snapshot);
     if (w->poller) w->poller->Baseline(snapshot);
     w->baseline_done = true;
-    SeedRuns(*w, snapshot);
+    ReportRuns(w->runs.Seed(snapshot));
     if (RestoreWatch(*w, snapshot)) return;
     if (w->verify_all_on_start) {
       w->verify_all_on_start = false;

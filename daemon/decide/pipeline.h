@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "decide/env.h"
@@ -117,7 +118,7 @@ class Pipeline {
                 const std::string& cause, const Outcome* outcome = nullptr);
   /// Gives the reporter the failing-file counts of `w` when they changed (failure_tracker.h).
   void PublishFailing(Watch& w);
-  /// RunOf() for the paths of `w`.
+  /// RunTracker::Of() for the paths of `w` (the FailureTracker asks it).
   std::function<std::string(const std::string&)> RunsOf(const Watch& w) const;
   bool RestoreWatch(Watch& w, const Snapshot& snapshot);
   // Checkpoint sets (pipeline_sets.cc).
@@ -133,7 +134,6 @@ class Pipeline {
   Outcome Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
   /// The stale problem's reason at `now`: computed when asked, never frozen when it started.
   std::string StaleReason(const Watch& w, Clock::time_point now) const;
-  bool Repeated(Watch& w, const std::string& path, const std::string& key, std::string* note);
   std::size_t QueueLength() const;
   std::optional<FileStat> StatNow(const Watch& w, const std::string& path) const;
   bool HasWriteEvent(const Watch& w, const std::string& path) const;
@@ -150,16 +150,10 @@ class Pipeline {
     reporter_.Report(Logged{level, event, std::move(fields), std::move(msg)});
   }
 
-  // Runs (pipeline_runs.cc).
-  /// The run of `path` in `w`: its run_depth-th component below the root, "" when none.
-  std::string RunOf(const Watch& w, const std::string& path, bool directory = false) const;
-  /// A file of `run` was written or verified: gives it series, expiring the least recently
-  /// active run past max_runs.
-  void SeeRun(Watch& w, const std::string& run);
-  /// `path` was deleted or renamed away: when it was a run's directory, the run is over.
-  void RunGone(Watch& w, const std::string& path);
-  void DropRuns(Watch& w);
-  void SeedRuns(Watch& w, const Snapshot& snapshot);
+  // Runs (pipeline_runs.cc; each watch's RunTracker decides them).
+  /// Hands the reporter what a watch's RunTracker says changed, in order.
+  void ReportRuns(std::vector<PipelineEvent> events);
+  /// A per-file line (a `path` below a run) names the run after the watch.
   void AddRunField(EventFields* fields) const;
 
   Config config_;

@@ -35,6 +35,7 @@ void Pipeline::ApplyWatchConfig(Watch& w, const WatchConfig& c) {
     w.next_poll = std::min(w.next_poll, now + c.poll_interval);
   w.config = c;
   w.settle->set_settle(c.settle);
+  w.runs.Apply(c);
   if (w.sets) w.sets->Apply(c);
   if (w.poller) w.poller->set_settle(c.settle);
   if (!c.expect_every) {
@@ -102,7 +103,7 @@ void Pipeline::StartWatch(Watch& w) {
 
 void Pipeline::StopWatch(Watch& w) {
   // A fresh start may get every watch it needs (the limit raised meanwhile).
-  w.unwatched.clear();
+  w.unwatched.Clear();
   SetProblem(w, WatchProblem::kDegradedWatching, false);
   if (watcher_) {
     if (w.watch_id >= 0) watcher_->RemoveWatch(w.watch_id);
@@ -205,7 +206,7 @@ bool Pipeline::Reload(const Config& next, std::string* err) {
       StartWatch(ref);
       continue;
     }
-    if (wc.run_depth != w->config.run_depth) DropRuns(*w);
+    if (wc.run_depth != w->config.run_depth) ReportRuns(w->runs.Clear());
     ApplyWatchConfig(*w, wc);
     if (restart.count(wc.name)) {
       // Queued work is kept: pending paths stay in the settle queue. Sets start afresh (the

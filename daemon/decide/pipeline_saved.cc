@@ -68,7 +68,7 @@ bool Pipeline::RestoreWatch(Watch& w, const Snapshot& snapshot) {
     w.last_good_time = saved.last_good->since_unix;
     w.last_good_bytes = saved.last_good->stat.size;
     w.last_good_path = saved.last_good->path;
-    reporter_.Report(LastGoodRestored{w.config.name, RunOf(w, w.last_good_path),
+    reporter_.Report(LastGoodRestored{w.config.name, w.runs.Of(w.last_good_path),
                                       *w.last_good_time, w.last_good_bytes});
   }
   Log(LogLevel::kInfo, LogEvent::kStateRestored,

@@ -93,7 +93,7 @@ void Pipeline::OnSetsJudged(const SetJudgeResult& result) {
   // A watch removed or restarted by a reload meanwhile waits for nothing: dropped.
   if (!w || !w->sets->Accept(result.request, env_.Now())) return;
   const std::string& rel = result.request.relative;
-  const std::string run = RunOf(*w, rel.empty() ? w->config.path : w->config.path + "/" + rel,
+  const std::string run = w->runs.Of(rel.empty() ? w->config.path : w->config.path + "/" + rel,
                                 /*directory=*/true);
   const std::size_t broken_before = w->broken_pointers.size();
   for (const CheckpointEvent& e : result.events) {
@@ -117,7 +117,7 @@ void Pipeline::OnSetsJudged(const SetJudgeResult& result) {
     judged.verdict = e.verdict;
     if (!e.pointer && e.verdict == "ok") {
       judged.complete_unix = env_.UnixNow();
-      w->run_complete[run] = {run, e.path, e.layout, e.step, *judged.complete_unix};
+      w->runs.SetComplete(run, {run, e.path, e.layout, e.step, *judged.complete_unix});
     }
     reporter_.Report(std::move(judged));
   }

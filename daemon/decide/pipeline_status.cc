@@ -31,11 +31,11 @@ StatusSnapshot Pipeline::CurrentStatus() const {
       if (r.load_problem && r.cause.empty()) {
         LoadProblemFile p = *r.load_problem;
         p.path = path;
-        p.run = RunOf(*w, path);
+        p.run = w->runs.Of(path);
         s.load_problems.push_back(std::move(p));
       }
       if (r.cause.empty()) continue;
-      FailingFile f{path, RunOf(*w, path), r.verdict, r.cause, r.reason, 0, 1};
+      FailingFile f{path, w->runs.Of(path), r.verdict, r.cause, r.reason, 0, 1};
       if (record.repeat) {
         f.since_unix = record.repeat->first_unix;
         f.count = record.repeat->count;
@@ -60,10 +60,10 @@ StatusSnapshot Pipeline::CurrentStatus() const {
       s.problems.push_back(
           {problem, problem == stale && w->stale ? StaleReason(*w, env_.Now()) : reason});
     s.pending = w->settle->pending_count() + w->blocked.size();
-    for (const auto& [run, good] : w->run_last_good) s.runs.push_back({run, good});
+    for (const auto& [run, good] : w->runs.last_good()) s.runs.push_back({run, good});
     std::sort(s.runs.begin(), s.runs.end(),
               [](const WatchStatus::Run& a, const WatchStatus::Run& b) { return a.last_good.unix > b.last_good.unix; });
-    for (const auto& [run, set] : w->run_complete) s.complete_sets.push_back(set);
+    for (const auto& [run, set] : w->runs.complete()) s.complete_sets.push_back(set);
     std::sort(s.complete_sets.begin(), s.complete_sets.end(),
               [](const WatchStatus::CompleteSet& a, const WatchStatus::CompleteSet& b) {
                 return a.unix > b.unix;

@@ -1,12 +1,11 @@
-// Verdicts: supersede, the second look, the outcome and its report, repeats.
+// Verdicts: supersede, the second look, the outcome and its report (a repeat: repeat_limit.h).
 #include <algorithm>
-#include <cstdio>
-#include <ctime>
 
 #include "config/units.h"
 #include "decide/outcome.h"
 #include "decide/pipeline.h"
 #include "decide/pipeline_watch.h"
+#include "decide/repeat_limit.h"
 #include "verify/verifier.h"
 
 namespace ckptwatch {
@@ -16,16 +15,6 @@ using std::chrono::milliseconds;
 
 // How long an empty file gets to start growing before it is a failed save.
 constexpr milliseconds kEmptyRecheck{2000};
-
-// "14:05" (UTC, as the log's timestamps) for "again, ×N since 14:05".
-std::string ClockTime(double unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[16];
-  std::snprintf(text, sizeof text, "%02d:%02d", utc.tm_hour, utc.tm_min);
-  return text;
-}
 
 }  // namespace
 
@@ -194,7 +183,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
     done.writer_at_last_look = false;
     done.close.reset();
     if (const auto& before = done.remembered; before && !before->cause.empty())
-      own_failure = ResolvedFailure{path, RunOf(w, path), before->verdict, before->cause, path, 0};
+      own_failure = ResolvedFailure{path, w.runs.Of(path), before->verdict, before->cause, path, 0};
   }
   // A dead writer's file is not in_progress (outcome.h, AsReported).
   const VerifyResult reported = AsReported(result, input);
@@ -220,7 +209,7 @@ void Pipeline::PublishFailing(Watch& w) {
 }
 
 FailureTracker::RunOf Pipeline::RunsOf(const Watch& w) const {
-  return [this, &w](const std::string& path) { return RunOf(w, path); };
+  return [&w](const std::string& path) { return w.runs.Of(path); };
 }
 
 // The table bounds what it remembers (path_record.h).
@@ -236,26 +225,6 @@ void Pipeline::Remember(Watch& w, const std::string& path, const FileStat& stat,
   state_dirty_ = true;
   w.failures.MarkChanged();
   w.paths.Remember(path, std::move(r));
-}
-
-// The same file failing the same way again — an in-place rewrite each epoch
-// on a full disk — is one line per log.repeat_every, with a count.
-bool Pipeline::Repeated(Watch& w, const std::string& path, const std::string& key,
-                        std::string* note) {
-  const Clock::time_point now = env_.Now();
-  std::optional<PathRecord::Repeat>& slot = w.paths[path].repeat;
-  if (!slot) slot = PathRecord::Repeat{};
-  PathRecord::Repeat& r = *slot;
-  if (r.key != key) {
-    r = {key, env_.UnixNow(), 1, now};
-    return false;
-  }
-  ++r.count;
-  if (config_.log.repeat_every.count() > 0 && now - r.last_logged < config_.log.repeat_every)
-    return true;
-  r.last_logged = now;
-  *note = "(again, ×" + std::to_string(r.count) + " since " + ClockTime(r.first_unix) + ")";
-  return false;
 }
 
 Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& result,
@@ -277,8 +246,9 @@ Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& res
   bool quiet = false;
   if (!outcome.cause.empty()) {
     std::string note;
-    quiet = Repeated(w, job.path, std::string(VerdictName(result.verdict)) + "/" + outcome.cause,
-                     &note);
+    quiet = LimitRepeat(w.paths[job.path].repeat,
+                        std::string(VerdictName(result.verdict)) + "/" + outcome.cause, env_.Now(),
+                        env_.UnixNow(), config_.log.repeat_every, &note);
     if (!note.empty()) {
       outcome.message += " " + note;
       outcome.fields.push_back({"repeats", std::to_string(w.paths[job.path].repeat->count)});
@@ -286,7 +256,7 @@ Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& res
   } else {
     if (PathRecord* record = w.paths.Find(job.path)) record->repeat.reset();
   }
-  const std::string run = RunOf(w, job.path);
+  const std::string run = w.runs.Of(job.path);
   VerdictReached reached{job.watch, run, job.path, result.verdict, result.level,
                          result.elapsed_ms / 1000.0, result.bytes, outcome.cause, outcome.load,
                          std::nullopt, std::nullopt, env_.UnixNow()};
@@ -299,13 +269,13 @@ Outcome Pipeline::Report(Watch& w, const VerifyJob& job, const VerifyResult& res
   outcome.fields.clear();
   reporter_.Report(reached);
 
-  SeeRun(w, run);
+  ReportRuns(w.runs.See(run));
   if (result.ok()) {
     ++w.ok_total;
     w.last_good_time = reached.good_unix;
     w.last_good_bytes = result.bytes;
     w.last_good_path = job.path;
-    if (!run.empty()) w.run_last_good[run] = {job.path, *w.last_good_time, result.bytes};
+    w.runs.SetLastGood(run, {job.path, *w.last_good_time, result.bytes});
     if (w.stale) {
       w.stale->Ok(env_.Now());
       SetProblem(w, WatchProblem::kStale, false);

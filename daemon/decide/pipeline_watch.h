@@ -13,7 +13,9 @@
 #include "decide/path_record.h"
 #include "decide/pipeline.h"
 #include "decide/problem_set.h"
+#include "decide/run_tracker.h"
 #include "decide/status_snapshot.h"
+#include "decide/unwatched_dirs.h"
 #include "settle/settle_queue.h"
 #include "watch/missing_watch.h"
 #include "watch/poll_scanner.h"
@@ -54,26 +56,18 @@ struct Pipeline::Watch {
   bool overflowed = false;  // the pending set hit its bound: rescan once it drains
   // Directories below the root that have no inotify watch (the watch limit),
   // each polled on its own; "" is the whole root.
-  std::map<std::string, std::unique_ptr<PollScanner>> unwatched;
-  std::set<std::string> unwatched_baselined;  // first poll done
-  std::set<std::string> unwatched_running;    // a scan under way
-  Clock::time_point next_degraded_poll;
+  UnwatchedDirs unwatched;
   // Failures that are over, and the failing-file counts last reported.
   FailureTracker failures;
   Clock::time_point next_writable_check;
   std::optional<SavedWatch> restored;  // until the start scan has used it
-  // Runs with series now (run_depth), each with the order of its last activity.
-  std::map<std::string, std::uint64_t> runs;
-  // Each run's last good checkpoint, for `ckptwatch status`; goes with the run.
-  std::map<std::string, WatchStatus::LastGood> run_last_good;
-  std::uint64_t run_seq = 0;
+  // Runs with series now (run_depth), and each run's last good checkpoint and complete set.
+  RunTracker runs;
   // Checkpoint sets: which directories are due to be judged, which judgements are under way;
-  // the resume pointers that name a broken set now; each run's newest complete set ("": the
-  // watch's own, outside runs).
+  // the resume pointers that name a broken set now.
   std::unique_ptr<CheckpointSets> sets;
   std::size_t subdir_scans = 0;  // scans of new directories under way
   std::set<std::string> broken_pointers;
-  std::map<std::string, WatchStatus::CompleteSet> run_complete;
 };
 
 /// `path` relative to the watch root `root`, or "" when it is not below it.
