@@ -13,7 +13,11 @@ Fails, naming each offence, on:
   - a hand-written source file (.cc, .h, .py, .sh) in daemon/, tests/, bench/ or .ci/ longer than
     MAX_LINES, unless it is listed in LONG_FILES_BEING_SPLIT;
   - a file in a daemon/ folder that the folder's README.md does not name, or a folder without one;
-  - a file under bench/ that bench/README.md does not name.
+  - a file under bench/ that bench/README.md does not name;
+  - a name declared in the anonymous namespace of two sources of one target (the library, the
+    unit tests, the pipeline tests), unless both are the same alias: a unity build (`make`,
+    CI) compiles sources eight to a translation unit, and which eight changes as files come and
+    go, so such a pair breaks some build the day they share one.
 A file counts as named when its README mentions its file name or its stem (`verify_queue` names
 verify_queue.h and verify_queue.cc); a test, foo_test.cc, is named by its code's stem, `foo`.
 """
@@ -161,11 +165,65 @@ def check_readmes(root, errors):
             errors.append(f'{rel}: not named in bench/README.md')
 
 
+# Declarations at the top level of an anonymous namespace (our style: unindented there).
+ALIAS = re.compile(r'^(?:using\s+(\w+)\s*=|namespace\s+(\w+)\s*=)\s*([^;]+);')
+DECLARED = [
+    re.compile(r'^(?:struct|class|enum class|enum|union)\s+(\w+)'),
+    re.compile(r'^(?:template\s*<[^>]*>\s*)?(?:(?:static|inline|constexpr|const|extern|'
+               r'thread_local|\[\[\w+\]\])\s+)*[\w:<>,*&\s]+?[\s*&](\w+)\s*(?:\[[^\]]*\])?\s*[=({;]'),
+]
+
+
+def anonymous_names(text):
+    """{name: alias right-hand side, or None for anything else} declared at the top level of the
+    anonymous namespaces of a source."""
+    names, depth, anonymous = {}, 0, None
+    for line in text.splitlines():
+        code = re.sub(r'//.*|"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', '', line)
+        if anonymous is None and re.match(r'^namespace\s*\{', line):
+            anonymous = depth + 1
+        elif anonymous is not None and depth == anonymous and line[:1].isalpha():
+            alias = ALIAS.match(line)
+            if alias:
+                names[alias.group(1) or alias.group(2)] = ' '.join(alias.group(3).split())
+            elif not line.startswith(('namespace', 'using ')):
+                for pattern in DECLARED:
+                    m = pattern.match(line)
+                    if m and m.group(1) != 'operator':
+                        names.setdefault(m.group(1), None)
+                        break
+        depth += code.count('{') - code.count('}')
+        if anonymous is not None and depth < anonymous:
+            anonymous = None
+    return names
+
+
+def check_unity_names(root, errors):
+    targets = {}
+    for rel in files_under(root, 'daemon'):
+        base = os.path.basename(rel)
+        if not rel.endswith('.cc') or base in ('main.cc', 'engine_main.cc'):
+            continue
+        target = ('pipeline tests' if re.match(r'pipeline[a-z_]*_test\.cc$', base)
+                  else 'unit tests' if base.endswith('_test.cc') else 'library')
+        targets.setdefault(target, []).append(rel)
+    for target, sources in targets.items():
+        seen = {}
+        for rel in sources:
+            for name, alias in anonymous_names(read(root, rel)).items():
+                if name in seen and (alias is None or seen[name][1] != alias):
+                    errors.append(f'{rel}: {name} is also declared in the anonymous namespace of '
+                                  f'{seen[name][0]} ({target}): a unity build batching the two '
+                                  'breaks; give one a name that says what it is, or share it')
+                seen.setdefault(name, (rel, alias))
+
+
 def check(root):
     errors = []
     check_includes(root, errors)
     check_lengths(root, errors)
     check_readmes(root, errors)
+    check_unity_names(root, errors)
     return errors
 
 
@@ -184,6 +242,9 @@ def self_test():
         'daemon/base/a.h': '#pragma once\n',
         'daemon/watch/README.md': '`w` and its test\n',
         'daemon/watch/w.h': '#include "base/a.h"\n',
+        'daemon/watch/w.cc': ('#include "watch/w.h"\nnamespace {\nusing Names = int;\n'
+                              'int Helper() { return 1; }\n}  // namespace\n'),
+        'daemon/verify/v.cc': '#include "verify/v.h"\nnamespace {\nusing Names = int;\n}\n',
         'daemon/watch/w_test.cc': '#include "watch/w.h"\n#include <gtest/gtest.h>\n',
         'daemon/verify/README.md': '`v`\n',
         'daemon/verify/v.h': '#include "base/a.h"\n',
@@ -208,6 +269,7 @@ def self_test():
         'daemon/cli/long.cc': ('int x;\n' * (MAX_LINES + 1), 'more than'),
         'daemon/settle/s.h': ('#pragma once\n', 'no README.md'),
         'bench/unnamed.sh': ('true\n', 'not named in bench/README.md'),
+        'daemon/verify/dup.cc': ('namespace {\nint Helper() { return 2; }\n}\n', 'also declared'),
     }
     failures = []
     with tempfile.TemporaryDirectory() as root:

@@ -19,7 +19,7 @@
 namespace ckptwatch {
 namespace {
 
-StatusSnapshot Sample() {
+StatusSnapshot SampleSnapshot() {
   StatusSnapshot s;
   s.unix_now = 1'800'000'000;
   s.queued = 2;
@@ -45,7 +45,7 @@ StatusSnapshot Sample() {
 }
 
 TEST(StatusCommand, FailingFilesComeFirstAndEveryLineFits80Columns) {
-  const std::string text = FormatStatus(Sample(), 1'800'000'000);
+  const std::string text = FormatStatus(SampleSnapshot(), 1'800'000'000);
   const std::size_t failing = text.find("FAILING");
   const std::size_t watches = text.find("WATCHES");
   ASSERT_NE(failing, std::string::npos);
@@ -64,7 +64,7 @@ TEST(StatusCommand, FailingFilesComeFirstAndEveryLineFits80Columns) {
 }
 
 TEST(StatusCommand, EachFailingFileSaysWhyWithTheMiddleCutNeverItsStartOrEnd) {
-  const std::string text = FormatStatus(Sample(), 1'800'000'000);
+  const std::string text = FormatStatus(SampleSnapshot(), 1'800'000'000);
   // Who and where (the start) and what to do about it (the end) both survive the cut.
   EXPECT_NE(text.find("    why: file ends at 16384 bytes"), std::string::npos) << text;
   EXPECT_NE(text.find("…"), std::string::npos) << text;
@@ -72,7 +72,7 @@ TEST(StatusCommand, EachFailingFileSaysWhyWithTheMiddleCutNeverItsStartOrEnd) {
 }
 
 TEST(StatusCommand, AProblemReasonKeepsItsSubjectAndItsEnd) {
-  StatusSnapshot s = Sample();
+  StatusSnapshot s = SampleSnapshot();
   s.watches[1].problems = {{"not_writable",
                             "user alice (uid 1001) cannot create files in /srv/runs/runB/with/a/"
                             "very/long/path: no write permission on the directory: its saves will "
@@ -83,7 +83,7 @@ TEST(StatusCommand, AProblemReasonKeepsItsSubjectAndItsEnd) {
 }
 
 TEST(StatusCommand, LoadProblemsHaveTheirOwnSectionAndDoNotFailTheStatus) {
-  StatusSnapshot s = Sample();
+  StatusSnapshot s = SampleSnapshot();
   s.watches[1].failing.clear();
   s.watches[1].failing_total = 0;
   s.watches[1].problems.clear();
@@ -117,11 +117,11 @@ TEST(StatusCommand, LoadProblemsHaveTheirOwnSectionAndDoNotFailTheStatus) {
 TEST(StatusCommand, TheJsonDocumentReadsBackAsItWasWritten) {
   StatusSnapshot back;
   std::string err;
-  ASSERT_TRUE(ParseStatusJson(StatusJson(Sample(), 4242, "0.1.0"), &back, &err)) << err;
+  ASSERT_TRUE(ParseStatusJson(StatusJson(SampleSnapshot(), 4242, "0.1.0"), &back, &err)) << err;
   ASSERT_EQ(back.watches.size(), 2u);
   EXPECT_EQ(back.watches[1].failing[0].cause, "disk_full");
   EXPECT_EQ(back.watches[1].failing[0].count, 3u);
-  EXPECT_EQ(back.watches[1].failing[0].reason, Sample().watches[1].failing[0].reason);
+  EXPECT_EQ(back.watches[1].failing[0].reason, SampleSnapshot().watches[1].failing[0].reason);
   EXPECT_EQ(back.watches[0].last_good->bytes, 209715200u);
   EXPECT_FALSE(back.AllWell());
   EXPECT_FALSE(ParseStatusJson("HTTP/1.1 200 OK\r\n", &back, &err));
@@ -129,7 +129,7 @@ TEST(StatusCommand, TheJsonDocumentReadsBackAsItWasWritten) {
 }
 
 TEST(StatusCommand, EachRunsNewestCompleteSetIsWhereToResumeFrom) {
-  StatusSnapshot s = Sample();
+  StatusSnapshot s = SampleSnapshot();
   s.watches[0].complete_sets.push_back(
       {"r7", "/srv/runs/runA/r7/checkpoint-400", "hf_trainer", 400, 1'800'000'000 - 360});
   const std::string text = FormatStatus(s, 1'800'000'000);
@@ -175,7 +175,7 @@ const char* const kHostileNames[] = {
 };
 
 TEST(StatusCommand, HostileNamesArePrintedEscapedNeverRaw) {
-  StatusSnapshot s = Sample();
+  StatusSnapshot s = SampleSnapshot();
   WatchStatus& w = s.watches[1];
   w.failing.clear();
   for (const char* name : kHostileNames)
@@ -206,7 +206,7 @@ TEST(StatusCommand, HostileNamesArePrintedEscapedNeverRaw) {
 }
 
 TEST(StatusCommand, TheJsonDocumentHasNoRawControlBidiOrInvalidByte) {
-  StatusSnapshot s = Sample();
+  StatusSnapshot s = SampleSnapshot();
   for (const char* name : kHostileNames)
     s.watches[1].failing.push_back(
         {std::string("/d/") + name, "", "corrupt", "corrupt", name, 1, 1});
@@ -216,7 +216,7 @@ TEST(StatusCommand, TheJsonDocumentHasNoRawControlBidiOrInvalidByte) {
 }
 
 TEST(StatusCommand, ACutNameNeverSplitsACharacterOrAnEscapeIntoRawBytes) {
-  StatusSnapshot s = Sample();
+  StatusSnapshot s = SampleSnapshot();
   // 100 snowmen and an ESC at the end: the path is cut from the left to fit 76 bytes.
   std::string name;
   for (int i = 0; i < 100; ++i) name += "\xe2\x98\x83";
@@ -280,7 +280,7 @@ StatusRun RunStatus(const std::vector<std::string>& args) {
 }
 
 StatusSnapshot WellSnapshot() {
-  StatusSnapshot s = Sample();
+  StatusSnapshot s = SampleSnapshot();
   s.watches.pop_back();
   return s;
 }

@@ -17,7 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kVersion = 1;
+constexpr int kStateFileVersion = 1;
 // A state file larger than this was not written by ckptwatch (each watch
 // keeps at most 20,000 files, about 3 MiB).
 constexpr off_t kMaxBytes = 64 << 20;
@@ -54,9 +54,9 @@ bool FileFrom(const json& j, SavedFile* f) {
 
 // The state in `j`, or false with `*err` naming what is wrong.
 bool FromJson(const json& j, const std::string& path, SavedState* out, std::string* err) {
-  if (j.is_discarded() || !j.is_object() || !j.contains("version") || j["version"] != kVersion ||
+  if (j.is_discarded() || !j.is_object() || !j.contains("version") || j["version"] != kStateFileVersion ||
       !j.contains("watches") || !j["watches"].is_object()) {
-    *err = path + " is not a ckptwatch state file (version " + std::to_string(kVersion) + ")";
+    *err = path + " is not a ckptwatch state file (version " + std::to_string(kStateFileVersion) + ")";
     return false;
   }
   for (const auto& [name, wj] : j["watches"].items()) {
@@ -85,7 +85,7 @@ bool FromJson(const json& j, const std::string& path, SavedState* out, std::stri
   return true;
 }
 
-std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+std::string FileError(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 bool WriteAll(int fd, const std::string& text) {
   std::size_t done = 0;
@@ -114,7 +114,7 @@ bool LoadStateFile(const std::string& path, SavedState* out, std::string* err) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) {
     if (errno == ENOENT) return true;
-    *err = Errno("cannot open " + path);
+    *err = FileError("cannot open " + path);
     return false;
   }
   struct stat st;
@@ -162,7 +162,7 @@ std::string StateFileText(const SavedState& state) {
     if (w.last_good) wj["last_good"] = FileJson(*w.last_good);
     watches[name] = std::move(wj);
   }
-  const json j = {{"version", kVersion}, {"watches", std::move(watches)}};
+  const json j = {{"version", kStateFileVersion}, {"watches", std::move(watches)}};
   // A name that is not UTF-8 is stored with replacement characters: it will
   // not match on restore, so that file is verified again. Nothing worse.
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
@@ -173,17 +173,17 @@ bool WriteStateFile(const std::string& path, const SavedState& state, std::strin
   const std::string tmp = path + ".tmp";
   UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640));
   if (!fd.valid()) {
-    *err = Errno("cannot write " + tmp);
+    *err = FileError("cannot write " + tmp);
     return false;
   }
   if (!WriteAll(fd.get(), text) || fsync(fd.get()) != 0) {
-    *err = Errno("cannot write " + tmp);
+    *err = FileError("cannot write " + tmp);
     unlink(tmp.c_str());
     return false;
   }
   fd.reset();
   if (rename(tmp.c_str(), path.c_str()) != 0) {
-    *err = Errno("cannot replace " + path);
+    *err = FileError("cannot replace " + path);
     unlink(tmp.c_str());
     return false;
   }

@@ -26,7 +26,7 @@ class StateFileTest : public ::testing::Test {
   std::string dir_, path_;
 };
 
-SavedState Sample() {
+SavedState SampleState() {
   SavedState state;
   SavedWatch& w = state.watches["run"];
   w.path = "/ckpt";
@@ -38,7 +38,7 @@ SavedState Sample() {
 
 TEST_F(StateFileTest, WhatIsWrittenIsReadBack) {
   std::string err;
-  ASSERT_TRUE(WriteStateFile(path_, Sample(), &err)) << err;
+  ASSERT_TRUE(WriteStateFile(path_, SampleState(), &err)) << err;
   SavedState back;
   ASSERT_TRUE(LoadStateFile(path_, &back, &err)) << err;
   const SavedWatch& w = back.watches.at("run");
@@ -56,7 +56,7 @@ TEST_F(StateFileTest, WhatIsWrittenIsReadBack) {
 }
 
 TEST_F(StateFileTest, AMissingFileIsAFirstStart) {
-  SavedState state = Sample();
+  SavedState state = SampleState();
   std::string err;
   EXPECT_TRUE(LoadStateFile(path_, &state, &err));
   EXPECT_TRUE(state.watches.empty());
@@ -137,7 +137,7 @@ TEST_F(StateFileTest, EveryMalformedFieldIsRefusedWithItsReason) {
   for (const BadState& c : cases) {
     SCOPED_TRACE(c.what);
     Put(c.text);
-    SavedState state = Sample();
+    SavedState state = SampleState();
     std::string err;
     EXPECT_FALSE(LoadStateFile(path_, &state, &err));
     EXPECT_EQ(err, path_ + c.reason);
@@ -203,7 +203,7 @@ TEST_F(StateFileTest, AMalformedLastGoodIsDroppedAlone) {
 // refused as a whole: no prefix is taken for a smaller state.
 TEST_F(StateFileTest, EveryTruncationIsRefused) {
   std::string err;
-  ASSERT_TRUE(WriteStateFile(path_, Sample(), &err)) << err;
+  ASSERT_TRUE(WriteStateFile(path_, SampleState(), &err)) << err;
   std::ifstream in(path_);
   const std::string full((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_EQ(full.back(), '\n');

@@ -12,17 +12,13 @@
 
 #include <algorithm>
 
+#include "base/path_name.h"
 #include "decide/pipeline_watch.h"  // RelativeTo
 
 namespace ckptwatch {
 namespace {
 
 constexpr std::size_t kResolvedKept = StatusSnapshot::kMaxResolvedShown;
-
-std::string Parent(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "" : path.substr(0, slash);
-}
 
 }  // namespace
 
@@ -39,7 +35,7 @@ bool FailureTracker::Resolve(PathTable& paths, const WatchConfig& config, const 
   // The directory of a save made of several files: "" where each file is its own save (the
   // watch root, or a run's own directory).
   auto save_dir = [&](const std::string& file) {
-    const std::string dir = Parent(file);
+    const std::string dir = ParentPath(file);
     if (dir == config.path) return std::string();
     const std::string relative = RelativeTo(config.path, dir);
     if (config.run_depth > 0 &&

@@ -7,7 +7,7 @@
 namespace ckptwatch {
 namespace {
 
-LogRecord Sample() {
+LogRecord SampleRecord() {
   LogRecord r;
   r.time = std::chrono::system_clock::time_point(std::chrono::microseconds(1795462201123456));
   r.level = "error";
@@ -31,13 +31,13 @@ TEST(Logfmt, QuotesAndEscapesValuesThatWouldBreakTheLine) {
 
 TEST(Logfmt, FormatsOneGreppableLine) {
   EXPECT_EQ(
-      FormatLogfmt(Sample()),
+      FormatLogfmt(SampleRecord()),
       "2026-11-23T19:30:01.123456Z level=error event=verify watch=run42 "
       "path=\"/data/ckpt/run 42/epoch_042.h5\" verdict=truncated msg=\"file ends at 100 MiB\"");
 }
 
 TEST(Logfmt, JsonHasTheSameKeys) {
-  auto json = nlohmann::json::parse(FormatJson(Sample()));
+  auto json = nlohmann::json::parse(FormatJson(SampleRecord()));
   EXPECT_EQ(json["ts"], "2026-11-23T19:30:01.123456Z");
   EXPECT_EQ(json["level"], "error");
   EXPECT_EQ(json["event"], "verify");
@@ -46,7 +46,7 @@ TEST(Logfmt, JsonHasTheSameKeys) {
 }
 
 TEST(Logfmt, JsonWritesNumberAndBooleanKeysTyped) {
-  LogRecord r = Sample();
+  LogRecord r = SampleRecord();
   r.fields = {{"bytes", "20432"}, {"elapsed_ms", "3.1"}, {"recursive", "true"}, {"path", "123"}};
   const std::string line = FormatJson(r);
   EXPECT_NE(line.find(R"("bytes":20432,"elapsed_ms":3.1,"recursive":true,"path":"123")"),
@@ -57,7 +57,7 @@ TEST(Logfmt, JsonWritesNumberAndBooleanKeysTyped) {
 TEST(Logfmt, JsonKeepsANumberKeyThatIsNoPlainNumberAString) {
   for (const char* odd :
        {"", "1e9", "01", "inf", "nan", "1.", ".5", "-", "12 ", "99999999999999999999"}) {
-    LogRecord r = Sample();
+    LogRecord r = SampleRecord();
     r.fields = {{"bytes", odd}, {"recursive", "yes"}};
     auto json = nlohmann::json::parse(FormatJson(r));
     EXPECT_EQ(json["bytes"], odd);
@@ -66,7 +66,7 @@ TEST(Logfmt, JsonKeepsANumberKeyThatIsNoPlainNumberAString) {
 }
 
 TEST(Logfmt, JsonSurvivesInvalidUtf8InFileNames) {
-  LogRecord r = Sample();
+  LogRecord r = SampleRecord();
   r.fields = {{"path", std::string("bad\xff\xfe.h5")}, {"other", R"(bad\xff.h5)"}};
   nlohmann::json json;
   ASSERT_NO_THROW(json = nlohmann::json::parse(FormatJson(r)));
@@ -75,7 +75,7 @@ TEST(Logfmt, JsonSurvivesInvalidUtf8InFileNames) {
 }
 
 TEST(Logfmt, JsonLineEscapesBidiAndSeparators) {
-  LogRecord r = Sample();
+  LogRecord r = SampleRecord();
   r.fields = {{"path", "evil_\u202egpj.h5\u2028\u0085"}};
   const std::string line = FormatJson(r);
   EXPECT_NE(line.find(R"("path":"evil_\u202egpj.h5\u2028\u0085")"), std::string::npos) << line;

@@ -14,7 +14,7 @@
 namespace ckptwatch {
 namespace {
 
-std::string_view Trim(std::string_view s) {
+std::string_view TrimHttpSpace(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
     s.remove_suffix(1);
@@ -67,11 +67,11 @@ bool SameSecret(std::string_view a, std::string_view b) {
 bool Authorized(std::string_view authorization, const std::string& user,
                 const std::string& password) {
   if (user.empty()) return true;
-  authorization = Trim(authorization);
+  authorization = TrimHttpSpace(authorization);
   if (authorization.size() < 6 || !EqualsIgnoreCase(authorization.substr(0, 6), "basic "))
     return false;
   std::string credentials;
-  if (!DecodeBase64(Trim(authorization.substr(6)), &credentials)) return false;
+  if (!DecodeBase64(TrimHttpSpace(authorization.substr(6)), &credentials)) return false;
   const std::size_t colon = credentials.find(':');
   if (colon == std::string::npos) return false;
   const bool user_ok = SameSecret(std::string_view(credentials).substr(0, colon), user);
@@ -112,7 +112,7 @@ std::size_t HeadEnd(std::string_view data) {
 std::optional<HttpRequestHead> ParseRequestHead(std::string_view head) {
   std::size_t eol = head.find('\n');
   if (eol == std::string_view::npos) return std::nullopt;
-  const std::string_view line = Trim(head.substr(0, eol));
+  const std::string_view line = TrimHttpSpace(head.substr(0, eol));
   const std::size_t sp1 = line.find(' ');
   const std::size_t sp2 = line.rfind(' ');
   if (sp1 == std::string_view::npos || sp1 == sp2) return std::nullopt;
@@ -131,7 +131,7 @@ std::optional<HttpRequestHead> ParseRequestHead(std::string_view head) {
     const std::size_t colon = header.find(':');
     if (colon != std::string_view::npos &&
         EqualsIgnoreCase(header.substr(0, colon), "authorization"))
-      request.authorization = Trim(header.substr(colon + 1));
+      request.authorization = TrimHttpSpace(header.substr(colon + 1));
   }
   return request;
 }

@@ -15,7 +15,7 @@
 namespace ckptwatch {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 HttpRequestHead Get(std::string path, std::string authorization = "") {
@@ -89,10 +89,10 @@ class MetricsServerTest : public ::testing::Test {
   // Everything the server sends on `fd` until it closes, or until `timeout`.
   static std::string ReadAll(int fd, std::chrono::milliseconds timeout) {
     std::string out;
-    const auto deadline = Clock::now() + timeout;
+    const auto deadline = SteadyClock::now() + timeout;
     for (;;) {
       const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
       pollfd p{fd, POLLIN, 0};
       if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) return out;
       char buf[4096];
@@ -122,9 +122,9 @@ TEST_F(MetricsServerTest, ScrapesWhileAHundredIdleConnectionsAreHeldOpen) {
   std::vector<int> idle;
   for (int i = 0; i < 100; ++i) idle.push_back(Connect());
   std::this_thread::sleep_for(50ms);  // let the server accept them all
-  const auto start = Clock::now();
+  const auto start = SteadyClock::now();
   const std::string response = Scrape(2000ms);
-  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_LT(SteadyClock::now() - start, 2s);
   EXPECT_EQ(response.rfind("HTTP/1.1 200 OK", 0), 0u) << response;
   EXPECT_NE(response.find("ckptwatch_up 1\n<closed>"), std::string::npos) << response;
   for (int fd : idle) close(fd);
@@ -135,7 +135,7 @@ TEST_F(MetricsServerTest, ClosesAConnectionThatDribblesItsRequest) {
   limits.request_timeout = 300ms;
   Start(limits);
   const int slow = Connect();
-  const auto start = Clock::now();
+  const auto start = SteadyClock::now();
   std::string closed;
   // One byte every 50 ms: always active, never complete.
   for (const char c : std::string("GET /metrics HTTP/1.1\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaa")) {
@@ -144,7 +144,7 @@ TEST_F(MetricsServerTest, ClosesAConnectionThatDribblesItsRequest) {
     if (!closed.empty()) break;
   }
   EXPECT_EQ(closed, "<closed>");
-  EXPECT_LT(Clock::now() - start, 1s);
+  EXPECT_LT(SteadyClock::now() - start, 1s);
   EXPECT_EQ(Scrape(2000ms).rfind("HTTP/1.1 200 OK", 0), 0u);
   close(slow);
 }

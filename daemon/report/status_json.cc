@@ -9,7 +9,7 @@ namespace ckptwatch {
 namespace {
 
 using nlohmann::json;
-constexpr int kVersion = 1;
+constexpr int kStatusDocVersion = 1;
 
 template <typename T>
 bool Get(const json& j, const char* key, T* out) {
@@ -99,7 +99,7 @@ std::string StatusJson(const StatusSnapshot& status, long pid, const std::string
                        {"runs", runs},
                        {"complete_sets", complete_sets}});
   }
-  const json doc = {{"version", kVersion}, {"ckptwatch", version}, {"pid", pid}, {"time", status.unix_now},
+  const json doc = {{"version", kStatusDocVersion}, {"ckptwatch", version}, {"pid", pid}, {"time", status.unix_now},
                     {"verifying", status.verifying}, {"queued", status.queued}, {"watches", watches}};
   // Safe on a terminal too (`ckptwatch status --json` prints it as it came).
   return DumpJsonLine(doc) + "\n";
@@ -108,9 +108,9 @@ std::string StatusJson(const StatusSnapshot& status, long pid, const std::string
 bool ParseStatusJson(const std::string& text, StatusSnapshot* out, std::string* err) {
   const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   int version = 0;
-  if (doc.is_discarded() || !Get(doc, "version", &version) || version != kVersion ||
+  if (doc.is_discarded() || !Get(doc, "version", &version) || version != kStatusDocVersion ||
       !doc.contains("watches") || !doc["watches"].is_array()) {
-    *err = "the daemon's answer is not a ckptwatch status document (version " + std::to_string(kVersion) + ")";
+    *err = "the daemon's answer is not a ckptwatch status document (version " + std::to_string(kStatusDocVersion) + ")";
     return false;
   }
   StatusSnapshot s;

@@ -14,7 +14,7 @@ namespace {
 constexpr std::string_view kEllipsis = "\u2026";  // "…"
 
 // Cuts `s` to at most `max` bytes, the marker included, on a UTF-8 boundary.
-void Truncate(std::string* s, std::size_t max) {
+void CapBytes(std::string* s, std::size_t max) {
   if (s->size() <= max) return;
   const std::string marker = std::string(kEllipsis) + " [" + std::to_string(s->size()) + " bytes]";
   *s = std::string(Utf8Prefix(*s, max - marker.size())) + marker;
@@ -125,20 +125,20 @@ std::optional<LoadOutcome> ParseLoadOutcome(std::string_view name) {
 }
 
 void BoundResult(VerifyResult* r) {
-  Truncate(&r->path, kMaxPathBytes);
-  Truncate(&r->reason, kMaxReasonBytes);
-  Truncate(&r->format, kMaxNameBytes);
+  CapBytes(&r->path, kMaxPathBytes);
+  CapBytes(&r->reason, kMaxReasonBytes);
+  CapBytes(&r->format, kMaxNameBytes);
   KerasInfo& k = r->keras;
-  Truncate(&k.version, kMaxNameBytes);
-  Truncate(&k.backend, kMaxNameBytes);
-  Truncate(&k.kind, kMaxNameBytes);
+  CapBytes(&k.version, kMaxNameBytes);
+  CapBytes(&k.backend, kMaxNameBytes);
+  CapBytes(&k.kind, kMaxNameBytes);
   BoundFacts(&k.builtin_classes);
   BoundFacts(&k.modules);
   BoundFacts(&k.keras1_arguments);
   BoundFacts(&r->pickle_globals);
   if (r->load) {
-    Truncate(&r->load->target, kMaxNameBytes);
-    Truncate(&r->load->reason, kMaxLoadReasonBytes);
+    CapBytes(&r->load->target, kMaxNameBytes);
+    CapBytes(&r->load->reason, kMaxLoadReasonBytes);
   }
   std::vector<std::string>& classes = k.custom_classes;
   std::size_t more = 0;
@@ -146,7 +146,7 @@ void BoundResult(VerifyResult* r) {
     more = MoreCount(classes.back());
     classes.pop_back();
   }
-  for (std::string& c : classes) Truncate(&c, kMaxNameBytes);
+  for (std::string& c : classes) CapBytes(&c, kMaxNameBytes);
   // The rest of the line is bounded by the limits above (2 × 4 KiB, even with every byte
   // escaped six times over as \u00XX, stays under 64 KiB - 8 KiB); the class list gets the rest.
   std::vector<std::string> all = std::move(classes);

@@ -27,7 +27,7 @@ void PushComponents(const std::string& path, std::deque<std::string>* out) {
   out->insert(out->begin(), parts.begin(), parts.end());
 }
 
-bool Fail(std::string* err, int* error, int code, std::string text) {
+bool FailWith(std::string* err, int* error, int code, std::string text) {
   *err = std::move(text);
   *error = code;
   return false;
@@ -36,9 +36,9 @@ bool Fail(std::string* err, int* error, int code, std::string text) {
 }  // namespace
 
 bool OpenWatchRoot(const std::string& path, UniqueFd* fd, std::string* err, int* error) {
-  if (path.empty() || path[0] != '/') return Fail(err, error, EINVAL, path + " is not an absolute path");
+  if (path.empty() || path[0] != '/') return FailWith(err, error, EINVAL, path + " is not an absolute path");
   UniqueFd dir(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.valid()) return Fail(err, error, errno, std::string("cannot open /: ") + std::strerror(errno));
+  if (!dir.valid()) return FailWith(err, error, errno, std::string("cannot open /: ") + std::strerror(errno));
   std::deque<std::string> todo;
   PushComponents(path, &todo);
   std::string walked;  // the path so far, for messages
@@ -49,25 +49,25 @@ bool OpenWatchRoot(const std::string& path, UniqueFd* fd, std::string* err, int*
     if (name == "..") {
       // ".." of what was actually reached, not a lexical step back.
       dir.reset(openat(dir.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
-      if (!dir.valid()) return Fail(err, error, errno, walked + "/..: " + std::strerror(errno));
+      if (!dir.valid()) return FailWith(err, error, errno, walked + "/..: " + std::strerror(errno));
       walked += "/..";
       continue;
     }
     const std::string here = walked + "/" + name;
     UniqueFd next(openat(dir.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    if (!next.valid()) return Fail(err, error, errno, here + ": " + std::strerror(errno));
+    if (!next.valid()) return FailWith(err, error, errno, here + ": " + std::strerror(errno));
     struct stat st;
-    if (fstat(next.get(), &st) != 0) return Fail(err, error, errno, here + ": " + std::strerror(errno));
+    if (fstat(next.get(), &st) != 0) return FailWith(err, error, errno, here + ": " + std::strerror(errno));
     if (S_ISLNK(st.st_mode)) {
       if (st.st_uid != 0)
-        return Fail(err, error, ELOOP,
+        return FailWith(err, error, ELOOP,
                     here + " is a symlink owned by uid " + std::to_string(st.st_uid) +
                         ", not root: not followed (a watch path may pass only through symlinks "
                         "an administrator made)");
-      if (++links > kMaxSymlinks) return Fail(err, error, ELOOP, path + ": too many symlinks");
+      if (++links > kMaxSymlinks) return FailWith(err, error, ELOOP, path + ": too many symlinks");
       char target[4096];
       ssize_t n = readlinkat(dir.get(), name.c_str(), target, sizeof target - 1);
-      if (n <= 0) return Fail(err, error, n < 0 ? errno : ENOENT, here + ": unreadable symlink");
+      if (n <= 0) return FailWith(err, error, n < 0 ? errno : ENOENT, here + ": unreadable symlink");
       std::string text(target, static_cast<std::size_t>(n));
       if (text[0] == '/') {
         dir.reset(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -77,13 +77,13 @@ bool OpenWatchRoot(const std::string& path, UniqueFd* fd, std::string* err, int*
       continue;
     }
     if (!S_ISDIR(st.st_mode))
-      return Fail(err, error, ENOTDIR, here + " is a " + (S_ISREG(st.st_mode) ? "file" : "special file") +
+      return FailWith(err, error, ENOTDIR, here + " is a " + (S_ISREG(st.st_mode) ? "file" : "special file") +
                                            ", not a directory");
     dir = std::move(next);
     walked = here;
   }
   int readable = openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (readable < 0) return Fail(err, error, errno, path + ": " + std::strerror(errno));
+  if (readable < 0) return FailWith(err, error, errno, path + ": " + std::strerror(errno));
   fd->reset(readable);
   return true;
 }

@@ -31,7 +31,7 @@ constexpr bool kSanitizerBuild = false;
 constexpr bool kSanitizerBuild = false;
 #endif
 
-std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string SyscallError(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 // Closes every descriptor from 3 up but `keep_fd`.
 bool CloseAllBut(int keep_fd, std::string* err) {
@@ -49,11 +49,11 @@ bool CloseAllBut(int keep_fd, std::string* err) {
   };
   const unsigned keep = static_cast<unsigned>(keep_fd);
   if (keep_fd < 3) {
-    if (!close_from_to(3, UINT_MAX)) return (*err = Errno("close_range"), false);
+    if (!close_from_to(3, UINT_MAX)) return (*err = SyscallError("close_range"), false);
     return true;
   }
   if (!close_from_to(3, keep - 1) || !close_from_to(keep + 1, UINT_MAX))
-    return (*err = Errno("close_range"), false);
+    return (*err = SyscallError("close_range"), false);
   return true;
 }
 
@@ -180,7 +180,7 @@ bool InstallZygoteFilter(std::string* err) {
 
 bool MakeUndumpable(std::string* err) {
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0) return true;
-  return (*err = Errno("PR_SET_DUMPABLE"), false);
+  return (*err = SyscallError("PR_SET_DUMPABLE"), false);
 }
 
 bool ConfineZygote(std::string* err) {
@@ -196,13 +196,13 @@ bool Confine(int keep_fd, int warm_channel, std::string* err) {
   // (verifier_child.cc); exec resets it, so it is asked again here, for whoever calls.
   if (!MakeUndumpable(err)) return false;
   if (!DropCapabilities(err)) return false;
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return (*err = Errno("no_new_privs"), false);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return (*err = SyscallError("no_new_privs"), false);
   // A sanitizer build's runtime writes its report to a log file when the
   // parse goes wrong: it keeps the file size limit and the syscalls it needs.
   if (kSanitizerBuild) return true;
   // Pipes are not files: the verdict still goes out.
   rlimit no_files{0, 0};
-  if (setrlimit(RLIMIT_FSIZE, &no_files) != 0) return (*err = Errno("RLIMIT_FSIZE"), false);
+  if (setrlimit(RLIMIT_FSIZE, &no_files) != 0) return (*err = SyscallError("RLIMIT_FSIZE"), false);
   return InstallSyscallFilter(warm_channel, err);
 }
 }  // namespace

@@ -118,7 +118,7 @@ Parsed Malformed(std::string* err, const std::string& what) {
 
 // Field checks follow H5F__cache_superblock_deserialize (libhdf5 1.10): what it
 // refuses is kMalformed here, in the order it checks (sizes, checksum, fields).
-Parsed Parse(std::span<const std::uint8_t> bytes, std::uint64_t signature_offset, Superblock* out,
+Parsed ParseFields(std::span<const std::uint8_t> bytes, std::uint64_t signature_offset, Superblock* out,
              std::string* err) {
   if (bytes.size() < kFixedSize) {
     *err = "the HDF5 superblock needs more than the " + std::to_string(bytes.size()) +
@@ -326,7 +326,7 @@ std::optional<std::uint64_t> Superblock::ExpectedFileSize() const {
 
 bool ParseSuperblock(std::span<const std::uint8_t> bytes, std::uint64_t signature_offset,
                      Superblock* out, std::string* err) {
-  return Parse(bytes, signature_offset, out, err) == Parsed::kOk;
+  return ParseFields(bytes, signature_offset, out, err) == Parsed::kOk;
 }
 
 HeaderCheck CheckHeader(const ReadAt& read_at, std::uint64_t file_size) {
@@ -369,7 +369,7 @@ HeaderCheck CheckHeader(const ReadAt& read_at, std::uint64_t file_size) {
 
   Superblock sb;
   std::string err;
-  switch (Parse(std::span(buf).first(want), at, &sb, &err)) {
+  switch (ParseFields(std::span(buf).first(want), at, &sb, &err)) {
     case Parsed::kOk:
       break;
     case Parsed::kShort:

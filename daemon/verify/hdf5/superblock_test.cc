@@ -101,7 +101,7 @@ ReadAt MemoryReader(const Bytes& image, std::uint64_t virtual_size, std::uint64_
       };
 }
 
-HeaderCheck Check(const Bytes& image) {
+HeaderCheck CheckImage(const Bytes& image) {
   return CheckHeader(MemoryReader(image, image.size(), nullptr), image.size());
 }
 
@@ -162,13 +162,13 @@ TEST(Superblock, ParsesAV0SuperblockWrittenByLibhdf5AfterAUserBlock) {
   std::fill(image.begin(), image.begin() + 512, 'U');
   std::copy(kLibhdf5V0SuperblockAfterUserBlock.begin(), kLibhdf5V0SuperblockAfterUserBlock.end(),
             image.begin() + 512);
-  EXPECT_EQ(Check(image).verdict, Verdict::kOk);
+  EXPECT_EQ(CheckImage(image).verdict, Verdict::kOk);
 }
 
 TEST(Superblock, AcceptsEveryVersionWhenTheSizeMatches) {
   for (int version = 0; version <= 3; ++version) {
     SCOPED_TRACE(version);
-    const HeaderCheck check = Check(FileImage({.version = version, .eof = 4096}, 0, 4096));
+    const HeaderCheck check = CheckImage(FileImage({.version = version, .eof = 4096}, 0, 4096));
     EXPECT_EQ(check.verdict, Verdict::kOk) << check.reason;
     EXPECT_TRUE(check.reason.empty());
     ASSERT_TRUE(check.superblock);
@@ -186,7 +186,7 @@ TEST(Superblock, AcceptsEveryOffsetAndLengthSizeLibhdf5Accepts) {
                      .sizeof_lengths = width,
                      .eof = 2000,
                      .root = 300};
-      const HeaderCheck check = Check(FileImage(f, 0, 2000));
+      const HeaderCheck check = CheckImage(FileImage(f, 0, 2000));
       EXPECT_EQ(check.verdict, Verdict::kOk) << check.reason;
       ASSERT_TRUE(check.superblock);
       EXPECT_EQ(check.superblock->sizeof_offsets, width);
@@ -198,7 +198,7 @@ TEST(Superblock, ParsesFourByteOffsetsWithEightByteLengths) {
   for (int version : {0, 1, 2, 3}) {
     SCOPED_TRACE(version);
     const Fields f{.version = version, .sizeof_offsets = 4, .sizeof_lengths = 8, .eof = 777};
-    const HeaderCheck check = Check(FileImage(f, 0, 777));
+    const HeaderCheck check = CheckImage(FileImage(f, 0, 777));
     EXPECT_EQ(check.verdict, Verdict::kOk) << check.reason;
     EXPECT_EQ(check.expected_bytes, 777u);
   }
@@ -207,7 +207,7 @@ TEST(Superblock, ParsesFourByteOffsetsWithEightByteLengths) {
 TEST(Superblock, ReportsCorruptForAnOffsetSizeLibhdf5Refuses) {
   Bytes image = FileImage({.version = 0, .eof = 4096}, 0, 4096);
   image[13] = 3;  // Size of offsets.
-  const HeaderCheck check = Check(image);
+  const HeaderCheck check = CheckImage(image);
   EXPECT_EQ(check.verdict, Verdict::kCorrupt);
   EXPECT_NE(check.reason.find("offsets are 3 bytes"), std::string::npos) << check.reason;
 }
@@ -217,7 +217,7 @@ TEST(Superblock, FindsTheSignatureAfterA512Or1024ByteUserBlock) {
     for (int version : {0, 2, 3}) {
       SCOPED_TRACE(::testing::Message() << "user block " << user_block << " v" << version);
       const Fields f{.version = version, .base = user_block, .eof = user_block + 3000};
-      const HeaderCheck check = Check(FileImage(f, user_block, user_block + 3000));
+      const HeaderCheck check = CheckImage(FileImage(f, user_block, user_block + 3000));
       EXPECT_EQ(check.verdict, Verdict::kOk) << check.reason;
       ASSERT_TRUE(check.superblock);
       EXPECT_EQ(check.superblock->signature_offset, user_block);
@@ -228,17 +228,17 @@ TEST(Superblock, FindsTheSignatureAfterA512Or1024ByteUserBlock) {
 
 TEST(Superblock, IgnoresASignatureAtAnOffsetThatIsNotAUserBlockSize) {
   const Fields f{.version = 0, .base = 768, .eof = 4096};
-  EXPECT_EQ(Check(FileImage(f, 768, 4096)).verdict, Verdict::kNotCheckpoint);
+  EXPECT_EQ(CheckImage(FileImage(f, 768, 4096)).verdict, Verdict::kNotCheckpoint);
 }
 
 // libhdf5 moves the stored end-of-file address with the superblock when a user block
 // was prepended after writing (the stored base address is then stale).
 TEST(Superblock, FollowsASuperblockMovedByAPrependedUserBlock) {
   const Fields f{.version = 2, .base = 0, .eof = 3000};
-  const HeaderCheck check = Check(FileImage(f, 512, 3512));
+  const HeaderCheck check = CheckImage(FileImage(f, 512, 3512));
   EXPECT_EQ(check.verdict, Verdict::kOk) << check.reason;
   EXPECT_EQ(check.expected_bytes, 3512u);
-  EXPECT_EQ(Check(FileImage(f, 512, 3511)).verdict, Verdict::kTruncated);
+  EXPECT_EQ(CheckImage(FileImage(f, 512, 3511)).verdict, Verdict::kTruncated);
 }
 
 TEST(Superblock, ReportsCorruptOnABadChecksum) {
@@ -246,7 +246,7 @@ TEST(Superblock, ReportsCorruptOnABadChecksum) {
     SCOPED_TRACE(version);
     Bytes image = FileImage({.version = version, .eof = 4096}, 0, 4096);
     image[28] ^= 0x01;  // A bit of the end-of-file address, which the checksum covers.
-    const HeaderCheck check = Check(image);
+    const HeaderCheck check = CheckImage(image);
     EXPECT_EQ(check.verdict, Verdict::kCorrupt);
     EXPECT_NE(check.reason.find("checksum mismatch"), std::string::npos) << check.reason;
   }
@@ -257,7 +257,7 @@ TEST(Superblock, ReportsInProgressWhenV3SaysAWriterHasItOpen) {
     SCOPED_TRACE(flags);
     // A size mismatch is what a file being written looks like; the flag explains it.
     const HeaderCheck check =
-        Check(FileImage({.version = 3, .flags = flags, .eof = 8192}, 0, 4096));
+        CheckImage(FileImage({.version = 3, .flags = flags, .eof = 8192}, 0, 4096));
     EXPECT_EQ(check.verdict, Verdict::kInProgress);
     EXPECT_EQ(check.reason,
               "superblock v3 says a writer has it open (or the writer died before closing it)");
@@ -273,42 +273,42 @@ TEST(Superblock, ReportsInProgressWhenV3SaysAWriterHasItOpen) {
 TEST(Superblock, TreatsTheWriteFlagBeforeV3AsInProgressOnlyWhenTheFileGrewPastItsEnd) {
   for (int version : {0, 1, 2}) {
     SCOPED_TRACE(version);
-    const HeaderCheck ok = Check(FileImage({.version = version, .flags = 1, .eof = 4096}, 0, 4096));
+    const HeaderCheck ok = CheckImage(FileImage({.version = version, .flags = 1, .eof = 4096}, 0, 4096));
     EXPECT_EQ(ok.verdict, Verdict::kOk) << ok.reason;
     EXPECT_FALSE(ok.superblock->open_for_write());
     const HeaderCheck longer =
-        Check(FileImage({.version = version, .flags = 1, .eof = 4096}, 0, 4100));
+        CheckImage(FileImage({.version = version, .flags = 1, .eof = 4096}, 0, 4100));
     EXPECT_EQ(longer.verdict, Verdict::kInProgress) << longer.reason;
     EXPECT_NE(longer.reason.find("a save is under way"), std::string::npos) << longer.reason;
     const HeaderCheck shorter =
-        Check(FileImage({.version = version, .flags = 1, .eof = 4096}, 0, 4000));
+        CheckImage(FileImage({.version = version, .flags = 1, .eof = 4096}, 0, 4000));
     EXPECT_EQ(shorter.verdict, Verdict::kTruncated);
     EXPECT_NE(shorter.reason.find("a writer had it open"), std::string::npos) << shorter.reason;
   }
 }
 
 TEST(Superblock, ReportsCorruptForFlagsLibhdf5DoesNotKnow) {
-  EXPECT_EQ(Check(FileImage({.version = 2, .flags = 0x08, .eof = 4096}, 0, 4096)).verdict,
+  EXPECT_EQ(CheckImage(FileImage({.version = 2, .flags = 0x08, .eof = 4096}, 0, 4096)).verdict,
             Verdict::kCorrupt);
-  EXPECT_EQ(Check(FileImage({.version = 0, .flags = 0x10, .eof = 4096}, 0, 4096)).verdict,
+  EXPECT_EQ(CheckImage(FileImage({.version = 0, .flags = 0x10, .eof = 4096}, 0, 4096)).verdict,
             Verdict::kCorrupt);
 }
 
 TEST(Superblock, ReportsNotCheckpointWithoutASignature) {
   Bytes image(5000, 'x');
-  const HeaderCheck check = Check(image);
+  const HeaderCheck check = CheckImage(image);
   EXPECT_EQ(check.verdict, Verdict::kNotCheckpoint);
   EXPECT_EQ(check.reason,
             "no HDF5 signature at offset 0 or any user-block offset: not an HDF5 file");
   EXPECT_FALSE(check.superblock);
 }
 
-TEST(Superblock, ReportsEmptyForAZeroByteFile) { EXPECT_EQ(Check({}).verdict, Verdict::kEmpty); }
+TEST(Superblock, ReportsEmptyForAZeroByteFile) { EXPECT_EQ(CheckImage({}).verdict, Verdict::kEmpty); }
 
 TEST(Superblock, ReportsTruncatedWhenTheFileEndsInsideTheSignature) {
   const Bytes image = {0x89, 'H', 'D', 'F', '\r'};
-  EXPECT_EQ(Check(image).verdict, Verdict::kTruncated);
-  EXPECT_EQ(Check({'H', 'D', 'F'}).verdict, Verdict::kNotCheckpoint);
+  EXPECT_EQ(CheckImage(image).verdict, Verdict::kTruncated);
+  EXPECT_EQ(CheckImage({'H', 'D', 'F'}).verdict, Verdict::kNotCheckpoint);
 }
 
 TEST(Superblock, ReportsTruncatedWhenTheFileEndsInsideTheSuperblock) {
@@ -316,7 +316,7 @@ TEST(Superblock, ReportsTruncatedWhenTheFileEndsInsideTheSuperblock) {
     const Bytes whole = SuperblockBytes({.version = version});
     for (std::size_t size = 8; size < whole.size(); ++size) {
       SCOPED_TRACE(::testing::Message() << "v" << version << " cut at " << size);
-      const HeaderCheck check = Check(Bytes(whole.begin(), whole.begin() + size));
+      const HeaderCheck check = CheckImage(Bytes(whole.begin(), whole.begin() + size));
       EXPECT_EQ(check.verdict, Verdict::kTruncated) << check.reason;
     }
   }
@@ -335,12 +335,12 @@ TEST(Superblock, ReportsTruncatedWhenFileShorterThanEof) {
 }
 
 TEST(Superblock, ReportsCorruptWhenFileLongerThanEof) {
-  const HeaderCheck check = Check(FileImage({.version = 0, .eof = 6248}, 0, 6548));
+  const HeaderCheck check = CheckImage(FileImage({.version = 0, .eof = 6248}, 0, 6548));
   EXPECT_EQ(check.verdict, Verdict::kCorrupt);
   EXPECT_EQ(check.reason,
             "file is 300 bytes longer than its HDF5 superblock's end-of-file address (6248): the "
             "writer did not close it cleanly");
-  EXPECT_EQ(Check(FileImage({.version = 0, .eof = 6248}, 0, 6249)).reason,
+  EXPECT_EQ(CheckImage(FileImage({.version = 0, .eof = 6248}, 0, 6249)).reason,
             "file is 1 byte longer than its HDF5 superblock's end-of-file address (6248): the "
             "writer did not close it cleanly");
 }
@@ -349,7 +349,7 @@ TEST(Superblock, ReportsCorruptForAnUnknownVersion) {
   for (int version : {4, 72, 255}) {
     Bytes image = FileImage({.version = 3, .eof = 4096}, 0, 4096);
     image[8] = static_cast<std::uint8_t>(version);
-    const HeaderCheck check = Check(image);
+    const HeaderCheck check = CheckImage(image);
     EXPECT_EQ(check.verdict, Verdict::kCorrupt);
     EXPECT_NE(check.reason.find("version " + std::to_string(version)), std::string::npos)
         << check.reason;
@@ -357,24 +357,24 @@ TEST(Superblock, ReportsCorruptForAnUnknownVersion) {
 }
 
 TEST(Superblock, ReportsCorruptForAnUndefinedOrImpossibleEof) {
-  EXPECT_EQ(Check(FileImage({.version = 2, .eof = kUndef}, 0, 4096)).verdict, Verdict::kCorrupt);
-  EXPECT_EQ(Check(FileImage({.version = 2, .eof = 20}, 0, 4096)).verdict, Verdict::kCorrupt);
+  EXPECT_EQ(CheckImage(FileImage({.version = 2, .eof = kUndef}, 0, 4096)).verdict, Verdict::kCorrupt);
+  EXPECT_EQ(CheckImage(FileImage({.version = 2, .eof = 20}, 0, 4096)).verdict, Verdict::kCorrupt);
   // A base address past the end-of-file address cannot give a file size.
-  EXPECT_EQ(Check(FileImage({.version = 0, .base = 9000, .eof = 4096}, 0, 4096)).verdict,
+  EXPECT_EQ(CheckImage(FileImage({.version = 0, .base = 9000, .eof = 4096}, 0, 4096)).verdict,
             Verdict::kCorrupt);
 }
 
 TEST(Superblock, ReportsCorruptWhenTheRootGroupLiesOutsideTheFile) {
-  EXPECT_EQ(Check(FileImage({.version = 0, .eof = 4096, .root = 4096}, 0, 4096)).verdict,
+  EXPECT_EQ(CheckImage(FileImage({.version = 0, .eof = 4096, .root = 4096}, 0, 4096)).verdict,
             Verdict::kCorrupt);
-  EXPECT_EQ(Check(FileImage({.version = 3, .eof = 4096, .root = kUndef}, 0, 4096)).verdict,
+  EXPECT_EQ(CheckImage(FileImage({.version = 3, .eof = 4096, .root = kUndef}, 0, 4096)).verdict,
             Verdict::kCorrupt);
 }
 
 TEST(Superblock, ReportsCorruptForAnAddressWiderThan64Bits) {
   Bytes image = FileImage({.version = 1, .sizeof_offsets = 16, .eof = 4096}, 0, 4096);
   image[28 + 16 * 2 + 9] = 1;  // A high byte of the 16-byte end-of-file address.
-  EXPECT_EQ(Check(image).verdict, Verdict::kCorrupt);
+  EXPECT_EQ(CheckImage(image).verdict, Verdict::kCorrupt);
 }
 
 TEST(Superblock, ExpectedFileSizeDoesNotWrap) {
@@ -472,7 +472,7 @@ TEST(Superblock, SurvivesTruncatedAndMutatedInput) {
         }
         // Whatever the damage, the header check answers with a header-level verdict, says why
         // unless ok, and says ok only for a superblock that parses and matches the file's size.
-        const HeaderCheck check = Check(mutated);
+        const HeaderCheck check = CheckImage(mutated);
         SCOPED_TRACE(check.reason);
         EXPECT_TRUE(check.verdict == Verdict::kOk || check.verdict == Verdict::kEmpty ||
                     check.verdict == Verdict::kNotCheckpoint || check.verdict == Verdict::kTruncated ||

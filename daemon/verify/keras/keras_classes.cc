@@ -363,7 +363,7 @@ bool IsSkippedKey(std::string_view key) {
   return key == "inbound_nodes" || key == "build_config";
 }
 
-void Walk(const Json& root, const std::function<void(const Json&)>& visit) {
+void VisitJson(const Json& root, const std::function<void(const Json&)>& visit) {
   // An explicit stack: a config is untrusted, and recursion depth would be the input's to pick.
   std::vector<std::pair<const Json*, int>> stack{{&root, 0}};
   while (!stack.empty()) {
@@ -398,11 +398,11 @@ bool IsBuiltinKerasClass(std::string_view class_name) {
 
 void ForEachKerasObject(const nlohmann::json& model_config, const nlohmann::json* training_config,
                         const std::function<void(const nlohmann::json&)>& visit) {
-  Walk(model_config, visit);
+  VisitJson(model_config, visit);
   if (training_config != nullptr && training_config->is_object()) {
     // Only what compile() deserializes; "optimizer" is Keras 3's compile_config spelling.
     for (std::string_view key : {"optimizer_config", "optimizer", "loss", "metrics", "weighted_metrics"}) {
-      if (const Json* value = Field(*training_config, key)) Walk(*value, visit);
+      if (const Json* value = Field(*training_config, key)) VisitJson(*value, visit);
     }
   }
 }

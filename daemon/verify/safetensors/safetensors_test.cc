@@ -27,7 +27,7 @@ std::string File(const std::string& header, const std::string& data) {
   return out + header + data;
 }
 
-SafetensorsCheck Check(const std::string& bytes, Level level = Level::kStructure) {
+SafetensorsCheck CheckSafetensors(const std::string& bytes, Level level = Level::kStructure) {
   return CheckSafetensors(Over(bytes), bytes.size(), level);
 }
 
@@ -36,7 +36,7 @@ const std::string kTwo =
     R"("a":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]}})";
 
 TEST(Safetensors, TiledTensorsAreOkWithTheirCounts) {
-  const SafetensorsCheck c = Check(File(kTwo, std::string(12, '\0')), Level::kFull);
+  const SafetensorsCheck c = CheckSafetensors(File(kTwo, std::string(12, '\0')), Level::kFull);
   EXPECT_EQ(c.verdict, Verdict::kOk) << c.reason;
   EXPECT_EQ(c.tensors, 2u);
   EXPECT_EQ(c.parameters, 5u);
@@ -46,7 +46,7 @@ TEST(Safetensors, TiledTensorsAreOkWithTheirCounts) {
 
 TEST(Safetensors, DataCutShortIsTruncatedAtEveryLevelWithTheReadersError) {
   for (Level level : {Level::kHeader, Level::kStructure, Level::kFull}) {
-    const SafetensorsCheck c = Check(File(kTwo, std::string(11, '\0')), level);
+    const SafetensorsCheck c = CheckSafetensors(File(kTwo, std::string(11, '\0')), level);
     EXPECT_EQ(c.verdict, Verdict::kTruncated);
     EXPECT_NE(c.reason.find("MetadataIncompleteBuffer"), std::string::npos) << c.reason;
     EXPECT_EQ(c.expected_bytes, 8 + kTwo.size() + 12);
@@ -55,25 +55,25 @@ TEST(Safetensors, DataCutShortIsTruncatedAtEveryLevelWithTheReadersError) {
 
 TEST(Safetensors, HeaderCutShortIsTruncated) {
   const std::string whole = File(kTwo, std::string(12, '\0'));
-  EXPECT_EQ(Check(whole.substr(0, 40)).verdict, Verdict::kTruncated);
-  EXPECT_EQ(Check(whole.substr(0, 5)).verdict, Verdict::kTruncated);
+  EXPECT_EQ(CheckSafetensors(whole.substr(0, 40)).verdict, Verdict::kTruncated);
+  EXPECT_EQ(CheckSafetensors(whole.substr(0, 5)).verdict, Verdict::kTruncated);
 }
 
 TEST(Safetensors, GapsOverlapsAndWrongSizesAreCorrupt) {
   const std::string gap = R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[1],"data_offsets":[3,4]}})";
   const std::string overlap = R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})";
   const std::string size = R"({"a":{"dtype":"I32","shape":[2],"data_offsets":[0,4]}})";
-  EXPECT_EQ(Check(File(gap, "1234")).verdict, Verdict::kCorrupt);
-  EXPECT_EQ(Check(File(overlap, "12")).verdict, Verdict::kCorrupt);
-  EXPECT_EQ(Check(File(size, "1234")).verdict, Verdict::kCorrupt);
-  EXPECT_EQ(Check(File(size, "12345")).verdict, Verdict::kCorrupt);  // a byte too many
+  EXPECT_EQ(CheckSafetensors(File(gap, "1234")).verdict, Verdict::kCorrupt);
+  EXPECT_EQ(CheckSafetensors(File(overlap, "12")).verdict, Verdict::kCorrupt);
+  EXPECT_EQ(CheckSafetensors(File(size, "1234")).verdict, Verdict::kCorrupt);
+  EXPECT_EQ(CheckSafetensors(File(size, "12345")).verdict, Verdict::kCorrupt);  // a byte too many
   const std::string cut = R"({"a":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})";
-  EXPECT_EQ(Check(File(cut, "1234")).verdict, Verdict::kTruncated);
+  EXPECT_EQ(CheckSafetensors(File(cut, "1234")).verdict, Verdict::kTruncated);
 }
 
 TEST(Safetensors, BytesAfterTheLastTensorAreCorrupt) {
-  EXPECT_EQ(Check(File(kTwo, std::string(13, '\0'))).verdict, Verdict::kCorrupt);
-  EXPECT_EQ(Check(File(kTwo, std::string(13, '\0')), Level::kHeader).verdict, Verdict::kCorrupt);
+  EXPECT_EQ(CheckSafetensors(File(kTwo, std::string(13, '\0'))).verdict, Verdict::kCorrupt);
+  EXPECT_EQ(CheckSafetensors(File(kTwo, std::string(13, '\0')), Level::kHeader).verdict, Verdict::kCorrupt);
 }
 
 TEST(Safetensors, MalformedHeadersAreCorrupt) {
@@ -86,14 +86,14 @@ TEST(Safetensors, MalformedHeadersAreCorrupt) {
                              R"({"a":[1]})", R"({"a":{"dtype":"F32","shape":[[1]],"data_offsets":[0,4]}})",
                              R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})",
                              R"( {})"}) {
-    EXPECT_EQ(Check(File(header, "1234")).verdict, Verdict::kCorrupt) << header;
+    EXPECT_EQ(CheckSafetensors(File(header, "1234")).verdict, Verdict::kCorrupt) << header;
   }
 }
 
 TEST(Safetensors, WhatWritersInTheWildDoIsOk) {
-  EXPECT_EQ(Check(File("{}      ", "")).verdict, Verdict::kOk);  // no tensors, padded
-  EXPECT_EQ(Check(File(R"({"__metadata__":null})", "")).verdict, Verdict::kOk);
-  EXPECT_EQ(Check(File(R"({"s":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8],"extra":"ignored"}})",
+  EXPECT_EQ(CheckSafetensors(File("{}      ", "")).verdict, Verdict::kOk);  // no tensors, padded
+  EXPECT_EQ(CheckSafetensors(File(R"({"__metadata__":null})", "")).verdict, Verdict::kOk);
+  EXPECT_EQ(CheckSafetensors(File(R"({"s":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8],"extra":"ignored"}})",
                        std::string(8, '\0'))).verdict,
             Verdict::kOk);
 }
@@ -104,7 +104,7 @@ TEST(Safetensors, AHeaderLongerThanTheReaderAcceptsIsCorrupt) {
   bytes[1] = static_cast<char>(0xe2);
   bytes[2] = static_cast<char>(0xf5);
   bytes[3] = 0x05;  // 100,000,256
-  EXPECT_EQ(Check(bytes).verdict, Verdict::kCorrupt);
+  EXPECT_EQ(CheckSafetensors(bytes).verdict, Verdict::kCorrupt);
 }
 
 TEST(Safetensors, NanAndInfAreCountedPerFloatDtypeAtFullOnly) {
@@ -113,8 +113,8 @@ TEST(Safetensors, NanAndInfAreCountedPerFloatDtypeAtFullOnly) {
       R"("e":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[6,8]},"u":{"dtype":"U8","shape":[1],"data_offsets":[8,9]}})";
   // F16 +inf (0x7c00) and 1.0; BF16 NaN (0x7fc0); E4M3 NaN (0x7f) and 0x7e (448, finite); U8 0xff.
   const std::string data("\x00\x7c\x00\x3c\xc0\x7f\x7f\x7e\xff", 9);
-  EXPECT_EQ(Check(File(header, data), Level::kStructure).verdict, Verdict::kOk);
-  const SafetensorsCheck c = Check(File(header, data), Level::kFull);
+  EXPECT_EQ(CheckSafetensors(File(header, data), Level::kStructure).verdict, Verdict::kOk);
+  const SafetensorsCheck c = CheckSafetensors(File(header, data), Level::kFull);
   EXPECT_EQ(c.verdict, Verdict::kNonfinite);
   EXPECT_EQ(c.nonfinite, 3u);
   EXPECT_NE(c.reason.find("the first in h"), std::string::npos) << c.reason;
@@ -122,7 +122,7 @@ TEST(Safetensors, NanAndInfAreCountedPerFloatDtypeAtFullOnly) {
 
 TEST(Safetensors, ShapesThatOverflowAreCorrupt) {
   const std::string header = R"({"a":{"dtype":"F64","shape":[4294967296,4294967296,16],"data_offsets":[0,0]}})";
-  EXPECT_EQ(Check(File(header, "")).verdict, Verdict::kCorrupt);
+  EXPECT_EQ(CheckSafetensors(File(header, "")).verdict, Verdict::kCorrupt);
 }
 
 TEST(Safetensors, EachHeaderBranchGivesItsVerdictAndReason) {
@@ -166,7 +166,7 @@ TEST(Safetensors, EachHeaderBranchGivesItsVerdictAndReason) {
       {"NaN unread at structure", File(one, "\0\0\xc0\x7f"s), Level::kStructure, Verdict::kOk, ""},
   };
   testing::ExpectVerdicts(
-      cases, [](const std::string& bytes, Level level) { return Check(bytes, level); });
+      cases, [](const std::string& bytes, Level level) { return CheckSafetensors(bytes, level); });
 }
 
 }  // namespace

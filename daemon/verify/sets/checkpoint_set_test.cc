@@ -14,7 +14,7 @@
 namespace ckptwatch {
 namespace {
 
-std::string ReadDoc(const std::string& relative) {
+std::string ReadSetDoc(const std::string& relative) {
   const char* dir = std::getenv("CKPTWATCH_SOURCE_DIR");
 #ifdef CKPTWATCH_TEST_SOURCE_DIR
   if (dir == nullptr) dir = CKPTWATCH_TEST_SOURCE_DIR;
@@ -26,7 +26,7 @@ std::string ReadDoc(const std::string& relative) {
 }
 
 TEST(SetLayoutNames, TheDocsTableListsEveryLayoutTheCodeKnowsAndNoOther) {
-  const std::string doc = ReadDoc("docs/checkpoint-sets.md");
+  const std::string doc = ReadSetDoc("docs/checkpoint-sets.md");
   ASSERT_FALSE(doc.empty()) << "docs/checkpoint-sets.md not found";
   const std::size_t start = doc.find("## Layouts and commit points");
   ASSERT_NE(start, std::string::npos);

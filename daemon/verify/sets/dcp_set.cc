@@ -4,6 +4,7 @@
 #include <map>
 
 #include "verify/byte_reader.h"
+#include "verify/sets/set_names.h"
 #include "verify/torch/pickle_reader.h"
 
 namespace ckptwatch {
@@ -12,10 +13,10 @@ namespace {
 // A `.metadata` of a large model lists every chunk of every tensor; 256 MiB is far past any.
 constexpr std::uint64_t kMaxMetadataBytes = 256u << 20;
 
-// A relative_path the set may hold: one name, no directory, nothing that leaves the set.
-bool PlainName(const std::string& name) {
-  return !name.empty() && name.size() < 256 && name.find('/') == std::string::npos && name != "." &&
-         name != ".." && name.find('\0') == std::string::npos;
+// A relative_path the set may hold: one name, no directory, nothing that leaves the set, and
+// one a file can have (NAME_MAX, no NUL).
+bool IsStorageFileName(const std::string& name) {
+  return IsOneComponent(name) && name.size() < 256 && name.find('\0') == std::string::npos;
 }
 
 // Whether the file ends with a zip end-of-central-directory record (no comment): what a whole
@@ -106,7 +107,7 @@ SetReport CheckDcp(const SetDir& dir, const std::vector<std::string>& names,
              ".metadata");
       return r;
     }
-    if (!PlainName(*path)) {
+    if (!IsStorageFileName(*path)) {
       r.Fail(SetVerdict::kInconsistent,
              ".metadata: " + fqn + " is stored in a file outside the checkpoint directory",
              ".metadata");

@@ -89,7 +89,7 @@ void CheckHfSharded(const SetDir& dir, const std::string& index, const SetCheckO
             " bytes in all";
   std::size_t missing = 0;
   for (const auto& [shard, tensors] : by_shard) {
-    if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..") {
+    if (!IsOneComponent(shard)) {
       r->Fail(SetVerdict::kInconsistent,
               index + " names a shard outside its directory: " + shard.substr(0, 200), index);
       return;

@@ -12,11 +12,6 @@ namespace {
 // files.
 constexpr std::size_t kMaxKerasIndexBytes = 64u << 20;
 
-// A shard name the index may use: a plain name beside it.
-bool PlainName(const std::string& name) {
-  return !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
-}
-
 }  // namespace
 
 bool IsKerasShardedIndexName(const std::string& name) { return HasStemAndSuffix(name, ".weights.json"); }
@@ -57,7 +52,7 @@ void CheckKerasSharded(const SetDir& dir, const std::string& index, const SetChe
       return;
     }
     for (const std::string& name : names) {
-      if (!PlainName(name)) {
+      if (!IsOneComponent(name)) {
         r->Fail(SetVerdict::kInconsistent,
                 index + " names a shard outside its directory: " + name.substr(0, 200), index);
         return;

@@ -3,23 +3,20 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "verify/sets/set_names.h"
+
 namespace ckptwatch {
 namespace {
 
 constexpr std::size_t kMaxPointerBytes = 64 * 1024;
 
-std::string Trim(std::string s) {
+std::string TrimBlanks(std::string s) {
   while (!s.empty() &&
          (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
     s.pop_back();
   std::size_t i = 0;
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
   return s.substr(i);
-}
-
-// A name beside the pointer: one path component, nothing that leaves the directory.
-bool Beside(const std::string& s) {
-  return !s.empty() && s.find('/') == std::string::npos && s != "." && s != "..";
 }
 
 }  // namespace
@@ -75,12 +72,12 @@ std::vector<ResumePointer> FindResumePointers(const std::shared_ptr<const SetDir
     const std::string n = name;
     if (n == "latest" || n == "LATEST") {
       p.kind = "deepspeed_latest";
-      p.text = Trim(text).substr(0, 4096);
-      p.outside = !Beside(p.text);
+      p.text = TrimBlanks(text).substr(0, 4096);
+      p.outside = !IsOneComponent(p.text);
       aim(p, p.text);
     } else if (n == "latest_checkpointed_iteration.txt") {
       p.kind = "megatron_tracker";
-      p.text = Trim(text).substr(0, 64);
+      p.text = TrimBlanks(text).substr(0, 64);
       if (p.text == "release") {
         aim(p, "release");
       } else if (StepFromName("iter_" + p.text, "iter_") >= 0) {
@@ -97,7 +94,7 @@ std::vector<ResumePointer> FindResumePointers(const std::shared_ptr<const SetDir
       if (p.text.empty()) continue;
       std::string relative = p.text;
       const std::string own = dir.path() + "/";  // an absolute path into this very directory
-      if (relative.rfind(own, 0) == 0 && Beside(relative.substr(own.size())))
+      if (relative.rfind(own, 0) == 0 && IsOneComponent(relative.substr(own.size())))
         relative = relative.substr(own.size());
       p.outside = relative[0] == '/' || relative == ".." || relative.rfind("../", 0) == 0 ||
                   relative.find("/../") != std::string::npos;

@@ -21,6 +21,12 @@ inline bool HasStemAndSuffix(std::string_view name, std::string_view suffix) {
   return name.size() > suffix.size() && name.ends_with(suffix);
 }
 
+/// True when `name`, as a set's index or pointer writes it, names an entry beside that file: one
+/// path component, not "." or "..", nothing that leaves the directory.
+inline bool IsOneComponent(std::string_view name) {
+  return !name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..";
+}
+
 /// The role of the file `relative` (a path below a watch root; only its last components count).
 SetRole SetRoleOf(const std::string& relative);
 

@@ -25,7 +25,7 @@ std::vector<std::uint8_t> Slurp(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-bool Read(const std::vector<std::uint8_t>& bytes, std::vector<TableEntry>* entries,
+bool ReadTable(const std::vector<std::uint8_t>& bytes, std::vector<TableEntry>* entries,
           std::string* err) {
   ReadAt read_at = SpanReadAt(bytes);
   return ReadTable(read_at, bytes.size(), entries, err);
@@ -73,13 +73,13 @@ TEST_P(CorpusIndex, ReadsBackAndSurvivesEveryPrefixAndBitFlip) {
   const std::vector<std::uint8_t> bytes = Slurp(path);
   std::vector<TableEntry> entries;
   std::string err;
-  ASSERT_TRUE(Read(bytes, &entries, &err)) << err;
+  ASSERT_TRUE(ReadTable(bytes, &entries, &err)) << err;
   ASSERT_GE(entries.size(), 2u);
   EXPECT_EQ(entries[0].key, "");  // the BundleHeaderProto sorts first
   for (std::size_t n = 0; n < bytes.size(); ++n) {
     std::vector<std::uint8_t> prefix(bytes.begin(), bytes.begin() + static_cast<long>(n));
     err.clear();
-    EXPECT_FALSE(Read(prefix, &entries, &err)) << n;  // the footer is gone or misplaced
+    EXPECT_FALSE(ReadTable(prefix, &entries, &err)) << n;  // the footer is gone or misplaced
     EXPECT_FALSE(err.empty());
   }
   const std::size_t footer = bytes.size() - 48;
@@ -94,7 +94,7 @@ TEST_P(CorpusIndex, ReadsBackAndSurvivesEveryPrefixAndBitFlip) {
     std::vector<std::uint8_t> flipped = bytes;
     flipped[i / 8] ^= static_cast<std::uint8_t>(1u << (i % 8));
     err.clear();
-    const bool read = Read(flipped, &entries, &err);
+    const bool read = ReadTable(flipped, &entries, &err);
     // Every block read (and its trailer) is under a CRC-32C: a flip there is always caught. The
     // metaindex block, its handle and the footer's padding are never read for entries.
     EXPECT_TRUE(!read || unread(i / 8)) << "bit " << i;

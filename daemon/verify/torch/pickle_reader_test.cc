@@ -12,7 +12,7 @@ namespace {
 
 using namespace std::string_literals;
 
-PickleSummary Read(const std::string& bytes) {
+PickleSummary Summarize(const std::string& bytes) {
   ReadAt over = [&bytes](std::uint64_t offset, void* buf, std::size_t n) -> long {
     if (offset >= bytes.size()) return 0;
     n = std::min<std::size_t>(n, bytes.size() - offset);
@@ -40,7 +40,7 @@ std::string Tensor(const std::string& key, int numel) {
 
 TEST(PickleReader, CollectsStoragesOfAStateDictWithoutRunningIt) {
   const std::string p = "\x80\x02}(" + Str("w") + Tensor("0", 6) + Str("b") + Tensor("1", 2) + "u.";
-  const PickleSummary s = Read(p);
+  const PickleSummary s = Summarize(p);
   ASSERT_EQ(s.status, PickleSummary::Status::kOk) << s.error;
   ASSERT_EQ(s.storages.size(), 2u);
   EXPECT_EQ(s.storages[0].key, "0");
@@ -56,7 +56,7 @@ TEST(PickleReader, StoragesUnderCallbacksAndOptimizerStateAreNotWeights) {
   const std::string p = "\x80\x02}(" + Str("state_dict") + "}(" + Str("w") + Tensor("0", 4) + "u" +
                         Str("callbacks") + "}(" + Str("kth_value") + Tensor("1", 1) + "u" +
                         Str("optimizer_states") + "]" + Tensor("2", 4) + "a" + "u.";
-  const PickleSummary s = Read(p);
+  const PickleSummary s = Summarize(p);
   ASSERT_EQ(s.status, PickleSummary::Status::kOk) << s.error;
   ASSERT_EQ(s.storages.size(), 3u);
   EXPECT_TRUE(s.storages[0].weight);
@@ -65,7 +65,7 @@ TEST(PickleReader, StoragesUnderCallbacksAndOptimizerStateAreNotWeights) {
 }
 
 TEST(PickleReader, NamesClassesBeyondTorchAndPython) {
-  const PickleSummary s = Read("\x80\x02" "c__main__\nNet\n)\x81}b.");
+  const PickleSummary s = Summarize("\x80\x02" "c__main__\nNet\n)\x81}b.");
   ASSERT_EQ(s.status, PickleSummary::Status::kOk) << s.error;
   EXPECT_EQ(s.foreign_globals, std::vector<std::string>{"__main__.Net"});
 }
@@ -73,18 +73,18 @@ TEST(PickleReader, NamesClassesBeyondTorchAndPython) {
 TEST(PickleReader, ACutPickleIsTruncatedAndGarbageMalformed) {
   const std::string p = "\x80\x02}(" + Str("w") + Tensor("0", 6) + "u.";
   for (std::size_t cut = 1; cut < p.size(); ++cut)
-    EXPECT_EQ(Read(p.substr(0, cut)).status, PickleSummary::Status::kTruncated) << cut;
-  EXPECT_EQ(Read("\x80\x02\xff.").status, PickleSummary::Status::kMalformed);
-  EXPECT_EQ(Read("\x80\x02h\x05.").status, PickleSummary::Status::kMalformed);  // memo never stored
-  EXPECT_EQ(Read("\x80\x02u.").status, PickleSummary::Status::kMalformed);      // no mark
-  EXPECT_EQ(Read(".").status, PickleSummary::Status::kMalformed);               // empty stack
+    EXPECT_EQ(Summarize(p.substr(0, cut)).status, PickleSummary::Status::kTruncated) << cut;
+  EXPECT_EQ(Summarize("\x80\x02\xff.").status, PickleSummary::Status::kMalformed);
+  EXPECT_EQ(Summarize("\x80\x02h\x05.").status, PickleSummary::Status::kMalformed);  // memo never stored
+  EXPECT_EQ(Summarize("\x80\x02u.").status, PickleSummary::Status::kMalformed);      // no mark
+  EXPECT_EQ(Summarize(".").status, PickleSummary::Status::kMalformed);               // empty stack
 }
 
 TEST(PickleReader, RecognisesTheLegacyMagicNumberInEveryProtocol) {
-  EXPECT_TRUE(Read(std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15)).root_is_torch_magic);
-  EXPECT_TRUE(Read("L119547037146038801333356L\n.").root_is_torch_magic);
-  EXPECT_FALSE(Read("\x80\x02K\x05.").root_is_torch_magic);
-  EXPECT_EQ(Read("\x80\x02M\xe9\x03.").root_int, 1001);
+  EXPECT_TRUE(Summarize(std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15)).root_is_torch_magic);
+  EXPECT_TRUE(Summarize("L119547037146038801333356L\n.").root_is_torch_magic);
+  EXPECT_FALSE(Summarize("\x80\x02K\x05.").root_is_torch_magic);
+  EXPECT_EQ(Summarize("\x80\x02M\xe9\x03.").root_int, 1001);
 }
 
 TEST(PickleReader, DeepNestingAndHugeCountsStayWithinTheMemoryLimit) {
@@ -93,7 +93,7 @@ TEST(PickleReader, DeepNestingAndHugeCountsStayWithinTheMemoryLimit) {
   for (int i = 0; i < 1'000'000; ++i) deep += "]";
   for (int i = 0; i < 999'999; ++i) deep += "a";
   deep += ".";
-  EXPECT_EQ(Read(deep).status, PickleSummary::Status::kOk);
+  EXPECT_EQ(Summarize(deep).status, PickleSummary::Status::kOk);
   // A memo that would grow past the limit: stopped, not allocated.
   std::string wide = "\x80\x02(";
   for (int i = 0; i < 3'000'000; ++i) wide += "]";
@@ -229,7 +229,7 @@ const OpcodeCase kOpcodes[] = {
 
 TEST(PickleOpcodes, EachBranchGivesItsStatusAndError) {
   for (const OpcodeCase& c : kOpcodes) {
-    const PickleSummary s = Read(c.bytes);
+    const PickleSummary s = Summarize(c.bytes);
     EXPECT_EQ(StatusName(s.status), StatusName(c.status)) << c.what << ": " << s.error;
     EXPECT_NE(s.error.find(c.error), std::string::npos) << c.what << ": " << s.error;
     if (c.status == PickleSummary::Status::kOk) {
@@ -255,7 +255,7 @@ TEST(PickleOpcodes, CPythonsMemoGrowthIsFollowedExactly) {
 
 TEST(PickleOpcodes, TorchStateDictsAtEveryProtocolAsPythonsPicklerWritesThem) {
   for (int protocol = 0; protocol <= 5; ++protocol) {
-    const PickleSummary s = Read(testing::StateDictPickle(protocol, "0", 3, false));
+    const PickleSummary s = Summarize(testing::StateDictPickle(protocol, "0", 3, false));
     ASSERT_EQ(s.status, PickleSummary::Status::kOk) << protocol << ": " << s.error;
     EXPECT_EQ(s.protocol, protocol < 2 ? 0 : protocol);
     EXPECT_EQ(s.tensors, 1u) << protocol;

@@ -13,7 +13,7 @@ using testing::Floats;
 using testing::LegacyTorchFile;
 using testing::OverBytes;
 
-TorchCheck Check(const std::string& bytes, Level level) {
+TorchCheck CheckLegacy(const std::string& bytes, Level level) {
   return CheckTorchLegacy(OverBytes(bytes), bytes.size(), level);
 }
 
@@ -27,7 +27,7 @@ TEST(TorchLegacy, EveryProtocolIsDetectedAndProtocolsOneToFiveAreOk) {
         << protocol;
     if (protocol == 0) continue;
     for (Level level : {Level::kHeader, Level::kStructure, Level::kFull}) {
-      const TorchCheck c = Check(file, level);
+      const TorchCheck c = CheckLegacy(file, level);
       EXPECT_EQ(c.verdict, Verdict::kOk) << protocol << " " << LevelName(level) << ": " << c.reason;
       EXPECT_EQ(c.tensors, 1u) << protocol;
       EXPECT_EQ(c.parameters, 3u) << protocol;
@@ -44,7 +44,7 @@ TEST(TorchLegacy, ProtocolFourAndFiveStartWithAFrame) {
 }
 
 TEST(TorchLegacy, ProtocolZeroIsCorruptAsTorchLoadFailsOnItsTextPersistentIds) {
-  const TorchCheck c = Check(LegacyTorchFile(0), Level::kStructure);
+  const TorchCheck c = CheckLegacy(LegacyTorchFile(0), Level::kStructure);
   EXPECT_EQ(c.verdict, Verdict::kCorrupt);
   EXPECT_NE(c.reason.find("the main pickle names its storages by text persistent ids"),
             std::string::npos)
@@ -55,15 +55,15 @@ TEST(TorchLegacy, ACutAnywhereIsTruncatedAndNamesWhere) {
   for (int protocol : {2, 4}) {
     const std::string file = LegacyTorchFile(protocol);
     for (std::size_t cut = 1; cut < file.size(); ++cut) {
-      const TorchCheck c = Check(file.substr(0, cut), Level::kStructure);
+      const TorchCheck c = CheckLegacy(file.substr(0, cut), Level::kStructure);
       EXPECT_EQ(c.verdict, Verdict::kTruncated)
           << protocol << " cut at " << cut << ": " << c.reason;
     }
     EXPECT_NE(
-        Check(file.substr(0, file.size() - 1), Level::kStructure).reason.find("inside storage 94"),
+        CheckLegacy(file.substr(0, file.size() - 1), Level::kStructure).reason.find("inside storage 94"),
         std::string::npos);
     EXPECT_NE(
-        Check(file.substr(0, file.size() - 14), Level::kStructure).reason.find("before storage 94"),
+        CheckLegacy(file.substr(0, file.size() - 14), Level::kStructure).reason.find("before storage 94"),
         std::string::npos);
   }
 }
@@ -90,7 +90,7 @@ TEST(TorchLegacy, EachDamageHasItsVerdictAndReason) {
       {"NaN unread at structure", LegacyTorchFile(4, 3, Floats(3, 0x7f800000)), Level::kStructure,
        Verdict::kOk, ""},
   };
-  testing::ExpectVerdicts(cases, Check);
+  testing::ExpectVerdicts(cases, CheckLegacy);
 }
 
 }  // namespace

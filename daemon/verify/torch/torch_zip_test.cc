@@ -16,7 +16,7 @@ using testing::Without;
 using testing::ZipArchive;
 using testing::ZipFile;
 
-TorchCheck Check(const std::vector<ZipFile>& files, Level level) {
+TorchCheck CheckZip(const std::vector<ZipFile>& files, Level level) {
   const std::string bytes = ZipArchive(files);
   return CheckTorchZip(OverBytes(bytes), bytes.size(), level);
 }
@@ -24,7 +24,7 @@ TorchCheck Check(const std::vector<ZipFile>& files, Level level) {
 TEST(TorchZip, ArchivesTorchSavesAtEveryLoadableProtocolAreOkAtEveryLevel) {
   for (int protocol = 1; protocol <= 5; ++protocol) {
     for (Level level : {Level::kHeader, Level::kStructure, Level::kFull}) {
-      const TorchCheck c = Check(TorchZipFiles(protocol), level);
+      const TorchCheck c = CheckZip(TorchZipFiles(protocol), level);
       EXPECT_EQ(c.verdict, Verdict::kOk) << protocol << " " << LevelName(level) << ": " << c.reason;
       if (level == Level::kHeader) continue;
       EXPECT_EQ(c.tensors, 1u) << protocol;
@@ -35,7 +35,7 @@ TEST(TorchZip, ArchivesTorchSavesAtEveryLoadableProtocolAreOkAtEveryLevel) {
 
 TEST(TorchZip, ProtocolZeroIsCorruptAsTorchLoadFailsOnItsTextPersistentIds) {
   // torch.save(pickle_protocol=0) writes str(tuple) as the persistent id; torch.load asserts.
-  const TorchCheck c = Check(TorchZipFiles(0), Level::kStructure);
+  const TorchCheck c = CheckZip(TorchZipFiles(0), Level::kStructure);
   EXPECT_EQ(c.verdict, Verdict::kCorrupt);
   EXPECT_NE(
       c.reason.find("archive/data.pkl names its storages by text persistent ids "
@@ -75,7 +75,7 @@ const VersionCase kVersions[] = {
 TEST(TorchZip, TheVersionRecordIsJudgedAsTorchLoadParsesIt) {
   for (const VersionCase& v : kVersions) {
     for (Level level : {Level::kHeader, Level::kStructure}) {
-      const TorchCheck c = Check(With(TorchZipFiles(), "archive/version", v.record), level);
+      const TorchCheck c = CheckZip(With(TorchZipFiles(), "archive/version", v.record), level);
       EXPECT_EQ(c.verdict, v.loads ? Verdict::kOk : Verdict::kCorrupt) << "'" << v.record << "'";
       EXPECT_NE(c.reason.find(v.reason), std::string::npos) << "'" << v.record << "': " << c.reason;
       if (!v.loads) {
@@ -87,17 +87,17 @@ TEST(TorchZip, TheVersionRecordIsJudgedAsTorchLoadParsesIt) {
 
 TEST(TorchZip, DataVersionIsReadBeforeVersionAndADeflatedRecordIsInflated) {
   auto files = With(TorchZipFiles(), "archive/.data/version", "999\n");
-  EXPECT_EQ(Check(files, Level::kHeader).verdict, Verdict::kCorrupt);
+  EXPECT_EQ(CheckZip(files, Level::kHeader).verdict, Verdict::kCorrupt);
   files = With(With(TorchZipFiles(), "archive/.data/version", "3\n"), "archive/version", "999\n");
-  EXPECT_EQ(Check(files, Level::kHeader).verdict, Verdict::kOk);
+  EXPECT_EQ(CheckZip(files, Level::kHeader).verdict, Verdict::kOk);
   files = Without(TorchZipFiles(), "archive/version");
   files.push_back({"archive/version", std::string(100000, ' ') + "999", true});
-  const TorchCheck deflated = Check(files, Level::kHeader);
+  const TorchCheck deflated = CheckZip(files, Level::kHeader);
   EXPECT_EQ(deflated.verdict, Verdict::kCorrupt);
   EXPECT_NE(deflated.reason.find("holds no number in its first 64 KiB"), std::string::npos)
       << deflated.reason;
   files.back().data = std::string(1000, ' ') + "9";
-  EXPECT_EQ(Check(files, Level::kHeader).verdict, Verdict::kOk);
+  EXPECT_EQ(CheckZip(files, Level::kHeader).verdict, Verdict::kOk);
 }
 
 TEST(TorchZip, EachDamageHasItsVerdictAndReason) {
@@ -132,7 +132,7 @@ TEST(TorchZip, EachDamageHasItsVerdictAndReason) {
 }
 
 TEST(TorchZip, BigEndianStoragesAreNotScannedAndSaySo) {
-  const TorchCheck c = Check(
+  const TorchCheck c = CheckZip(
       With(TorchZipFiles(2, Floats(3, 0x7fc00000)), "archive/byteorder", "big"), Level::kFull);
   EXPECT_EQ(c.verdict, Verdict::kOk) << c.reason;
   EXPECT_EQ(c.note, "big-endian storages: NaN/Inf not counted");
@@ -155,7 +155,7 @@ TEST(TorchZip, AMemoCPythonCannotAllocateIsNotOk) {
   const std::size_t put = pickle.find(std::string("}q\x00", 3));
   ASSERT_NE(put, std::string::npos);
   pickle.replace(put + 1, 2, std::string("r\xff\xff\xff\x7f", 5));
-  const TorchCheck c = Check(With(TorchZipFiles(), "archive/data.pkl", pickle), Level::kStructure);
+  const TorchCheck c = CheckZip(With(TorchZipFiles(), "archive/data.pkl", pickle), Level::kStructure);
   EXPECT_EQ(c.verdict, Verdict::kCorrupt);
   EXPECT_NE(c.reason.find("puts memo entry 2147483647"), std::string::npos) << c.reason;
   EXPECT_NE(c.reason.find("32 GiB"), std::string::npos) << c.reason;
