@@ -4,12 +4,9 @@ at every structural boundary, damaged, killed mid-save and saved into full files
 corpus of real files (../shared/corpus-formats); and the daemon's default patterns.
 """
 
-import concurrent.futures
 import csv
 import json
 import os
-import select
-import shutil
 import signal
 import struct
 import subprocess
@@ -27,6 +24,7 @@ import format_writers as fw  # noqa: E402
 from daemon_harness import BIN, Daemon, tempdir, yaml_watch  # noqa: E402
 from evidence import requires  # noqa: E402
 from figures import record  # noqa: E402
+from loader_server import H5PY_OPEN, LOADERS, TORCH_LOAD, loads_in_child  # noqa: E402,F401
 
 PYTHON = "/usr/bin/python3"
 ROOT = os.geteuid() == 0
@@ -118,6 +116,7 @@ class TorchTest(FormatCase):
         self.assertEqual(r["nonfinite"], 1, r)
 
     def test_nan_and_inf_weights_are_nonfinite_at_full_and_ok_at_structure(self):
+        saved = {}
         for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
             for legacy in (False, True):
                 w = torch.randn(64, 64).to(dtype)
@@ -126,9 +125,13 @@ class TorchTest(FormatCase):
                 p = self.path(f"nan_{str(dtype)[6:]}_{legacy}.pth")
                 fw.save_torch(p, {"fc.weight": w, "fc.bias": torch.zeros(64, dtype=dtype),
                                   "steps": torch.tensor(10)}, legacy=legacy)
-                self.assertVerdict(p, "ok", "structure")
-                r = self.assertVerdict(p, "nonfinite", "full")
-                self.assertEqual(r["nonfinite"], 2, (dtype, legacy, r))
+                saved[p] = (dtype, legacy)
+        # One `verify` per level over every file (one process start each, not one per file).
+        for r in verify(list(saved), "structure"):
+            self.assertEqual(r["verdict"], "ok", r)
+        for p, r in zip(saved, verify(list(saved), "full")):
+            self.assertEqual(r["verdict"], "nonfinite", r)
+            self.assertEqual(r["nonfinite"], 2, (*saved[p], r))
 
     def test_full_model_pickle_names_the_classes_a_load_needs(self):
         script = ("import torch\nclass Net(torch.nn.Module):\n"
@@ -210,11 +213,15 @@ class SafetensorsTest(FormatCase):
             "e5m2": ("F8_E5M2", (2,), bytes([0x7c, 0x00])),  # +inf
             "e4m3": ("F8_E4M3", (2,), bytes([0x00, 0xff])),  # NaN
         }
+        paths = {}
         for name, tensor in bad.items():
             q = self.path(f"bad_{name}.safetensors")
             fw.write_safetensors(q, {**tensors, name: tensor})
-            self.assertVerdict(q, "ok", "structure")
-            r = self.assertVerdict(q, "nonfinite", "full")
+            paths[q] = name
+        for r in verify(list(paths), "structure"):
+            self.assertEqual(r["verdict"], "ok", r)
+        for (q, name), r in zip(paths.items(), verify(list(paths), "full")):
+            self.assertEqual(r["verdict"], "nonfinite", (name, r))
             self.assertEqual(r["nonfinite"], 1, (name, r))
             self.assertIn(name, r["reason"])
 
@@ -235,10 +242,10 @@ class SafetensorsTest(FormatCase):
             "too_large": struct.pack("<Q", 100_000_001) + b"{" + b" " * 100,
             "trailing": fw.safetensors_bytes(good) + b"\0\0\0\0",
         }
-        for name, data in cases.items():
-            p = self.path(f"{name}.safetensors")
+        paths = [self.path(f"{name}.safetensors") for name in cases]
+        for p, data in zip(paths, cases.values()):
             write_bytes(p, data)
-            r = verify(p, "structure")[0]
+        for name, r in zip(cases, verify(paths, "structure")):
             self.assertEqual(r["verdict"], "corrupt", (name, r))
         # What writers in the wild do and the format allows.
         allowed = {
@@ -247,10 +254,11 @@ class SafetensorsTest(FormatCase):
                                     b'"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}') + b"\0" * 12,
             "no_tensors": header(b"{}      "),
         }
-        for name, data in allowed.items():
-            p = self.path(f"{name}.safetensors")
+        paths = [self.path(f"{name}.safetensors") for name in allowed]
+        for p, data in zip(paths, allowed.values()):
             write_bytes(p, data)
-            self.assertEqual(verify(p, "full")[0]["verdict"], "ok", name)
+        for name, r in zip(allowed, verify(paths, "full")):
+            self.assertEqual(r["verdict"], "ok", (name, r))
 
     def test_a_header_of_a_million_tensors_is_verified_within_limits(self):
         # ~70 MB of JSON: under the reference's 100 MB limit, so a reader must cope.
@@ -311,93 +319,10 @@ class TruncationTest(FormatCase):
         self.assertGreater(seen.get("truncated", 0), 0)
 
 
-# The loaders' fork server: imports torch and h5py once, then forks a child per load that gets
-# 4 GiB of address space, runs the loader on sys.argv[1] with its stderr in a file, and exits 1
-# with the traceback there when it raises. Each child starts from the same pristine process, as
-# a fresh `python3 -c` would, without importing torch again: 1-3 s per load on CI's machine, ~20
-# loads (CI, issue 23). The server answers each request line with the child's exit status.
-LOADER_SERVER = r"""
-import json, os, resource, sys, traceback
-import h5py, torch  # noqa: F401
-for line in sys.stdin:
-    req = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-            fd = os.open(req["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.dup2(fd, 2)
-            sys.argv = ["-c", req["path"]]
-            exec(compile(req["code"], "<string>", "exec"), {"__name__": "__main__"})
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        sys.stderr.flush()
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    print(json.dumps(os.waitstatus_to_exitcode(status)), flush=True)
-"""
-
-
-class Loaders:
-    """The fork server above, started on first use and stopped after the module."""
-
-    TIMEOUT = 300  # seconds one load may take, as subprocess.run(timeout=300) allowed before
-
-    def __init__(self):
-        self.proc = None
-
-    def run(self, code, path, stderr_path):
-        if self.proc is None or self.proc.poll() is not None:
-            self.proc = subprocess.Popen([PYTHON, "-c", LOADER_SERVER], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, text=True, bufsize=1,
-                                         start_new_session=True)
-        self.proc.stdin.write(json.dumps({"code": code, "path": path, "stderr": stderr_path}) + "\n")
-        self.proc.stdin.flush()
-        ready, _, _ = select.select([self.proc.stdout], [], [], self.TIMEOUT)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            self.close()
-            raise subprocess.TimeoutExpired(code, self.TIMEOUT) if not ready else \
-                RuntimeError("the loader fork server died")
-        return json.loads(line)
-
-    def close(self):
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # the server and a child it waits for
-            self.proc.wait()
-            self.proc.stdin.close()
-            self.proc.stdout.close()
-            self.proc = None
-
-
-LOADERS = Loaders()
 
 
 def tearDownModule():
     LOADERS.close()
-
-
-def loads_in_child(code, path):
-    """(True, "") when `code` (a Python loader of sys.argv[1]) succeeds on `path`, else (False, its
-    last error line). The child gets 4 GiB of address space, so a memory bomb fails with
-    MemoryError on any host instead of exhausting it."""
-    stderr_path = path + ".loader-stderr"
-    returncode = LOADERS.run(code, os.path.abspath(path), os.path.abspath(stderr_path))
-    try:  # absent when the child died before it opened it
-        with open(stderr_path, errors="replace") as f:
-            stderr = f.read()
-        os.unlink(stderr_path)
-    except FileNotFoundError:
-        stderr = ""
-    lines = [line for line in stderr.splitlines() if line.strip() and "Warning" not in line]
-    return returncode == 0, (lines[-1] if lines and returncode else "")
-
-
-TORCH_LOAD = "import sys, torch; torch.load(sys.argv[1])"
-H5PY_OPEN = "import sys, h5py; f = h5py.File(sys.argv[1], 'r'); [f[k] for k in f]; f.close()"
 
 
 class CraftedFilesTest(FormatCase):
@@ -506,6 +431,13 @@ class DaemonCase(FormatCase):
         self.addCleanup(d.stop)
         return d.start()
 
+    def writers(self):
+        """The writers' fork server (format_writers.WriterServer): each writer is a process of its
+        own, killed or filling a disk as a fresh one would, without a torch import per writer."""
+        server = fw.WriterServer(PYTHON)
+        self.addCleanup(server.close)
+        return server
+
 
 def same_content(path, reference):
     """True when `path` holds what `reference` does: the same bytes for safetensors; for torch the
@@ -525,23 +457,31 @@ class KilledWriterTest(DaemonCase):
         ckpt = self.path("ckpt")
         os.makedirs(ckpt)
         d = self.start(yaml_watch("run", ckpt, settle="0s"))
+        writers = self.writers()
+        stderr_path = self.path("writer.stderr")
         total = 24 << 20
         seen = {}
         for kind, args, ext in (("torch", [], "pt"), ("torch", ["legacy"], "pth"), ("safetensors", [], "safetensors")):
             reference = self.path(f"reference.{ext}")
-            subprocess.run([PYTHON, os.path.join(HERE, "format_writers.py"), kind, reference, str(total), *args], check=True)
+            status = writers.wait(writers.start([kind, reference, total, *args], stderr_path))
+            self.assertEqual(status, 0, read_bytes(stderr_path))
             complete = read_bytes(reference)
             for i in range(1, 11):
                 p = os.path.join(ckpt, f"killed_{kind}{''.join(args)}_{i:02}.{ext}")
-                writer = subprocess.Popen([PYTHON, os.path.join(HERE, "format_writers.py"), kind, p, str(total), *args])
+                pid = writers.start([kind, p, total, *args], stderr_path)
                 target = len(complete) * i // 11
                 end = time.monotonic() + 60
-                while time.monotonic() < end and writer.poll() is None:
+                status = None
+                while time.monotonic() < end:
                     if os.path.exists(p) and os.path.getsize(p) >= target:
                         break
+                    status = writers.poll(pid)
+                    if status is not None:  # done before the target size: the kill misses
+                        break
                     time.sleep(0.0005)
-                writer.send_signal(signal.SIGKILL)
-                writer.wait()
+                if status is None:
+                    os.kill(pid, signal.SIGKILL)
+                    writers.wait(pid)
                 if not os.path.exists(p):
                     continue
                 v = d.wait_verdict(p, deadline=60)
@@ -564,15 +504,17 @@ class DiskFullTest(DaemonCase):
             subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", mount], check=True)
             self.addCleanup(subprocess.run, ["umount", "-l", mount])
         d = self.start(yaml_watch("run", ckpt, recursive=True, settle="100ms"))
+        writers = self.writers()
+        stderr_path = self.path("writer.stderr")
         checked = 0
         for size in sizes:
             for kind, args, name in (("torch", [], "model.pt"), ("torch", ["legacy"], "legacy.pth"),
                                      ("safetensors", [], "model-00001-of-00002.safetensors")):
                 p = os.path.join(ckpt, f"fs_{size}", name)
-                r = subprocess.run([PYTHON, os.path.join(HERE, "format_writers.py"), kind, p, str(8 << 20), *args],
-                                   capture_output=True, text=True)
-                self.assertNotEqual(r.returncode, 0, f"the save of {name} into {size} should have failed")
-                self.assertTrue(os.path.exists(p), f"no {name} after the save into {size}: {r.stderr}")
+                status = writers.wait(writers.start([kind, p, 8 << 20, *args], stderr_path))
+                self.assertNotEqual(status, 0, f"the save of {name} into {size} should have failed")
+                self.assertTrue(os.path.exists(p), f"no {name} after the save into {size}: "
+                                f"{read_bytes(stderr_path).decode(errors='replace')}")
                 v = d.wait_verdict(p, deadline=60)
                 self.assertNotEqual(v["verdict"], "ok", v)
                 self.assertEqual(v.get("cause"), "disk_full", v)
@@ -587,10 +529,11 @@ class DiskFullTest(DaemonCase):
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", ckpt], check=True)
         self.addCleanup(subprocess.run, ["umount", "-l", ckpt])
         d = self.start(yaml_watch("hf", ckpt, settle="100ms"))
+        writers = self.writers()
+        stderr_path = self.path("writer.stderr")
         shard = os.path.join(ckpt, "model-00001-of-00002.safetensors")
-        r = subprocess.run([PYTHON, os.path.join(HERE, "format_writers.py"), "safetensors", shard, str(12 << 20)],
-                           capture_output=True, text=True)
-        self.assertIn("No space left on device", r.stderr)
+        self.assertNotEqual(writers.wait(writers.start(["safetensors", shard, 12 << 20], stderr_path)), 0)
+        self.assertIn("No space left on device", read_bytes(stderr_path).decode(errors="replace"))
         v = d.wait_verdict(shard, deadline=60)
         self.assertEqual(v["verdict"], "truncated", v)
         self.assertEqual(v["cause"], "disk_full", v)
@@ -664,8 +607,9 @@ class CorpusFormatsTest(unittest.TestCase):
         with open(os.path.join(CORPUS, "MANIFEST.tsv"), newline="") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
         self.assertTrue(rows)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            results = list(pool.map(lambda row: verify(os.path.join(CORPUS, row["file"]), "full")[0], rows))
+        # One `verify` over the whole manifest, as a user would run it on a directory: its warm
+        # verifiers meet the files one after another, so no file may colour the next's verdict.
+        results = verify([os.path.join(CORPUS, row["file"]) for row in rows], "full", timeout=600)
         table = []
         for row, r in zip(rows, results):
             with self.subTest(file=row["file"]):
