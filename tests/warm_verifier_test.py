@@ -75,6 +75,44 @@ class WarmVerifierTest(SecurityTestCase):
         self.assertLess(len(owners_by_pid), len(paths), f"no verifier was reused: {owners_by_pid}")
         self.assertFalse([e for e in d.events() if e.get("event") == "verifier_owners_mixed"])
 
+    def test_a_verifier_that_served_its_files_is_replaced_before_the_next_file_comes(self):
+        """A warm verifier leaves after 64 files (kWarmDefaultMaxFiles); its successor is forked
+        then, not when the owner's next save arrives and would wait for it (the paced-latency
+        p99 of bench/latency_bench.py)."""
+        adv = security_test.ADVERSARY
+        [d] = self.start_daemons(yaml_watch("adv", self.watch, settle="0s"), formats=("json",))
+
+        def verifier_of(path):
+            end = time.monotonic() + DEADLINE
+            while time.monotonic() < end:
+                for e in d.events():
+                    if e.get("event") == "verifier_used" and e.get("path") == path:
+                        return int(e["verifier_pid"])
+                time.sleep(0.01)
+            self.fail(f"no verifier_used line for {path}")
+
+        served = {}
+        for i in range(64 * 2):
+            path = os.path.join(self.watch, f"step_{i:03}.h5")
+            save(adv, path)
+            self.assertEqual(d.wait_verdict(path)["verdict"], "ok", path)
+            pid = verifier_of(path)
+            served[pid] = served.get(pid, 0) + 1
+            if served[pid] == 64:
+                break
+        else:
+            self.fail(f"no verifier served 64 files: {served}")
+        # Before the next save: a verifier other than the worn-out one is already running.
+        successor, end = None, time.monotonic() + DEADLINE
+        while successor is None and time.monotonic() < end:
+            successor = next((c for c in verifier_children(d.proc.pid) if c != pid), None)
+            time.sleep(0.01)
+        self.assertIsNotNone(successor, f"no verifier waiting after {pid} served 64 files")
+        path = os.path.join(self.watch, "next.h5")
+        save(adv, path)
+        self.assertEqual(d.wait_verdict(path)["verdict"], "ok", path)
+        self.assertEqual(verifier_of(path), successor)
+
     def spawn_warm(self):
         """`ckptwatch __verify-warm` as the daemon's user, its channel at descriptor 4."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -101,6 +101,8 @@ class VerifyQueue {
   void OnWarmReport(Warm* warm, const WarmReport& report);
   bool HandleWarmZygoteReport(const ZygoteReport& report);
   void WarmJobDone(Child* child);
+  /// An idle `warm` leaves after warm_idle_ms_ unless a job comes (RunInWarm() stops the timer).
+  void StartIdleTimer(Warm* warm);
   void RetireWarm(Warm* warm);
   void LoseWarms(Zygote* zygote);
   static void OnWarmHandleClosed(uv_handle_t* handle);

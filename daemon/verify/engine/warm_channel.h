@@ -24,7 +24,8 @@ inline constexpr std::string_view kWarmVerifierCommand = "__verify-warm";
 /// The warm verifier's end of its channel. 3 is the file of the job at hand, as in a one-shot
 /// child; 0 is /dev/null; 1 and 2 are the job's pipes, and closed between jobs.
 inline constexpr int kWarmChannelFd = 4;
-/// Files one warm verifier verifies before it is replaced (its default: verify.warm_max_files).
+/// Files one of the daemon's warm verifiers verifies before it is replaced (`ckptwatch verify`,
+/// whose replacement is an exec, not a fork: kCliWarmMaxFiles in cli/verify_command.cc).
 inline constexpr std::size_t kWarmDefaultMaxFiles = 64;
 /// How long an idle warm verifier is kept.
 inline constexpr std::uint64_t kWarmIdleMs = 30000;
