@@ -8,16 +8,13 @@ cutting files short where a save can stop.
 Command line (for kill -9 and ENOSPC sweeps, where the writer is its own process):
     format_writers.py torch PATH BYTES [legacy]   torch.save of a state dict of about BYTES
     format_writers.py safetensors PATH BYTES      a safetensors file of about BYTES
-    format_writers.py serve                       the same writers as a fork server (WriterServer)
 """
 
 import io
 import json
 import os
 import pickletools
-import signal
 import struct
-import subprocess
 import sys
 import zipfile
 
@@ -157,86 +154,7 @@ def legacy_boundaries(path, element_size=4):
     return sorted(c for c in cuts if 0 < c < len(data))
 
 
-def serve(requests, answers):
-    """The writers' fork server: torch is imported once, then each request line forks a writer
-    process from this pristine, single-threaded one. Requests and their answers, one JSON line
-    each:
-        {"run": [KIND, PATH, BYTES, ...], "stderr": FILE}  ->  {"pid": PID}, at once: a child runs
-            that command line (main()) with its stderr in FILE and exits with its status
-        {"poll": PID}  ->  {"status": STATUS or null while it runs}
-        {"wait": PID}  ->  {"status": STATUS}, once it has ended
-    STATUS is os.waitstatus_to_exitcode()'s: -9 for a child killed by SIGKILL. A child stays
-    unreaped until polled or waited for, so its pid is not reused while a test may still kill it."""
-    import torch  # noqa: F401  (imported here once; never used in this process)
-    for line in requests:
-        req = json.loads(line)
-        if "run" in req:
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-                    fd = os.open(req["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                    os.dup2(fd, 2)
-                    os.close(fd)
-                    code = main(["format_writers.py", *req["run"]])
-                except BaseException:  # noqa: BLE001  (the status says it; the trace is in FILE)
-                    import traceback
-                    traceback.print_exc()
-                finally:
-                    sys.stderr.flush()
-                    os._exit(code)
-            answer = {"pid": pid}
-        else:
-            pid = req.get("poll", req.get("wait"))
-            done, status = os.waitpid(pid, os.WNOHANG if "poll" in req else 0)
-            answer = {"status": os.waitstatus_to_exitcode(status) if done else None}
-        answers.write(json.dumps(answer) + "\n")
-        answers.flush()
-    return 0
-
-
-class WriterServer:
-    """A test's handle on `format_writers.py serve`: start() a writer and get its pid (kill it with
-    os.kill), poll() or wait() for its exit status. One torch import for every writer instead of
-    one per writer process (1-3 s each on CI's machine, issue 23)."""
-
-    def __init__(self, python="/usr/bin/python3"):
-        self.proc = subprocess.Popen([python, os.path.abspath(__file__), "serve"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     bufsize=1, start_new_session=True)
-
-    def _ask(self, request):
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"format_writers.py serve died (exit {self.proc.wait()})")
-        return json.loads(line)
-
-    def start(self, args, stderr_path):
-        """Starts `format_writers.py ARGS` with its stderr in `stderr_path`; returns its pid."""
-        return self._ask({"run": [str(a) for a in args], "stderr": stderr_path})["pid"]
-
-    def poll(self, pid):
-        """The writer's exit status, or None while it runs."""
-        return self._ask({"poll": pid})["status"]
-
-    def wait(self, pid):
-        return self._ask({"wait": pid})["status"]
-
-    def close(self):
-        """Stops the server and any writer still running (its process group)."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        self.proc.stdin.close()
-        self.proc.stdout.close()
-
-
 def main(argv):
-    if len(argv) == 2 and argv[1] == "serve":
-        return serve(sys.stdin, sys.stdout)
     if len(argv) >= 4 and argv[1] == "torch":
         save_torch(argv[2], torch_state_dict(int(argv[3])), legacy=len(argv) > 4 and argv[4] == "legacy")
     elif len(argv) == 4 and argv[1] == "safetensors":

@@ -24,7 +24,7 @@ import format_writers as fw  # noqa: E402
 from daemon_harness import BIN, Daemon, tempdir, yaml_watch  # noqa: E402
 from evidence import requires  # noqa: E402
 from figures import record  # noqa: E402
-from loader_server import H5PY_OPEN, LOADERS, TORCH_LOAD, loads_in_child  # noqa: E402,F401
+from fork_server import ForkServer  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
 ROOT = os.geteuid() == 0
@@ -319,10 +319,34 @@ class TruncationTest(FormatCase):
         self.assertGreater(seen.get("truncated", 0), 0)
 
 
+# The loaders run in children of one fork server (fork_server.py), which has imported torch and
+# h5py: without it each load was a `python3 -c` importing torch again (1-3 s on CI's machine, ~20
+# loads; issue 23). Each child gets 4 GiB of address space, so a memory bomb fails with
+# MemoryError on any host instead of exhausting it.
+LOADERS = ForkServer()
+LOAD_TIMEOUT = 300  # seconds one load may take
+TORCH_LOAD = "import sys, torch; torch.load(sys.argv[1])"
+H5PY_OPEN = "import sys, h5py; f = h5py.File(sys.argv[1], 'r'); [f[k] for k in f]; f.close()"
 
 
 def tearDownModule():
     LOADERS.close()
+
+
+def loads_in_child(code, path):
+    """(True, "") when `code` (a Python loader of sys.argv[1]) succeeds on `path`, else (False, its
+    last error line)."""
+    stderr_path = os.path.abspath(path + ".loader-stderr")
+    pid = LOADERS.start(code, [os.path.abspath(path)], stderr_path, memory_bytes=4 << 30)
+    returncode = LOADERS.wait(pid, timeout=LOAD_TIMEOUT)
+    try:  # absent when the child died before it opened it
+        with open(stderr_path, errors="replace") as f:
+            stderr = f.read()
+        os.unlink(stderr_path)
+    except FileNotFoundError:
+        stderr = ""
+    lines = [line for line in stderr.splitlines() if line.strip() and "Warning" not in line]
+    return returncode == 0, (lines[-1] if lines and returncode else "")
 
 
 class CraftedFilesTest(FormatCase):
@@ -425,6 +449,10 @@ class CraftedFilesTest(FormatCase):
                 self.assertAgrees(cut, H5PY_OPEN, None, "hdf5")
 
 
+# A writer's command line in a fork server's child (DaemonCase.writers()).
+WRITE = "import sys, format_writers; sys.exit(format_writers.main(sys.argv))"
+
+
 class DaemonCase(FormatCase):
     def start(self, watches_yaml):
         d = Daemon(self.dir, watches_yaml)
@@ -432,9 +460,10 @@ class DaemonCase(FormatCase):
         return d.start()
 
     def writers(self):
-        """The writers' fork server (format_writers.WriterServer): each writer is a process of its
-        own, killed or filling a disk as a fresh one would, without a torch import per writer."""
-        server = fw.WriterServer(PYTHON)
+        """A fork server (fork_server.py) whose children run format_writers.py's command line:
+        each writer is a process of its own, killed or filling a disk as a fresh one would,
+        without a torch import per writer. start(WRITE, [KIND, PATH, BYTES, ...], stderr)."""
+        server = ForkServer()
         self.addCleanup(server.close)
         return server
 
@@ -463,12 +492,12 @@ class KilledWriterTest(DaemonCase):
         seen = {}
         for kind, args, ext in (("torch", [], "pt"), ("torch", ["legacy"], "pth"), ("safetensors", [], "safetensors")):
             reference = self.path(f"reference.{ext}")
-            status = writers.wait(writers.start([kind, reference, total, *args], stderr_path))
+            status = writers.wait(writers.start(WRITE, [kind, reference, total, *args], stderr_path))
             self.assertEqual(status, 0, read_bytes(stderr_path))
             complete = read_bytes(reference)
             for i in range(1, 11):
                 p = os.path.join(ckpt, f"killed_{kind}{''.join(args)}_{i:02}.{ext}")
-                pid = writers.start([kind, p, total, *args], stderr_path)
+                pid = writers.start(WRITE, [kind, p, total, *args], stderr_path)
                 target = len(complete) * i // 11
                 end = time.monotonic() + 60
                 status = None
@@ -511,7 +540,7 @@ class DiskFullTest(DaemonCase):
             for kind, args, name in (("torch", [], "model.pt"), ("torch", ["legacy"], "legacy.pth"),
                                      ("safetensors", [], "model-00001-of-00002.safetensors")):
                 p = os.path.join(ckpt, f"fs_{size}", name)
-                status = writers.wait(writers.start([kind, p, 8 << 20, *args], stderr_path))
+                status = writers.wait(writers.start(WRITE, [kind, p, 8 << 20, *args], stderr_path))
                 self.assertNotEqual(status, 0, f"the save of {name} into {size} should have failed")
                 self.assertTrue(os.path.exists(p), f"no {name} after the save into {size}: "
                                 f"{read_bytes(stderr_path).decode(errors='replace')}")
@@ -532,7 +561,7 @@ class DiskFullTest(DaemonCase):
         writers = self.writers()
         stderr_path = self.path("writer.stderr")
         shard = os.path.join(ckpt, "model-00001-of-00002.safetensors")
-        self.assertNotEqual(writers.wait(writers.start(["safetensors", shard, 12 << 20], stderr_path)), 0)
+        self.assertNotEqual(writers.wait(writers.start(WRITE, ["safetensors", shard, 12 << 20], stderr_path)), 0)
         self.assertIn("No space left on device", read_bytes(stderr_path).decode(errors="replace"))
         v = d.wait_verdict(shard, deadline=60)
         self.assertEqual(v["verdict"], "truncated", v)
