@@ -83,13 +83,8 @@ class WarmVerifierTest(SecurityTestCase):
         [d] = self.start_daemons(yaml_watch("adv", self.watch, settle="0s"), formats=("json",))
 
         def verifier_of(path):
-            end = time.monotonic() + DEADLINE
-            while time.monotonic() < end:
-                for e in d.events():
-                    if e.get("event") == "verifier_used" and e.get("path") == path:
-                        return int(e["verifier_pid"])
-                time.sleep(0.01)
-            self.fail(f"no verifier_used line for {path}")
+            return int(d.wait_event(lambda e: e.get("event") == "verifier_used" and
+                                    e.get("path") == path, what=f"verifier_used for {path}")["verifier_pid"])
 
         served = {}
         for i in range(64 * 2):
