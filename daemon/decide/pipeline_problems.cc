@@ -2,6 +2,7 @@
 // that cannot create files, low space), and the periodic summary line.
 #include <cstdio>
 
+#include "base/path_name.h"
 #include "config/units.h"
 #include "decide/pipeline.h"
 #include "decide/pipeline_watch.h"
@@ -21,11 +22,6 @@ std::string HumanDuration(double seconds) {
   else
     std::snprintf(text, sizeof text, "%.1fh", seconds / 3600);
   return text;
-}
-
-std::string Basename(const std::string& path) {
-  std::size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 }  // namespace
@@ -75,7 +71,7 @@ void Pipeline::Summary(Watch& w) {
     fields.push_back({"last_good", w.last_good_path});
     fields.push_back({"last_good_age_s", std::to_string(static_cast<long long>(age))});
     fields.push_back({"last_good_bytes", std::to_string(w.last_good_bytes)});
-    msg = "last good checkpoint " + Basename(w.last_good_path) + " (" +
+    msg = "last good checkpoint " + LastComponent(w.last_good_path) + " (" +
           HumanBytes(w.last_good_bytes) + ") " + HumanDuration(age) + " ago";
   } else {
     msg = "no good checkpoint seen since start";

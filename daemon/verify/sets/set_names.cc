@@ -3,22 +3,13 @@
 #include <regex>
 
 #include "base/path_name.h"
-
 #include "verify/sets/hf_sharded_set.h"
 #include "verify/sets/keras_sharded_set.h"
 
 namespace ckptwatch {
-namespace {
-
-std::string Base(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-}  // namespace
 
 SetRole SetRoleOf(const std::string& relative) {
-  const std::string name = Base(relative);
+  const std::string name = LastComponent(relative);
   if (name == ".metadata" || name == "saved_model.pb" || name == "saved_model.pbtxt" ||
       name == "trainer_state.json" || name == "latest" ||
       name == "latest_checkpointed_iteration.txt" || name == "checkpoint" || IsHfIndexName(name) ||
@@ -31,7 +22,7 @@ SetRole SetRoleOf(const std::string& relative) {
       R"(fingerprint\.pb|.*\.meta|.*_[0-9]{5}\.weights\.h5)");
   if (std::regex_match(name, member)) return SetRole::kMember;
   // The weights of a Trainer checkpoint-N are its members too.
-  const std::string dir = Base(ParentPath(relative));
+  const std::string dir = LastComponent(ParentPath(relative));
   if (dir.rfind("checkpoint-", 0) == 0 &&
       (name == "model.safetensors" || name == "pytorch_model.bin" ||
        name.rfind("adapter_model.", 0) == 0))
@@ -41,7 +32,7 @@ SetRole SetRoleOf(const std::string& relative) {
 
 std::string SetDirectoryOf(const std::string& relative) {
   const std::string dir = ParentPath(relative);
-  const std::string dir_name = Base(dir);
+  const std::string dir_name = LastComponent(dir);
   static const std::regex rank_dir(R"(mp_rank_[0-9]{2,6}(_[0-9]{3,6})?)");
   if (dir_name == "variables" || std::regex_match(dir_name, rank_dir)) return ParentPath(dir);
   return dir;
