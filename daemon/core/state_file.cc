@@ -54,9 +54,10 @@ bool FileFrom(const json& j, SavedFile* f) {
 
 // The state in `j`, or false with `*err` naming what is wrong.
 bool FromJson(const json& j, const std::string& path, SavedState* out, std::string* err) {
-  if (j.is_discarded() || !j.is_object() || !j.contains("version") || j["version"] != kStateFileVersion ||
-      !j.contains("watches") || !j["watches"].is_object()) {
-    *err = path + " is not a ckptwatch state file (version " + std::to_string(kStateFileVersion) + ")";
+  if (j.is_discarded() || !j.is_object() || !j.contains("version") ||
+      j["version"] != kStateFileVersion || !j.contains("watches") || !j["watches"].is_object()) {
+    *err =
+        path + " is not a ckptwatch state file (version " + std::to_string(kStateFileVersion) + ")";
     return false;
   }
   for (const auto& [name, wj] : j["watches"].items()) {

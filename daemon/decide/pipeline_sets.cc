@@ -94,7 +94,7 @@ void Pipeline::OnSetsJudged(const SetJudgeResult& result) {
   if (!w || !w->sets->Accept(result.request, env_.Now())) return;
   const std::string& rel = result.request.relative;
   const std::string run = w->runs.Of(rel.empty() ? w->config.path : w->config.path + "/" + rel,
-                                /*directory=*/true);
+                                     /*directory=*/true);
   const std::size_t broken_before = w->broken_pointers.size();
   for (const CheckpointEvent& e : result.events) {
     if (e.pointer) {

@@ -110,7 +110,8 @@ bool ParseStatusJson(const std::string& text, StatusSnapshot* out, std::string* 
   int version = 0;
   if (doc.is_discarded() || !Get(doc, "version", &version) || version != kStatusDocVersion ||
       !doc.contains("watches") || !doc["watches"].is_array()) {
-    *err = "the daemon's answer is not a ckptwatch status document (version " + std::to_string(kStatusDocVersion) + ")";
+    *err = "the daemon's answer is not a ckptwatch status document (version " +
+           std::to_string(kStatusDocVersion) + ")";
     return false;
   }
   StatusSnapshot s;

@@ -36,9 +36,11 @@ bool FailWith(std::string* err, int* error, int code, std::string text) {
 }  // namespace
 
 bool OpenWatchRoot(const std::string& path, UniqueFd* fd, std::string* err, int* error) {
-  if (path.empty() || path[0] != '/') return FailWith(err, error, EINVAL, path + " is not an absolute path");
+  if (path.empty() || path[0] != '/')
+    return FailWith(err, error, EINVAL, path + " is not an absolute path");
   UniqueFd dir(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.valid()) return FailWith(err, error, errno, std::string("cannot open /: ") + std::strerror(errno));
+  if (!dir.valid())
+    return FailWith(err, error, errno, std::string("cannot open /: ") + std::strerror(errno));
   std::deque<std::string> todo;
   PushComponents(path, &todo);
   std::string walked;  // the path so far, for messages
@@ -57,17 +59,19 @@ bool OpenWatchRoot(const std::string& path, UniqueFd* fd, std::string* err, int*
     UniqueFd next(openat(dir.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!next.valid()) return FailWith(err, error, errno, here + ": " + std::strerror(errno));
     struct stat st;
-    if (fstat(next.get(), &st) != 0) return FailWith(err, error, errno, here + ": " + std::strerror(errno));
+    if (fstat(next.get(), &st) != 0)
+      return FailWith(err, error, errno, here + ": " + std::strerror(errno));
     if (S_ISLNK(st.st_mode)) {
       if (st.st_uid != 0)
         return FailWith(err, error, ELOOP,
-                    here + " is a symlink owned by uid " + std::to_string(st.st_uid) +
-                        ", not root: not followed (a watch path may pass only through symlinks "
-                        "an administrator made)");
+                        here + " is a symlink owned by uid " + std::to_string(st.st_uid) +
+                            ", not root: not followed (a watch path may pass only through symlinks "
+                            "an administrator made)");
       if (++links > kMaxSymlinks) return FailWith(err, error, ELOOP, path + ": too many symlinks");
       char target[4096];
       ssize_t n = readlinkat(dir.get(), name.c_str(), target, sizeof target - 1);
-      if (n <= 0) return FailWith(err, error, n < 0 ? errno : ENOENT, here + ": unreadable symlink");
+      if (n <= 0)
+        return FailWith(err, error, n < 0 ? errno : ENOENT, here + ": unreadable symlink");
       std::string text(target, static_cast<std::size_t>(n));
       if (text[0] == '/') {
         dir.reset(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -77,8 +81,9 @@ bool OpenWatchRoot(const std::string& path, UniqueFd* fd, std::string* err, int*
       continue;
     }
     if (!S_ISDIR(st.st_mode))
-      return FailWith(err, error, ENOTDIR, here + " is a " + (S_ISREG(st.st_mode) ? "file" : "special file") +
-                                           ", not a directory");
+      return FailWith(
+          err, error, ENOTDIR,
+          here + " is a " + (S_ISREG(st.st_mode) ? "file" : "special file") + ", not a directory");
     dir = std::move(next);
     walked = here;
   }

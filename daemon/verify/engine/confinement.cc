@@ -31,7 +31,9 @@ constexpr bool kSanitizerBuild = false;
 constexpr bool kSanitizerBuild = false;
 #endif
 
-std::string SyscallError(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string SyscallError(const char* what) {
+  return std::string(what) + ": " + std::strerror(errno);
+}
 
 // Closes every descriptor from 3 up but `keep_fd`.
 bool CloseAllBut(int keep_fd, std::string* err) {
@@ -196,7 +198,8 @@ bool Confine(int keep_fd, int warm_channel, std::string* err) {
   // (verifier_child.cc); exec resets it, so it is asked again here, for whoever calls.
   if (!MakeUndumpable(err)) return false;
   if (!DropCapabilities(err)) return false;
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return (*err = SyscallError("no_new_privs"), false);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return (*err = SyscallError("no_new_privs"), false);
   // A sanitizer build's runtime writes its report to a log file when the
   // parse goes wrong: it keeps the file size limit and the syscalls it needs.
   if (kSanitizerBuild) return true;

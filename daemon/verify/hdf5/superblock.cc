@@ -118,8 +118,8 @@ Parsed Malformed(std::string* err, const std::string& what) {
 
 // Field checks follow H5F__cache_superblock_deserialize (libhdf5 1.10): what it
 // refuses is kMalformed here, in the order it checks (sizes, checksum, fields).
-Parsed ParseFields(std::span<const std::uint8_t> bytes, std::uint64_t signature_offset, Superblock* out,
-             std::string* err) {
+Parsed ParseFields(std::span<const std::uint8_t> bytes, std::uint64_t signature_offset,
+                   Superblock* out, std::string* err) {
   if (bytes.size() < kFixedSize) {
     *err = "the HDF5 superblock needs more than the " + std::to_string(bytes.size()) +
            " bytes that are there";

@@ -26,7 +26,7 @@ std::vector<std::uint8_t> Slurp(const std::string& path) {
 }
 
 bool ReadTable(const std::vector<std::uint8_t>& bytes, std::vector<TableEntry>* entries,
-          std::string* err) {
+               std::string* err) {
   ReadAt read_at = SpanReadAt(bytes);
   return ReadTable(read_at, bytes.size(), entries, err);
 }
