@@ -8,8 +8,9 @@
 # through our frames, a crash with a frame of ours anywhere above libhdf5's entry — libhdf5
 # called back into us) or in a library other than libhdf5 fails the run. A verifier child
 # crashing inside (uninstrumented) libhdf5 on a malformed corpus file, our frames only below it
-# as its callers, is what that child exists for: counted and listed, not failed. libhdf5's own leaks on malformed metadata
-# are suppressed (below): they would turn the child's verdict into "verifier_crashed".
+# as its callers, is what that child exists for: counted and listed, not failed. libhdf5's own
+# leaks are suppressed (below): a process that runs libhdf5 and exits normally (the unit
+# binary; a verifier leaves with _Exit) would otherwise fail on them.
 #
 # The GoogleTest binaries run as 8 shards (CTest label `shard`, tests/CMakeLists.txt
 # CKPTWATCH_GTEST_SHARDS), each one process running every 8th test, instead of one process per
