@@ -71,6 +71,14 @@ def wait_armed(pid, deadline=30):
         time.sleep(0.002)
 
 
+def fd_target(pid, fd):
+    """Where descriptor `fd` of process `pid` points; None when it has none (or is gone)."""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+
+
 def process_state(pid):
     """The state letter of /proc/PID/stat ("R", "S", "T", "Z", ...), None once it is gone."""
     try:
@@ -282,7 +290,7 @@ class ControlTest(DaemonTestCase):
         d = self.start(yaml_watch("run", self.ckpt, settle="100ms", level="full"))
         path = os.path.join(self.ckpt, "big.h5")
         writers.write_sized_model(path, 128 << 20)
-        child = self.wait_for_verifier_child(d.proc.pid)
+        child = self.wait_for_verifier_child(d.proc.pid, path)
         wait_armed(child)  # its SIGKILL-with-its-parent armed (see armed())
         os.kill(child, signal.SIGSTOP)  # a verification that will not finish by itself
         started = time.monotonic()
@@ -300,21 +308,22 @@ class ControlTest(DaemonTestCase):
             time.sleep(0.05)
         self.assertIn(process_state(child), (None, "Z"), f"verifier child {child} outlived the daemon")
 
-    def wait_for_verifier_child(self, pid, deadline=60):
-        """The daemon's running verifier child: a child of its zygote (`__verify-zygote`), or a
-        spawned `__verify-child`, read from /proc/PID/task/*/children (a few files, not all of
+    def wait_for_verifier_child(self, pid, path, deadline=60):
+        """The daemon's verifier child verifying `path`: a child of its zygote
+        (`__verify-zygote`) or a spawned `__verify-child` holding it as descriptor 3 (the zygote
+        also keeps idle spares), read from /proc/PID/task/*/children (a few files, not all of
         /proc) every 5 ms."""
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             for child in children(pid):
                 line = cmdline(child)
-                if "__verify-child" in line:
-                    return child
-                if "__verify-zygote" in line:
-                    for grandchild in children(child):
-                        return grandchild
+                candidates = (children(child) if "__verify-zygote" in line
+                              else [child] if "__verify-child" in line else [])
+                for candidate in candidates:
+                    if fd_target(candidate, 3) == path:
+                        return candidate
             time.sleep(0.005)
-        raise AssertionError("no verifier child appeared")
+        raise AssertionError(f"no verifier child took {path}")
 
     def zygote(self, pid, deadline=10):
         """The daemon's zygote: its one child running `__verify-zygote`."""
@@ -338,10 +347,7 @@ class ControlTest(DaemonTestCase):
         # Killed under a verification: the file is verified again, one verdict, ok.
         path = os.path.join(self.ckpt, "big.h5")
         writers.write_sized_model(path, 64 << 20)
-        end = time.monotonic() + 60
-        while not children(second) and time.monotonic() < end:
-            time.sleep(0.005)
-        [child] = children(second)
+        child = self.wait_for_verifier_child(d.proc.pid, path)
         wait_armed(child)  # stopped earlier, it would outlive its zygote (see armed())
         os.kill(child, signal.SIGSTOP)  # still verifying when its zygote dies
         os.kill(second, signal.SIGKILL)

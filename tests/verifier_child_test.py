@@ -140,7 +140,8 @@ class VerifierChildTest(SecurityTestCase):
         syscall filter, descriptors 0-3 — and its channel (4), from before its first read
         (sampled with /proc/PID/io: every sample that has read bytes must show all of it); after
         the verdict it holds no descriptor of the file (only /dev/null and its channel). The
-        zygote itself holds no capability and no descriptor but its socket and its signalfd."""
+        zygote itself holds no capability and no descriptor but its socket, its signalfd and its
+        sealed warm-up file."""
         big = os.path.join(self.watch, "big.h5")
         adversary(writers.write_sized_model, big + ".tmp", 96 << 20)
         [d] = self.start_daemons(yaml_watch("adv", self.watch, level="full", settle="100ms"),
@@ -154,9 +155,15 @@ class VerifierChildTest(SecurityTestCase):
                           "NoNewPrivs": "1"})
         fd_dir = f"/proc/{zygotes[0]}/fd"
         held = {int(n): os.readlink(os.path.join(fd_dir, n)) for n in os.listdir(fd_dir)}
-        self.assertEqual(sorted(held), [0, 1, 2, 3, 4], held)  # stdio, its socket, its SIGCHLDs
+        # stdio, its socket, its SIGCHLDs, and its own warm-up file (warm_up.h).
+        self.assertEqual(sorted(held), [0, 1, 2, 3, 4, 16], held)
         self.assertTrue(held[3].startswith("socket:"), held)
         self.assertEqual(held[4], "anon_inode:[signalfd]", held)
+        self.assertTrue(held[16].startswith("/memfd:ckptwatch-warm-up"), held)
+        with open(os.path.join(fd_dir, "16"), "r+b", buffering=0) as warm_up:  # sealed: read-only
+            self.assertEqual(warm_up.read(8), b"\x89HDF\r\n\x1a\n")
+            with self.assertRaises(PermissionError):
+                warm_up.write(b"forged")
         os.rename(big + ".tmp", big)
         samples = []
         end = time.monotonic() + DEADLINE
@@ -175,6 +182,11 @@ class VerifierChildTest(SecurityTestCase):
                     except (OSError, KeyError, ValueError):
                         break  # gone
                     if status.get("State", "").startswith(("Z", "X")):
+                        break
+                    if any(t.startswith("/memfd:ckptwatch-warm-up") for t in fds.values()):
+                        # A new verifier verifying our own file before it confines itself
+                        # (warm_up.h); a user's file can reach it only after (its channel).
+                        self.assertNotIn(3, fds, fds)
                         break
                     if read > 0:
                         samples.append(({k: status.get(k, "absent").strip() for k in
@@ -201,11 +213,27 @@ class VerifierChildTest(SecurityTestCase):
         self.assertTrue(all(fds.get(4, "socket:").startswith("socket:") for _, fds in samples))
         self.assertEqual(d.wait_verdict(big)["verdict"], "ok")
         # The verdict is out: the warm verifier still lives, and holds nothing of the file.
-        [warm] = verifier_children(d.proc.pid)
+        warm = int(d.wait_event(lambda e: e.get("event") == "verifier_used" and
+                                e.get("path") == big)["verifier_pid"])
         held = {int(n): fd_target(warm, n) for n in os.listdir(f"/proc/{warm}/fd")}
         self.assertEqual(sorted(held), [0, 4], held)
         self.assertEqual(held[0], "/dev/null", held)
         self.assertTrue(held[4].startswith("socket:"), held)
+        # The spares waiting beside it have seen no file: what they hold besides /dev/null and
+        # their channel is the zygote's own stdout and stderr, which their first job replaces.
+        zygote_fds = {n: fd_target(zygotes[0], n) for n in (1, 2)}
+        end = time.monotonic() + DEADLINE
+        while True:
+            spares = {pid: {int(n): fd_target(pid, n) for n in os.listdir(f"/proc/{pid}/fd")}
+                      for pid in verifier_children(d.proc.pid) if pid != warm}
+            if all(16 not in fds for fds in spares.values()) or time.monotonic() > end:
+                break  # (a spare forked for the one taken may still be warming up)
+            time.sleep(0.01)
+        self.assertTrue(spares, "no spare waits beside the file's verifier")
+        for fds in spares.values():
+            self.assertEqual(sorted(fds), [0, 1, 2, 4], spares)
+            self.assertEqual((fds[0], fds[1], fds[2]), ("/dev/null", zygote_fds[1], zygote_fds[2]))
+            self.assertTrue(fds[4].startswith("socket:"), spares)
 
     def test_zygote_and_children_are_closed_to_their_own_uid(self):
         """Attacks the verifier processes through /proc as the daemon's own uid (what an

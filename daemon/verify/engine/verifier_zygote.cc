@@ -21,6 +21,7 @@
 #include "verify/engine/packet_socket.h"
 #include "verify/engine/verifier_child.h"
 #include "verify/engine/warm_channel.h"
+#include "verify/engine/warm_up.h"
 #include "verify/engine/warm_verifier.h"
 #include "verify/hdf5/hdf5_handle.h"
 
@@ -170,8 +171,8 @@ int VerifierZygoteMain(const std::vector<std::string>& args) {
   for (int signum : {SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGPIPE}) signal(signum, SIG_IGN);
   rlimit no_core{0, 0};
   setrlimit(RLIMIT_CORE, &no_core);
-  // The zygote reads no file and opens none: it holds only its socket, and nothing a child
-  // could inherit by accident.
+  // The zygote reads no file and opens none: it holds only its socket (and, below, its own
+  // sealed warm-up file), and nothing a child could inherit by accident.
   syscall(SYS_close_range, kZygoteSocketFd + 1, UINT_MAX, 0);
   std::string err;
   if (!DropCapabilities(&err) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
@@ -180,9 +181,15 @@ int VerifierZygoteMain(const std::vector<std::string>& args) {
     return 2;
   }
   // What every child would otherwise do first (and what makes an exec'd child slow): libhdf5's
-  // start-up. It opens no file.
+  // start-up. It opens no file. First malloc's settings, which the children inherit.
+  KeepFreedHeapForNextFile();
   H5open();
   InitHdf5ErrorHandling();
+  // And what a verifier's first file would otherwise pay for once per process: libhdf5's lazily
+  // built tables, the heap a verification uses. The zygote verifies our own warm-up file
+  // (warm_up.h), never a user's, and keeps it open (sealed) for its warm verifiers' warm-up.
+  if (!WarmUp(VerifyOptions{}, &err))
+    std::cerr << "ckptwatch " << kVerifierZygoteCommand << ": warm-up: " << err << "\n";
 
   sigset_t sigchld;
   sigemptyset(&sigchld);

@@ -1,11 +1,12 @@
 // The pre-forked verifier: one helper process, started with the daemon, that has libhdf5 and
-// everything else loaded and initialised but never opens a file. It forks two kinds of child:
-// a one-shot child per job, which receives the checkpoint and its stdout/stderr pipes
+// everything else loaded and initialised but never opens a file of a user's. It forks two kinds of
+// child: a one-shot child per job, which receives the checkpoint and its stdout/stderr pipes
 // (SCM_RIGHTS) and runs exactly what `ckptwatch __verify-child` runs (limits, ConfineVerifier(),
 // one verification, one JSON line); and a warm verifier (warm_verifier.h), which receives a
 // channel on which the daemon then sends it one owner's files. A fork instead of an exec saves
-// the process start (ld.so, 25 shared objects). No state crosses owners: the zygote never parses
-// a byte, and each child is a copy of that same untouched zygote.
+// the process start (ld.so, 25 shared objects). No state crosses owners: the zygote parses no
+// byte of a user's file (only its own warm-up file, warm_up.h), and each child is a copy of
+// that same zygote.
 #pragma once
 
 #include <sys/types.h>

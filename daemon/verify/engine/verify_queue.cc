@@ -111,6 +111,7 @@ void VerifyQueue::Reconfigure(std::size_t max_parallel, ChildLimits limits,
         warm->limits.memory_bytes != limits.memory_bytes)
       stale.push_back(warm.get());
   for (Warm* warm : stale) RetireWarm(warm);
+  StartSpares();
   StartMore();
 }
 
@@ -401,6 +402,7 @@ void VerifyQueue::StartZygote() {
     z->queue->OnZygoteReport(z);
   });
   zygote_ = zygote;
+  StartSpares();
 }
 
 void VerifyQueue::OnZygoteReport(Zygote* zygote) {

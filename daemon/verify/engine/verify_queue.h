@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,9 @@ class VerifyQueue {
   /// Warm verifiers: each serves at most `max_files` files (0: none is warm, a one-shot child
   /// per file, as before issue 26) and leaves after `idle_ms` without one.
   void ConfigureWarm(std::size_t max_files, std::uint64_t idle_ms);
+  /// Calls `ready` once, when a warm verifier first reports that it warmed up and waits for a
+  /// file (the daemon's READY): right away when warm verifiers are off.
+  void WhenWarm(std::function<void()> ready);
   /// Drops waiting jobs under `watch` (a removed watch); running ones finish.
   void DropWatch(const std::string& watch);
   /// Applies new parallelism and limits to jobs started from now on.
@@ -95,12 +99,18 @@ class VerifyQueue {
   void MaybeStopped();
   // verify_queue_warm.cc
   bool RunInWarm(Child* child);
-  Warm* StartWarm(uid_t owner);
+  Warm* StartWarm(std::optional<uid_t> owner);
+  /// Keeps max_parallel_ spares: warm verifiers forked, warmed up and confined before any file
+  /// needs them, each bound to the owner of the first file it gets. As many as may verify at
+  /// once, so that the first files of a burst (a sharded save) need no fork either.
+  void StartSpares();
+  Warm* TakeSpare(uid_t owner);
   void TrimWarms();
   void OnWarmReadable(Warm* warm);
   void OnWarmReport(Warm* warm, const WarmReport& report);
   bool HandleWarmZygoteReport(const ZygoteReport& report);
   void WarmJobDone(Child* child);
+  void StartSuccessor(const Warm* worn);
   /// An idle `warm` leaves after warm_idle_ms_ unless a job comes (RunInWarm() stops the timer).
   void StartIdleTimer(Warm* warm);
   void RetireWarm(Warm* warm);
@@ -129,6 +139,7 @@ class VerifyQueue {
   std::size_t warm_max_files_ = kWarmDefaultMaxFiles;
   std::uint64_t warm_idle_ms_ = kWarmIdleMs;
   VerifierAlarm alarm_;
+  std::function<void()> warm_ready_;  // WhenWarm()
   bool starting_ = false;  // inside StartMore()
   bool shutting_down_ = false;
   std::function<void()> stopped_;

@@ -61,7 +61,9 @@ struct VerifyQueue::Warm {
   VerifyQueue* queue = nullptr;
   Zygote* zygote = nullptr;  // it forked this verifier; it dies with it
   std::uint64_t id = 0;      // its id at the zygote: kill, exit report
-  uid_t owner = 0;           // the one owner whose files it gets
+  uid_t owner = 0;           // the one owner whose files it gets, once `bound`
+  bool bound = false;        // false: the spare, which has seen no file (StartSpares())
+  bool warmed = false;       // it reported that it warmed up (kWarmReadyJob)
   ChildLimits limits;        // it was started with
   int channel = -1;
   uv_poll_t poll{};

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <csignal>
 #include <string>
+#include <utility>
 
 #include "verify/engine/verifier_zygote.h"
 #include "verify/engine/verify_queue.h"
@@ -30,6 +31,17 @@ void VerifyQueue::ConfigureWarm(std::size_t max_files, std::uint64_t idle_ms) {
   std::vector<Warm*> all;
   for (auto& [id, warm] : warms_) all.push_back(warm.get());
   for (Warm* warm : all) RetireWarm(warm);
+  if (warm_max_files_ == 0) {
+    if (auto ready = std::exchange(warm_ready_, nullptr)) ready();
+  }
+  StartSpares();
+}
+
+void VerifyQueue::WhenWarm(std::function<void()> ready) {
+  for (auto& [id, warm] : warms_)
+    if (warm->warmed && !warm->retiring) return ready();
+  if (warm_max_files_ == 0) return ready();
+  warm_ready_ = std::move(ready);
 }
 
 bool VerifyQueue::RunInWarm(Child* child) {
@@ -37,17 +49,19 @@ bool VerifyQueue::RunInWarm(Child* child) {
   Warm* warm = nullptr;
   for (auto& [id, candidate] : warms_) {
     Warm* w = candidate.get();
-    if (!w->retiring && !w->busy && w->zygote == zygote_ && w->owner == child->file_owner &&
-        SameLimits(w->limits, limits_)) {
+    if (w->bound && !w->retiring && !w->busy && w->zygote == zygote_ &&
+        w->owner == child->file_owner && SameLimits(w->limits, limits_)) {
       warm = w;
       break;
     }
   }
+  if (!warm) warm = TakeSpare(child->file_owner);
   if (!warm) {
     TrimWarms();
     warm = StartWarm(child->file_owner);
     if (!warm) return false;
   }
+  StartSpares();  // for the next owner, or this one's next verifier
   int read_ends[2];
   std::string error;
   const bool sent = HandOver(
@@ -63,6 +77,9 @@ bool VerifyQueue::RunInWarm(Child* child) {
   }
   child->file.reset();  // the verifier has its own copy now
   ++warm->files;
+  // Its successor is forked a few files before it retires, so that in a burst (files a
+  // millisecond apart) the owner's next file does not wait for a fork and a warm-up.
+  if (warm->files + kSuccessorLead == warm_max_files_) StartSuccessor(warm);
   warm->busy = child;
   uv_timer_stop(&warm->idle);
   child->warm = warm;
@@ -73,7 +90,35 @@ bool VerifyQueue::RunInWarm(Child* child) {
   return true;
 }
 
-VerifyQueue::Warm* VerifyQueue::StartWarm(uid_t owner) {
+VerifyQueue::Warm* VerifyQueue::TakeSpare(uid_t owner) {
+  for (auto& [id, candidate] : warms_) {
+    Warm* w = candidate.get();
+    if (!w->bound && !w->retiring && !w->busy && w->zygote == zygote_ &&
+        SameLimits(w->limits, limits_)) {
+      w->owner = owner;
+      w->bound = true;
+      return w;
+    }
+  }
+  return nullptr;
+}
+
+void VerifyQueue::StartSpares() {
+  if (!zygote_ || zygote_->lost || warm_max_files_ == 0 || shutting_down_) return;
+  std::size_t spares = 0;
+  for (auto& [id, warm] : warms_) {
+    if (warm->bound || warm->retiring) continue;
+    if (warm->zygote == zygote_ && SameLimits(warm->limits, limits_) && spares < max_parallel_)
+      ++spares;
+    else
+      RetireWarm(warm.get());  // of a lost zygote, with old limits, or one too many
+  }
+  // No idle timer: a spare waits for the next owner, however long.
+  for (; spares < max_parallel_; ++spares)
+    if (!StartWarm(std::nullopt)) break;
+}
+
+VerifyQueue::Warm* VerifyQueue::StartWarm(std::optional<uid_t> owner) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return nullptr;
   const std::uint64_t id = next_id_++;
@@ -92,7 +137,8 @@ VerifyQueue::Warm* VerifyQueue::StartWarm(uid_t owner) {
   warm->queue = this;
   warm->zygote = zygote_;
   warm->id = id;
-  warm->owner = owner;
+  warm->owner = owner.value_or(0);
+  warm->bound = owner.has_value();
   warm->limits = limits_;
   warm->channel = fds[0];
   warm->poll.data = warm->idle.data = warm;
@@ -114,10 +160,10 @@ VerifyQueue::Warm* VerifyQueue::StartWarm(uid_t owner) {
 // Keeps idle verifiers to about as many as may run at once: the one idle longest goes first.
 void VerifyQueue::TrimWarms() {
   std::size_t alive = 0;
-  for (auto& [id, warm] : warms_) alive += warm->retiring ? 0 : 1;
+  for (auto& [id, warm] : warms_) alive += warm->retiring || !warm->bound ? 0 : 1;
   for (auto& [id, warm] : warms_) {  // ordered by id: oldest first
     if (alive < max_parallel_ + 1) break;
-    if (warm->retiring || warm->busy) continue;
+    if (warm->retiring || warm->busy || !warm->bound) continue;
     RetireWarm(warm.get());
     --alive;
   }
@@ -137,6 +183,11 @@ void VerifyQueue::OnWarmReadable(Warm* warm) {
 }
 
 void VerifyQueue::OnWarmReport(Warm* warm, const WarmReport& report) {
+  if (report.job == kWarmReadyJob && report.uid_count == 0 && !warm->warmed) {
+    warm->warmed = true;
+    if (auto ready = std::exchange(warm_ready_, nullptr)) ready();
+    return;
+  }
   Child* child = warm->busy;
   const bool one_owner =
       report.uid_count == 1 && report.uids.size() == 1 && report.uids[0] == warm->owner;
@@ -196,18 +247,27 @@ void VerifyQueue::WarmJobDone(Child* child) {
     // One that served its max_files cleanly is replaced now, not when its owner's next file
     // comes: that file would wait for the fork and the verifier's start (bench/latency_bench.py,
     // paced: a p99 of 10.7 ms with that wait every 64 files, 2.3 ms without; the baseline 2.2).
-    // The successor is a fresh fork of the untouched zygote, as any other.
-    const bool worn_out = clean && !warm->gone && warm->files >= warm_max_files_ &&
-                          !shutting_down_ && warm->zygote == zygote_ && !zygote_->lost &&
-                          SameLimits(warm->limits, limits_);
-    const uid_t owner = warm->owner;
+    // Not by the spare, which may have waited for seconds: its first file takes 3-4.5 ms, a
+    // successor's that warmed up just before 1.4-2.4 ms (a page touched long ago costs this
+    // VM's hypervisor a fault again). The successor is a fresh fork of the zygote, as any other.
+    const bool worn_out = clean && !warm->gone && warm->files >= warm_max_files_;
     RetireWarm(warm);
-    if (worn_out) {
-      if (Warm* successor = StartWarm(owner)) StartIdleTimer(successor);
-    }
+    if (worn_out) StartSuccessor(warm);  // unless one was started kSuccessorLead files ago
     return;
   }
   StartIdleTimer(warm);
+}
+
+// A bound verifier for `worn`'s owner that has taken no file yet, unless one is waiting.
+void VerifyQueue::StartSuccessor(const Warm* worn) {
+  if (shutting_down_ || worn->zygote != zygote_ || !zygote_ || zygote_->lost ||
+      !SameLimits(worn->limits, limits_))
+    return;
+  for (auto& [id, warm] : warms_)
+    if (warm.get() != worn && warm->bound && warm->owner == worn->owner && !warm->retiring &&
+        warm->files == 0)
+      return;
+  if (Warm* successor = StartWarm(worn->owner)) StartIdleTimer(successor);
 }
 
 void VerifyQueue::StartIdleTimer(Warm* warm) {

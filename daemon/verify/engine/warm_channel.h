@@ -29,12 +29,19 @@ inline constexpr int kWarmChannelFd = 4;
 inline constexpr std::size_t kWarmDefaultMaxFiles = 64;
 /// How long an idle warm verifier is kept.
 inline constexpr std::uint64_t kWarmIdleMs = 30000;
+/// A warm verifier's successor is forked when it has this many files left.
+inline constexpr std::size_t kSuccessorLead = 16;
 /// Most uids a report lists; a verifier that saw more than one is killed anyway.
 inline constexpr std::size_t kWarmReportUids = 4;
 
+/// The job of the report a verifier forked by the zygote sends once it warmed up (warm_up.h)
+/// and confined itself, before any file: it is ready, and has seen no owner (uid_count 0).
+inline constexpr std::uint64_t kWarmReadyJob = 0;
+
 /// What a warm verifier says after each job, once the job's stdout and stderr are closed.
 struct WarmReport {
-  std::uint64_t job = 0;
+  std::uint64_t job = 0;  ///< Never kWarmReadyJob for a file.
+
   pid_t pid = 0;  ///< Its own pid as it says (for logs only).
   /// It leaves after this job (N files done, a verdict other than ok, a libhdf5 handle still
   /// open): the feeder must not send it another.

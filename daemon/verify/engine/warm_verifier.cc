@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <hdf5.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -13,14 +14,14 @@
 #include <cstdlib>
 #include <iostream>
 #include <new>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "verify/engine/confinement.h"
 #include "verify/engine/packet_socket.h"
 #include "verify/engine/verifier_child.h"
 #include "verify/engine/warm_channel.h"
+#include "verify/engine/warm_up.h"
 #include "verify/hdf5/hdf5_handle.h"
 #include "verify/hdf5/hdf5_inspector.h"
 
@@ -108,6 +109,11 @@ bool InstallJobFds(const std::vector<int>& received) {
   return true;
 }
 
+bool JobWaiting() {
+  pollfd channel{kWarmChannelFd, POLLIN, 0};
+  return poll(&channel, 1, 0) > 0;
+}
+
 // After the verdict: nothing of the file stays reachable through a descriptor.
 void CloseJobFds() {
   std::cout.flush();
@@ -126,9 +132,22 @@ int WarmVerifierMain(const std::vector<std::string>& args) {
   }
   ApplyWarmLimits(warm);
   InitHdf5ErrorHandling();
+  // Forked ahead of its first file by the zygote: warmed up while none waits for it, before
+  // confinement closes the warm-up file (warm_up.h). One forked for a file that is already
+  // waiting verifies it at once: a warm-up would only delay it (a burst). One that cannot warm
+  // up still verifies, only its first file more slowly.
+  const bool warm_up = HasWarmUpFd() && !JobWaiting();
+  if (warm_up && !WarmUp(VerifyOptions{}, &error))
+    std::cerr << "ckptwatch " << kWarmVerifierCommand << ": warm-up: " << error << "\n";
   if (!ConfineWarmVerifier(kWarmChannelFd, &error)) {
     std::cerr << "cannot confine the verifier: " << error << "\n";
     return kVerifierChildExitUsage;
+  }
+  if (warm_up) {
+    WarmReport ready;
+    ready.job = kWarmReadyJob;
+    ready.pid = getpid();
+    if (!SendWarmReport(kWarmChannelFd, ready)) std::_Exit(0);  // the feeder is gone
   }
   std::set<uid_t> owners;
   std::vector<char> buffer;
