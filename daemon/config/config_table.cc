@@ -72,7 +72,7 @@ const Key kKeys[] = {
      "NaN/Inf is looked for where reading every byte costs little. Raise it to read larger "
      "files whole."},
     {"verify.max_parallel", Type::kInt, Presence::kDefault, "2", "1", "64", kLive,
-     CONFIG_FIELD(verify.max_parallel), "Verifier processes running at once."},
+     CONFIG_FIELD(verify.max_parallel), "Verifier processes running at once; as many warm ones wait, forked ahead, for new owners."},
     {"verify.timeout", Type::kDuration, Presence::kDefault, "5m", "1s", "1d", kLive,
      CONFIG_FIELD(verify.timeout),
      "A verifier running longer is killed and the file's verdict is `timeout`."},
