@@ -81,6 +81,7 @@ class FakeEnv : public Env {
 
   // ---- what the daemon's checks see
   FsSpace space{std::uint64_t{500} << 30, std::uint64_t{1} << 40};
+  mutable int space_looks = 0;  // SpaceForFile() calls
   bool network = false;
   std::map<std::string, std::string> unreadable_by;  // path -> why readers cannot read it
   std::string writer_cannot_create;
@@ -148,6 +149,7 @@ class FakeEnv : public Env {
     return true;
   }
   bool SpaceForFile(const std::string&, const std::string&, FsSpace* out) const override {
+    ++space_looks;
     *out = space;
     return true;
   }

@@ -128,6 +128,27 @@ TEST_F(PipelineSaves, FreeSpaceIsTakenWhenTheWriterClosedNotWhenTheVerdictCame) 
   EXPECT_EQ(reporter_.failures["run/disk_full"], 1);
 }
 
+// Free space explains a failed save; an ok verdict's line carries none, so it looks at none (in
+// a 512-shard save, seven system calls per file).
+TEST_F(PipelineSaves, OnlyAFailedSaveLooksAtFreeSpaceAgainWhenItsVerdictComes) {
+  StartOne("settle: 0s");
+  Save(P("a.h5"), 500);
+  Pass(milliseconds(1));
+  const int at_close = env_.space_looks;
+  EXPECT_EQ(at_close, 1);  // the close: what the disk looked like when the writer finished
+  Answer(Verdict::kOk, 500);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(env_.space_looks, at_close);
+  EXPECT_FALSE(Verdicts(P("a.h5"))[0].fields.count("avail_bytes"));
+  Save(P("b.h5"), 500);
+  Pass(milliseconds(1));
+  const int before = env_.space_looks;
+  Answer(Verdict::kTruncated, 500, "file ends early");
+  ASSERT_EQ(Verdicts(P("b.h5")).size(), 1u);
+  EXPECT_EQ(env_.space_looks, before + 1);
+  EXPECT_EQ(Verdicts(P("b.h5"))[0].fields.at("avail_bytes"), std::to_string(env_.space.avail));
+}
+
 TEST_F(PipelineSaves, TheSameFailureAgainIsOneLineAndACountPerRepeatInterval) {
   StartOne("settle: 0s", "log: {repeat_every: 10m}\n");
   for (int epoch = 0; epoch < 5; ++epoch) {  // a rewrite in place every minute, truncated each time
