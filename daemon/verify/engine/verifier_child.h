@@ -20,6 +20,8 @@ namespace ckptwatch {
 struct ChildLimits {
   double timeout_seconds = 300;                          ///< Wall clock; also bounds CPU time.
   std::uint64_t memory_bytes = std::uint64_t{2} << 30;  ///< RLIMIT_AS of the child.
+
+  bool operator==(const ChildLimits&) const = default;
 };
 
 /// The hidden subcommand that runs VerifyOpenFile() in the child.

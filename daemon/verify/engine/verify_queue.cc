@@ -107,9 +107,7 @@ void VerifyQueue::Reconfigure(std::size_t max_parallel, ChildLimits limits,
   // A warm verifier keeps the limits it started with: the ones started before go.
   std::vector<Warm*> stale;
   for (auto& [id, warm] : warms_)
-    if (warm->limits.timeout_seconds != limits.timeout_seconds ||
-        warm->limits.memory_bytes != limits.memory_bytes)
-      stale.push_back(warm.get());
+    if (warm->limits != limits) stale.push_back(warm.get());
   for (Warm* warm : stale) RetireWarm(warm);
   StartSpares();
   StartMore();

@@ -105,6 +105,8 @@ class VerifyQueue {
   /// once, so that the first files of a burst (a sharded save) need no fork either.
   void StartSpares();
   Warm* TakeSpare(uid_t owner);
+  /// Forked by the zygote that serves jobs now, with the limits of now: may take files.
+  bool Current(const Warm& warm) const;
   void TrimWarms();
   void OnWarmReadable(Warm* warm);
   void OnWarmReport(Warm* warm, const WarmReport& report);

@@ -1,8 +1,10 @@
 // VerifyQueue's warm verifiers (warm_verifier.h): one per owner and job at a time, forked by the
-// zygote on first use, fed files over their channel, retired after `warm_max_files_` files, an
-// idle `warm_idle_ms_`, a verdict they could not give cleanly (a crash, a timeout, a parse
-// error: the verifier says it retires), or new limits. A verifier never gets a file of an owner
-// other than the one it started for, and one that reports more than one is killed.
+// zygote ahead of need (spares, bound to the owner of their first file; a successor some files
+// before its predecessor retires) or on demand, fed files over their channel, retired after
+// `warm_max_files_` files, an idle `warm_idle_ms_`, a verdict they could not give cleanly (a
+// crash, a timeout, a parse error: the verifier says it retires), or new limits. A verifier never
+// gets a file of an owner other than the one it was bound to, and one that reports more than one
+// is killed.
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,13 +19,10 @@
 #include "verify/engine/verify_queue_internal.h"
 
 namespace ckptwatch {
-namespace {
 
-bool SameLimits(const ChildLimits& a, const ChildLimits& b) {
-  return a.timeout_seconds == b.timeout_seconds && a.memory_bytes == b.memory_bytes;
+bool VerifyQueue::Current(const Warm& warm) const {
+  return warm.zygote == zygote_ && warm.limits == limits_;
 }
-
-}  // namespace
 
 void VerifyQueue::ConfigureWarm(std::size_t max_files, std::uint64_t idle_ms) {
   warm_max_files_ = max_files;
@@ -49,8 +48,7 @@ bool VerifyQueue::RunInWarm(Child* child) {
   Warm* warm = nullptr;
   for (auto& [id, candidate] : warms_) {
     Warm* w = candidate.get();
-    if (w->bound && !w->retiring && !w->busy && w->zygote == zygote_ &&
-        w->owner == child->file_owner && SameLimits(w->limits, limits_)) {
+    if (w->bound && !w->retiring && !w->busy && w->owner == child->file_owner && Current(*w)) {
       warm = w;
       break;
     }
@@ -93,8 +91,7 @@ bool VerifyQueue::RunInWarm(Child* child) {
 VerifyQueue::Warm* VerifyQueue::TakeSpare(uid_t owner) {
   for (auto& [id, candidate] : warms_) {
     Warm* w = candidate.get();
-    if (!w->bound && !w->retiring && !w->busy && w->zygote == zygote_ &&
-        SameLimits(w->limits, limits_)) {
+    if (!w->bound && !w->retiring && !w->busy && Current(*w)) {
       w->owner = owner;
       w->bound = true;
       return w;
@@ -108,7 +105,7 @@ void VerifyQueue::StartSpares() {
   std::size_t spares = 0;
   for (auto& [id, warm] : warms_) {
     if (warm->bound || warm->retiring) continue;
-    if (warm->zygote == zygote_ && SameLimits(warm->limits, limits_) && spares < max_parallel_)
+    if (Current(*warm) && spares < max_parallel_)
       ++spares;
     else
       RetireWarm(warm.get());  // of a lost zygote, with old limits, or one too many
@@ -260,9 +257,7 @@ void VerifyQueue::WarmJobDone(Child* child) {
 
 // A bound verifier for `worn`'s owner that has taken no file yet, unless one is waiting.
 void VerifyQueue::StartSuccessor(const Warm* worn) {
-  if (shutting_down_ || worn->zygote != zygote_ || !zygote_ || zygote_->lost ||
-      !SameLimits(worn->limits, limits_))
-    return;
+  if (shutting_down_ || !zygote_ || zygote_->lost || !Current(*worn)) return;
   for (auto& [id, warm] : warms_)
     if (warm.get() != worn && warm->bound && warm->owner == worn->owner && !warm->retiring &&
         warm->files == 0)
