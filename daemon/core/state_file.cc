@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/unique_fd.h"
+#include "base/write_all.h"
 #include "verify/verdict.h"
 
 namespace ckptwatch {
@@ -87,17 +88,6 @@ bool FromJson(const json& j, const std::string& path, SavedState* out, std::stri
 }
 
 std::string FileError(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-bool WriteAll(int fd, const std::string& text) {
-  std::size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -177,7 +167,7 @@ bool WriteStateFile(const std::string& path, const SavedState& state, std::strin
     *err = FileError("cannot write " + tmp);
     return false;
   }
-  if (!WriteAll(fd.get(), text) || fsync(fd.get()) != 0) {
+  if (!WriteAll(fd.get(), text.data(), text.size()) || fsync(fd.get()) != 0) {
     *err = FileError("cannot write " + tmp);
     unlink(tmp.c_str());
     return false;

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
 #include <nlohmann/json.hpp>
 
 #include "base/unique_fd.h"
+#include "base/write_all.h"
 #include "verify/verdict.h"
 
 namespace ckptwatch {
@@ -145,27 +147,14 @@ std::vector<std::uint8_t> BuildImage() {
   return image;
 }
 
-}  // namespace
-
-const std::vector<std::uint8_t>& WarmUpImage() {
-  static const std::vector<std::uint8_t> image = BuildImage();
-  return image;
-}
-
-namespace {
-
 // The image in a sealed memfd, above the descriptors a child is given (1-4).
 int MakeWarmUpFd(std::string* err) {
   const std::vector<std::uint8_t>& image = WarmUpImage();
   if (image.empty()) return (*err = "libhdf5 could not write the warm-up file", -1);
   UniqueFd fd(memfd_create("ckptwatch-warm-up", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd.valid()) return (*err = std::string("memfd_create: ") + std::strerror(errno), -1);
-  for (std::size_t done = 0; done < image.size();) {
-    const ssize_t n = write(fd.get(), image.data() + done, image.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return (*err = std::string("write: ") + std::strerror(errno), -1);
-    done += static_cast<std::size_t>(n);
-  }
+  if (!WriteAll(fd.get(), image.data(), image.size()))
+    return (*err = std::string("write: ") + std::strerror(errno), -1);
   if (fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0)
     return (*err = std::string("sealing: ") + std::strerror(errno), -1);
   const int high = fcntl(fd.get(), F_DUPFD_CLOEXEC, kWarmUpFdMin);
@@ -173,16 +162,19 @@ int MakeWarmUpFd(std::string* err) {
   return high;
 }
 
+int warm_up_fd = -1;  // set once, by WarmUpFd(); a fork inherits it with the descriptor
+
 }  // namespace
+
+const std::vector<std::uint8_t>& WarmUpImage() {
+  static const std::vector<std::uint8_t> image = BuildImage();
+  return image;
+}
 
 void KeepFreedHeapForNextFile() {
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(kHeapMmapThreshold));
   mallopt(M_TRIM_THRESHOLD, static_cast<int>(kHeapTrimThreshold));
 }
-
-namespace {
-int warm_up_fd = -1;  // set once, by WarmUpFd(); a fork inherits it with the descriptor
-}  // namespace
 
 int WarmUpFd(std::string* err) {
   static std::string error;
