@@ -41,7 +41,6 @@ inline constexpr std::uint64_t kWarmReadyJob = 0;
 /// What a warm verifier says after each job, once the job's stdout and stderr are closed.
 struct WarmReport {
   std::uint64_t job = 0;  ///< Never kWarmReadyJob for a file.
-
   pid_t pid = 0;  ///< Its own pid as it says (for logs only).
   /// It leaves after this job (N files done, a verdict other than ok, a libhdf5 handle still
   /// open): the feeder must not send it another.

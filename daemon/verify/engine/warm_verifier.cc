@@ -14,8 +14,9 @@
 #include <cstdlib>
 #include <iostream>
 #include <new>
-#include <nlohmann/json.hpp>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "verify/engine/confinement.h"
 #include "verify/engine/packet_socket.h"
