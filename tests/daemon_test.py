@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import writers  # noqa: E402
 from evidence import requires  # noqa: E402
 from daemon_harness import BIN, Daemon, parse_logfmt, tempdir, yaml_watch  # noqa: E402
+from security_harness import fd_target  # noqa: E402
 
 
 def small_model(path):
@@ -69,14 +70,6 @@ def wait_armed(pid, deadline=30):
         if process_state(pid) in (None, "Z") or time.monotonic() > end:
             raise AssertionError(f"verifier child {pid} never set its limits")
         time.sleep(0.002)
-
-
-def fd_target(pid, fd):
-    """Where descriptor `fd` of process `pid` points; None when it has none (or is gone)."""
-    try:
-        return os.readlink(f"/proc/{pid}/fd/{fd}")
-    except OSError:
-        return None
 
 
 def process_state(pid):

@@ -408,6 +408,11 @@ def fd_target(pid, fd):
         return ""
 
 
+def held_fds(pid):
+    """Every descriptor of process `pid` and what it points at: {fd: fd_target()}."""
+    return {int(n): fd_target(pid, n) for n in os.listdir(f"/proc/{pid}/fd")}
+
+
 def proc_status(pid):
     with open(f"/proc/{pid}/status") as f:
         return dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)

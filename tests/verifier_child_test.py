@@ -154,7 +154,7 @@ class VerifierChildTest(SecurityTestCase):
                          {"CapEff": "0" * 16, "CapPrm": "0" * 16, "CapAmb": "0" * 16,
                           "NoNewPrivs": "1"})
         fd_dir = f"/proc/{zygotes[0]}/fd"
-        held = {int(n): os.readlink(os.path.join(fd_dir, n)) for n in os.listdir(fd_dir)}
+        held = held_fds(zygotes[0])
         # stdio, its socket, its SIGCHLDs, and its own warm-up file (warm_up.h).
         self.assertEqual(sorted(held), [0, 1, 2, 3, 4, 16], held)
         self.assertTrue(held[3].startswith("socket:"), held)
@@ -215,7 +215,7 @@ class VerifierChildTest(SecurityTestCase):
         # The verdict is out: the warm verifier still lives, and holds nothing of the file.
         warm = int(d.wait_event(lambda e: e.get("event") == "verifier_used" and
                                 e.get("path") == big)["verifier_pid"])
-        held = {int(n): fd_target(warm, n) for n in os.listdir(f"/proc/{warm}/fd")}
+        held = held_fds(warm)
         self.assertEqual(sorted(held), [0, 4], held)
         self.assertEqual(held[0], "/dev/null", held)
         self.assertTrue(held[4].startswith("socket:"), held)
@@ -224,8 +224,7 @@ class VerifierChildTest(SecurityTestCase):
         zygote_fds = {n: fd_target(zygotes[0], n) for n in (1, 2)}
         end = time.monotonic() + DEADLINE
         while True:
-            spares = {pid: {int(n): fd_target(pid, n) for n in os.listdir(f"/proc/{pid}/fd")}
-                      for pid in verifier_children(d.proc.pid) if pid != warm}
+            spares = {pid: held_fds(pid) for pid in verifier_children(d.proc.pid) if pid != warm}
             if all(16 not in fds for fds in spares.values()) or time.monotonic() > end:
                 break  # (a spare forked for the one taken may still be warming up)
             time.sleep(0.01)

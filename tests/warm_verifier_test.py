@@ -15,7 +15,7 @@ import unittest
 import writers
 from daemon_harness import BIN, yaml_watch
 import security_test
-from security_test import (DEADLINE, ROOT, SecurityTestCase, as_daemon_user, as_user, fd_target,
+from security_test import (DEADLINE, ROOT, SecurityTestCase, as_daemon_user, as_user, held_fds,
                            proc_status, verifier_children)
 
 JOB_MAGIC = 0x6a6f6231  # warm_channel.cc: "job1"
@@ -198,7 +198,7 @@ class WarmVerifierTest(SecurityTestCase):
             self.assertEqual(report, {"job": n, "pid": proc.pid, "retiring": 0, "uid_count": 1,
                                       "uids": [adv.pw_uid]})
             self.assertIn(b'"verdict":"ok"', out)
-            held = {int(x): fd_target(proc.pid, x) for x in os.listdir(f"/proc/{proc.pid}/fd")}
+            held = held_fds(proc.pid)
             self.assertEqual(sorted(held), [0, 4], held)
             status = proc_status(proc.pid)
             self.assertEqual({k: status[k].strip() for k in ("CapEff", "NoNewPrivs")},
