@@ -46,6 +46,18 @@ def children_of(pid):
     return out
 
 
+def service_cpu_seconds(pid):
+    """The CPU of the daemon `pid` and of every process under it: the zygote with the children
+    it forked and reaped (in its cutime), and the warm verifiers still alive (issue 26: not
+    reaped yet). Taken before and after the save, like the baseline's: what the zygote and the
+    spares spent starting up, before the first file, is not the save's."""
+    cpu = cpu_seconds(pid)
+    for child in children_of(pid):
+        cpu += cpu_seconds(child)
+        cpu += sum(cpu_seconds(g) for g in children_of(child))
+    return cpu
+
+
 def publish(stage, target, names, window):
     """Renames each staged shard into `target`, spread evenly over `window` seconds; returns
     {target path: rename time}."""
@@ -86,15 +98,10 @@ def run_ckptwatch(binary, work, stage, names, args):
         "sharded", target, settle=args.settle, level=args.level))
     daemon.start()
     try:
-        before = cpu_seconds(daemon.pid)
+        before = service_cpu_seconds(daemon.pid)
         renames = publish(stage, target, names, args.window)
         events = daemon.wait_verdicts(len(names), deadline=120 + len(names) * 0.5, quiet=1.0)
-        # The daemon, the zygote with the children it forked and reaped (in its cutime), and
-        # the warm verifiers still alive (issue 26: one per owner, not reaped yet).
-        cpu = cpu_seconds(daemon.pid) - before
-        for child in children_of(daemon.pid):
-            cpu += cpu_seconds(child)
-            cpu += sum(cpu_seconds(g) for g in children_of(child))
+        cpu = service_cpu_seconds(daemon.pid) - before
     finally:
         daemon.stop()
         unpublish(stage, target, names)
