@@ -159,6 +159,30 @@ class HfShardedTest(unittest.TestCase):
         self.assertEqual(code, 0)
         self.assertIn(f"{self.index}: checkpoint hf_sharded ok (3 members)", out.splitlines())
 
+    def test_files_named_one_by_one_bring_in_each_set_once(self):
+        # `verify a/* b/*` and the same files interleaved: a directory's sets are found once while
+        # its files come one after another, and found again when the command comes back to it.
+        other = os.path.join(self.dir, "other")
+        os.mkdir(other)
+        write_sharded(other, shards=3, seed=4)
+        os.unlink(os.path.join(other, "model-00003-of-00003.safetensors"))
+        mine = sorted(os.path.join(self.dir, n) for n in self.map.values())
+        theirs = sorted(os.path.join(other, n) for n in os.listdir(other) if n.endswith(".safetensors"))
+        for order in (mine + theirs, [mine[0], theirs[0], mine[1], theirs[1]]):
+            code, sets, _, err = verify_records(*order)
+            self.assertEqual(code, 1, err)
+            verdicts = {s["path"]: s["verdict"] for s in sets}
+            self.assertEqual(len(sets), 2, (order, sets))
+            self.assertEqual(verdicts, {self.index: "ok",
+                                        os.path.join(other, "model.safetensors.index.json"):
+                                        "incomplete"}, order)
+        # A file of a directory with no set brings in none, even right after one that has.
+        loose = tempfile.mkdtemp(prefix="ckptwatch-loose-")
+        self.addCleanup(shutil.rmtree, loose)
+        shutil.copy(mine[0], os.path.join(loose, "lone.safetensors"))
+        code, sets, _, err = verify_records(mine[0], os.path.join(loose, "lone.safetensors"))
+        self.assertEqual((code, [s["path"] for s in sets]), (0, [self.index]), err)
+
 
 @requires(HAVE_TORCH, "torch is not importable (use /usr/bin/python3)")
 def write_keras_sharded(directory, shards=2, layers_per_shard=2, seed=5):
