@@ -252,10 +252,12 @@ def parse_ts(ts):
 
 class Daemon(daemon_harness.Daemon):
     """tests/daemon_harness.py's daemon (JSON log, real NOTIFY_SOCKET), on the binary under test,
-    with a log that is read incrementally (a burst writes thousands of lines)."""
+    with a log that is read incrementally (a burst writes thousands of lines). At the default log
+    level (info), as a host runs it: the tests' debug level adds a line per file (verifier_used),
+    which is not what a deployment pays."""
 
-    def __init__(self, binary, workdir, watches_yaml, **kwargs):
-        super().__init__(workdir, watches_yaml, **kwargs)
+    def __init__(self, binary, workdir, watches_yaml, log_level="info", **kwargs):
+        super().__init__(workdir, watches_yaml, log_level=log_level, **kwargs)
         self.binary = os.path.abspath(binary)
         self._offset = 0
         self._partial = ""

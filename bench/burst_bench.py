@@ -71,8 +71,9 @@ def outcome(closes, verdict_times, go_time, extra):
 def run_ckptwatch(binary, work, args, queue):
     root = os.path.join(work, "ckpt")
     dirs = make_tree(root, args.dirs)
+    # Debug level: the table counts verify_superseded, a debug event.
     daemon = benchlib.Daemon(binary, work, benchlib.daemon_harness.yaml_watch(
-        "burst", root, recursive=True, settle=args.settle, level=args.level))
+        "burst", root, recursive=True, settle=args.settle, level=args.level), log_level="debug")
     with benchlib.sysctl("fs.inotify.max_queued_events", queue):
         daemon.start()
     try:

@@ -38,8 +38,9 @@ class Daemon:
     """One ckptwatch run process with its log, notify socket and metrics port."""
 
     def __init__(self, workdir, watches_yaml, log_format="json", extra_yaml="", env=None,
-                 verify_yaml="verify: {max_parallel: 2, timeout: 60s}\n"):
+                 verify_yaml="verify: {max_parallel: 2, timeout: 60s}\n", log_level="debug"):
         self.verify_yaml = verify_yaml
+        self.log_level = log_level
         self.workdir = workdir
         self.log_path = os.path.join(workdir, "ckptwatch.log")
         self.config_path = os.path.join(workdir, "ckptwatch.yaml")
@@ -58,7 +59,8 @@ class Daemon:
 
     def write_config(self, watches_yaml, extra_yaml=""):
         text = (
-            f"log: {{file: {json.dumps(self.log_path)}, format: {self.log_format}, level: debug}}\n"
+            f"log: {{file: {json.dumps(self.log_path)}, format: {self.log_format}, "
+            f"level: {self.log_level}}}\n"
             f"metrics: {{listen: \"127.0.0.1:{self.port}\"}}\n"
             f"{self.verify_yaml}"
             f"status: {{socket: {json.dumps(self.status_path)}}}\n"
