@@ -126,6 +126,7 @@ class Daemon {
   // Which warm verifier gave a verdict and which owners it has seen (always one: the queue
   // kills one that says otherwise). Debug level: the test hook of the one-owner rule.
   void LogWarmVerifier(const VerifyJob& job) {
+    if (!log_->Enabled(LogLevel::kDebug)) return;  // a line per file: not built to be dropped
     std::string uids;
     for (uid_t uid : job.verifier_uids) {
       if (!uids.empty()) uids += ',';

@@ -146,6 +146,7 @@ void BoundResult(VerifyResult* r) {
     more = MoreCount(classes.back());
     classes.pop_back();
   }
+  if (classes.empty() && more == 0) return;  // the rest is bounded above: nothing to measure
   for (std::string& c : classes) CapBytes(&c, kMaxNameBytes);
   // The rest of the line is bounded by the limits above (2 × 4 KiB, even with every byte
   // escaped six times over as \u00XX, stays under 64 KiB - 8 KiB); the class list gets the rest.
