@@ -3,9 +3,11 @@
 // warm verifier spends per file beyond this is its process boundary; what the daemon spends, its
 // own path (docs/performance.md, "Targets not met, and why").
 //
-// usage: build/bench_verify_loop FILE [ROUNDS] [--level header|structure|full]
+// usage: build/bench_verify_loop FILE [ROUNDS] [--level header|structure|full] [--gap-us N]
 // Prints the CPU (user + system) and wall time per verification, after 50 rounds of warm-up,
-// and what libhdf5's open and walk alone (InspectHdf5) cost of it.
+// and what libhdf5's open and walk alone (InspectHdf5) cost of it. --gap-us sleeps between
+// rounds, as the files of a save come spaced out (256 shards in 1 s: one every 4 ms): the same
+// walk then costs more CPU, its caches gone cold while the process slept.
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -36,20 +38,25 @@ struct Cost {
 
 double Microseconds(const timeval& t) { return t.tv_sec * 1e6 + t.tv_usec; }
 
-// Runs `once` `rounds` times after a warm-up; the cost of one run.
-Cost Measure(int rounds, const std::function<void()>& once) {
+// Runs `once` `rounds` times after a warm-up, `gap_us` apart; the cost of one run (its wall
+// time without the gaps).
+Cost Measure(int rounds, int gap_us, const std::function<void()>& once) {
   for (int i = 0; i < 50; ++i) once();
   rusage before{}, after{};
   getrusage(RUSAGE_SELF, &before);
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < rounds; ++i) once();
-  const auto end = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration busy{};
+  for (int i = 0; i < rounds; ++i) {
+    if (gap_us > 0) usleep(static_cast<useconds_t>(gap_us));
+    const auto start = std::chrono::steady_clock::now();
+    once();
+    busy += std::chrono::steady_clock::now() - start;
+  }
   getrusage(RUSAGE_SELF, &after);
   Cost cost;
   cost.system_us = (Microseconds(after.ru_stime) - Microseconds(before.ru_stime)) / rounds;
   cost.cpu_us =
       (Microseconds(after.ru_utime) - Microseconds(before.ru_utime)) / rounds + cost.system_us;
-  cost.wall_us = std::chrono::duration<double, std::micro>(end - start).count() / rounds;
+  cost.wall_us = std::chrono::duration<double, std::micro>(busy).count() / rounds;
   return cost;
 }
 
@@ -57,17 +64,21 @@ Cost Measure(int rounds, const std::function<void()>& once) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s FILE [ROUNDS] [--level header|structure|full]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s FILE [ROUNDS] [--level header|structure|full] [--gap-us N]\n",
+                 argv[0]);
     return 2;
   }
   const std::string path = argv[1];
   int rounds = 2000;
+  int gap_us = 0;
   ckptwatch::VerifyOptions options;
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--level") == 0 && i + 1 < argc) {
       const auto level = ckptwatch::ParseLevel(argv[++i]);
       if (!level) return std::fprintf(stderr, "unknown level %s\n", argv[i]), 2;
       options.level = *level;
+    } else if (std::strcmp(argv[i], "--gap-us") == 0 && i + 1 < argc) {
+      gap_us = std::stoi(argv[++i]);
     } else {
       rounds = std::stoi(argv[i]);
     }
@@ -78,11 +89,11 @@ int main(int argc, char** argv) {
   if (!fd.valid() || fstat(fd.get(), &st) != 0)
     return std::fprintf(stderr, "cannot open %s: %s\n", path.c_str(), std::strerror(errno)), 2;
   const ckptwatch::VerifyResult first = ckptwatch::VerifyOpenFile(fd.get(), path, options);
-  std::printf("%s: %s, level %s, %d rounds\n", path.c_str(),
+  std::printf("%s: %s, level %s, %d rounds %d µs apart\n", path.c_str(),
               std::string(ckptwatch::VerdictName(first.verdict)).c_str(),
-              std::string(ckptwatch::LevelName(options.level)).c_str(), rounds);
+              std::string(ckptwatch::LevelName(options.level)).c_str(), rounds, gap_us);
   std::size_t sink = 0;
-  const Cost whole = Measure(rounds, [&] {
+  const Cost whole = Measure(rounds, gap_us, [&] {
     sink += ckptwatch::ToJson(ckptwatch::VerifyOpenFile(fd.get(), path, options)).dump().size();
   });
   std::printf("| VerifyOpenFile + its JSON line | %.1f µs CPU (%.1f system) | %.1f µs wall |\n",
@@ -92,7 +103,7 @@ int main(int argc, char** argv) {
   source.name = path;
   source.file_size = static_cast<std::uint64_t>(st.st_size);
   const Cost walk =
-      Measure(rounds, [&] { sink += ckptwatch::InspectHdf5(source, options.level).datasets; });
+      Measure(rounds, gap_us, [&] { sink += ckptwatch::InspectHdf5(source, options.level).datasets; });
   std::printf(
       "| of which libhdf5's open and walk (InspectHdf5) | %.1f µs CPU (%.1f system) | %.1f µs wall "
       "|\n",
