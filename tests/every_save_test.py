@@ -197,6 +197,47 @@ class NothingDroppedTest(EverySaveTestCase):
         # A name no default excludes: its files were pending under it when it moved.
         self.assert_renamed_save_is_no_failure("checkpoint-5.saving", excluded=False)
 
+    @requires(ROOT, "seeing another process's open descriptors (/proc/PID/fdinfo) needs root")
+    def test_a_file_a_scan_finds_mid_write_waits_for_its_writer_and_is_no_failed_save(self):
+        # A scan (here of a directory moved into the watch; an inotify overflow's rescan alike)
+        # finds a.h5 with no close seen, cut short, while its writer still holds it open. Its
+        # bytes read as truncated; the daemon waits, and the writer's close brings the verdict.
+        d = self.start(yaml_watch("run", self.ckpt, recursive=True, settle="0s"))
+        whole = os.path.join(self.dir, "whole.h5")
+        writers.write_sized_model(whole, 1 << 16)
+        staging = os.path.join(self.dir, "step_7")
+        os.makedirs(staging)
+        final = os.path.join(self.ckpt, "step_7")
+        path = os.path.join(final, "a.h5")
+        writer = subprocess.Popen(
+            [PYTHON, "-c", "import os, sys\n"
+             "data = open(sys.argv[2], 'rb').read()\n"
+             "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)\n"
+             "os.write(fd, data[:len(data) // 2])\n"
+             "print('half', flush=True)\n"
+             "sys.stdin.readline()\n"
+             "os.write(fd, data[len(data) // 2:])\n"
+             "os.close(fd)\n",
+             os.path.join(staging, "a.h5"), whole],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: writer.poll() is None and writer.kill())
+        self.assertEqual(writer.stdout.readline().strip(), "half")
+        os.rename(staging, final)
+        deferred = d.wait_event(lambda e: e.get("event") == "verify_deferred" and
+                                e.get("path") == path, what=f"verify_deferred for {path}")
+        self.assertEqual(deferred["verdict"], "truncated", deferred)
+        self.assertIn(f"pid {writer.pid}", deferred["msg"])
+        self.assertEqual(d.verdicts(path), [])
+        writer.stdin.write("go\n")
+        writer.stdin.close()
+        self.assertEqual(writer.wait(timeout=30), 0)
+        self.assertEqual(d.wait_verdict(path)["verdict"], "ok")
+        marker = os.path.join(self.ckpt, "marker.h5")
+        writers.write_sized_model(marker, 1 << 12)
+        d.wait_verdict(marker)
+        self.assertEqual([v["verdict"] for v in d.verdicts(path)], ["ok"])
+        self.assertEqual(d.metric("ckptwatch_save_failures_total") or 0, 0)
+
     def test_a_non_recursive_watch_ignores_a_subdirectory_moved_into_it(self):
         d = self.start(yaml_watch("run", self.ckpt, settle="0s"))
         elsewhere = os.path.join(self.dir, "old_run")

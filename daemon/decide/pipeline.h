@@ -131,6 +131,10 @@ class Pipeline {
   /// The failed save's cause of a broken set: its members' own, when they have one.
   std::string MemberCause(const Watch& w, const CheckpointEvent& e) const;
   void Judge(Watch& w, const VerifyJob& job, const VerifyResult& result);
+  /// A broken verdict on a file found without its writer's close (a rescan, a poll) that a
+  /// process still holds open for writing: looked at again in a moment. True when deferred.
+  bool DeferBrokenWhileWriterHoldsIt(Watch& w, const VerifyJob& job, const VerifyResult& result,
+                                     Clock::time_point dispatched_at, Clock::time_point now);
   Outcome Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
   /// The stale problem's reason at `now`: computed when asked, never frozen when it started.
   std::string StaleReason(const Watch& w, Clock::time_point now) const;

@@ -9,7 +9,16 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-class PipelineWriters : public PipelineTest {};
+class PipelineWriters : public PipelineTest {
+ protected:
+  // `path` (`size` bytes) as the rescan after an inotify overflow finds it, no close seen, and
+  // dispatched at once (settle 0s).
+  void FoundByARescan(const std::string& path, std::uint64_t size) {
+    env_.Write(path, size);
+    Event(WatchEvent::Kind::kOverflow, kRoot);
+    Pass(milliseconds(1));
+  }
+};
 
 TEST_F(PipelineWriters, AnEmptyFileItsWriterClosedFailsAfterAMoment) {
   StartOne("settle: 0s");
@@ -268,6 +277,55 @@ TEST_F(PipelineWriters, LayersMissingWhileAWriterStillHoldsTheFileAreNotADeadWri
   AnswerWith([](VerifyResult& r) { LayersMissingAfterAFlush(r, 800408); });
   ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
   EXPECT_EQ(Verdicts(P("a.h5"))[0].cause, "truncated");
+}
+
+TEST_F(PipelineWriters, ARescanThatFindsAFileBetweenTwoOfItsWritesWaitsForItsWriter) {
+  // The inotify queue overflowed: the rescan finds a.h5 with no close seen, while its writer
+  // still holds it, at a moment when it reads as truncated (libhdf5 writes the superblock's end
+  // before the blocks that reach it). Not a failed save: its close brings the one verdict.
+  StartOne("settle: 0s");
+  env_.open_for_writing[P("a.h5")] = "pid 77 (python3)";
+  FoundByARescan(P("a.h5"), 1000);
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kTruncated, 1000);
+  EXPECT_TRUE(Verdicts(P("a.h5")).empty());
+  ASSERT_EQ(reporter_.Events(LogEvent::kVerifyDeferred).size(), 1u);
+  EXPECT_NE(reporter_.Events(LogEvent::kVerifyDeferred)[0].msg.find("pid 77 (python3)"),
+            std::string::npos);
+  env_.open_for_writing.erase(P("a.h5"));
+  Save(P("a.h5"), 5000);
+  Pass(milliseconds(1));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kOk, 5000);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(Verdicts(P("a.h5"))[0].verdict, Verdict::kOk);
+  Pass(seconds(5));
+  EXPECT_TRUE(Jobs().empty()) << "the close's verdict ends it: no look left over";
+  EXPECT_EQ(reporter_.failures["run/truncated"], 0);
+}
+
+TEST_F(PipelineWriters, AFileFoundTruncatedThatItsWriterHoldsButNeverWritesIsReportedAMomentLater) {
+  StartOne("settle: 0s");
+  env_.open_for_writing[P("a.h5")] = "pid 77 (python3)";
+  FoundByARescan(P("a.h5"), 1000);
+  Answer(Verdict::kTruncated, 1000);
+  EXPECT_TRUE(Verdicts(P("a.h5")).empty());
+  Pass(milliseconds(1998));
+  EXPECT_TRUE(Jobs().empty());
+  Pass(milliseconds(2));
+  ASSERT_EQ(Jobs().size(), 1u);
+  Answer(Verdict::kTruncated, 1000);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_EQ(VerdictName(Verdicts(P("a.h5"))[0].verdict), "truncated");
+}
+
+TEST_F(PipelineWriters, AFileFoundTruncatedWithNobodyWritingItIsReportedAtOnce) {
+  // truncate(2) by hand, or a copy cut short: no writer holds it, no second look.
+  StartOne("settle: 0s");
+  FoundByARescan(P("a.h5"), 1000);
+  Answer(Verdict::kTruncated, 1000);
+  ASSERT_EQ(Verdicts(P("a.h5")).size(), 1u);
+  EXPECT_TRUE(reporter_.Events(LogEvent::kVerifyDeferred).empty());
 }
 
 TEST_F(PipelineWriters, BytesCutShortKeepCauseTruncatedNotAGuessAtTheWriter) {
