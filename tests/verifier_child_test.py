@@ -215,12 +215,19 @@ class VerifierChildTest(SecurityTestCase):
         self.assertIn(expected[1], [sorted(fds) for _, fds in samples])
         self.assertTrue(all(fds.get(4, "socket:").startswith("socket:") for _, fds in samples))
         self.assertEqual(d.wait_verdict(big)["verdict"], "ok")
-        # The verdict is out: the warm verifier still lives, and holds nothing of the file.
+        # The verdict is out: the warm verifier still lives, and holds nothing of the file:
+        # /dev/null, its stdout and stderr (pipes to the daemon, kept for its next jobs:
+        # WarmOutput::kKeep) and its channel.
         warm = int(d.wait_event(lambda e: e.get("event") == "verifier_used" and
                                 e.get("path") == big)["verifier_pid"])
         held = held_fds(warm)
-        self.assertEqual(sorted(held), [0, 4], held)
+        self.assertEqual(sorted(held), [0, 1, 2, 4], held)
         self.assertEqual(held[0], "/dev/null", held)
+        daemon_holds = set(held_fds(d.proc.pid).values())
+        for n in (1, 2):
+            self.assertTrue(held[n].startswith("pipe:"), held)
+            self.assertIn(held[n], daemon_holds, f"fd {n} is a pipe to the daemon")
+        self.assertNotEqual(held[1], held[2], held)
         self.assertTrue(held[4].startswith("socket:"), held)
         # The spares waiting beside it have seen no file: what they hold besides /dev/null and
         # their channel is the zygote's own stdout and stderr, which their first job replaces.

@@ -208,10 +208,7 @@ bool VerifyQueue::HandOver(Child* child, const HandOverSend& send, int read_ends
     close(out[1]);
     return false;
   }
-  std::vector<std::string> args =
-      VerifierChildArgv(self_exe_, child->job.path, child->job.options, limits_);
-  args.erase(args.begin(), args.begin() + 2);
-  const bool sent = send(args, out[1], err[1]);
+  const bool sent = send(JobArgs(child), out[1], err[1]);
   close(out[1]);
   close(err[1]);
   if (!sent) {
@@ -224,6 +221,15 @@ bool VerifyQueue::HandOver(Child* child, const HandOverSend& send, int read_ends
   return true;
 }
 
+// What a zygote's child and a warm verifier are handed with the file: VerifierChildArgv()
+// after the executable and the subcommand.
+std::vector<std::string> VerifyQueue::JobArgs(const Child* child) const {
+  std::vector<std::string> args =
+      VerifierChildArgv(self_exe_, child->job.path, child->job.options, limits_);
+  args.erase(args.begin(), args.begin() + 2);
+  return args;
+}
+
 void VerifyQueue::WatchPipes(Child* child, int out_fd, int err_fd) {
   uv_pipe_init(loop_, &child->out, 0);
   uv_pipe_init(loop_, &child->err, 0);
@@ -232,7 +238,16 @@ void VerifyQueue::WatchPipes(Child* child, int out_fd, int err_fd) {
   uv_timer_init(loop_, &child->timer);
   child->out.data = child->err.data = child->timer.data = child;
   child->open_handles = 3;
+  child->pipes = true;
   WatchOutput(child);
+}
+
+void VerifyQueue::WatchTimeout(Child* child) {
+  uv_timer_init(loop_, &child->timer);
+  child->timer.data = child;
+  child->open_handles = 1;
+  auto timeout_ms = static_cast<std::uint64_t>(limits_.timeout_seconds * 1000.0);
+  uv_timer_start(&child->timer, OnTimeout, std::max<std::uint64_t>(timeout_ms, 1), 0);
 }
 
 void VerifyQueue::SpawnChild(Child* child) {
@@ -241,6 +256,7 @@ void VerifyQueue::SpawnChild(Child* child) {
   uv_timer_init(loop_, &child->timer);
   child->out.data = child->err.data = child->timer.data = child->process.data = child;
   child->open_handles = 3;
+  child->pipes = true;
 
   uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
@@ -332,8 +348,10 @@ void VerifyQueue::MaybeFinish(Child* child) {
     if (--c->open_handles > 0) return;
     c->queue->Release(c);
   };
-  uv_close(reinterpret_cast<uv_handle_t*>(&child->out), on_close);
-  uv_close(reinterpret_cast<uv_handle_t*>(&child->err), on_close);
+  if (child->pipes) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&child->out), on_close);
+    uv_close(reinterpret_cast<uv_handle_t*>(&child->err), on_close);
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&child->timer), on_close);
   if (!child->zygote) uv_close(reinterpret_cast<uv_handle_t*>(&child->process), on_close);
 }
@@ -453,8 +471,10 @@ void VerifyQueue::LoseZygote(Zygote* zygote) {
       child->zygote_died = true;
       child->exited = child->out_done = child->err_done = true;
       child->outcome.term_signal = SIGKILL;
-      uv_read_stop(reinterpret_cast<uv_stream_t*>(&child->out));
-      uv_read_stop(reinterpret_cast<uv_stream_t*>(&child->err));
+      if (child->pipes) {
+        uv_read_stop(reinterpret_cast<uv_stream_t*>(&child->out));
+        uv_read_stop(reinterpret_cast<uv_stream_t*>(&child->err));
+      }
       MaybeFinish(child);
     }
     if (zygote->polling) {

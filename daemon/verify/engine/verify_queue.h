@@ -90,6 +90,9 @@ class VerifyQueue {
   void SpawnChild(Child* child);
   void WatchPipes(Child* child, int out_fd, int err_fd);
   void WatchOutput(Child* child);
+  /// The job's timeout alone (a warm verifier's output is its own: DrainWarmOutput()).
+  void WatchTimeout(Child* child);
+  std::vector<std::string> JobArgs(const Child* child) const;
   void MaybeFinish(Child* child);
   void Release(Child* child);
   void StartZygote();
@@ -109,6 +112,13 @@ class VerifyQueue {
   bool Current(const Warm& warm) const;
   void TrimWarms();
   void OnWarmReadable(Warm* warm);
+  /// Opens `warm`'s output pipes; the write ends, for its first job, in `theirs`.
+  bool OpenWarmOutput(Warm* warm, int theirs[2]);
+  /// Reads what `warm` wrote to its output `which` (0 stdout, 1 stderr) into the job it serves.
+  /// False when it wrote with no job to serve: it is out of step, and killed.
+  bool ReadWarmOutput(Warm* warm, int which);
+  /// The job `warm` serves is over (its report, or its exit): the rest of its output is read.
+  void DrainWarmOutput(Warm* warm, Child* child);
   void OnWarmReport(Warm* warm, const WarmReport& report);
   bool HandleWarmZygoteReport(const ZygoteReport& report);
   void WarmJobDone(Child* child);

@@ -32,6 +32,7 @@ struct VerifyQueue::Child {
   uid_t file_owner = 0;      // st_uid of the descriptor opened for it
   bool warm_reported = false;  // its warm verifier reported the job done
   int open_handles = 0;
+  bool pipes = false;  // `out` and `err` are open: its own pipes, not a warm verifier's
   bool exited = false;
   bool out_done = false;
   bool err_done = false;
@@ -68,6 +69,11 @@ struct VerifyQueue::Warm {
   int channel = -1;
   uv_poll_t poll{};
   uv_timer_t idle{};
+  // Its stdout and stderr (read ends, non-blocking), handed over with its first job and kept
+  // for its life (WarmOutput::kKeep): what comes on them belongs to the job it serves, and is
+  // all written when that job's report comes. -1 until its first job.
+  int output[2] = {-1, -1};
+  uv_poll_t output_poll[2]{};
   int open_handles = 0;
   Child* busy = nullptr;   // the job it verifies now
   std::size_t files = 0;   // jobs sent to it

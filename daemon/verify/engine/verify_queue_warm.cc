@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <string>
 #include <utility>
@@ -60,15 +61,16 @@ bool VerifyQueue::RunInWarm(Child* child) {
     if (!warm) return false;
   }
   StartSpares();  // for the next owner, or this one's next verifier
-  int read_ends[2];
+  // Its first job brings the pipes it writes to from then on; the others, the file alone.
+  int theirs[2] = {-1, -1};
+  const bool first = warm->output[0] < 0;
   std::string error;
-  const bool sent = HandOver(
-      child,
-      [&](const std::vector<std::string>& args, int out_fd, int err_fd) {
-        return SendWarmJob(warm->channel, next_id_++, args, child->file.get(), out_fd, err_fd,
-                           &error);
-      },
-      read_ends);
+  bool sent = !first || OpenWarmOutput(warm, theirs);
+  if (sent)
+    sent = SendWarmJob(warm->channel, next_id_++, JobArgs(child), child->file.get(), theirs[0],
+                       theirs[1], first ? WarmOutput::kKeep : WarmOutput::kKept, &error);
+  for (int fd : theirs)
+    if (fd >= 0) close(fd);
   if (!sent) {
     RetireWarm(warm);  // a full or broken channel: this one forks a one-shot child instead
     return false;
@@ -84,8 +86,63 @@ bool VerifyQueue::RunInWarm(Child* child) {
   child->zygote = warm->zygote;
   child->id = warm->id;  // a timeout kills the verifier; its exit report ends the job
   forked_[warm->id] = child;
-  WatchPipes(child, read_ends[0], read_ends[1]);
+  WatchTimeout(child);
   return true;
+}
+
+bool VerifyQueue::OpenWarmOutput(Warm* warm, int theirs[2]) {
+  // Only our read ends are non-blocking: a verifier writing more than a pipe holds waits.
+  int pipes[2][2] = {{-1, -1}, {-1, -1}};
+  for (int i = 0; i < 2; ++i) {
+    if (pipe2(pipes[i], O_CLOEXEC) != 0 ||
+        fcntl(pipes[i][0], F_SETFL, fcntl(pipes[i][0], F_GETFL) | O_NONBLOCK) != 0) {
+      for (auto& pipe : pipes)
+        for (int fd : pipe)
+          if (fd >= 0) close(fd);
+      return false;
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    warm->output[i] = pipes[i][0];
+    theirs[i] = pipes[i][1];
+    warm->output_poll[i].data = warm;
+    uv_poll_init(loop_, &warm->output_poll[i], warm->output[i]);
+    ++warm->open_handles;
+    auto on_output = [](uv_poll_t* poll, int status, int) {
+      auto* w = static_cast<Warm*>(poll->data);
+      const int which = poll == &w->output_poll[0] ? 0 : 1;
+      if (status < 0 || !w->queue->ReadWarmOutput(w, which)) uv_poll_stop(poll);
+    };
+    uv_poll_start(&warm->output_poll[i], UV_READABLE, on_output);
+  }
+  return true;
+}
+
+// Reads what is there now. Its end of file (the verifier gone) stops the poll; its exit report
+// ends the job. Output with no job to serve is a verifier out of step: killed.
+bool VerifyQueue::ReadWarmOutput(Warm* warm, int which) {
+  Child* child = warm->busy && !warm->busy->finished ? warm->busy : nullptr;
+  char buffer[16384];
+  for (;;) {
+    const ssize_t n = read(warm->output[which], buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
+    if (n == 0) return false;
+    if (!child) {
+      warm->retiring = true;
+      if (!warm->gone && !warm->zygote->lost) SendZygoteKill(warm->zygote->socket, warm->id);
+      return false;
+    }
+    std::string& sink = which == 0 ? child->outcome.stdout_text : child->outcome.stderr_text;
+    const std::size_t cap = which == 0 ? kVerifierMaxStdoutBytes : kVerifierMaxStderrBytes;
+    if (sink.size() < cap) sink.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+void VerifyQueue::DrainWarmOutput(Warm* warm, Child* child) {
+  if (warm->busy == child && warm->output[0] >= 0)
+    for (int which : {0, 1}) ReadWarmOutput(warm, which);
+  child->out_done = child->err_done = true;
 }
 
 VerifyQueue::Warm* VerifyQueue::TakeSpare(uid_t owner) {
@@ -210,6 +267,7 @@ void VerifyQueue::OnWarmReport(Warm* warm, const WarmReport& report) {
   child->job.verifier_uids = report.uids;
   child->warm_reported = true;
   child->exited = true;
+  DrainWarmOutput(warm, child);  // written before the report was sent
   MaybeFinish(child);
 }
 
@@ -226,6 +284,9 @@ bool VerifyQueue::HandleWarmZygoteReport(const ZygoteReport& report) {
   warm->gone = true;
   // It reported before it exited: what is in its channel counts.
   if (!warm->closing) OnWarmReadable(warm);
+  // A job it did not report done ends with its exit (the caller): what it wrote before it died
+  // (a crash's last words) is all in its pipes now.
+  if (Child* child = warm->busy; child && !child->finished) DrainWarmOutput(warm, child);
   RetireWarm(warm);
   if (warm->closing && warm->open_handles == 0) {
     warms_.erase(warm->id);  // its handles closed before its exit was reported
@@ -283,6 +344,9 @@ void VerifyQueue::RetireWarm(Warm* warm) {
   uv_timer_stop(&warm->idle);
   uv_close(reinterpret_cast<uv_handle_t*>(&warm->idle), OnWarmHandleClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&warm->poll), OnWarmHandleClosed);
+  if (warm->output[0] >= 0)
+    for (uv_poll_t& poll : warm->output_poll)
+      uv_close(reinterpret_cast<uv_handle_t*>(&poll), OnWarmHandleClosed);
 }
 
 void VerifyQueue::OnWarmHandleClosed(uv_handle_t* handle) {
@@ -291,6 +355,12 @@ void VerifyQueue::OnWarmHandleClosed(uv_handle_t* handle) {
   if (handle == reinterpret_cast<uv_handle_t*>(&warm->poll)) {
     close(warm->channel);  // after the poll handle: libuv must not watch a closed descriptor
     warm->channel = -1;
+  }
+  for (int which : {0, 1}) {
+    if (handle == reinterpret_cast<uv_handle_t*>(&warm->output_poll[which])) {
+      close(warm->output[which]);
+      warm->output[which] = -1;
+    }
   }
   if (--warm->open_handles > 0) return;
   if (!warm->gone) return;  // freed when its exit is reported (LoseWarms at the latest)

@@ -12,7 +12,7 @@ constexpr std::uint32_t kJobMagic = 0x6a6f6231;  // "job1"
 
 struct JobHeader {
   std::uint32_t magic;
-  std::uint32_t reserved;
+  std::uint32_t output;  // WarmOutput
   std::uint64_t job;
 };
 
@@ -36,19 +36,21 @@ std::vector<std::string> WarmVerifierArgs(double timeout_seconds, std::uint64_t 
 }
 
 bool SendWarmJob(int channel, std::uint64_t job, const std::vector<std::string>& child_args,
-                 int file_fd, int out_fd, int err_fd, std::string* err) {
-  JobHeader header{kJobMagic, 0, job};
-  return SendWithFds(channel,
-                     std::string_view(reinterpret_cast<const char*>(&header), sizeof header),
-                     child_args, {file_fd, out_fd, err_fd}, err);
+                 int file_fd, int out_fd, int err_fd, WarmOutput output, std::string* err) {
+  JobHeader header{kJobMagic, static_cast<std::uint32_t>(output), job};
+  const std::string_view bytes(reinterpret_cast<const char*>(&header), sizeof header);
+  if (output == WarmOutput::kKept) return SendWithFds(channel, bytes, child_args, {file_fd}, err);
+  return SendWithFds(channel, bytes, child_args, {file_fd, out_fd, err_fd}, err);
 }
 
 bool ParseWarmJob(const std::vector<char>& datagram, std::uint64_t* job,
-                  std::vector<std::string>* args) {
+                  std::vector<std::string>* args, WarmOutput* output) {
   JobHeader header{};
   if (datagram.size() < sizeof header) return false;
   std::memcpy(&header, datagram.data(), sizeof header);
   if (header.magic != kJobMagic) return false;
+  if (header.output > static_cast<std::uint32_t>(WarmOutput::kKept)) return false;
+  *output = static_cast<WarmOutput>(header.output);
   *job = header.job;
   *args = SplitNulStrings(datagram.data() + sizeof header, datagram.size() - sizeof header);
   return true;

@@ -22,7 +22,8 @@ namespace ckptwatch {
 /// The hidden subcommand that runs WarmVerifierMain() (the CLI spawns it; the zygote forks it).
 inline constexpr std::string_view kWarmVerifierCommand = "__verify-warm";
 /// The warm verifier's end of its channel. 3 is the file of the job at hand, as in a one-shot
-/// child; 0 is /dev/null; 1 and 2 are the job's pipes, and closed between jobs.
+/// child; 0 is /dev/null; 1 and 2 are the job's pipes, closed between jobs unless the feeder
+/// asked it to keep them (WarmOutput::kKeep).
 inline constexpr int kWarmChannelFd = 4;
 /// Files one of the daemon's warm verifiers verifies before it is replaced (`ckptwatch verify`,
 /// whose replacement is an exec, not a fork: kCliWarmMaxFiles in cli/verify_command.cc).
@@ -55,15 +56,29 @@ struct WarmReport {
 std::vector<std::string> WarmVerifierArgs(double timeout_seconds, std::uint64_t memory_bytes,
                                           std::size_t max_files);
 
+/// Where a job's output goes (SendWarmJob()).
+enum class WarmOutput {
+  /// `out_fd` and `err_fd` are this job's alone: the verifier closes them after it (the CLI
+  /// waits for their end of file).
+  kThisJob,
+  /// `out_fd` and `err_fd` stay the verifier's stdout and stderr for the jobs after this one,
+  /// which bring the file alone: two pipes per verifier, not per file (the daemon; a report
+  /// says a job's output is all written).
+  kKeep,
+  /// The file alone: the output goes to what an earlier job with kKeep brought.
+  kKept,
+};
+
 /// Asks the warm verifier on `channel` to verify `file_fd` as job `job`, with `child_args`
 /// (VerifierChildArgv() after the subcommand; its limits must be the verifier's), writing its
-/// JSON line to `out_fd` and its complaints to `err_fd`. Descriptors are copied.
+/// JSON line to `out_fd` and its complaints to `err_fd` (unused with kKept). Descriptors are
+/// copied.
 bool SendWarmJob(int channel, std::uint64_t job, const std::vector<std::string>& child_args,
-                 int file_fd, int out_fd, int err_fd, std::string* err);
+                 int file_fd, int out_fd, int err_fd, WarmOutput output, std::string* err);
 
 /// The verifier's side: parses a job datagram (SendWarmJob()). False when malformed.
 bool ParseWarmJob(const std::vector<char>& datagram, std::uint64_t* job,
-                  std::vector<std::string>* args);
+                  std::vector<std::string>* args, WarmOutput* output);
 
 /// The verifier's side: one report.
 bool SendWarmReport(int channel, const WarmReport& report);

@@ -51,7 +51,8 @@ class WarmProcess {
     std::vector<std::string> args = VerifierChildArgv("", path, options, limits);
     args.erase(args.begin(), args.begin() + 2);
     std::string error;
-    const bool sent = SendWarmJob(channel_.get(), job, args, fd, out[1], err[1], &error);
+    const bool sent =
+        SendWarmJob(channel_.get(), job, args, fd, out[1], err[1], WarmOutput::kThisJob, &error);
     close(out[1]);
     close(err[1]);
     UniqueFd out_read(out[0]), err_read(err[0]);

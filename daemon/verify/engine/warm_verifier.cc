@@ -110,15 +110,28 @@ bool InstallJobFds(const std::vector<int>& received) {
   return true;
 }
 
+// The job brought its file alone (WarmOutput::kKept): onto 3, beside the stdout and stderr an
+// earlier job left.
+bool InstallJobFile(int received) {
+  if (received == kVerifierChildFd) return true;
+  close(kVerifierChildFd);
+  const int at = fcntl(received, F_DUPFD, kVerifierChildFd);
+  close(received);
+  return at == kVerifierChildFd;
+}
+
 bool JobWaiting() {
   pollfd channel{kWarmChannelFd, POLLIN, 0};
   return poll(&channel, 1, 0) > 0;
 }
 
-// After the verdict: nothing of the file stays reachable through a descriptor.
-void CloseJobFds() {
+// After the verdict: nothing of the file stays reachable through a descriptor. The output
+// pipes stay when the feeder asked for that (they carry nothing of the file once written).
+void CloseJobFds(bool keep_output) {
   std::cout.flush();
-  for (int fd : {STDOUT_FILENO, STDERR_FILENO, kVerifierChildFd}) close(fd);
+  close(kVerifierChildFd);
+  if (keep_output) return;
+  for (int fd : {STDOUT_FILENO, STDERR_FILENO}) close(fd);
 }
 
 }  // namespace
@@ -153,6 +166,7 @@ int WarmVerifierMain(const std::vector<std::string>& args) {
   std::set<uid_t> owners;
   std::vector<char> buffer;
   std::vector<int> fds;
+  bool output_kept = false;  // 1 and 2 are pipes an earlier job asked to keep
   for (std::size_t files = 0;;) {
     buffer.assign(kMaxJobBytes, 0);
     const int rc = ReceiveWithFds(kWarmChannelFd, &buffer, &fds, 0);
@@ -163,7 +177,10 @@ int WarmVerifierMain(const std::vector<std::string>& args) {
     VerifyOptions options;
     ChildLimits ignored;
     std::string path;
-    if (fds.size() != 3 || !ParseWarmJob(buffer, &job, &job_args) ||
+    WarmOutput output = WarmOutput::kThisJob;
+    const bool parsed = ParseWarmJob(buffer, &job, &job_args, &output);
+    const std::size_t want_fds = output == WarmOutput::kKept ? 1 : 3;
+    if (!parsed || fds.size() != want_fds || (output == WarmOutput::kKept && !output_kept) ||
         !ParseVerifierChildArgs(job_args, &options, &ignored, &path, &error)) {
       for (int fd : fds) close(fd);
       std::_Exit(kVerifierChildExitUsage);  // the feeder is ours: a malformed job is a bug, not a file
@@ -171,7 +188,9 @@ int WarmVerifierMain(const std::vector<std::string>& args) {
     struct stat st {};
     const bool stat_ok = fstat(fds[0], &st) == 0;
     if (stat_ok) owners.insert(st.st_uid);
-    if (!InstallJobFds(fds)) std::_Exit(kVerifierChildExitUsage);
+    if (!(want_fds == 1 ? InstallJobFile(fds[0]) : InstallJobFds(fds)))
+      std::_Exit(kVerifierChildExitUsage);
+    output_kept = output != WarmOutput::kThisJob;
     WarmReport report;
     report.job = job;
     report.pid = getpid();
@@ -182,7 +201,7 @@ int WarmVerifierMain(const std::vector<std::string>& args) {
       // Never read a second owner's file: the feeder has a bug. Say so, and leave.
       std::cerr << "the warm verifier was handed files of " << owners.size()
                 << " owners; it verifies one owner's files only\n";
-      CloseJobFds();
+      CloseJobFds(false);
       report.retiring = true;
       SendWarmReport(kWarmChannelFd, report);
       std::_Exit(kVerifierChildExitUsage);
@@ -206,7 +225,7 @@ int WarmVerifierMain(const std::vector<std::string>& args) {
     // Every libhdf5 handle of the file must be closed by now; one that is not would keep its
     // data reachable in the next file's verification.
     const bool handles_closed = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0;
-    CloseJobFds();
+    CloseJobFds(output_kept);
     report.retiring = ++files >= warm.max_files || !clean || !handles_closed;
     if (!SendWarmReport(kWarmChannelFd, report) || report.retiring) std::_Exit(0);
   }
