@@ -74,6 +74,14 @@ struct ChildOutcome {
   std::uint64_t file_bytes = 0;  ///< The file's size as the parent saw it.
 };
 
+/// Keeps `n` bytes a verifier wrote to its stdout (`stream` 0) or stderr (1), while what is kept
+/// is under kVerifierMaxStdoutBytes / kVerifierMaxStderrBytes; past that, output is dropped.
+inline void KeepVerifierOutput(ChildOutcome* outcome, int stream, const char* data, std::size_t n) {
+  std::string& sink = stream == 0 ? outcome->stdout_text : outcome->stderr_text;
+  if (sink.size() < (stream == 0 ? kVerifierMaxStdoutBytes : kVerifierMaxStderrBytes))
+    sink.append(data, n);
+}
+
 /// The verdict for `path` from a finished child: its JSON line when it wrote
 /// one, otherwise `timeout` or `verifier_crashed` with the signal named.
 VerifyResult ResultFromChild(const std::string& path, Level level, const ChildOutcome& outcome,

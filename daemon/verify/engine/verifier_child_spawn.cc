@@ -163,8 +163,6 @@ VerifyResult VerifyInChild(const std::string& self_exe, int fd, const std::strin
 
   const auto deadline = started + std::chrono::duration<double>(limits.timeout_seconds);
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&outcome.stdout_text, &outcome.stderr_text};
-  const std::size_t caps[2] = {kVerifierMaxStdoutBytes, kVerifierMaxStderrBytes};
   int open_fds = 2;
   char buffer[65536];
   while (open_fds > 0) {
@@ -180,7 +178,7 @@ VerifyResult VerifyInChild(const std::string& self_exe, int fd, const std::strin
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
       if (n > 0) {
-        if (sinks[i]->size() < caps[i]) sinks[i]->append(buffer, static_cast<std::size_t>(n));
+        KeepVerifierOutput(&outcome, i, buffer, static_cast<std::size_t>(n));
       } else if (n == 0 || errno != EINTR) {
         close(fds[i].fd);
         fds[i].fd = -1;

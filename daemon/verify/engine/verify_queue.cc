@@ -246,6 +246,10 @@ void VerifyQueue::WatchTimeout(Child* child) {
   uv_timer_init(loop_, &child->timer);
   child->timer.data = child;
   child->open_handles = 1;
+  StartTimeout(child);
+}
+
+void VerifyQueue::StartTimeout(Child* child) {
   auto timeout_ms = static_cast<std::uint64_t>(limits_.timeout_seconds * 1000.0);
   uv_timer_start(&child->timer, OnTimeout, std::max<std::uint64_t>(timeout_ms, 1), 0);
 }
@@ -287,9 +291,8 @@ void VerifyQueue::WatchOutput(Child* child) {
   auto on_read = [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     Child* c = static_cast<Child*>(stream->data);
     bool is_out = stream == reinterpret_cast<uv_stream_t*>(&c->out);
-    std::string& sink = is_out ? c->outcome.stdout_text : c->outcome.stderr_text;
-    std::size_t cap = is_out ? kVerifierMaxStdoutBytes : kVerifierMaxStderrBytes;
-    if (nread > 0 && sink.size() < cap) sink.append(buf->base, static_cast<std::size_t>(nread));
+    if (nread > 0)
+      KeepVerifierOutput(&c->outcome, is_out ? 0 : 1, buf->base, static_cast<std::size_t>(nread));
     delete[] buf->base;
     if (nread < 0) {  // UV_EOF, or an error: either way nothing more comes
       uv_read_stop(stream);
@@ -299,8 +302,7 @@ void VerifyQueue::WatchOutput(Child* child) {
   };
   uv_read_start(reinterpret_cast<uv_stream_t*>(&child->out), Allocate, on_read);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&child->err), Allocate, on_read);
-  auto timeout_ms = static_cast<std::uint64_t>(limits_.timeout_seconds * 1000.0);
-  uv_timer_start(&child->timer, OnTimeout, std::max<std::uint64_t>(timeout_ms, 1), 0);
+  StartTimeout(child);
 }
 
 void VerifyQueue::OnExit(uv_process_t* process, int64_t exit_status, int term_signal) {

@@ -92,6 +92,8 @@ class VerifyQueue {
   void WatchOutput(Child* child);
   /// The job's timeout alone (a warm verifier's output is its own: DrainWarmOutput()).
   void WatchTimeout(Child* child);
+  /// Starts the job's deadline on its (initialised) timer.
+  void StartTimeout(Child* child);
   std::vector<std::string> JobArgs(const Child* child) const;
   void MaybeFinish(Child* child);
   void Release(Child* child);

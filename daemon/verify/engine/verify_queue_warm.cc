@@ -133,9 +133,7 @@ bool VerifyQueue::ReadWarmOutput(Warm* warm, int which) {
       if (!warm->gone && !warm->zygote->lost) SendZygoteKill(warm->zygote->socket, warm->id);
       return false;
     }
-    std::string& sink = which == 0 ? child->outcome.stdout_text : child->outcome.stderr_text;
-    const std::size_t cap = which == 0 ? kVerifierMaxStdoutBytes : kVerifierMaxStderrBytes;
-    if (sink.size() < cap) sink.append(buffer, static_cast<std::size_t>(n));
+    KeepVerifierOutput(&child->outcome, which, buffer, static_cast<std::size_t>(n));
   }
 }
 

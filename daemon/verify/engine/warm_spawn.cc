@@ -64,8 +64,6 @@ class WarmProcess {
     const auto deadline = started + std::chrono::duration<double>(limits.timeout_seconds);
     pollfd fds[3] = {{out_read.get(), POLLIN, 0}, {err_read.get(), POLLIN, 0},
                      {channel_.get(), POLLIN, 0}};
-    std::string* sinks[2] = {&outcome.stdout_text, &outcome.stderr_text};
-    const std::size_t caps[2] = {kVerifierMaxStdoutBytes, kVerifierMaxStderrBytes};
     bool reported = false, gone = false;
     WarmReport report;
     char buffer[65536];
@@ -85,7 +83,7 @@ class WarmProcess {
         if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
         if (n > 0) {
-          if (sinks[i]->size() < caps[i]) sinks[i]->append(buffer, static_cast<std::size_t>(n));
+          KeepVerifierOutput(&outcome, i, buffer, static_cast<std::size_t>(n));
         } else if (n == 0 || errno != EINTR) {
           fds[i].fd = -1;
         }
