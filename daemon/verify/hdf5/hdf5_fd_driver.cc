@@ -109,24 +109,19 @@ herr_t GetHandle(H5FD_t* file, hid_t, void** handle) {
   return 0;
 }
 
-// As sec2: a read inside the allocated space but past the end of the file
-// returns zeros; libhdf5 compares end-of-file with end-of-allocation itself
-// and reports a truncated file.
-bool ReadDirect(int fd, haddr_t address, size_t size, std::uint8_t* out) {
-  while (size > 0) {
+// Reads `size` bytes at `address` through short reads and EINTR: how many there were (fewer
+// only at the end of the file), or -1 when a read failed.
+ssize_t ReadUpTo(int fd, haddr_t address, size_t size, std::uint8_t* out) {
+  size_t got = 0;
+  while (got < size) {
     preads_made.fetch_add(1, std::memory_order_relaxed);
-    ssize_t n = pread(fd, out, size, static_cast<off_t>(address));
+    const ssize_t n = pread(fd, out + got, size - got, static_cast<off_t>(address + got));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    if (n == 0) {
-      std::memset(out, 0, size);
-      break;
-    }
-    out += n;
-    address += static_cast<haddr_t>(n);
-    size -= static_cast<size_t>(n);
+    if (n < 0) return -1;
+    if (n == 0) break;  // the end of the file
+    got += static_cast<size_t>(n);
   }
-  return true;
+  return static_cast<ssize_t>(got);
 }
 
 // The window holding [start, start + kMetadataWindowBytes), read now unless one holds it already;
@@ -145,23 +140,18 @@ const MetadataWindow* WindowAt(FdFile* f, haddr_t start) {
     if (w.used < oldest->used) oldest = &w;
   }
   std::uint8_t* bytes = f->window_bytes + (oldest - f->windows) * kMetadataWindowBytes;
-  std::size_t valid = 0;
-  while (valid < kMetadataWindowBytes) {
-    preads_made.fetch_add(1, std::memory_order_relaxed);
-    ssize_t n = pread(f->fd, bytes + valid, kMetadataWindowBytes - valid,
-                      static_cast<off_t>(start + valid));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      oldest->start = HADDR_UNDEF;
-      return nullptr;
-    }
-    if (n == 0) break;  // the end of the file
-    valid += static_cast<std::size_t>(n);
+  const ssize_t valid = ReadUpTo(f->fd, start, kMetadataWindowBytes, bytes);
+  if (valid < 0) {
+    oldest->start = HADDR_UNDEF;  // its bytes are part overwritten
+    return nullptr;
   }
-  *oldest = MetadataWindow{start, valid, ++f->reads};
+  *oldest = MetadataWindow{start, static_cast<std::size_t>(valid), ++f->reads};
   return oldest;
 }
 
+// As sec2: a read inside the allocated space but past the end of the file
+// returns zeros; libhdf5 compares end-of-file with end-of-allocation itself
+// and reports a truncated file.
 herr_t Read(H5FD_t* file, H5FD_mem_t type, hid_t, haddr_t address, size_t size, void* buffer) {
   auto* f = reinterpret_cast<FdFile*>(file);
   if (address == HADDR_UNDEF || address > kMaxAddress || size > kMaxAddress - address) return -1;
@@ -174,11 +164,14 @@ herr_t Read(H5FD_t* file, H5FD_mem_t type, hid_t, haddr_t address, size_t size, 
       const std::size_t have = w->valid > offset ? std::min(size, w->valid - offset) : 0;
       const std::uint8_t* bytes = f->window_bytes + (w - f->windows) * kMetadataWindowBytes;
       std::memcpy(out, bytes + offset, have);
-      std::memset(out + have, 0, size - have);  // past the end of the file: zeros, as below
+      std::memset(out + have, 0, size - have);  // past the end of the file
       return 0;
     }
   }
-  return ReadDirect(f->fd, address, size, out) ? 0 : -1;
+  const ssize_t got = ReadUpTo(f->fd, address, size, out);
+  if (got < 0) return -1;
+  std::memset(out + got, 0, size - static_cast<size_t>(got));
+  return 0;
 }
 
 herr_t Write(H5FD_t*, H5FD_mem_t, hid_t, haddr_t, size_t, const void*) { return -1; }
