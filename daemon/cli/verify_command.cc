@@ -259,15 +259,10 @@ std::size_t PrintSetsOf(const std::string& path, const Options& options,
   const bool file_path = !std::filesystem::is_directory(path, type_ec);
   const std::string dir = std::filesystem::path(path).parent_path().string();
   std::optional<DirSets> of_directory;  // a directory PATH's: not kept
-  DirSets* sets = nullptr;
-  if (file_path && *last_dir && (*last_dir)->dir == dir) {
-    sets = &**last_dir;
-  } else {
+  std::optional<DirSets>& sets = file_path ? *last_dir : of_directory;
+  if (!sets || sets->dir != dir) {
     std::string set_error;
-    DirSets found_now{dir, FindSets(path, options.recursive, set_options, &set_error), {}};
-    std::optional<DirSets>& keep = file_path ? *last_dir : of_directory;
-    keep = std::move(found_now);
-    sets = &*keep;
+    sets = DirSets{dir, FindSets(path, options.recursive, set_options, &set_error), {}};
   }
   const FoundSets& found = sets->found;
   std::size_t sets_here = 0;
