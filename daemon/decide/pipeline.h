@@ -135,6 +135,10 @@ class Pipeline {
   /// process still holds open for writing: looked at again in a moment. True when deferred.
   bool DeferBrokenWhileWriterHoldsIt(Watch& w, const VerifyJob& job, const VerifyResult& result,
                                      Clock::time_point dispatched_at, Clock::time_point now);
+  /// verify_deferred (`result`'s reason, then `why`), and `job`'s file looked at again `delay`
+  /// from `now`.
+  void LookAgain(Watch& w, const VerifyJob& job, const VerifyResult& result,
+                 const std::string& why, std::chrono::milliseconds delay, Clock::time_point now);
   Outcome Report(Watch& w, const VerifyJob& job, const VerifyResult& result, OutcomeInput input);
   /// The stale problem's reason at `now`: computed when asked, never frozen when it started.
   std::string StaleReason(const Watch& w, Clock::time_point now) const;

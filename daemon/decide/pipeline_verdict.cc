@@ -82,16 +82,20 @@ bool Pipeline::DeferBrokenWhileWriterHoldsIt(Watch& w, const VerifyJob& job,
   if (env_.WritersOf(w.config.name, job.relative, dispatched_at, &holder) != OpenWriters::kSome)
     return false;
   if (record.incomplete_verdicts++ > 0) return false;  // the second look: the verdict stands
-  const milliseconds delay = std::min<milliseconds>(w.config.stuck_after, kHeldOpenRecheck);
-  Log(LogLevel::kInfo, LogEvent::kVerifyDeferred,
-      {{"watch", job.watch},
-       {"path", job.path},
-       {"verdict", std::string(VerdictName(result.verdict))}},
-      result.reason + "; still open for writing by " + holder +
-          ", no close seen (found by a rescan or a poll): looking again in " +
-          FormatDuration(delay));
-  w.settle->Touch(job.path, now + delay - w.config.settle);
+  LookAgain(w, job, result,
+            "still open for writing by " + holder + ", no close seen (found by a rescan or a poll)",
+            std::min<milliseconds>(w.config.stuck_after, kHeldOpenRecheck), now);
   return true;
+}
+
+// A verdict that is not final yet: said (verify_deferred, with `why`), and the file looked at
+// again `delay` from `now`.
+void Pipeline::LookAgain(Watch& w, const VerifyJob& job, const VerifyResult& result,
+                         const std::string& why, milliseconds delay, Clock::time_point now) {
+  Log(LogLevel::kInfo, LogEvent::kVerifyDeferred,
+      {{"watch", job.watch}, {"path", job.path}, {"verdict", std::string(VerdictName(result.verdict))}},
+      result.reason + "; " + why + ": looking again in " + FormatDuration(delay));
+  w.settle->Touch(job.path, now + delay - w.config.settle);
 }
 
 // Whether a verdict is a failed save, not yet known, or stale — see
@@ -177,13 +181,7 @@ void Pipeline::Judge(Watch& w, const VerifyJob& job, const VerifyResult& result)
                               : writer_gone
                                   ? "a save may be starting (closed, then reopened to truncate)"
                                   : "no close by its writer seen (polling)";
-      Log(LogLevel::kInfo, LogEvent::kVerifyDeferred,
-          {{"watch", job.watch},
-           {"path", path},
-           {"verdict", std::string(VerdictName(result.verdict))}},
-          result.reason + "; " + why + ": looking again in " + FormatDuration(delay));
-      w.settle->Touch(path, now + delay - w.config.settle);
-      return;
+      return LookAgain(w, job, result, why, delay, now);
     }
     input.writer_died = writer_gone;
     input.stuck = !writer_gone;
